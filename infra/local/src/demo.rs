@@ -1,0 +1,70 @@
+//! The demo server the local stack makes on start.
+
+use nsauth::admin::{self, AdminError};
+use nsauth::apikey::{ApiKey, ApiKeyRecord, Permission};
+use nsauth::clock::UnixTime;
+use nsauth::ids::ServerId;
+use nsauth::settings::ServerSettings;
+use nsauth::store::{Store, StoreError};
+
+pub struct Demo {
+    pub serverid: ServerId,
+    pub apikey: ApiKey,
+}
+
+/// Makes the demo server, with the id and key from `NSAUTH_DEMO_SERVERID` /
+/// `NSAUTH_DEMO_APIKEY` when given. On a persistent store the same fixed server may exist
+/// from an earlier run: then it is reused, and its key added if missing.
+pub async fn ensure(
+    store: &dyn Store,
+    serverid: Option<&str>,
+    apikey: Option<&str>,
+    now: UnixTime,
+) -> Result<Demo, String> {
+    let serverid = match serverid {
+        Some(s) => Some(ServerId::parse(s).ok_or_else(|| {
+            format!("NSAUTH_DEMO_SERVERID {s:?} is not a server id (22 base64url characters)")
+        })?),
+        None => None,
+    };
+    let apikey = match apikey {
+        Some(k) => Some(ApiKey::parse(k).ok_or_else(|| {
+            "NSAUTH_DEMO_APIKEY is not an API key of the form nsk_<11 chars>_<43 chars>".to_string()
+        })?),
+        None => None,
+    };
+    let settings = ServerSettings::named("Demo website").map_err(|e| e.to_string())?;
+    let serverid = serverid.unwrap_or_else(ServerId::generate);
+    let apikey = apikey.unwrap_or_else(ApiKey::generate);
+    let fixed = Some((serverid.clone(), ApiKey::parse(apikey.expose()).ok_or("bad key")?));
+    match admin::create_server(store, settings, fixed, now).await {
+        Ok(_) => {}
+        Err(AdminError::Store(StoreError::ConditionFailed)) => {
+            let keys = store
+                .list_api_keys(&serverid)
+                .await
+                .map_err(|e| e.to_string())?;
+            match keys.iter().find(|k| k.keyid == apikey.keyid()) {
+                Some(k) if apikey.matches(&k.hash) && k.revoked.is_none() => {}
+                Some(_) => {
+                    return Err(format!(
+                        "the store already holds server {serverid} with a different or revoked key {}",
+                        apikey.keyid()
+                    ));
+                }
+                None => {
+                    let rec = ApiKeyRecord::new(
+                        serverid.clone(),
+                        &apikey,
+                        Permission::ALL.to_vec(),
+                        "demo key".into(),
+                        now,
+                    );
+                    store.put_api_key(&rec).await.map_err(|e| e.to_string())?;
+                }
+            }
+        }
+        Err(e) => return Err(e.to_string()),
+    }
+    Ok(Demo { serverid, apikey })
+}

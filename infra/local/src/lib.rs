@@ -1,0 +1,105 @@
+//! The local stack: serves the API Gateway paths on loopback by handing each request to
+//! the very handlers the Lambda functions run (`nsauth::http::dispatch_guarded`).
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, RequestExt};
+use nsauth::Deps;
+use nsauth::error::{ApiError, MAX_BODY_BYTES};
+use nsauth::http::dispatch_guarded;
+use tokio::net::TcpListener;
+
+pub mod demo;
+
+/// Turns a hyper request into what `lambda_http` hands a Lambda handler behind an HTTP
+/// API: the same method, URI, headers and body, and the caller's address as `sourceIp`.
+pub fn to_lambda_request(
+    parts: hyper::http::request::Parts,
+    body: Bytes,
+    remote: SocketAddr,
+) -> lambda_http::Request {
+    let body = if body.is_empty() {
+        Body::Empty
+    } else {
+        match String::from_utf8(body.to_vec()) {
+            Ok(text) => Body::Text(text),
+            Err(e) => Body::Binary(e.into_bytes()),
+        }
+    };
+    let mut ctx = ApiGatewayV2httpRequestContext::default();
+    ctx.http.method = parts.method.clone();
+    ctx.http.path = Some(parts.uri.path().to_string());
+    ctx.http.source_ip = Some(remote.ip().to_string());
+    ctx.stage = Some("$default".into());
+    lambda_http::Request::from_parts(parts, body).with_request_context(RequestContext::ApiGatewayV2(ctx))
+}
+
+fn to_hyper_response(resp: lambda_http::Response<Body>) -> hyper::Response<Full<Bytes>> {
+    let (parts, body) = resp.into_parts();
+    let bytes = match body {
+        Body::Empty => Bytes::new(),
+        Body::Text(t) => Bytes::from(t),
+        Body::Binary(b) => Bytes::from(b),
+        _ => Bytes::new(),
+    };
+    hyper::Response::from_parts(parts, Full::new(bytes))
+}
+
+/// Handles one HTTP request: reads at most 64 KiB + 1 of body (API Gateway would accept
+/// more, but the handlers refuse it anyway), then dispatches.
+pub async fn handle(
+    deps: Deps,
+    req: hyper::Request<Incoming>,
+    remote: SocketAddr,
+) -> hyper::Response<Full<Bytes>> {
+    let (parts, body) = req.into_parts();
+    let bytes = match Limited::new(body, MAX_BODY_BYTES + 1).collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+            return to_hyper_response(ApiError::PayloadTooLarge.into_response());
+        }
+        Err(_) => {
+            return to_hyper_response(
+                ApiError::bad_request("bad_body", "the request body could not be read")
+                    .into_response(),
+            );
+        }
+    };
+    let req = to_lambda_request(parts, bytes, remote);
+    to_hyper_response(dispatch_guarded(deps, None, req).await)
+}
+
+/// Serves until the task is dropped or aborted.
+pub async fn serve(listener: TcpListener, deps: Deps) {
+    loop {
+        let (stream, remote) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                continue;
+            }
+        };
+        let deps = deps.clone();
+        tokio::spawn(async move {
+            let svc = service_fn(move |req| {
+                let deps = deps.clone();
+                async move { Ok::<_, Infallible>(handle(deps, req, remote).await) }
+            });
+            if let Err(e) = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc)
+                .await
+            {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+}

@@ -1,0 +1,82 @@
+//! `make dev`: the local stack on 127.0.0.1:$PORT (default 8080).
+//!
+//! Environment: `PORT`; `NSAUTH_STORE` = `memory` (default) or `dynamodb` (endpoint from
+//! `AWS_ENDPOINT_URL`, table from `NSAUTH_TABLE`, default `nsauth-local`, created when
+//! missing); `NSAUTH_DEMO_SERVERID` and `NSAUTH_DEMO_APIKEY` fix the demo server.
+
+use std::sync::Arc;
+
+use nsauth::Deps;
+use nsauth::clock::{Clock, SystemClock};
+use nsauth::config::Config;
+use nsauth::store::{DynamoStore, MemoryStore, Store, TableSpec};
+use tokio::net::TcpListener;
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+async fn run() -> Result<(), String> {
+    lambda_http::tracing::init_default_subscriber();
+    let port: u16 = match env("PORT") {
+        Some(p) => p.parse().map_err(|_| format!("PORT {p:?} is not a port number"))?,
+        None => 8080,
+    };
+    let table = env("NSAUTH_TABLE").unwrap_or_else(|| "nsauth-local".into());
+    let store_kind = env("NSAUTH_STORE").unwrap_or_else(|| "memory".into());
+    let store: Arc<dyn Store> = match store_kind.as_str() {
+        "memory" => Arc::new(MemoryStore::new()),
+        "dynamodb" => {
+            let client = DynamoStore::client_from_env().await;
+            let exists = client.describe_table().table_name(&table).send().await.is_ok();
+            if !exists {
+                TableSpec::create(&client, &table, true, true)
+                    .await
+                    .map_err(|e| format!("creating table {table}: {e}"))?;
+            }
+            Arc::new(DynamoStore::new(client, table.clone()))
+        }
+        other => return Err(format!("NSAUTH_STORE must be memory or dynamodb, got {other:?}")),
+    };
+    let clock = Arc::new(SystemClock);
+    let demo = nsauth_local::demo::ensure(
+        store.as_ref(),
+        env("NSAUTH_DEMO_SERVERID").as_deref(),
+        env("NSAUTH_DEMO_APIKEY").as_deref(),
+        clock.now(),
+    )
+    .await?;
+    let deps = Deps {
+        store,
+        clock,
+        config: Arc::new(Config { table }),
+    };
+    let listener = TcpListener::bind(("127.0.0.1", port))
+        .await
+        .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
+    let base = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
+    let nonce = nsauth::ids::Nonce::generate();
+    println!("nsauth local stack on {base} (store: {store_kind})");
+    println!("demo server id: {}", demo.serverid);
+    println!("demo API key:   {}", demo.apikey.expose());
+    println!("try getSession:");
+    println!(
+        "  curl -s -H 'X-apikey: {}' -H 'X-nonce: {}' {base}/servers/{}/sessions",
+        demo.apikey.expose(),
+        nonce.expose(),
+        demo.serverid
+    );
+    tokio::select! {
+        _ = nsauth_local::serve(listener, deps) => {}
+        _ = tokio::signal::ctrl_c() => println!("stopping"),
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() {
+    if let Err(e) = run().await {
+        eprintln!("nsauth-local: {e}");
+        std::process::exit(1);
+    }
+}

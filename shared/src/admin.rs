@@ -1,0 +1,104 @@
+//! Server and API key administration, shared by the admin tool, the local stack's demo
+//! server and the tests.
+
+use crate::apikey::{ApiKey, ApiKeyRecord, Permission};
+use crate::clock::UnixTime;
+use crate::ids::ServerId;
+use crate::server::Server;
+use crate::settings::ServerSettings;
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no server {0}")]
+    NoServer(ServerId),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+/// Creates a server with a first key holding every permission. With `fixed`, the id and
+/// key are the caller's (the local stack's `NSAUTH_DEMO_*`); otherwise both are random.
+pub async fn create_server(
+    store: &dyn Store,
+    settings: ServerSettings,
+    fixed: Option<(ServerId, ApiKey)>,
+    now: UnixTime,
+) -> Result<(Server, ApiKey), AdminError> {
+    let (server, key) = match fixed {
+        Some((id, key)) => (
+            Server {
+                serverid: id,
+                created: now,
+                settings,
+            },
+            key,
+        ),
+        None => (Server::new(settings, now), ApiKey::generate()),
+    };
+    store.create_server(&server).await?;
+    let record = ApiKeyRecord::new(
+        server.serverid.clone(),
+        &key,
+        Permission::ALL.to_vec(),
+        "first key".into(),
+        now,
+    );
+    store.put_api_key(&record).await?;
+    Ok((server, key))
+}
+
+pub async fn create_key(
+    store: &dyn Store,
+    serverid: &ServerId,
+    permissions: Vec<Permission>,
+    label: String,
+    now: UnixTime,
+) -> Result<ApiKey, AdminError> {
+    if permissions.is_empty() {
+        return Err(AdminError::Invalid("a key needs at least one permission".into()));
+    }
+    if store.get_server(serverid).await?.is_none() {
+        return Err(AdminError::NoServer(serverid.clone()));
+    }
+    let key = ApiKey::generate();
+    store
+        .put_api_key(&ApiKeyRecord::new(serverid.clone(), &key, permissions, label, now))
+        .await?;
+    Ok(key)
+}
+
+pub async fn revoke_key(
+    store: &dyn Store,
+    serverid: &ServerId,
+    keyid: &str,
+    now: UnixTime,
+) -> Result<(), AdminError> {
+    match store.revoke_api_key(serverid, keyid, now).await {
+        Err(StoreError::ConditionFailed) => Err(AdminError::Invalid(format!(
+            "server {serverid} has no unrevoked key {keyid}"
+        ))),
+        other => Ok(other?),
+    }
+}
+
+/// Applies `name=value` changes to a server's settings, all or none.
+pub async fn update_settings(
+    store: &dyn Store,
+    serverid: &ServerId,
+    changes: &[(String, String)],
+) -> Result<ServerSettings, AdminError> {
+    let server = store
+        .get_server(serverid)
+        .await?
+        .ok_or_else(|| AdminError::NoServer(serverid.clone()))?;
+    let mut settings = server.settings;
+    for (k, v) in changes {
+        settings.set(k, v).map_err(AdminError::Invalid)?;
+    }
+    match store.update_server_settings(serverid, &settings).await {
+        Err(StoreError::ConditionFailed) => Err(AdminError::NoServer(serverid.clone())),
+        other => other.map(|()| settings).map_err(Into::into),
+    }
+}

@@ -1,0 +1,186 @@
+//! API keys: `nsk_<keyid>_<secret>`. The key id is public (it names the key in the admin
+//! tool and is the store's lookup key); only a SHA-256 hash of the whole key is stored.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::clock::UnixTime;
+use crate::ids::{ServerId, b64url, random_bytes};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Permission {
+    /// Session calls: createSession, getSession, logout, push, QR and HTML.
+    Sessions,
+    /// Account administration.
+    Accounts,
+    /// User administration.
+    Users,
+}
+
+impl Permission {
+    pub const ALL: [Permission; 3] = [Permission::Sessions, Permission::Accounts, Permission::Users];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::Sessions => "sessions",
+            Permission::Accounts => "accounts",
+            Permission::Users => "users",
+        }
+    }
+}
+
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Permission {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Permission::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| format!("unknown permission {s:?}; use sessions, accounts or users"))
+    }
+}
+
+const PREFIX: &str = "nsk_";
+/// 8 random bytes, base64url.
+const KEYID_LEN: usize = 11;
+/// 32 random bytes, base64url.
+const SECRET_LEN: usize = 43;
+
+/// A presented or freshly made key. Not `Debug`: the secret must not reach a log.
+pub struct ApiKey {
+    keyid: String,
+    full: String,
+}
+
+impl ApiKey {
+    pub fn generate() -> Self {
+        let keyid = b64url(&random_bytes::<8>());
+        let full = format!("{PREFIX}{keyid}_{}", b64url(&random_bytes::<32>()));
+        ApiKey { keyid, full }
+    }
+
+    /// Splits a presented `X-apikey` value; `None` when it cannot be one of our keys.
+    pub fn parse(s: &str) -> Option<Self> {
+        let rest = s.strip_prefix(PREFIX)?;
+        let (keyid, secret) = rest.split_at_checked(KEYID_LEN)?;
+        let secret = secret.strip_prefix('_')?;
+        let ok = |p: &str| p.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_');
+        (secret.len() == SECRET_LEN && ok(keyid) && ok(secret)).then(|| ApiKey {
+            keyid: keyid.to_string(),
+            full: s.to_string(),
+        })
+    }
+
+    pub fn keyid(&self) -> &str {
+        &self.keyid
+    }
+
+    /// The whole key, for the one moment it is shown to the admin.
+    pub fn expose(&self) -> &str {
+        &self.full
+    }
+
+    pub fn hash(&self) -> String {
+        b64url(&Sha256::digest(self.full.as_bytes()))
+    }
+
+    /// Compares with a stored hash in constant time.
+    pub fn matches(&self, stored_hash: &str) -> bool {
+        self.hash().as_bytes().ct_eq(stored_hash.as_bytes()).into()
+    }
+}
+
+/// What the store keeps of a key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKeyRecord {
+    pub serverid: ServerId,
+    pub keyid: String,
+    pub hash: String,
+    pub permissions: Vec<Permission>,
+    pub created: UnixTime,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked: Option<UnixTime>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub label: String,
+}
+
+impl ApiKeyRecord {
+    pub fn new(
+        serverid: ServerId,
+        key: &ApiKey,
+        permissions: Vec<Permission>,
+        label: String,
+        now: UnixTime,
+    ) -> Self {
+        ApiKeyRecord {
+            serverid,
+            keyid: key.keyid().to_string(),
+            hash: key.hash(),
+            permissions,
+            created: now,
+            revoked: None,
+            label,
+        }
+    }
+
+    pub fn allows(&self, p: Permission) -> bool {
+        self.permissions.contains(&p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_key_parses_and_matches_its_hash() {
+        let k = ApiKey::generate();
+        let parsed = ApiKey::parse(k.expose()).expect("parses");
+        assert_eq!(parsed.keyid(), k.keyid());
+        assert!(parsed.matches(&k.hash()));
+        assert!(!ApiKey::generate().matches(&k.hash()));
+    }
+
+    #[test]
+    fn same_keyid_other_secret_does_not_match() {
+        let k = ApiKey::generate();
+        let mut forged = k.expose().to_string();
+        let last = forged.pop().unwrap();
+        forged.push(if last == 'A' { 'B' } else { 'A' });
+        let f = ApiKey::parse(&forged).unwrap();
+        assert_eq!(f.keyid(), k.keyid());
+        assert!(!f.matches(&k.hash()));
+    }
+
+    #[test]
+    fn malformed_keys_are_rejected() {
+        let k = ApiKey::generate();
+        for bad in [
+            "",
+            "nsk_",
+            &k.expose()[1..],
+            &k.expose()[..k.expose().len() - 1],
+            &format!("{}x", k.expose()),
+            &k.expose().replacen('_', "-", 2),
+            "nsk_ääääääääää_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        ] {
+            assert!(ApiKey::parse(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn permissions_parse() {
+        assert_eq!("sessions".parse::<Permission>().unwrap(), Permission::Sessions);
+        assert!("admin".parse::<Permission>().is_err());
+    }
+}

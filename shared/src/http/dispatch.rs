@@ -1,0 +1,55 @@
+use std::time::Instant;
+
+use lambda_http::http::Response;
+use lambda_http::{Body, Request};
+
+use crate::deps::Deps;
+use crate::error::{ApiError, MAX_BODY_BYTES};
+use crate::http::handlers;
+use crate::http::routes::{self, Function, Handler, ROUTES};
+
+/// Routes a request to its handler and turns every outcome into a response. `function`
+/// limits the routes to those of one Lambda function; the local stack passes `None`.
+pub async fn dispatch(deps: &Deps, function: Option<Function>, req: Request) -> Response<Body> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let routes = ROUTES
+        .iter()
+        .filter(|r| function.is_none_or(|f| r.function == f));
+    let found = routes::find(routes, &method, req.uri().path());
+    let route_path = found.as_ref().map(|(r, _)| r.path).unwrap_or("-");
+    let result = match found {
+        Err(e) => Err(e),
+        Ok(_) if req.body().len() > MAX_BODY_BYTES => Err(ApiError::PayloadTooLarge),
+        Ok((route, params)) => match route.handler {
+            Handler::CreateSession => handlers::sessions::create_session(deps, &params, &req).await,
+            Handler::GetSession => handlers::sessions::get_session(deps, &params, &req).await,
+        },
+    };
+    let resp = result.unwrap_or_else(ApiError::into_response);
+    // The path is logged only as its route template: ids in it stay out of the logs.
+    tracing::info!(
+        method = %method,
+        route = route_path,
+        status = resp.status().as_u16(),
+        ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    resp
+}
+
+/// [`dispatch`] on its own task, so that a panic (a bug; none is known) still answers with
+/// a JSON 500 instead of dropping the connection or the Lambda invocation.
+pub async fn dispatch_guarded(
+    deps: Deps,
+    function: Option<Function>,
+    req: Request,
+) -> Response<Body> {
+    match tokio::spawn(async move { dispatch(&deps, function, req).await }).await {
+        Ok(resp) => resp,
+        Err(e) => {
+            tracing::error!(panic = e.is_panic(), "handler task failed");
+            ApiError::Internal.into_response()
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! Handlers, one module per concern.
+
+pub mod sessions;

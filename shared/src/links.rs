@@ -1,0 +1,85 @@
+//! Login and enrolment links (SPEC section 5.4).
+
+use crate::ids::{Hsid, ServerId, b64std};
+
+pub const DEFAULT_LINK_BASE: &str = "nsauth://";
+
+/// `link_base` is `scheme://` for an app's own scheme, or an `https://host/path/` prefix
+/// for universal links; either way it ends so that `login/...` can follow.
+pub fn validate_link_base(v: &str) -> Result<(), String> {
+    if v.len() > 200 {
+        return Err("link_base must be at most 200 characters".into());
+    }
+    if let Some(rest) = v.strip_prefix("https://") {
+        let host_ok = !rest.is_empty() && !rest.starts_with('/');
+        let chars_ok = rest
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"-._~/:%".contains(&c));
+        if host_ok && chars_ok && v.ends_with('/') {
+            return Ok(());
+        }
+        return Err(format!(
+            "link_base {v:?}: an https link base needs a host and must end with '/'"
+        ));
+    }
+    let scheme = v.strip_suffix("://").unwrap_or("");
+    let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_lowercase())
+        && scheme
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b"+.-".contains(&c));
+    let forbidden = ["javascript", "data", "vbscript", "file", "http", "https"];
+    if scheme_ok && !forbidden.contains(&scheme) {
+        Ok(())
+    } else {
+        Err(format!(
+            "link_base {v:?} must be an app scheme like nsauth:// or an https:// prefix ending in '/'"
+        ))
+    }
+}
+
+pub fn login_link(link_base: &str, server: &ServerId, hsid: &Hsid) -> String {
+    format!("{link_base}login/{server}/{hsid}")
+}
+
+/// `loginqrdata`: base64 of the login link's bytes.
+pub fn login_qr_data(link: &str) -> String {
+    b64std(link.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_bases() {
+        for ok in ["nsauth://", "acme-login://", "https://login.example.com/", "https://a.example/x/y/"] {
+            assert!(validate_link_base(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "nsauth:/",
+            "javascript://",
+            "http://x.example/",
+            "https://",
+            "https://x.example",
+            "https:///path/",
+            "https://x.example/<script>/",
+            "Nsauth://",
+            "",
+        ] {
+            assert!(validate_link_base(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn login_link_and_qr_data() {
+        let s = ServerId::parse("AAECAwQFBgcICQoLDA0ODw").unwrap();
+        let h = Hsid::parse("5KvIv6Y0y8IgLQULP8ZR_Q").unwrap();
+        let link = login_link("nsauth://", &s, &h);
+        assert_eq!(link, "nsauth://login/AAECAwQFBgcICQoLDA0ODw/5KvIv6Y0y8IgLQULP8ZR_Q");
+        use base64::Engine;
+        let back = base64::engine::general_purpose::STANDARD
+            .decode(login_qr_data(&link))
+            .unwrap();
+        assert_eq!(back, link.as_bytes());
+    }
+}

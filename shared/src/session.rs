@@ -1,0 +1,354 @@
+//! The session life cycle (SPEC section 3): states, transitions and LoginStatus.
+//!
+//! A [`Session`] is the stored record; its `state` is what was last written. The state a
+//! caller sees is [`Session::state_at`] a given time: expiry is decided when the item is
+//! read, never left to DynamoDB TTL. Every transition returns a new record with `version`
+//! one higher; the store writes it on condition that the stored version is still the old
+//! one, so of two concurrent transitions exactly one wins.
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::{UnixTime, rfc3339};
+use crate::ids::{Hsid, ServerId};
+use crate::links;
+use crate::settings::ServerSettings;
+use crate::usercontext::UserContext;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionState {
+    Pending,
+    Scanned,
+    LoggedIn,
+    LoggedOut,
+    Cancelled,
+    Expired,
+}
+
+impl SessionState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionState::Pending => "pending",
+            SessionState::Scanned => "scanned",
+            SessionState::LoggedIn => "loggedin",
+            SessionState::LoggedOut => "loggedout",
+            SessionState::Cancelled => "cancelled",
+            SessionState::Expired => "expired",
+        }
+    }
+
+    /// A login attempt is under way: the phone may still scan or approve.
+    pub fn is_open_attempt(self) -> bool {
+        matches!(self, SessionState::Pending | SessionState::Scanned)
+    }
+}
+
+impl std::fmt::Display for SessionState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who is logged in; copied into the session at login so that getSession is one read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginInfo {
+    pub accountid: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userid: Option<String>,
+    /// base64 SPKI of the account key.
+    pub pk: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub serverid: ServerId,
+    pub hsid: Hsid,
+    pub state: SessionState,
+    /// Bumped by every write; the condition of the next one.
+    pub version: u64,
+    pub created: UnixTime,
+    pub updated: UnixTime,
+    /// When the current login attempt began.
+    pub attempt_started: UnixTime,
+    /// When the stored state ends by itself: the attempt's timeout while pending or
+    /// scanned, the end of the session lifetime while logged in.
+    pub expires_at: UnixTime,
+    /// DynamoDB TTL: `remember_seconds` after the last activity (clean-up only).
+    pub ttl: UnixTime,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login: Option<LoginInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login_at: Option<UnixTime>,
+    /// The account of the last login, kept after logout for provokeLogin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_accountid: Option<u64>,
+    /// True after a login while the last account exists and is not blocked; account
+    /// changes update it so that reading it needs no second item.
+    #[serde(default)]
+    pub canprovoke: bool,
+    #[serde(default)]
+    pub context: UserContext,
+}
+
+/// The answer of getSession (SPEC section 3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginStatus {
+    pub loggedin: bool,
+    pub userid: Option<String>,
+    pub accountid: Option<u64>,
+    pub canprovoke: bool,
+    pub hsid: String,
+    pub loginqrdata: String,
+    pub pk: Option<String>,
+    pub state: SessionState,
+    pub expires: Option<String>,
+}
+
+/// A transition the session's state does not allow (409).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot {action} a session that is {state}")]
+pub struct TransitionRefused {
+    pub action: &'static str,
+    pub state: SessionState,
+}
+
+impl Session {
+    /// A new session at the start of its first login attempt.
+    pub fn new_pending(
+        serverid: ServerId,
+        hsid: Hsid,
+        settings: &ServerSettings,
+        context: UserContext,
+        now: UnixTime,
+    ) -> Self {
+        let expires_at = now + i64::from(settings.login_timeout);
+        Session {
+            serverid,
+            hsid,
+            state: SessionState::Pending,
+            version: 1,
+            created: now,
+            updated: now,
+            attempt_started: now,
+            expires_at,
+            ttl: expires_at + i64::from(settings.remember_seconds),
+            login: None,
+            login_at: None,
+            last_accountid: None,
+            canprovoke: false,
+            context,
+        }
+    }
+
+    /// The state as of `now`, with expiry applied.
+    pub fn state_at(&self, now: UnixTime) -> SessionState {
+        match self.state {
+            SessionState::Pending | SessionState::Scanned if now >= self.expires_at => {
+                SessionState::Expired
+            }
+            SessionState::LoggedIn if now >= self.expires_at => SessionState::LoggedOut,
+            s => s,
+        }
+    }
+
+    pub fn login_link(&self, settings: &ServerSettings) -> String {
+        links::login_link(&settings.link_base, &self.serverid, &self.hsid)
+    }
+
+    pub fn status(&self, settings: &ServerSettings, now: UnixTime) -> LoginStatus {
+        let state = self.state_at(now);
+        let loggedin = state == SessionState::LoggedIn;
+        let login = self.login.as_ref().filter(|_| loggedin);
+        let expires = match state {
+            SessionState::Pending | SessionState::Scanned | SessionState::LoggedIn => {
+                Some(rfc3339(self.expires_at))
+            }
+            _ => None,
+        };
+        LoginStatus {
+            loggedin,
+            userid: login.and_then(|l| l.userid.clone()),
+            accountid: login.map(|l| l.accountid),
+            canprovoke: self.canprovoke,
+            hsid: self.hsid.to_string(),
+            loginqrdata: links::login_qr_data(&self.login_link(settings)),
+            pk: login.map(|l| l.pk.clone()),
+            state,
+            expires,
+        }
+    }
+
+    fn next(&self, state: SessionState, settings: &ServerSettings, now: UnixTime) -> Session {
+        let mut s = self.clone();
+        s.state = state;
+        s.version = self.version + 1;
+        s.updated = now;
+        s.ttl = now.max(s.expires_at) + i64::from(settings.remember_seconds);
+        s
+    }
+
+    /// A new login attempt (QR or HTML block asked for, or a push) unless one is under
+    /// way or the session is logged in; `None` means the session stays as it is.
+    pub fn begin_attempt(
+        &self,
+        settings: &ServerSettings,
+        context: Option<UserContext>,
+        now: UnixTime,
+    ) -> Option<Session> {
+        match self.state_at(now) {
+            SessionState::Pending | SessionState::Scanned | SessionState::LoggedIn => None,
+            _ => {
+                let mut s = self.next(SessionState::Pending, settings, now);
+                s.attempt_started = now;
+                s.expires_at = now + i64::from(settings.login_timeout);
+                s.ttl = s.expires_at + i64::from(settings.remember_seconds);
+                s.login = None;
+                s.login_at = None;
+                if let Some(c) = context {
+                    s.context = c;
+                }
+                Some(s)
+            }
+        }
+    }
+
+    /// A phone opened the login link.
+    pub fn scan(&self, settings: &ServerSettings, now: UnixTime) -> Result<Session, TransitionRefused> {
+        match self.state_at(now) {
+            SessionState::Pending => Ok(self.next(SessionState::Scanned, settings, now)),
+            state => Err(TransitionRefused { action: "scan", state }),
+        }
+    }
+
+    /// A phone approved: the account is logged in until logout or `session_lifetime`.
+    pub fn approve(
+        &self,
+        login: LoginInfo,
+        settings: &ServerSettings,
+        now: UnixTime,
+    ) -> Result<Session, TransitionRefused> {
+        let state = self.state_at(now);
+        if !state.is_open_attempt() {
+            return Err(TransitionRefused { action: "approve", state });
+        }
+        let mut s = self.next(SessionState::LoggedIn, settings, now);
+        s.expires_at = now + i64::from(settings.session_lifetime);
+        s.ttl = s.expires_at + i64::from(settings.remember_seconds);
+        s.last_accountid = Some(login.accountid);
+        s.canprovoke = true;
+        s.login = Some(login);
+        s.login_at = Some(now);
+        Ok(s)
+    }
+
+    /// The phone denied (or picked the wrong number).
+    pub fn cancel(&self, settings: &ServerSettings, now: UnixTime) -> Result<Session, TransitionRefused> {
+        let state = self.state_at(now);
+        if !state.is_open_attempt() {
+            return Err(TransitionRefused { action: "cancel", state });
+        }
+        Ok(self.next(SessionState::Cancelled, settings, now))
+    }
+
+    /// Ends a login; `None` when there is none to end (logout is idempotent).
+    pub fn logout(&self, settings: &ServerSettings, now: UnixTime) -> Option<Session> {
+        (self.state_at(now) == SessionState::LoggedIn).then(|| {
+            let mut s = self.next(SessionState::LoggedOut, settings, now);
+            s.expires_at = now;
+            s.login = None;
+            s
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(now: UnixTime) -> (Session, ServerSettings) {
+        let settings = ServerSettings::default();
+        let s = Session::new_pending(
+            ServerId::parse("AAECAwQFBgcICQoLDA0ODw").unwrap(),
+            Hsid::parse("5KvIv6Y0y8IgLQULP8ZR_Q").unwrap(),
+            &settings,
+            UserContext::default(),
+            now,
+        );
+        (s, settings)
+    }
+
+    fn login() -> LoginInfo {
+        LoginInfo {
+            accountid: 7,
+            userid: Some("alice".into()),
+            pk: "cGs=".into(),
+        }
+    }
+
+    #[test]
+    fn pending_expires_at_login_timeout_without_a_write() {
+        let (s, settings) = fixture(1000);
+        assert_eq!(s.state_at(1299), SessionState::Pending);
+        assert_eq!(s.state_at(1300), SessionState::Expired);
+        let st = s.status(&settings, 1300);
+        assert_eq!(st.state, SessionState::Expired);
+        assert_eq!(st.expires, None);
+        assert_eq!(s.status(&settings, 1000).expires.as_deref(), Some("1970-01-01T00:21:40Z"));
+    }
+
+    #[test]
+    fn approve_then_logout_then_new_attempt() {
+        let (s, settings) = fixture(1000);
+        let scanned = s.scan(&settings, 1010).unwrap();
+        assert_eq!(scanned.version, 2);
+        let inn = scanned.approve(login(), &settings, 1020).unwrap();
+        let st = inn.status(&settings, 1030);
+        assert!(st.loggedin);
+        assert_eq!(st.userid.as_deref(), Some("alice"));
+        assert_eq!(st.accountid, Some(7));
+        assert_eq!(st.pk.as_deref(), Some("cGs="));
+        assert!(st.canprovoke);
+        assert!(inn.begin_attempt(&settings, None, 1030).is_none());
+        let out = inn.logout(&settings, 1040).unwrap();
+        let st = out.status(&settings, 1041);
+        assert!(!st.loggedin);
+        assert_eq!((st.userid, st.accountid, st.pk), (None, None, None));
+        assert!(st.canprovoke, "canprovoke survives logout");
+        assert!(out.logout(&settings, 1042).is_none(), "logout is idempotent");
+        let again = out.begin_attempt(&settings, None, 1050).unwrap();
+        assert_eq!(again.state_at(1050), SessionState::Pending);
+        assert_eq!(again.expires_at, 1350);
+        assert_eq!(again.last_accountid, Some(7));
+    }
+
+    #[test]
+    fn login_ends_after_session_lifetime() {
+        let (s, settings) = fixture(0);
+        let inn = s.approve(login(), &settings, 10).unwrap();
+        assert_eq!(inn.state_at(10 + 43_199), SessionState::LoggedIn);
+        assert_eq!(inn.state_at(10 + 43_200), SessionState::LoggedOut);
+        assert!(!inn.status(&settings, 10 + 43_200).loggedin);
+    }
+
+    #[test]
+    fn refused_transitions() {
+        let (s, settings) = fixture(1000);
+        let err = s.approve(login(), &settings, 1300).unwrap_err();
+        assert_eq!(err.state, SessionState::Expired);
+        let denied = s.cancel(&settings, 1001).unwrap();
+        assert!(denied.approve(login(), &settings, 1002).is_err());
+        assert!(denied.scan(&settings, 1002).is_err());
+        let inn = s.approve(login(), &settings, 1001).unwrap();
+        assert!(inn.approve(login(), &settings, 1002).is_err());
+        let out = inn.logout(&settings, 1003).unwrap();
+        assert_eq!(out.approve(login(), &settings, 1004).unwrap_err().state, SessionState::LoggedOut);
+    }
+
+    #[test]
+    fn ttl_outlives_expiry_by_remember_seconds() {
+        let (s, settings) = fixture(1000);
+        assert_eq!(s.ttl, 1300 + 2_592_000);
+        let inn = s.approve(login(), &settings, 1100).unwrap();
+        assert_eq!(inn.ttl, 1100 + 43_200 + 2_592_000);
+    }
+}

@@ -1,0 +1,222 @@
+//! Per-server settings (SPEC section 7) with their defaults and bounds.
+
+use serde::{Deserialize, Serialize};
+
+use crate::links;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NumberMatch {
+    Off,
+    #[default]
+    Push,
+    Always,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServerSettings {
+    pub name: String,
+    /// base64 (standard, padded) image, shown by the phone; empty for none.
+    pub logo: String,
+    pub link_base: String,
+    pub return_urls: Vec<String>,
+    pub login_timeout: u32,
+    pub session_lifetime: u32,
+    pub remember_seconds: u32,
+    pub push_limit: u32,
+    pub push_window: u32,
+    pub fraud_block_after: u32,
+    pub number_match: NumberMatch,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            name: String::new(),
+            logo: String::new(),
+            link_base: links::DEFAULT_LINK_BASE.to_string(),
+            return_urls: Vec::new(),
+            login_timeout: 300,
+            session_lifetime: 43_200,
+            remember_seconds: 30 * 86_400,
+            push_limit: 5,
+            push_window: 600,
+            fraud_block_after: 3,
+            number_match: NumberMatch::Push,
+        }
+    }
+}
+
+pub const MAX_NAME_LEN: usize = 100;
+/// A logo is shown small on a phone; 16 KiB of base64 is plenty and keeps items small.
+pub const MAX_LOGO_B64_LEN: usize = 16 * 1024;
+pub const MAX_RETURN_URLS: usize = 20;
+pub const MAX_URL_LEN: usize = 512;
+
+/// The names `set` accepts, in the order `show` prints them.
+pub const SETTING_NAMES: [&str; 11] = [
+    "name",
+    "logo",
+    "link_base",
+    "return_urls",
+    "login_timeout",
+    "session_lifetime",
+    "remember_seconds",
+    "push_limit",
+    "push_window",
+    "fraud_block_after",
+    "number_match",
+];
+
+fn bounded(name: &str, value: &str, min: u32, max: u32) -> Result<u32, String> {
+    let n: u32 = value
+        .trim()
+        .parse()
+        .map_err(|_| format!("{name} must be a whole number, got {value:?}"))?;
+    if n < min || n > max {
+        return Err(format!("{name} must be between {min} and {max}, got {n}"));
+    }
+    Ok(n)
+}
+
+fn https_url(name: &str, u: &str) -> Result<(), String> {
+    let rest = u
+        .strip_prefix("https://")
+        .ok_or_else(|| format!("{name}: {u:?} must start with https://"))?;
+    if u.len() > MAX_URL_LEN || rest.is_empty() || rest.starts_with('/') {
+        return Err(format!(
+            "{name}: {u:?} must be an https URL with a host, at most {MAX_URL_LEN} characters"
+        ));
+    }
+    if u.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("{name}: {u:?} must not contain spaces"));
+    }
+    Ok(())
+}
+
+impl ServerSettings {
+    pub fn named(name: &str) -> Result<Self, String> {
+        let mut s = ServerSettings::default();
+        s.set("name", name)?;
+        Ok(s)
+    }
+
+    /// Changes one setting from its text form, validating it; the admin tool's `set`.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        match key {
+            "name" => {
+                let v = value.trim();
+                if v.is_empty() || v.chars().count() > MAX_NAME_LEN {
+                    return Err(format!("name must be 1 to {MAX_NAME_LEN} characters"));
+                }
+                if v.chars().any(char::is_control) {
+                    return Err("name must not contain control characters".into());
+                }
+                self.name = v.to_string();
+            }
+            "logo" => {
+                use base64::Engine;
+                let v = value.trim();
+                if v.len() > MAX_LOGO_B64_LEN {
+                    return Err(format!("logo must be at most {MAX_LOGO_B64_LEN} characters of base64"));
+                }
+                if !v.is_empty() && base64::engine::general_purpose::STANDARD.decode(v).is_err() {
+                    return Err("logo must be standard base64 with padding".into());
+                }
+                self.logo = v.to_string();
+            }
+            "link_base" => {
+                links::validate_link_base(value.trim())?;
+                self.link_base = value.trim().to_string();
+            }
+            "return_urls" => {
+                let urls: Vec<String> = value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|u| !u.is_empty())
+                    .map(String::from)
+                    .collect();
+                if urls.len() > MAX_RETURN_URLS {
+                    return Err(format!("return_urls holds at most {MAX_RETURN_URLS} URLs"));
+                }
+                for u in &urls {
+                    https_url("return_urls", u)?;
+                }
+                self.return_urls = urls;
+            }
+            "login_timeout" => self.login_timeout = bounded(key, value, 30, 3_600)?,
+            "session_lifetime" => self.session_lifetime = bounded(key, value, 60, 30 * 86_400)?,
+            "remember_seconds" => {
+                self.remember_seconds = bounded(key, value, 86_400, 400 * 86_400)?
+            }
+            "push_limit" => self.push_limit = bounded(key, value, 1, 100)?,
+            "push_window" => self.push_window = bounded(key, value, 60, 86_400)?,
+            "fraud_block_after" => self.fraud_block_after = bounded(key, value, 1, 100)?,
+            "number_match" => {
+                self.number_match = match value.trim() {
+                    "off" => NumberMatch::Off,
+                    "push" => NumberMatch::Push,
+                    "always" => NumberMatch::Always,
+                    other => {
+                        return Err(format!(
+                            "number_match must be off, push or always, got {other:?}"
+                        ));
+                    }
+                }
+            }
+            other => {
+                return Err(format!(
+                    "unknown setting {other:?}; settings are: {}",
+                    SETTING_NAMES.join(", ")
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_the_spec() {
+        let s = ServerSettings::default();
+        assert_eq!(s.link_base, "nsauth://");
+        assert_eq!(
+            (s.login_timeout, s.session_lifetime, s.remember_seconds),
+            (300, 43_200, 2_592_000)
+        );
+        assert_eq!((s.push_limit, s.push_window, s.fraud_block_after), (5, 600, 3));
+        assert_eq!(s.number_match, NumberMatch::Push);
+    }
+
+    #[test]
+    fn set_validates_each_setting() {
+        let mut s = ServerSettings::named("Acme").unwrap();
+        s.set("login_timeout", "120").unwrap();
+        assert_eq!(s.login_timeout, 120);
+        assert!(s.set("login_timeout", "5").unwrap_err().contains("between"));
+        assert!(s.set("login_timeout", "abc").unwrap_err().contains("whole number"));
+        assert_eq!(s.login_timeout, 120, "a refused value leaves the old one");
+        s.set("number_match", "always").unwrap();
+        assert_eq!(s.number_match, NumberMatch::Always);
+        assert!(s.set("number_match", "sometimes").is_err());
+        s.set("return_urls", "https://a.example/cb, https://b.example/").unwrap();
+        assert_eq!(s.return_urls.len(), 2);
+        assert!(s.set("return_urls", "http://a.example/").is_err());
+        assert!(s.set("link_base", "https://login.example/app/").is_ok());
+        assert!(s.set("link_base", "javascript:alert(1)//").is_err());
+        assert!(s.set("colour", "red").unwrap_err().contains("unknown setting"));
+        assert!(s.set("name", "").is_err());
+        assert!(s.set("logo", "not base64!").is_err());
+    }
+
+    #[test]
+    fn settings_round_trip_json_with_missing_fields_defaulted() {
+        let s: ServerSettings = serde_json::from_str(r#"{"name":"Acme"}"#).unwrap();
+        assert_eq!(s.name, "Acme");
+        assert_eq!(s.login_timeout, 300);
+    }
+}
