@@ -57,14 +57,22 @@ pub async fn create_key(
     now: UnixTime,
 ) -> Result<ApiKey, AdminError> {
     if permissions.is_empty() {
-        return Err(AdminError::Invalid("a key needs at least one permission".into()));
+        return Err(AdminError::Invalid(
+            "a key needs at least one permission".into(),
+        ));
     }
     if store.get_server(serverid).await?.is_none() {
         return Err(AdminError::NoServer(serverid.clone()));
     }
     let key = ApiKey::generate();
     store
-        .put_api_key(&ApiKeyRecord::new(serverid.clone(), &key, permissions, label, now))
+        .put_api_key(&ApiKeyRecord::new(
+            serverid.clone(),
+            &key,
+            permissions,
+            label,
+            now,
+        ))
         .await?;
     Ok(key)
 }

@@ -23,7 +23,11 @@ pub enum Permission {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 3] = [Permission::Sessions, Permission::Accounts, Permission::Users];
+    pub const ALL: [Permission; 3] = [
+        Permission::Sessions,
+        Permission::Accounts,
+        Permission::Users,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -74,7 +78,10 @@ impl ApiKey {
         let rest = s.strip_prefix(PREFIX)?;
         let (keyid, secret) = rest.split_at_checked(KEYID_LEN)?;
         let secret = secret.strip_prefix('_')?;
-        let ok = |p: &str| p.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_');
+        let ok = |p: &str| {
+            p.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+        };
         (secret.len() == SECRET_LEN && ok(keyid) && ok(secret)).then(|| ApiKey {
             keyid: keyid.to_string(),
             full: s.to_string(),
@@ -180,7 +187,10 @@ mod tests {
 
     #[test]
     fn permissions_parse() {
-        assert_eq!("sessions".parse::<Permission>().unwrap(), Permission::Sessions);
+        assert_eq!(
+            "sessions".parse::<Permission>().unwrap(),
+            Permission::Sessions
+        );
         assert!("admin".parse::<Permission>().is_err());
     }
 }

@@ -165,9 +165,17 @@ mod tests {
     #[test]
     fn every_error_is_json_with_code_and_message() {
         let cases = [
-            (ApiError::invalid_field("userid", "too long"), 400, "invalid_field"),
+            (
+                ApiError::invalid_field("userid", "too long"),
+                400,
+                "invalid_field",
+            ),
             (ApiError::InvalidApiKey("wrong key"), 401, "invalid_api_key"),
-            (ApiError::MissingPermission(Permission::Accounts), 403, "missing_permission"),
+            (
+                ApiError::MissingPermission(Permission::Accounts),
+                403,
+                "missing_permission",
+            ),
             (ApiError::NotFound("no such route".into()), 404, "not_found"),
             (ApiError::PayloadTooLarge, 413, "payload_too_large"),
             (ApiError::Unavailable, 503, "service_unavailable"),

@@ -52,7 +52,12 @@ mod tests {
 
     #[test]
     fn link_bases() {
-        for ok in ["nsauth://", "acme-login://", "https://login.example.com/", "https://a.example/x/y/"] {
+        for ok in [
+            "nsauth://",
+            "acme-login://",
+            "https://login.example.com/",
+            "https://a.example/x/y/",
+        ] {
             assert!(validate_link_base(ok).is_ok(), "{ok}");
         }
         for bad in [
@@ -75,7 +80,10 @@ mod tests {
         let s = ServerId::parse("AAECAwQFBgcICQoLDA0ODw").unwrap();
         let h = Hsid::parse("5KvIv6Y0y8IgLQULP8ZR_Q").unwrap();
         let link = login_link("nsauth://", &s, &h);
-        assert_eq!(link, "nsauth://login/AAECAwQFBgcICQoLDA0ODw/5KvIv6Y0y8IgLQULP8ZR_Q");
+        assert_eq!(
+            link,
+            "nsauth://login/AAECAwQFBgcICQoLDA0ODw/5KvIv6Y0y8IgLQULP8ZR_Q"
+        );
         use base64::Engine;
         let back = base64::engine::general_purpose::STANDARD
             .decode(login_qr_data(&link))

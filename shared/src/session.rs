@@ -213,10 +213,17 @@ impl Session {
     }
 
     /// A phone opened the login link.
-    pub fn scan(&self, settings: &ServerSettings, now: UnixTime) -> Result<Session, TransitionRefused> {
+    pub fn scan(
+        &self,
+        settings: &ServerSettings,
+        now: UnixTime,
+    ) -> Result<Session, TransitionRefused> {
         match self.state_at(now) {
             SessionState::Pending => Ok(self.next(SessionState::Scanned, settings, now)),
-            state => Err(TransitionRefused { action: "scan", state }),
+            state => Err(TransitionRefused {
+                action: "scan",
+                state,
+            }),
         }
     }
 
@@ -229,7 +236,10 @@ impl Session {
     ) -> Result<Session, TransitionRefused> {
         let state = self.state_at(now);
         if !state.is_open_attempt() {
-            return Err(TransitionRefused { action: "approve", state });
+            return Err(TransitionRefused {
+                action: "approve",
+                state,
+            });
         }
         let mut s = self.next(SessionState::LoggedIn, settings, now);
         s.expires_at = now + i64::from(settings.session_lifetime);
@@ -242,10 +252,17 @@ impl Session {
     }
 
     /// The phone denied (or picked the wrong number).
-    pub fn cancel(&self, settings: &ServerSettings, now: UnixTime) -> Result<Session, TransitionRefused> {
+    pub fn cancel(
+        &self,
+        settings: &ServerSettings,
+        now: UnixTime,
+    ) -> Result<Session, TransitionRefused> {
         let state = self.state_at(now);
         if !state.is_open_attempt() {
-            return Err(TransitionRefused { action: "cancel", state });
+            return Err(TransitionRefused {
+                action: "cancel",
+                state,
+            });
         }
         Ok(self.next(SessionState::Cancelled, settings, now))
     }
@@ -293,7 +310,10 @@ mod tests {
         let st = s.status(&settings, 1300);
         assert_eq!(st.state, SessionState::Expired);
         assert_eq!(st.expires, None);
-        assert_eq!(s.status(&settings, 1000).expires.as_deref(), Some("1970-01-01T00:21:40Z"));
+        assert_eq!(
+            s.status(&settings, 1000).expires.as_deref(),
+            Some("1970-01-01T00:21:40Z")
+        );
     }
 
     #[test]
@@ -314,7 +334,10 @@ mod tests {
         assert!(!st.loggedin);
         assert_eq!((st.userid, st.accountid, st.pk), (None, None, None));
         assert!(st.canprovoke, "canprovoke survives logout");
-        assert!(out.logout(&settings, 1042).is_none(), "logout is idempotent");
+        assert!(
+            out.logout(&settings, 1042).is_none(),
+            "logout is idempotent"
+        );
         let again = out.begin_attempt(&settings, None, 1050).unwrap();
         assert_eq!(again.state_at(1050), SessionState::Pending);
         assert_eq!(again.expires_at, 1350);
@@ -341,7 +364,10 @@ mod tests {
         let inn = s.approve(login(), &settings, 1001).unwrap();
         assert!(inn.approve(login(), &settings, 1002).is_err());
         let out = inn.logout(&settings, 1003).unwrap();
-        assert_eq!(out.approve(login(), &settings, 1004).unwrap_err().state, SessionState::LoggedOut);
+        assert_eq!(
+            out.approve(login(), &settings, 1004).unwrap_err().state,
+            SessionState::LoggedOut
+        );
     }
 
     #[test]

@@ -119,7 +119,9 @@ impl ServerSettings {
                 use base64::Engine;
                 let v = value.trim();
                 if v.len() > MAX_LOGO_B64_LEN {
-                    return Err(format!("logo must be at most {MAX_LOGO_B64_LEN} characters of base64"));
+                    return Err(format!(
+                        "logo must be at most {MAX_LOGO_B64_LEN} characters of base64"
+                    ));
                 }
                 if !v.is_empty() && base64::engine::general_purpose::STANDARD.decode(v).is_err() {
                     return Err("logo must be standard base64 with padding".into());
@@ -188,7 +190,10 @@ mod tests {
             (s.login_timeout, s.session_lifetime, s.remember_seconds),
             (300, 43_200, 2_592_000)
         );
-        assert_eq!((s.push_limit, s.push_window, s.fraud_block_after), (5, 600, 3));
+        assert_eq!(
+            (s.push_limit, s.push_window, s.fraud_block_after),
+            (5, 600, 3)
+        );
         assert_eq!(s.number_match, NumberMatch::Push);
     }
 
@@ -198,17 +203,26 @@ mod tests {
         s.set("login_timeout", "120").unwrap();
         assert_eq!(s.login_timeout, 120);
         assert!(s.set("login_timeout", "5").unwrap_err().contains("between"));
-        assert!(s.set("login_timeout", "abc").unwrap_err().contains("whole number"));
+        assert!(
+            s.set("login_timeout", "abc")
+                .unwrap_err()
+                .contains("whole number")
+        );
         assert_eq!(s.login_timeout, 120, "a refused value leaves the old one");
         s.set("number_match", "always").unwrap();
         assert_eq!(s.number_match, NumberMatch::Always);
         assert!(s.set("number_match", "sometimes").is_err());
-        s.set("return_urls", "https://a.example/cb, https://b.example/").unwrap();
+        s.set("return_urls", "https://a.example/cb, https://b.example/")
+            .unwrap();
         assert_eq!(s.return_urls.len(), 2);
         assert!(s.set("return_urls", "http://a.example/").is_err());
         assert!(s.set("link_base", "https://login.example/app/").is_ok());
         assert!(s.set("link_base", "javascript:alert(1)//").is_err());
-        assert!(s.set("colour", "red").unwrap_err().contains("unknown setting"));
+        assert!(
+            s.set("colour", "red")
+                .unwrap_err()
+                .contains("unknown setting")
+        );
         assert!(s.set("name", "").is_err());
         assert!(s.set("logo", "not base64!").is_err());
     }

@@ -41,10 +41,16 @@ pub struct RequestOrigin {
 
 fn text(field: &str, v: &str, max: usize) -> Result<(), ApiError> {
     if v.chars().count() > max {
-        return Err(ApiError::invalid_field(field, format!("at most {max} characters")));
+        return Err(ApiError::invalid_field(
+            field,
+            format!("at most {max} characters"),
+        ));
     }
     if v.chars().any(char::is_control) {
-        return Err(ApiError::invalid_field(field, "control characters are not allowed"));
+        return Err(ApiError::invalid_field(
+            field,
+            "control characters are not allowed",
+        ));
     }
     Ok(())
 }
@@ -59,7 +65,10 @@ impl SessionInfo {
         }
         for (k, v) in &self.info {
             if k.is_empty() {
-                return Err(ApiError::invalid_field(&format!("{name}.info"), "empty key"));
+                return Err(ApiError::invalid_field(
+                    &format!("{name}.info"),
+                    "empty key",
+                ));
             }
             text(&format!("{name}.info key"), k, MAX_INFO_KEY_CHARS)?;
             text(&format!("{name}.info.{k}"), v, MAX_INFO_VALUE_CHARS)?;
@@ -70,7 +79,11 @@ impl SessionInfo {
                 "must be an IPv4 or IPv6 address",
             ));
         }
-        text(&format!("{name}.useragent"), &self.useragent, MAX_USERAGENT_CHARS)?;
+        text(
+            &format!("{name}.useragent"),
+            &self.useragent,
+            MAX_USERAGENT_CHARS,
+        )?;
         if self.logo.len() > MAX_LOGO_CHARS {
             return Err(ApiError::invalid_field(
                 &format!("{name}.logo"),
@@ -92,7 +105,10 @@ impl SessionInfo {
 
     fn fill_from(&mut self, origin: &RequestOrigin) {
         if self.ip.is_empty()
-            && let Some(ip) = origin.ip.as_deref().filter(|ip| ip.parse::<IpAddr>().is_ok())
+            && let Some(ip) = origin
+                .ip
+                .as_deref()
+                .filter(|ip| ip.parse::<IpAddr>().is_ok())
         {
             self.ip = ip.to_string();
         }
@@ -115,12 +131,18 @@ impl UserContext {
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(UserContext::default());
         }
-        let ctx: UserContext = serde_json::from_slice(body).map_err(|e| {
+        let invalid = |e: &dyn std::fmt::Display| {
             ApiError::bad_request(
                 "invalid_json",
                 format!("the body must be a UserContext JSON object: {e}"),
             )
-        })?;
+        };
+        let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| invalid(&e))?;
+        // serde would also take an array for a struct; only an object is a UserContext.
+        if !value.is_object() {
+            return Err(invalid(&"not an object"));
+        }
+        let ctx: UserContext = serde_json::from_value(value).map_err(|e| invalid(&e))?;
         ctx.validate()?;
         Ok(ctx)
     }
@@ -142,7 +164,9 @@ mod tests {
     use super::*;
 
     fn err_field(body: &str) -> String {
-        UserContext::from_body(body.as_bytes()).unwrap_err().to_string()
+        UserContext::from_body(body.as_bytes())
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
@@ -164,20 +188,34 @@ mod tests {
     #[test]
     fn empty_body_is_empty_context() {
         assert_eq!(UserContext::from_body(b"").unwrap(), UserContext::default());
-        assert_eq!(UserContext::from_body(b" \n").unwrap(), UserContext::default());
+        assert_eq!(
+            UserContext::from_body(b" \n").unwrap(),
+            UserContext::default()
+        );
     }
 
     #[test]
     fn refuses_bad_contexts_naming_the_field() {
         assert!(err_field("[1,2]").contains("UserContext"));
+        assert!(err_field("[]").contains("UserContext"));
+        assert!(err_field("null").contains("UserContext"));
         assert!(err_field("{").contains("UserContext"));
         assert!(err_field(r#"{"announceinfo":{"ip":"not-an-ip"}}"#).contains("announceinfo.ip"));
         let long = "x".repeat(MAX_INFO_VALUE_CHARS + 1);
-        assert!(err_field(&format!(r#"{{"sessioninfo":{{"info":{{"k":"{long}"}}}}}}"#))
-            .contains("sessioninfo.info.k"));
-        let many: Vec<String> = (0..=MAX_INFO_ENTRIES).map(|i| format!(r#""k{i}":"v""#)).collect();
-        assert!(err_field(&format!(r#"{{"announceinfo":{{"info":{{{}}}}}}}"#, many.join(",")))
-            .contains("at most 20"));
+        assert!(
+            err_field(&format!(r#"{{"sessioninfo":{{"info":{{"k":"{long}"}}}}}}"#))
+                .contains("sessioninfo.info.k")
+        );
+        let many: Vec<String> = (0..=MAX_INFO_ENTRIES)
+            .map(|i| format!(r#""k{i}":"v""#))
+            .collect();
+        assert!(
+            err_field(&format!(
+                r#"{{"announceinfo":{{"info":{{{}}}}}}}"#,
+                many.join(",")
+            ))
+            .contains("at most 20")
+        );
         assert!(err_field(r#"{"announceinfo":{"logo":"%%%"}}"#).contains("announceinfo.logo"));
         assert!(err_field(r#"{"announceinfo":{"useragent":"a\u0000b"}}"#).contains("control"));
         assert!(err_field(r#"{"announceinfo":{"info":"text"}}"#).contains("UserContext"));

@@ -36,7 +36,10 @@ pub async fn ensure(
     let settings = ServerSettings::named("Demo website").map_err(|e| e.to_string())?;
     let serverid = serverid.unwrap_or_else(ServerId::generate);
     let apikey = apikey.unwrap_or_else(ApiKey::generate);
-    let fixed = Some((serverid.clone(), ApiKey::parse(apikey.expose()).ok_or("bad key")?));
+    let fixed = Some((
+        serverid.clone(),
+        ApiKey::parse(apikey.expose()).ok_or("bad key")?,
+    ));
     match admin::create_server(store, settings, fixed, now).await {
         Ok(_) => {}
         Err(AdminError::Store(StoreError::ConditionFailed)) => {

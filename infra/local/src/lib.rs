@@ -40,7 +40,8 @@ pub fn to_lambda_request(
     ctx.http.path = Some(parts.uri.path().to_string());
     ctx.http.source_ip = Some(remote.ip().to_string());
     ctx.stage = Some("$default".into());
-    lambda_http::Request::from_parts(parts, body).with_request_context(RequestContext::ApiGatewayV2(ctx))
+    lambda_http::Request::from_parts(parts, body)
+        .with_request_context(RequestContext::ApiGatewayV2(ctx))
 }
 
 fn to_hyper_response(resp: lambda_http::Response<Body>) -> hyper::Response<Full<Bytes>> {
@@ -64,7 +65,10 @@ pub async fn handle(
     let (parts, body) = req.into_parts();
     let bytes = match Limited::new(body, MAX_BODY_BYTES + 1).collect().await {
         Ok(c) => c.to_bytes(),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
             return to_hyper_response(ApiError::PayloadTooLarge.into_response());
         }
         Err(_) => {

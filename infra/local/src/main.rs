@@ -19,7 +19,9 @@ fn env(name: &str) -> Option<String> {
 async fn run() -> Result<(), String> {
     lambda_http::tracing::init_default_subscriber();
     let port: u16 = match env("PORT") {
-        Some(p) => p.parse().map_err(|_| format!("PORT {p:?} is not a port number"))?,
+        Some(p) => p
+            .parse()
+            .map_err(|_| format!("PORT {p:?} is not a port number"))?,
         None => 8080,
     };
     let table = env("NSAUTH_TABLE").unwrap_or_else(|| "nsauth-local".into());
@@ -28,7 +30,12 @@ async fn run() -> Result<(), String> {
         "memory" => Arc::new(MemoryStore::new()),
         "dynamodb" => {
             let client = DynamoStore::client_from_env().await;
-            let exists = client.describe_table().table_name(&table).send().await.is_ok();
+            let exists = client
+                .describe_table()
+                .table_name(&table)
+                .send()
+                .await
+                .is_ok();
             if !exists {
                 TableSpec::create(&client, &table, true, true)
                     .await
@@ -36,7 +43,11 @@ async fn run() -> Result<(), String> {
             }
             Arc::new(DynamoStore::new(client, table.clone()))
         }
-        other => return Err(format!("NSAUTH_STORE must be memory or dynamodb, got {other:?}")),
+        other => {
+            return Err(format!(
+                "NSAUTH_STORE must be memory or dynamodb, got {other:?}"
+            ));
+        }
     };
     let clock = Arc::new(SystemClock);
     let demo = nsauth_local::demo::ensure(
@@ -54,7 +65,10 @@ async fn run() -> Result<(), String> {
     let listener = TcpListener::bind(("127.0.0.1", port))
         .await
         .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
-    let base = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
+    let base = format!(
+        "http://{}",
+        listener.local_addr().map_err(|e| e.to_string())?
+    );
     let nonce = nsauth::ids::Nonce::generate();
     println!("nsauth local stack on {base} (store: {store_kind})");
     println!("demo server id: {}", demo.serverid);

@@ -119,7 +119,9 @@ pub fn find<'r>(
         }
     }
     if allowed.is_empty() {
-        Err(ApiError::NotFound(format!("no route for {path}; see the API documentation")))
+        Err(ApiError::NotFound(format!(
+            "no route for {path}; see the API documentation"
+        )))
     } else {
         Err(ApiError::MethodNotAllowed {
             allow: allowed.join(", "),
@@ -153,7 +155,9 @@ mod tests {
         assert!(find(ROUTES.iter(), &Method::GET, "/servers/%ff/sessions").is_err());
         assert!(find(ROUTES.iter(), &Method::GET, "//").is_err());
         assert!(find(ROUTES.iter(), &Method::GET, "").is_err());
-        let only_create = ROUTES.iter().filter(|r| r.function == Function::CreateSession);
+        let only_create = ROUTES
+            .iter()
+            .filter(|r| r.function == Function::CreateSession);
         let e = find(only_create, &Method::GET, "/servers/abc/sessions").unwrap_err();
         assert_eq!(e.code(), "method_not_allowed");
     }

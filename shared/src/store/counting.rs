@@ -32,11 +32,17 @@ impl CountingStore {
 
     /// The calls so far, by method name.
     pub fn counts(&self) -> BTreeMap<&'static str, usize> {
-        self.counts.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.counts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn reset(&self) {
-        self.counts.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.counts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
     }
 }
 

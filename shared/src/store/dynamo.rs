@@ -259,11 +259,7 @@ impl DynamoStore {
 #[async_trait]
 impl Store for DynamoStore {
     async fn create_server(&self, server: &Server) -> Result<(), StoreError> {
-        let mut item = to_item(
-            server,
-            server_pk(&server.serverid),
-            SERVER_SK.to_string(),
-        )?;
+        let mut item = to_item(server, server_pk(&server.serverid), SERVER_SK.to_string())?;
         item.insert("gsi1pk".into(), s(SERVERS_GSI_PK));
         item.insert("gsi1sk".into(), s(server.serverid.as_str()));
         self.put_new(item).await

@@ -105,8 +105,13 @@ pub async fn get_session(
         None => {
             let mut context = UserContext::default();
             context.fill_from(&origin(req));
-            let fresh =
-                Session::new_pending(server.serverid.clone(), hsid, &server.settings, context, now);
+            let fresh = Session::new_pending(
+                server.serverid.clone(),
+                hsid,
+                &server.settings,
+                context,
+                now,
+            );
             match deps.store.create_session(&fresh).await {
                 Ok(()) => {
                     tracing::info!(hsid = %fresh.hsid, "session started by getSession");

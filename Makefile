@@ -1,0 +1,40 @@
+# nsauth developer and CI entry points. `make test` is what .ci/run runs.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+CARGO ?= cargo
+ARGS ?=
+
+.PHONY: tools check-template test dev admin
+
+## Install the pinned test tools into .tools/ (no-op when up to date).
+tools:
+	@infra/scripts/tools.sh
+
+## Lint template.yaml with cfn-lint and `sam validate --lint`.
+check-template: tools
+	@infra/scripts/check-template.sh
+
+## Everything CI checks, in order, stopping at the first failure.
+test:
+	@start=$$SECONDS; \
+	trap 'rc=$$?; if [[ $$rc == 0 ]]; then r=passed; else r="FAILED (exit $$rc)"; fi; \
+	      printf "\n==> make test: %s in %d s\n" "$$r" $$((SECONDS - start))' EXIT; \
+	step() { printf '\n==> [%s] %s\n' "$$1" "$$2"; }; \
+	step 1/5 "tools: infra/scripts/tools.sh"; \
+	$(MAKE) --no-print-directory tools; \
+	step 2/5 "format: $(CARGO) fmt --all -- --check"; \
+	$(CARGO) fmt --all -- --check; \
+	step 3/5 "tests: infra/scripts/with-services.sh $(CARGO) test --workspace --locked"; \
+	infra/scripts/with-services.sh $(CARGO) test --workspace --locked; \
+	step 4/5 "lint: $(CARGO) clippy --workspace --all-targets --locked -- -D warnings"; \
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings; \
+	step 5/5 "template: infra/scripts/check-template.sh"; \
+	$(MAKE) --no-print-directory check-template
+
+## Run the whole stack locally (no AWS account needed).
+dev:
+	$(CARGO) run --locked -p nsauth-local
+
+## Admin CLI, e.g. make admin ARGS="create-server --name Acme"
+admin:
+	$(CARGO) run --locked -p nsauth-admin -- $(ARGS)

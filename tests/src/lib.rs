@@ -1,0 +1,168 @@
+//! Test support: the services `make test` starts, and a local stack on a free port.
+
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use nsauth::Deps;
+use nsauth::apikey::ApiKey;
+use nsauth::clock::{Clock, ManualClock};
+use nsauth::config::Config;
+use nsauth::ids::ServerId;
+use nsauth::settings::ServerSettings;
+use nsauth::store::{CountingStore, DynamoStore, MemoryStore, Store, TableSpec};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// A service `make test` started (`infra/scripts/with-services.sh`), by its env variable.
+/// Without it the test is skipped with a message, unless `NSAUTH_TEST_REQUIRE_SERVICES=1`
+/// (set by `make test`), where a missing service is a failure.
+pub fn service(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            if std::env::var("NSAUTH_TEST_REQUIRE_SERVICES").as_deref() == Ok("1") {
+                panic!("{var} is not set; run the tests through `make test`");
+            }
+            eprintln!("SKIPPED: {var} is not set (run through `make test` to test against it)");
+            None
+        }
+    }
+}
+
+pub fn moto() -> Option<String> {
+    service("NSAUTH_TEST_MOTO_URL")
+}
+
+pub fn dynalite() -> Option<String> {
+    service("NSAUTH_TEST_DYNALITE_URL")
+}
+
+/// A DynamoDB client for an emulator endpoint with dummy credentials.
+pub fn dynamo_client(endpoint: &str) -> Client {
+    let conf = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+        .build();
+    Client::from_conf(conf)
+}
+
+/// A table of its own for one test (moto's state is shared by every test of a run).
+pub fn unique_name(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}",
+        nsauth::ids::b64url(&nsauth::ids::random_bytes::<6>())
+    )
+}
+
+/// A fresh table on an emulator, with TTL and stream where the emulator has them.
+pub async fn dynamo_store(endpoint: &str, ttl_and_stream: bool) -> DynamoStore {
+    let client = dynamo_client(endpoint);
+    let table = unique_name("nsauth-test");
+    TableSpec::create(&client, &table, ttl_and_stream, ttl_and_stream)
+        .await
+        .expect("create table");
+    DynamoStore::new(client, table)
+}
+
+/// The local stack serving on a free loopback port, over a given store, with a clock the
+/// test moves and a counting wrapper around the store.
+pub struct Stack {
+    pub base: String,
+    pub serverid: ServerId,
+    pub apikey: String,
+    pub clock: Arc<ManualClock>,
+    pub counting: Arc<CountingStore>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub const START: i64 = 1_800_000_000;
+
+impl Stack {
+    pub async fn memory() -> Stack {
+        Stack::over(Arc::new(MemoryStore::new())).await
+    }
+
+    /// Over DynamoDB on moto, or `None` when moto is not there (skipped).
+    pub async fn moto() -> Option<Stack> {
+        let url = moto()?;
+        Some(Stack::over(Arc::new(dynamo_store(&url, true).await)).await)
+    }
+
+    pub async fn over(store: Arc<dyn Store>) -> Stack {
+        let counting = Arc::new(CountingStore::new(store));
+        let clock = Arc::new(ManualClock::new(START));
+        let demo = nsauth_local::demo::ensure(counting.as_ref(), None, None, clock.now())
+            .await
+            .expect("demo server");
+        let deps = Deps {
+            store: counting.clone(),
+            clock: clock.clone(),
+            config: Arc::new(Config {
+                table: "unused".into(),
+            }),
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(nsauth_local::serve(listener, deps));
+        Stack {
+            base,
+            serverid: demo.serverid,
+            apikey: demo.apikey.expose().to_string(),
+            clock,
+            counting,
+            task,
+        }
+    }
+
+    pub fn store(&self) -> &dyn Store {
+        self.counting.as_ref()
+    }
+
+    /// A second server with its own key, in the same store.
+    pub async fn other_server(&self) -> (ServerId, ApiKey) {
+        let (server, key) = nsauth::admin::create_server(
+            self.store(),
+            ServerSettings::named("Other website").unwrap(),
+            None,
+            self.clock.now(),
+        )
+        .await
+        .unwrap();
+        (server.serverid, key)
+    }
+
+    pub fn sessions_url(&self) -> String {
+        format!("{}/servers/{}/sessions", self.base, self.serverid)
+    }
+}
+
+pub fn http() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+/// Status and JSON body of a response.
+pub async fn json(resp: reqwest::Response) -> (u16, serde_json::Value) {
+    let status = resp.status().as_u16();
+    let text = resp.text().await.expect("body");
+    let value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {text:?} (status {status})"));
+    (status, value)
+}
+
+/// Asserts an error answer of SPEC section 10.
+pub fn assert_error(status: u16, body: &serde_json::Value, want_status: u16, want_code: &str) {
+    assert_eq!(status, want_status, "{body}");
+    assert_eq!(body["error"], want_code, "{body}");
+    let msg = body["message"].as_str().unwrap_or_default();
+    assert!(!msg.is_empty(), "error without message: {body}");
+    assert_eq!(body.as_object().map(|o| o.len()), Some(2), "{body}");
+}
