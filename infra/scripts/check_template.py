@@ -1,0 +1,395 @@
+#!/usr/bin/env python3
+"""Checks template.yaml against the Rust code and the project's rules.
+
+Run with the pinned venv (it needs cfn-lint's YAML decoder, which understands !Ref,
+!GetAtt, !Sub):
+
+    .tools/py/bin/python infra/scripts/check_template.py \
+        [--template template.yaml] [--admin-bin target/debug/nsauth-admin | --routes-json FILE]
+
+Checks:
+  1. routes    the (binary, METHOD, path) triples of the HttpApi events equal the route
+               table printed by `nsauth-admin routes`; every AWS::Serverless::Function is
+               built with rust-cargolambda from CodeUri "." and names its Binary; every
+               HttpApi event is on an AWS::Serverless::HttpApi of this template.
+  2. table     the one AWS::DynamoDB::Table matches TableSpec::create in
+               shared/src/store/dynamo.rs (pk/sk, GSI gsi1, TTL "ttl", stream with new and
+               old images) plus on-demand billing, point-in-time recovery and Retain.
+  3. iam       every function's Policies are inline policy documents; actions are
+               dynamodb:/sns:/execute-api: and contain no wildcard; every dynamodb
+               statement is on the table (or its gsi1 index) and has a ForAllValues
+               dynamodb:LeadingKeys condition.
+  4. globals   Runtime provided.al2023, Architectures [arm64], MemorySize 128,
+               LoggingConfig.LogFormat JSON (and no function overrides them).
+
+Prints every mismatch and exits 1 if there is any; exits 0 otherwise.
+The admin binary defaults to $NSAUTH_ADMIN_BIN, else target/debug/nsauth-admin.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+from typing import Any
+
+from cfnlint.decode import decode
+
+ALLOWED_ACTION_PREFIXES = ("dynamodb:", "sns:", "execute-api:")
+GSI_NAME = "gsi1"
+EXPECTED_GLOBALS = {
+    "Runtime": "provided.al2023",
+    "Architectures": ["arm64"],
+    "MemorySize": 128,
+    "LoggingConfig.LogFormat": "JSON",
+}
+
+
+class Problems:
+    def __init__(self) -> None:
+        self.items: list[tuple[str, str]] = []
+
+    def add(self, check: str, message: str) -> None:
+        self.items.append((check, message))
+
+
+def plain(v: Any) -> Any:
+    """cfn-lint's node classes to plain dicts, lists, strings (for messages and compares)."""
+    if isinstance(v, dict):
+        return {str(k): plain(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [plain(x) for x in v]
+    if isinstance(v, str):
+        return str(v)
+    return v
+
+
+def show(v: Any) -> str:
+    return json.dumps(plain(v), sort_keys=True)
+
+
+def get_path(d: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        if not isinstance(d, dict) or part not in d:
+            return None
+        d = d[part]
+    return d
+
+
+def is_true(v: Any) -> bool:
+    return v is True or (isinstance(v, str) and v.lower() == "true")
+
+
+def as_list(v: Any) -> list:
+    return v if isinstance(v, list) else [v]
+
+
+# ---- 1. routes --------------------------------------------------------------------------
+
+def load_code_routes(args: argparse.Namespace, p: Problems) -> dict[tuple[str, str], str] | None:
+    """{(METHOD, path): binary} from `nsauth-admin routes` or --routes-json."""
+    if args.routes_json:
+        source = args.routes_json
+        try:
+            with open(args.routes_json, encoding="utf-8") as f:
+                text = f.read()
+        except OSError as e:
+            p.add("routes", f"cannot read {source}: {e}")
+            return None
+    else:
+        source = f"{args.admin_bin} routes"
+        if not os.path.isfile(args.admin_bin):
+            p.add("routes", f"{args.admin_bin} not found: build it first (cargo build -p nsauth-admin,"
+                            " or cargo test --workspace) or set NSAUTH_ADMIN_BIN")
+            return None
+        try:
+            r = subprocess.run([args.admin_bin, "routes"], capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            p.add("routes", f"cannot run {source}: {e}")
+            return None
+        if r.returncode != 0:
+            p.add("routes", f"{source} exited {r.returncode}: {r.stderr.strip()}")
+            return None
+        text = r.stdout
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        p.add("routes", f"{source}: not JSON: {e}")
+        return None
+    if not isinstance(data, dict):
+        p.add("routes", f'{source}: expected {{"<binary>": ["METHOD /path", ...]}}, got {show(data)}')
+        return None
+    routes: dict[tuple[str, str], str] = {}
+    for binary, entries in data.items():
+        if not isinstance(entries, list):
+            p.add("routes", f"{source}: routes of {binary} are not a list: {show(entries)}")
+            continue
+        for e in entries:
+            m = re.fullmatch(r"([A-Z]+) (/\S*)", e) if isinstance(e, str) else None
+            if not m:
+                p.add("routes", f'{source}: {binary}: {show(e)} is not "METHOD /path"')
+                continue
+            key = (m.group(1), m.group(2))
+            if key in routes:
+                p.add("routes", f"{source}: {key[0]} {key[1]} is listed for both {routes[key]} and {binary}")
+            routes[key] = binary
+    return routes
+
+
+def check_functions_and_routes(tpl: dict, functions: dict, code: dict | None, p: Problems) -> None:
+    resources = tpl.get("Resources", {})
+    globals_fn = get_path(tpl, "Globals.Function") or {}
+    http_apis = {k for k, r in resources.items() if isinstance(r, dict) and r.get("Type") == "AWS::Serverless::HttpApi"}
+    # (METHOD, path) -> list of (function logical id, binary)
+    tmpl: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for name, res in functions.items():
+        meta = res.get("Metadata") or {}
+        props = res.get("Properties") or {}
+        if meta.get("BuildMethod") != "rust-cargolambda":
+            p.add("routes", f"{name}: Metadata.BuildMethod is {show(meta.get('BuildMethod'))}, expected \"rust-cargolambda\"")
+        binary = get_path(meta, "BuildProperties.Binary")
+        if not isinstance(binary, str) or not binary:
+            p.add("routes", f"{name}: Metadata.BuildProperties.Binary is missing (it must name the Rust binary)")
+            binary = None
+        code_uri = props.get("CodeUri", globals_fn.get("CodeUri"))
+        if code_uri != ".":
+            p.add("routes", f"{name}: CodeUri is {show(code_uri)}, expected \".\" (the workspace root)")
+        for ev_name, ev in (props.get("Events") or {}).items():
+            if not isinstance(ev, dict) or ev.get("Type") != "HttpApi":
+                continue
+            ep = ev.get("Properties") or {}
+            method, path = ep.get("Method"), ep.get("Path")
+            where = f"{name}: event {ev_name}"
+            if not isinstance(method, str) or not isinstance(path, str):
+                p.add("routes", f"{where}: HttpApi event needs literal Method and Path (got {show(method)} {show(path)})")
+                continue
+            api = ep.get("ApiId")
+            if not (isinstance(api, dict) and list(api.keys()) == ["Ref"] and api["Ref"] in http_apis):
+                p.add("routes", f"{where}: ApiId is {show(api)}, expected !Ref to an AWS::Serverless::HttpApi of this"
+                                " template (without it SAM makes a second, implicit API)")
+            if len(path) > 1 and path.endswith("/"):
+                p.add("routes", f"{where}: path {path} ends with \"/\" (HTTP API route keys cannot)")
+            tmpl.setdefault((method.upper(), path), []).append((name, binary or "?"))
+
+    for key, owners in sorted(tmpl.items()):
+        if len(owners) > 1:
+            p.add("routes", f"{key[0]} {key[1]} is declared by more than one function: "
+                            + ", ".join(f"{f} ({b})" for f, b in owners))
+    if code is None:
+        return
+    for key in sorted(set(code) | set(tmpl)):
+        route = f"{key[0]} {key[1]}"
+        in_code = code.get(key)
+        owners = tmpl.get(key, [])
+        if in_code is None:
+            for f, b in owners:
+                p.add("routes", f"{route}: in template ({f}, binary {b}) but not in the code's route table")
+        elif not owners:
+            p.add("routes", f"{route}: in the code's route table (binary {in_code}) but not in template")
+        else:
+            for f, b in owners:
+                if b != in_code:
+                    p.add("routes", f"{route}: on function {f} (binary {b}) in template but served by binary"
+                                    f" {in_code} in code")
+
+
+# ---- 2. table ---------------------------------------------------------------------------
+
+def check_table(resources: dict, p: Problems) -> str | None:
+    tables = [k for k, r in resources.items() if isinstance(r, dict) and r.get("Type") == "AWS::DynamoDB::Table"]
+    if len(tables) != 1:
+        p.add("table", f"expected exactly one AWS::DynamoDB::Table, found {len(tables)}: {tables}")
+        return None
+    name = tables[0]
+    res = resources[name]
+    props = plain(res.get("Properties") or {})
+
+    def expect(what: str, got: Any, want: Any) -> None:
+        if got != want:
+            p.add("table", f"{name}: {what} is {show(got)}, expected {show(want)}")
+
+    expect("DeletionPolicy", res.get("DeletionPolicy"), "Retain")
+    expect("UpdateReplacePolicy", res.get("UpdateReplacePolicy"), "Retain")
+    expect("BillingMode", props.get("BillingMode"), "PAY_PER_REQUEST")
+    if "ProvisionedThroughput" in props:
+        p.add("table", f"{name}: ProvisionedThroughput must not be set (on-demand table)")
+    attrs = props.get("AttributeDefinitions")
+    attrs_got = sorted((a.get("AttributeName"), a.get("AttributeType")) for a in attrs) \
+        if isinstance(attrs, list) and all(isinstance(a, dict) for a in attrs) else attrs
+    expect("AttributeDefinitions", attrs_got, sorted([("gsi1pk", "S"), ("gsi1sk", "S"), ("pk", "S"), ("sk", "S")]))
+    expect("KeySchema", props.get("KeySchema"),
+           [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}])
+    expect("GlobalSecondaryIndexes", props.get("GlobalSecondaryIndexes"), [{
+        "IndexName": GSI_NAME,
+        "KeySchema": [{"AttributeName": "gsi1pk", "KeyType": "HASH"},
+                      {"AttributeName": "gsi1sk", "KeyType": "RANGE"}],
+        "Projection": {"ProjectionType": "ALL"},
+    }])
+    if "LocalSecondaryIndexes" in props:
+        p.add("table", f"{name}: LocalSecondaryIndexes must not be set")
+    ttl = props.get("TimeToLiveSpecification") or {}
+    if not (is_true(ttl.get("Enabled")) and ttl.get("AttributeName") == "ttl"):
+        p.add("table", f"{name}: TimeToLiveSpecification is {show(ttl)}, expected Enabled true on attribute \"ttl\"")
+    expect("StreamSpecification.StreamViewType", get_path(props, "StreamSpecification.StreamViewType"),
+           "NEW_AND_OLD_IMAGES")
+    pitr = get_path(props, "PointInTimeRecoverySpecification.PointInTimeRecoveryEnabled")
+    if not is_true(pitr):
+        p.add("table", f"{name}: PointInTimeRecoverySpecification.PointInTimeRecoveryEnabled is {show(pitr)},"
+                       " expected true")
+    return name
+
+
+# ---- 3. iam -----------------------------------------------------------------------------
+
+def table_resource_ok(r: Any, table: str) -> bool:
+    """!GetAtt Table.Arn, or !Sub "${Table.Arn}" / "${Table.Arn}/index/gsi1" (also the
+    [string, {Var: !GetAtt Table.Arn}] form of !Sub)."""
+    if not isinstance(r, dict) or len(r) != 1:
+        return False
+    fn, arg = next(iter(r.items()))
+    if fn == "Fn::GetAtt":
+        return arg in ([table, "Arn"], f"{table}.Arn")
+    if fn != "Fn::Sub":
+        return False
+    if isinstance(arg, list) and len(arg) == 2 and isinstance(arg[0], str) and isinstance(arg[1], dict):
+        s, variables = arg
+        for var, val in variables.items():
+            if table_resource_ok(val, table) and not (isinstance(val, dict) and "Fn::Sub" in val):
+                s = s.replace("${%s}" % var, "${%s.Arn}" % table)
+    elif isinstance(arg, str):
+        s = arg
+    else:
+        return False
+    return s in ("${%s.Arn}" % table, "${%s.Arn}/index/%s" % (table, GSI_NAME))
+
+
+def check_iam(tpl: dict, functions: dict, table: str | None, p: Problems) -> None:
+    globals_fn = get_path(tpl, "Globals.Function") or {}
+    for key in ("Role", "Policies"):
+        if key in globals_fn:
+            p.add("iam", f"Globals.Function.{key} must not be set (each function lists its own inline policies)")
+    for name, res in functions.items():
+        props = res.get("Properties") or {}
+        if "Role" in props:
+            p.add("iam", f"{name}: Role must not be set (SAM would ignore Policies; use inline Policies)")
+        policies = props.get("Policies")
+        if policies is None:
+            continue  # no permissions beyond logging
+        for i, doc in enumerate(as_list(policies)):
+            where = f"{name}: Policies[{i}]"
+            if isinstance(doc, str):
+                p.add("iam", f"{where}: managed policy {doc!r} not allowed, use inline statements")
+                continue
+            if not isinstance(doc, dict) or "Statement" not in doc:
+                what = show(list(doc.keys())) if isinstance(doc, dict) else show(doc)
+                p.add("iam", f"{where}: {what} is not an inline policy document (SAM policy templates and"
+                             " managed policies are not allowed)")
+                continue
+            for j, st in enumerate(as_list(doc["Statement"])):
+                check_statement(f"{where}.Statement[{j}]", st, table, p)
+
+
+def check_statement(where: str, st: Any, table: str | None, p: Problems) -> None:
+    if not isinstance(st, dict):
+        p.add("iam", f"{where}: not a statement: {show(st)}")
+        return
+    if "Sid" in st:
+        where += f" ({st['Sid']})"
+    for key in ("NotAction", "NotResource", "NotPrincipal"):
+        if key in st:
+            p.add("iam", f"{where}: {key} not allowed")
+    actions = st.get("Action")
+    if actions is None or not all(isinstance(a, str) for a in as_list(actions)):
+        p.add("iam", f"{where}: Action must be a literal string or list of strings, got {show(actions)}")
+        return
+    is_dynamo = False
+    for a in as_list(actions):
+        if "*" in a or "?" in a:
+            p.add("iam", f"{where}: wildcard action {a!r} not allowed")
+        if not a.lower().startswith(ALLOWED_ACTION_PREFIXES):
+            p.add("iam", f"{where}: action {a!r} not allowed (only {', '.join(ALLOWED_ACTION_PREFIXES)})")
+        if a.lower().startswith("dynamodb:"):
+            is_dynamo = True
+    if not is_dynamo:
+        return
+    if table is not None:
+        for r in as_list(st.get("Resource")):
+            if not table_resource_ok(r, table):
+                p.add("iam", f"{where}: dynamodb Resource {show(r)} is not the table (!GetAtt {table}.Arn, or"
+                             f" !Sub \"${{{table}.Arn}}\" or \"${{{table}.Arn}}/index/{GSI_NAME}\")")
+    cond = st.get("Condition")
+    ops = [op for op, kv in cond.items() if isinstance(kv, dict)
+           and any(str(k).lower() == "dynamodb:leadingkeys" for k in kv)] if isinstance(cond, dict) else []
+    if not ops:
+        p.add("iam", f"{where}: dynamodb statement has no dynamodb:LeadingKeys condition")
+    for op in ops:
+        if not op.startswith("ForAllValues:"):
+            p.add("iam", f"{where}: dynamodb:LeadingKeys under {op}; use ForAllValues:StringEquals/StringLike"
+                         " (it is multi-valued: BatchGetItem)")
+        vals = next(v for k, v in cond[op].items() if str(k).lower() == "dynamodb:leadingkeys")
+        for v in as_list(vals):
+            if not isinstance(v, str) or v.strip("*") == "":
+                p.add("iam", f"{where}: dynamodb:LeadingKeys value {show(v)} does not restrict the keys")
+
+
+# ---- 4. globals -------------------------------------------------------------------------
+
+def check_globals(tpl: dict, functions: dict, p: Problems) -> None:
+    g = get_path(tpl, "Globals.Function") or {}
+    for key, want in EXPECTED_GLOBALS.items():
+        got = plain(get_path(g, key))
+        if isinstance(want, int) and isinstance(got, str) and got.isdigit():
+            got = int(got)
+        if got != want:
+            p.add("globals", f"Globals.Function.{key} is {show(got)}, expected {show(want)}")
+        for name, res in functions.items():
+            props = res.get("Properties") or {}
+            if get_path(props, key) is not None:
+                p.add("globals", f"{name}: overrides {key} ({show(get_path(props, key))}); set it in Globals only")
+
+
+# -----------------------------------------------------------------------------------------
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--template", default="template.yaml")
+    src = ap.add_mutually_exclusive_group()
+    src.add_argument("--admin-bin", default=os.environ.get("NSAUTH_ADMIN_BIN") or "target/debug/nsauth-admin",
+                     help="nsauth-admin binary whose `routes` output is compared (default: $NSAUTH_ADMIN_BIN,"
+                          " else target/debug/nsauth-admin)")
+    src.add_argument("--routes-json", help="read the code's routes from this file instead of the binary")
+    args = ap.parse_args()
+
+    tpl, matches = decode(args.template)
+    if matches or not isinstance(tpl, dict):
+        for m in matches:
+            print(f"check_template.py: {args.template}: {m}", file=sys.stderr)
+        print(f"check_template.py: cannot parse {args.template}", file=sys.stderr)
+        return 1
+
+    p = Problems()
+    resources = tpl.get("Resources") or {}
+    functions = {k: r for k, r in resources.items()
+                 if isinstance(r, dict) and r.get("Type") == "AWS::Serverless::Function"}
+    code = load_code_routes(args, p)
+    check_functions_and_routes(tpl, functions, code, p)
+    table = check_table(resources, p)
+    check_iam(tpl, functions, table, p)
+    check_globals(tpl, functions, p)
+
+    if p.items:
+        print(f"check_template.py: {args.template}: {len(p.items)} problem(s):", file=sys.stderr)
+        for check, msg in p.items:
+            print(f"  [{check}] {msg}", file=sys.stderr)
+        return 1
+    n_routes = len(code or {})
+    print(f"check_template.py: {args.template}: ok ({len(functions)} functions, {n_routes} routes match"
+          f" the code; table {table}; inline least-privilege policies; globals)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
