@@ -2,16 +2,22 @@
 # Lints template.yaml with the pinned tools (run infra/scripts/tools.sh first):
 #   1. cfn-lint (from .tools/py)
 #   2. sam validate --lint (from .tools/sam)
-# Works offline with dummy credentials: neither step calls AWS.
+#   3. infra/scripts/check_template.py (with .tools/py): routes equal the code's route table
+#      (`nsauth-admin routes`), table shape, least-privilege inline IAM, Globals.
+#      The admin binary must already be built (`make test` runs this after cargo test);
+#      its path is $NSAUTH_ADMIN_BIN, default target/debug/nsauth-admin.
+# Works offline with dummy credentials: no step calls AWS.
 # Exits non-zero on any failure.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 
+PYTHON="$ROOT/.tools/py/bin/python"
 CFN_LINT="$ROOT/.tools/py/bin/cfn-lint"
 SAM="$ROOT/.tools/sam/bin/sam"
-for f in "$CFN_LINT" "$SAM"; do
+ADMIN_BIN="${NSAUTH_ADMIN_BIN:-target/debug/nsauth-admin}"
+for f in "$PYTHON" "$CFN_LINT" "$SAM"; do
   [[ -x "$f" ]] || { echo "check-template.sh: $f missing; run infra/scripts/tools.sh" >&2; exit 1; }
 done
 
@@ -27,5 +33,8 @@ echo "[check-template] $("$CFN_LINT" --version) template.yaml"
 
 echo "[check-template] $("$SAM" --version): sam validate --lint"
 "$SAM" validate --lint --template template.yaml --region us-east-1
+
+echo "[check-template] check_template.py: routes ($ADMIN_BIN routes), table, IAM, globals"
+"$PYTHON" infra/scripts/check_template.py --template template.yaml --admin-bin "$ADMIN_BIN"
 
 echo "[check-template] ok"

@@ -172,7 +172,7 @@ def check_functions_and_routes(tpl: dict, functions: dict, code: dict | None, p:
                                 " template (without it SAM makes a second, implicit API)")
             if len(path) > 1 and path.endswith("/"):
                 p.add("routes", f"{where}: path {path} ends with \"/\" (HTTP API route keys cannot)")
-            tmpl.setdefault((method.upper(), path), []).append((name, binary or "?"))
+            tmpl.setdefault((method.upper(), path), []).append((name, binary or "<none>"))
 
     for key, owners in sorted(tmpl.items()):
         if len(owners) > 1:
