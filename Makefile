@@ -10,22 +10,27 @@ ARGS ?=
 tools:
 	@infra/scripts/tools.sh
 
-## Lint template.yaml with cfn-lint and `sam validate --lint`.
+## Lint template.yaml with cfn-lint and `sam validate --lint`, and check that its routes,
+## table, IAM and globals match the code (needs the admin tool, built here).
 check-template: tools
+	@$(CARGO) build --locked --quiet -p nsauth-admin
 	@infra/scripts/check-template.sh
 
 ## Everything CI checks, in order, stopping at the first failure.
 test:
 	@start=$$SECONDS; \
+	mkdir -p artifacts; log=artifacts/cargo-test.log; : > $$log; \
 	trap 'rc=$$?; if [[ $$rc == 0 ]]; then r=passed; else r="FAILED (exit $$rc)"; fi; \
-	      printf "\n==> make test: %s in %d s\n" "$$r" $$((SECONDS - start))' EXIT; \
+	      printf "\n==> make test: %s in %d s\n" "$$r" $$((SECONDS - start)); \
+	      awk "/^test result:/ { p += \$$4; f += \$$6; i += \$$8 } \
+	           END { printf \"tests: %d passed, %d failed, %d skipped\\n\", p, f, i }" $$log' EXIT; \
 	step() { printf '\n==> [%s] %s\n' "$$1" "$$2"; }; \
 	step 1/5 "tools: infra/scripts/tools.sh"; \
 	$(MAKE) --no-print-directory tools; \
 	step 2/5 "format: $(CARGO) fmt --all -- --check"; \
 	$(CARGO) fmt --all -- --check; \
 	step 3/5 "tests: infra/scripts/with-services.sh $(CARGO) test --workspace --locked"; \
-	infra/scripts/with-services.sh $(CARGO) test --workspace --locked; \
+	infra/scripts/with-services.sh $(CARGO) test --workspace --locked 2>&1 | tee $$log; \
 	step 4/5 "lint: $(CARGO) clippy --workspace --all-targets --locked -- -D warnings"; \
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings; \
 	step 5/5 "template: infra/scripts/check-template.sh"; \
