@@ -19,6 +19,10 @@ pub enum ApiError {
     /// unknown server (one answer for all, so the API does not reveal which servers exist).
     #[error("{0}")]
     InvalidApiKey(&'static str),
+    /// 401 from the phone API's request signing, with its reason code (`bad_signature`,
+    /// `stale_timestamp`, `unknown_account`, `account_blocked`, `replayed_request`).
+    #[error("{message}")]
+    Unauthorized { code: &'static str, message: String },
     /// 403: the key is valid but lacks the permission the call needs.
     #[error("this API key lacks the '{0}' permission")]
     MissingPermission(Permission),
@@ -71,10 +75,28 @@ impl ApiError {
         }
     }
 
+    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::Unauthorized {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::Conflict {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        ApiError::NotFound(message.into())
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            ApiError::InvalidApiKey(_) => StatusCode::UNAUTHORIZED,
+            ApiError::InvalidApiKey(_) | ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ApiError::MissingPermission(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
@@ -88,7 +110,9 @@ impl ApiError {
 
     pub fn code(&self) -> &'static str {
         match self {
-            ApiError::BadRequest { code, .. } | ApiError::Conflict { code, .. } => code,
+            ApiError::BadRequest { code, .. }
+            | ApiError::Conflict { code, .. }
+            | ApiError::Unauthorized { code, .. } => code,
             ApiError::InvalidApiKey(_) => "invalid_api_key",
             ApiError::MissingPermission(_) => "missing_permission",
             ApiError::NotFound(_) => "not_found",

@@ -3,6 +3,7 @@
 //! store (DynamoDB and in-memory) and the HTTP handlers that every Lambda function and the
 //! local stack run.
 
+pub mod account;
 pub mod admin;
 pub mod apikey;
 pub mod clock;
@@ -13,6 +14,7 @@ pub mod http;
 pub mod ids;
 pub mod lambda;
 pub mod links;
+pub mod phone;
 pub mod server;
 pub mod session;
 pub mod settings;

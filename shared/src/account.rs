@@ -1,0 +1,151 @@
+//! Accounts (one app instance's key for one server) and users (SPEC section 2).
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::{UnixTime, rfc3339};
+use crate::error::ApiError;
+use crate::ids::ServerId;
+
+/// The push service an account's app uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Platform {
+    Apns,
+    ApnsSandbox,
+    Fcm,
+}
+
+impl Platform {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Apns => "apns",
+            Platform::ApnsSandbox => "apns_sandbox",
+            Platform::Fcm => "fcm",
+        }
+    }
+}
+
+/// The account's SNS platform endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushEndpoint {
+    pub platform: Platform,
+    pub endpoint_arn: String,
+    /// SNS reported the endpoint disabled; skipped until a new push token arrives.
+    #[serde(default)]
+    pub disabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    pub serverid: ServerId,
+    pub accountid: u64,
+    /// base64url SPKI DER of the P-256 public key.
+    pub publickey: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub clientversion: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userid: Option<String>,
+    #[serde(default)]
+    pub blocked: bool,
+    pub created: UnixTime,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lastlogin: Option<UnixTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lastprovoke: Option<UnixTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push: Option<PushEndpoint>,
+    #[serde(default)]
+    pub fraud_reports: u32,
+    /// Bumped by every write; the condition of the next one.
+    pub version: u64,
+}
+
+/// What the website sees of an account (getAccount, getUser).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AccountView {
+    pub accountid: u64,
+    pub userid: Option<String>,
+    /// base64 (standard) SPKI, as LoginStatus's `pk`.
+    pub pk: String,
+    pub description: String,
+    pub blocked: bool,
+    pub created: String,
+    pub lastlogin: Option<String>,
+    pub lastprovoke: Option<String>,
+    pub push: bool,
+}
+
+impl Account {
+    /// The public key as the v2.2 API writes it: standard base64 of the SPKI.
+    pub fn pk_std(&self) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&self.publickey)
+            .map(|der| crate::ids::b64std(&der))
+            .unwrap_or_default()
+    }
+
+    pub fn view(&self) -> AccountView {
+        AccountView {
+            accountid: self.accountid,
+            userid: self.userid.clone(),
+            pk: self.pk_std(),
+            description: self.description.clone(),
+            blocked: self.blocked,
+            created: rfc3339(self.created),
+            lastlogin: self.lastlogin.map(rfc3339),
+            lastprovoke: self.lastprovoke.map(rfc3339),
+            push: self.push.as_ref().is_some_and(|p| !p.disabled),
+        }
+    }
+
+    pub fn next_version(&self) -> Account {
+        let mut a = self.clone();
+        a.version += 1;
+        a
+    }
+}
+
+pub const MAX_USERID_CHARS: usize = 256;
+pub const MAX_DESCRIPTION_CHARS: usize = 100;
+
+/// A userid chosen by the website: 1 to 256 characters, no control characters.
+pub fn validate_userid(field: &str, v: &str) -> Result<String, ApiError> {
+    if v.is_empty() || v.chars().count() > MAX_USERID_CHARS {
+        return Err(ApiError::invalid_field(
+            field,
+            format!("a userid is 1 to {MAX_USERID_CHARS} characters"),
+        ));
+    }
+    if v.chars().any(char::is_control) {
+        return Err(ApiError::invalid_field(field, "control characters are not allowed"));
+    }
+    Ok(v.to_string())
+}
+
+/// An account id in a path: a positive integer of at most 15 digits.
+pub fn parse_accountid(v: &str) -> Result<u64, ApiError> {
+    match v.parse::<u64>() {
+        Ok(n) if n > 0 && v.len() <= 15 && v.bytes().all(|c| c.is_ascii_digit()) => Ok(n),
+        _ => Err(ApiError::invalid_field("accountid", "must be a positive integer")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn userids_and_accountids() {
+        assert!(validate_userid("userid", "alice@example.com").is_ok());
+        assert!(validate_userid("userid", "").is_err());
+        assert!(validate_userid("userid", &"x".repeat(257)).is_err());
+        assert!(validate_userid("userid", "a\nb").is_err());
+        assert_eq!(parse_accountid("42").unwrap(), 42);
+        for bad in ["0", "-1", "+1", "1.0", "abc", "1234567890123456", ""] {
+            assert!(parse_accountid(bad).is_err(), "{bad}");
+        }
+    }
+}
