@@ -120,7 +120,10 @@ pub fn validate_userid(field: &str, v: &str) -> Result<String, ApiError> {
         ));
     }
     if v.chars().any(char::is_control) {
-        return Err(ApiError::invalid_field(field, "control characters are not allowed"));
+        return Err(ApiError::invalid_field(
+            field,
+            "control characters are not allowed",
+        ));
     }
     Ok(v.to_string())
 }
@@ -129,7 +132,10 @@ pub fn validate_userid(field: &str, v: &str) -> Result<String, ApiError> {
 pub fn parse_accountid(v: &str) -> Result<u64, ApiError> {
     match v.parse::<u64>() {
         Ok(n) if n > 0 && v.len() <= 15 && v.bytes().all(|c| c.is_ascii_digit()) => Ok(n),
-        _ => Err(ApiError::invalid_field("accountid", "must be a positive integer")),
+        _ => Err(ApiError::invalid_field(
+            "accountid",
+            "must be a positive integer",
+        )),
     }
 }
 

@@ -5,6 +5,10 @@
 pub struct Config {
     /// The DynamoDB table (`NSAUTH_TABLE`).
     pub table: String,
+    /// The public base URL of the HTTP API (`NSAUTH_API_BASE`, ending in `/`), for
+    /// enrolment links. Unset: taken from each request's Host and X-Forwarded-Proto,
+    /// which is right for the API Gateway URL; set it for a custom domain.
+    pub api_base: Option<String>,
 }
 
 impl Config {
@@ -13,6 +17,22 @@ impl Config {
             .ok()
             .filter(|t| !t.trim().is_empty())
             .ok_or("NSAUTH_TABLE is not set: name the DynamoDB table")?;
-        Ok(Config { table })
+        let api_base = match std::env::var("NSAUTH_API_BASE")
+            .ok()
+            .filter(|v| !v.is_empty())
+        {
+            Some(b)
+                if (b.starts_with("https://") || b.starts_with("http://")) && b.ends_with('/') =>
+            {
+                Some(b)
+            }
+            Some(b) => {
+                return Err(format!(
+                    "NSAUTH_API_BASE {b:?} must be an http(s) URL ending in '/'"
+                ));
+            }
+            None => None,
+        };
+        Ok(Config { table, api_base })
     }
 }

@@ -10,15 +10,23 @@ use crate::config::Config;
 use crate::deps::Deps;
 use crate::http::dispatch_guarded;
 use crate::http::routes::Function;
+use crate::push::{PlatformApps, SnsPush};
 use crate::store::DynamoStore;
 
 pub async fn run(function: Function) -> Result<(), lambda_http::Error> {
     // JSON when Lambda's log format is JSON (the template sets it), text otherwise.
     lambda_http::tracing::init_default_subscriber();
     let config = Config::from_env()?;
-    let client = DynamoStore::client_from_env().await;
+    let aws = aws_config::load_from_env().await;
     let deps = Deps {
-        store: Arc::new(DynamoStore::new(client, config.table.clone())),
+        store: Arc::new(DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&aws),
+            config.table.clone(),
+        )),
+        push: Arc::new(SnsPush::new(
+            aws_sdk_sns::Client::new(&aws),
+            PlatformApps::from_env(),
+        )),
         clock: Arc::new(SystemClock),
         config: Arc::new(config),
     };

@@ -15,6 +15,8 @@ pub mod ids;
 pub mod lambda;
 pub mod links;
 pub mod phone;
+pub mod push;
+pub mod qr;
 pub mod server;
 pub mod session;
 pub mod settings;

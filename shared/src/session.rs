@@ -77,6 +77,7 @@ pub struct Session {
     pub ttl: UnixTime,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub login: Option<LoginInfo>,
+    /// The time of the last login (kept after logout: the account's session list).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub login_at: Option<UnixTime>,
     /// The account of the last login, kept after logout for provokeLogin.
@@ -88,6 +89,22 @@ pub struct Session {
     pub canprovoke: bool,
     #[serde(default)]
     pub context: UserContext,
+    /// The last notable thing that happened to the session besides its state (for the
+    /// website's live view).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<SessionEvent>,
+    /// What the user typed on the phone when approving, if the app asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userinput: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionEvent {
+    /// A phone without an account for this server opened the login link.
+    NoAccounts,
+    /// The phone reported the request as fraud.
+    Fraud,
 }
 
 /// The answer of getSession (SPEC section 3).
@@ -137,6 +154,8 @@ impl Session {
             last_accountid: None,
             canprovoke: false,
             context,
+            event: None,
+            userinput: None,
         }
     }
 
@@ -203,7 +222,7 @@ impl Session {
                 s.expires_at = now + i64::from(settings.login_timeout);
                 s.ttl = s.expires_at + i64::from(settings.remember_seconds);
                 s.login = None;
-                s.login_at = None;
+                s.event = None;
                 if let Some(c) = context {
                     s.context = c;
                 }
@@ -265,6 +284,39 @@ impl Session {
             });
         }
         Ok(self.next(SessionState::Cancelled, settings, now))
+    }
+
+    /// Records an event without changing the state.
+    pub fn noted(&self, event: SessionEvent, settings: &ServerSettings, now: UnixTime) -> Session {
+        let mut s = self.next(self.state, settings, now);
+        s.event = Some(event);
+        s
+    }
+
+    /// The logged-in account moved to another user (updateAccountUser, registerUser).
+    pub fn noted_login_user(
+        &self,
+        userid: Option<String>,
+        settings: &ServerSettings,
+        now: UnixTime,
+    ) -> Session {
+        let mut s = self.next(self.state, settings, now);
+        if let Some(l) = s.login.as_mut() {
+            l.userid = userid;
+        }
+        s
+    }
+
+    /// The last account was blocked, unblocked or removed.
+    pub fn with_canprovoke(
+        &self,
+        canprovoke: bool,
+        settings: &ServerSettings,
+        now: UnixTime,
+    ) -> Session {
+        let mut s = self.next(self.state, settings, now);
+        s.canprovoke = canprovoke;
+        s
     }
 
     /// Ends a login; `None` when there is none to end (logout is idempotent).

@@ -62,8 +62,12 @@ async fn deps() -> (Deps, String, String) {
     .unwrap();
     let deps = Deps {
         store,
+        push: Arc::new(nsauth::push::LocalPush::new()),
         clock,
-        config: Arc::new(Config { table: "t".into() }),
+        config: Arc::new(Config {
+            table: "t".into(),
+            api_base: None,
+        }),
     };
     (deps, server.serverid.to_string(), key.expose().to_string())
 }
@@ -92,7 +96,7 @@ async fn get_session_from_an_api_gateway_event() {
     let sid = nsauth::ids::ServerId::parse(&sid).unwrap();
     let stored = deps
         .store
-        .get_session(&sid, &nonce.hsid(&sid))
+        .get_session(&nonce.hsid(&sid))
         .await
         .unwrap()
         .unwrap();
@@ -119,9 +123,8 @@ async fn create_session_with_a_base64_body() {
     let resp = dispatch(&deps, Some(Function::CreateSession), req).await;
     assert_eq!(resp.status(), 201);
     let created = body_json(&resp);
-    let sid = nsauth::ids::ServerId::parse(&sid).unwrap();
     let hsid = nsauth::ids::Hsid::parse(created["hsid"].as_str().unwrap()).unwrap();
-    let stored = deps.store.get_session(&sid, &hsid).await.unwrap().unwrap();
+    let stored = deps.store.get_session(&hsid).await.unwrap().unwrap();
     assert_eq!(stored.context.announceinfo.info["action"], "Pay 10 EUR");
 }
 

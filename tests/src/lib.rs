@@ -9,6 +9,7 @@ use nsauth::apikey::ApiKey;
 use nsauth::clock::{Clock, ManualClock};
 use nsauth::config::Config;
 use nsauth::ids::ServerId;
+use nsauth::push::{LocalPush, PushSender};
 use nsauth::settings::ServerSettings;
 use nsauth::store::{CountingStore, DynamoStore, MemoryStore, Store, TableSpec};
 use tokio::net::TcpListener;
@@ -98,6 +99,10 @@ impl Stack {
     }
 
     pub async fn over(store: Arc<dyn Store>) -> Stack {
+        Stack::with_push(store, Arc::new(LocalPush::new())).await
+    }
+
+    pub async fn with_push(store: Arc<dyn Store>, push: Arc<dyn PushSender>) -> Stack {
         let counting = Arc::new(CountingStore::new(store));
         let clock = Arc::new(ManualClock::new(START));
         let demo = nsauth_local::demo::ensure(counting.as_ref(), None, None, clock.now())
@@ -105,9 +110,11 @@ impl Stack {
             .expect("demo server");
         let deps = Deps {
             store: counting.clone(),
+            push: push.clone(),
             clock: clock.clone(),
             config: Arc::new(Config {
                 table: "unused".into(),
+                api_base: None,
             }),
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");

@@ -95,12 +95,7 @@ async fn create_then_get(stack: Stack) {
                "state": "pending", "expires": "2027-01-15T08:05:00Z"})
     );
 
-    let stored = stack
-        .store()
-        .get_session(&stack.serverid, &hsid)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = stack.store().get_session(&hsid).await.unwrap().unwrap();
     let a = &stored.context.announceinfo;
     assert_eq!(a.info["action"], "Log in to Demo");
     assert_eq!(a.ip, "192.0.2.10", "the website's ip is kept");
@@ -128,7 +123,7 @@ async fn unseen_nonce_becomes_pending_once(stack: Stack) {
     );
     let stored = stack
         .store()
-        .get_session(&stack.serverid, &hsid_of(&stack, &n))
+        .get_session(&hsid_of(&stack, &n))
         .await
         .unwrap()
         .unwrap();
@@ -151,7 +146,7 @@ async fn pending_expires_at_login_timeout(stack: Stack) {
     // The item still exists and still says pending: expiry is decided at read time.
     let stored = stack
         .store()
-        .get_session(&stack.serverid, &hsid_of(&stack, &n))
+        .get_session(&hsid_of(&stack, &n))
         .await
         .unwrap()
         .unwrap();
@@ -164,12 +159,7 @@ async fn login_status_while_logged_in_and_after(stack: Stack) {
     get(&stack, &n).await;
     let hsid = hsid_of(&stack, &n);
     let settings = ServerSettings::default();
-    let s = stack
-        .store()
-        .get_session(&stack.serverid, &hsid)
-        .await
-        .unwrap()
-        .unwrap();
+    let s = stack.store().get_session(&hsid).await.unwrap().unwrap();
     let now = nsauth_tests::START + 10;
     let inn = s
         .approve(
@@ -310,7 +300,7 @@ async fn api_key_checks(stack: Stack) {
     assert!(
         stack
             .store()
-            .get_session(&stack.serverid, &hsid2.hsid(&stack.serverid))
+            .get_session(&hsid2.hsid(&stack.serverid))
             .await
             .unwrap()
             .is_none(),
@@ -562,7 +552,7 @@ async fn concurrent_first_reads_create_one_session(stack: Stack) {
     assert_eq!(expires.len(), 1, "all readers see the one session");
     let stored = stack
         .store()
-        .get_session(&stack.serverid, &hsid_of(&stack, &n))
+        .get_session(&hsid_of(&stack, &n))
         .await
         .unwrap()
         .unwrap();

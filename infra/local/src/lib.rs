@@ -35,6 +35,12 @@ pub fn to_lambda_request(
             Err(e) => Body::Binary(e.into_bytes()),
         }
     };
+    let mut parts = parts;
+    // API Gateway tells the function the scheme the client used; locally it is http.
+    parts
+        .headers
+        .entry("x-forwarded-proto")
+        .or_insert(hyper::http::HeaderValue::from_static("http"));
     let mut ctx = ApiGatewayV2httpRequestContext::default();
     ctx.http.method = parts.method.clone();
     ctx.http.path = Some(parts.uri.path().to_string());

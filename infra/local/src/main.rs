@@ -9,6 +9,7 @@ use std::sync::Arc;
 use nsauth::Deps;
 use nsauth::clock::{Clock, SystemClock};
 use nsauth::config::Config;
+use nsauth::push::LocalPush;
 use nsauth::store::{DynamoStore, MemoryStore, Store, TableSpec};
 use tokio::net::TcpListener;
 
@@ -59,8 +60,12 @@ async fn run() -> Result<(), String> {
     .await?;
     let deps = Deps {
         store,
+        push: Arc::new(LocalPush::new()),
         clock,
-        config: Arc::new(Config { table }),
+        config: Arc::new(Config {
+            table,
+            api_base: None,
+        }),
     };
     let listener = TcpListener::bind(("127.0.0.1", port))
         .await

@@ -21,10 +21,33 @@ pub async fn dispatch(deps: &Deps, function: Option<Function>, req: Request) -> 
     let result = match found {
         Err(e) => Err(e),
         Ok(_) if req.body().len() > MAX_BODY_BYTES => Err(ApiError::PayloadTooLarge),
-        Ok((route, params)) => match route.handler {
-            Handler::CreateSession => handlers::sessions::create_session(deps, &params, &req).await,
-            Handler::GetSession => handlers::sessions::get_session(deps, &params, &req).await,
-        },
+        Ok((route, params)) => {
+            use handlers::{accounts as a, phone as p, sessions as s};
+            let (d, r) = (&params, &req);
+            match route.handler {
+                Handler::CreateSession => s::create_session(deps, d, r).await,
+                Handler::GetSession => s::get_session(deps, d, r).await,
+                Handler::SessionLogout => s::logout(deps, d, r).await,
+                Handler::RegisterUser => s::register_user(deps, d, r).await,
+                Handler::QrEnrol => s::qr_enrol(deps, d, r).await,
+                Handler::GetAccount => a::get_account(deps, d, r).await,
+                Handler::UpdateAccount => a::update_account_blocked(deps, d, r).await,
+                Handler::DeleteAccount => a::delete_account(deps, d, r).await,
+                Handler::UpdateAccountUser => a::update_account_user(deps, d, r).await,
+                Handler::AccountSessions => a::account_sessions(deps, d, r).await,
+                Handler::GetUser => a::get_user(deps, d, r).await,
+                Handler::DeleteUser => a::delete_user(deps, d, r).await,
+                Handler::PhoneEnrol => p::enrol(deps, d, r).await,
+                Handler::PhoneShow => p::show(deps, d, r).await,
+                Handler::PhoneApprove => p::approve(deps, d, r).await,
+                Handler::PhoneDeny => p::deny(deps, d, r).await,
+                Handler::PhoneLogout => p::logout(deps, d, r).await,
+                Handler::PhoneSessions => p::list(deps, d, r).await,
+                Handler::PhoneInApp => p::inapp(deps, d, r).await,
+                Handler::PhonePush => p::push_token(deps, d, r).await,
+                Handler::PhoneDeleteAccount => p::delete_account(deps, d, r).await,
+            }
+        }
     };
     let resp = result.unwrap_or_else(ApiError::into_response);
     // The path is logged only as its route template: ids in it stay out of the logs.

@@ -4,6 +4,7 @@
 pub mod auth;
 mod dispatch;
 pub mod handlers;
+pub mod phone_auth;
 pub mod request;
 pub mod response;
 pub mod routes;

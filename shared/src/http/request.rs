@@ -31,3 +31,66 @@ pub fn origin(req: &Request) -> RequestOrigin {
         useragent: header(req, "user-agent").map(String::from),
     }
 }
+
+/// The query string's parameters, percent-decoded (`+` is a space). A parameter given
+/// twice keeps its first value; bytes that are not UTF-8 make the whole query invalid.
+pub fn query(req: &Request) -> Result<Vec<(String, String)>, crate::error::ApiError> {
+    let Some(q) = req.uri().query() else {
+        return Ok(Vec::new());
+    };
+    let mut out: Vec<(String, String)> = Vec::new();
+    for part in q.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = part.split_once('=').unwrap_or((part, ""));
+        let dec = |s: &str| {
+            percent_encoding::percent_decode_str(&s.replace('+', " "))
+                .decode_utf8()
+                .map(|c| c.into_owned())
+                .map_err(|_| {
+                    crate::error::ApiError::bad_request(
+                        "invalid_query",
+                        "the query string is not valid percent-encoded UTF-8",
+                    )
+                })
+        };
+        let (k, v) = (dec(k)?, dec(v)?);
+        if !out.iter().any(|(ok, _)| *ok == k) {
+            out.push((k, v));
+        }
+    }
+    Ok(out)
+}
+
+/// One query parameter.
+pub fn query_param<'a>(q: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    q.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// The path and query exactly as the client sent them (what a phone signs).
+pub fn path_with_query(req: &Request) -> String {
+    req.uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| req.uri().path().to_string())
+}
+
+/// The public base URL of this API for links: configured, or from the request's Host and
+/// X-Forwarded-Proto (API Gateway sets both; the local stack too).
+pub fn api_base(req: &Request, configured: Option<&str>) -> String {
+    if let Some(b) = configured {
+        return b.to_string();
+    }
+    let proto = match header(req, "x-forwarded-proto") {
+        Some("http") => "http",
+        _ => "https",
+    };
+    let host = header(req, "host")
+        .or(req.uri().authority().map(|a| a.as_str()))
+        .filter(|h| {
+            !h.is_empty()
+                && h.len() <= 253
+                && h.bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || b".-:[]".contains(&c))
+        })
+        .unwrap_or("localhost");
+    format!("{proto}://{host}/")
+}

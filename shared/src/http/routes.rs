@@ -11,15 +11,27 @@ use crate::error::ApiError;
 pub enum Function {
     CreateSession,
     GetSession,
+    WebsiteSessions,
+    AccountAdmin,
+    PhoneApi,
 }
 
 impl Function {
-    pub const ALL: [Function; 2] = [Function::CreateSession, Function::GetSession];
+    pub const ALL: [Function; 5] = [
+        Function::CreateSession,
+        Function::GetSession,
+        Function::WebsiteSessions,
+        Function::AccountAdmin,
+        Function::PhoneApi,
+    ];
 
     pub fn binary_name(self) -> &'static str {
         match self {
             Function::CreateSession => "create_session",
             Function::GetSession => "get_session",
+            Function::WebsiteSessions => "website_sessions",
+            Function::AccountAdmin => "account_admin",
+            Function::PhoneApi => "phone_api",
         }
     }
 }
@@ -29,6 +41,25 @@ impl Function {
 pub enum Handler {
     CreateSession,
     GetSession,
+    SessionLogout,
+    RegisterUser,
+    QrEnrol,
+    GetAccount,
+    UpdateAccount,
+    DeleteAccount,
+    UpdateAccountUser,
+    AccountSessions,
+    GetUser,
+    DeleteUser,
+    PhoneEnrol,
+    PhoneShow,
+    PhoneApprove,
+    PhoneDeny,
+    PhoneLogout,
+    PhoneSessions,
+    PhoneInApp,
+    PhonePush,
+    PhoneDeleteAccount,
 }
 
 #[derive(Debug)]
@@ -40,19 +71,130 @@ pub struct Route {
     pub function: Function,
 }
 
+const fn route(method: Method, path: &'static str, handler: Handler, function: Function) -> Route {
+    Route {
+        method,
+        path,
+        handler,
+        function,
+    }
+}
+
+use Function as F;
+use Handler as H;
+
 pub static ROUTES: &[Route] = &[
-    Route {
-        method: Method::POST,
-        path: "/servers/{serverid}/sessions",
-        handler: Handler::CreateSession,
-        function: Function::CreateSession,
-    },
-    Route {
-        method: Method::GET,
-        path: "/servers/{serverid}/sessions",
-        handler: Handler::GetSession,
-        function: Function::GetSession,
-    },
+    route(
+        Method::POST,
+        "/servers/{serverid}/sessions",
+        H::CreateSession,
+        F::CreateSession,
+    ),
+    route(
+        Method::GET,
+        "/servers/{serverid}/sessions",
+        H::GetSession,
+        F::GetSession,
+    ),
+    route(
+        Method::POST,
+        "/servers/{serverid}/sessions/logout",
+        H::SessionLogout,
+        F::WebsiteSessions,
+    ),
+    route(
+        Method::POST,
+        "/servers/{serverid}/sessions/registeruser",
+        H::RegisterUser,
+        F::WebsiteSessions,
+    ),
+    route(
+        Method::GET,
+        "/servers/{serverid}/sessions/qr/enrol",
+        H::QrEnrol,
+        F::WebsiteSessions,
+    ),
+    route(
+        Method::GET,
+        "/servers/{serverid}/accounts/{accountid}",
+        H::GetAccount,
+        F::AccountAdmin,
+    ),
+    route(
+        Method::PUT,
+        "/servers/{serverid}/accounts/{accountid}",
+        H::UpdateAccount,
+        F::AccountAdmin,
+    ),
+    route(
+        Method::DELETE,
+        "/servers/{serverid}/accounts/{accountid}",
+        H::DeleteAccount,
+        F::AccountAdmin,
+    ),
+    route(
+        Method::PUT,
+        "/servers/{serverid}/accounts/{accountid}/user",
+        H::UpdateAccountUser,
+        F::AccountAdmin,
+    ),
+    route(
+        Method::GET,
+        "/servers/{serverid}/accounts/{accountid}/sessions",
+        H::AccountSessions,
+        F::AccountAdmin,
+    ),
+    route(
+        Method::GET,
+        "/servers/{serverid}/users/{userid}",
+        H::GetUser,
+        F::AccountAdmin,
+    ),
+    route(
+        Method::DELETE,
+        "/servers/{serverid}/users/{userid}",
+        H::DeleteUser,
+        F::AccountAdmin,
+    ),
+    route(Method::POST, "/app/v1/enrol", H::PhoneEnrol, F::PhoneApi),
+    route(
+        Method::GET,
+        "/app/v1/sessions",
+        H::PhoneSessions,
+        F::PhoneApi,
+    ),
+    route(
+        Method::GET,
+        "/app/v1/sessions/{hsid}",
+        H::PhoneShow,
+        F::PhoneApi,
+    ),
+    route(
+        Method::POST,
+        "/app/v1/sessions/{hsid}/approve",
+        H::PhoneApprove,
+        F::PhoneApi,
+    ),
+    route(
+        Method::POST,
+        "/app/v1/sessions/{hsid}/deny",
+        H::PhoneDeny,
+        F::PhoneApi,
+    ),
+    route(
+        Method::POST,
+        "/app/v1/sessions/{hsid}/logout",
+        H::PhoneLogout,
+        F::PhoneApi,
+    ),
+    route(Method::POST, "/app/v1/inapp", H::PhoneInApp, F::PhoneApi),
+    route(Method::PUT, "/app/v1/push", H::PhonePush, F::PhoneApi),
+    route(
+        Method::DELETE,
+        "/app/v1/account",
+        H::PhoneDeleteAccount,
+        F::PhoneApi,
+    ),
 ];
 
 /// Path parameters of a matched route, percent-decoded.

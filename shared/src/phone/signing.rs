@@ -74,7 +74,8 @@ impl AuthHeader {
         let account = match account {
             "new" => AccountRef::New,
             n => AccountRef::Id(
-                crate::account::parse_accountid(n).map_err(|_| bad("account is not an account id"))?,
+                crate::account::parse_accountid(n)
+                    .map_err(|_| bad("account is not an account id"))?,
             ),
         };
         if ts.is_empty() || ts.len() > 12 || !ts.bytes().all(|c| c.is_ascii_digit()) {
@@ -228,9 +229,15 @@ mod tests {
         let mut h = AuthHeader::parse(Some(&header(&[1; 64]))).unwrap();
         assert!(h.check_time(h.ts + 120).is_ok());
         assert!(h.check_time(h.ts - 120).is_ok());
-        assert_eq!(h.check_time(h.ts + 121).unwrap_err().code(), "stale_timestamp");
+        assert_eq!(
+            h.check_time(h.ts + 121).unwrap_err().code(),
+            "stale_timestamp"
+        );
         h.ts -= 121;
-        assert_eq!(h.check_time(h.ts + 242).unwrap_err().code(), "stale_timestamp");
+        assert_eq!(
+            h.check_time(h.ts + 242).unwrap_err().code(),
+            "stale_timestamp"
+        );
     }
 
     #[test]
@@ -243,7 +250,10 @@ mod tests {
         let c2 = canonical_bytes("POST", "/app/v1/sessions/x/approve", 1_800_000_000, b"{ }");
         assert_eq!(verify(&pk, &c2, &sig).unwrap_err().code(), "bad_signature");
         let other = public_key_b64url(&generate_key());
-        assert_eq!(verify(&other, &c, &sig).unwrap_err().code(), "bad_signature");
+        assert_eq!(
+            verify(&other, &c, &sig).unwrap_err().code(),
+            "bad_signature"
+        );
         assert!(decode_public_key("publickey", "AAAA").is_err());
     }
 

@@ -3,10 +3,12 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use super::{Store, StoreError};
+use super::{Page, Store, StoreError};
+use crate::account::Account;
 use crate::apikey::ApiKeyRecord;
 use crate::clock::UnixTime;
 use crate::ids::{Hsid, ServerId};
+use crate::phone::enrol::EnrolToken;
 use crate::server::Server;
 use crate::session::Session;
 use crate::settings::ServerSettings;
@@ -93,13 +95,9 @@ impl Store for CountingStore {
         self.hit("get_server_and_key");
         self.inner.get_server_and_key(serverid, keyid).await
     }
-    async fn get_session(
-        &self,
-        serverid: &ServerId,
-        hsid: &Hsid,
-    ) -> Result<Option<Session>, StoreError> {
+    async fn get_session(&self, hsid: &Hsid) -> Result<Option<Session>, StoreError> {
         self.hit("get_session");
-        self.inner.get_session(serverid, hsid).await
+        self.inner.get_session(hsid).await
     }
     async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
         self.hit("create_session");
@@ -112,5 +110,91 @@ impl Store for CountingStore {
     ) -> Result<(), StoreError> {
         self.hit("update_session");
         self.inner.update_session(session, expected_version).await
+    }
+    async fn account_sessions(
+        &self,
+        serverid: &ServerId,
+        accountid: u64,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page<Session>, StoreError> {
+        self.hit("account_sessions");
+        self.inner
+            .account_sessions(serverid, accountid, limit, cursor)
+            .await
+    }
+    async fn allocate_accountid(&self, serverid: &ServerId) -> Result<u64, StoreError> {
+        self.hit("allocate_accountid");
+        self.inner.allocate_accountid(serverid).await
+    }
+    async fn create_account(&self, account: &Account) -> Result<(), StoreError> {
+        self.hit("create_account");
+        self.inner.create_account(account).await
+    }
+    async fn get_account(
+        &self,
+        serverid: &ServerId,
+        accountid: u64,
+    ) -> Result<Option<Account>, StoreError> {
+        self.hit("get_account");
+        self.inner.get_account(serverid, accountid).await
+    }
+    async fn get_server_and_account(
+        &self,
+        serverid: &ServerId,
+        accountid: u64,
+    ) -> Result<(Option<Server>, Option<Account>), StoreError> {
+        self.hit("get_server_and_account");
+        self.inner.get_server_and_account(serverid, accountid).await
+    }
+    async fn update_account(
+        &self,
+        account: &Account,
+        expected_version: u64,
+    ) -> Result<(), StoreError> {
+        self.hit("update_account");
+        self.inner.update_account(account, expected_version).await
+    }
+    async fn delete_account(&self, serverid: &ServerId, accountid: u64) -> Result<(), StoreError> {
+        self.hit("delete_account");
+        self.inner.delete_account(serverid, accountid).await
+    }
+    async fn user_accounts(
+        &self,
+        serverid: &ServerId,
+        userid: &str,
+    ) -> Result<Vec<Account>, StoreError> {
+        self.hit("user_accounts");
+        self.inner.user_accounts(serverid, userid).await
+    }
+    async fn put_enrol_token(&self, token: &EnrolToken) -> Result<(), StoreError> {
+        self.hit("put_enrol_token");
+        self.inner.put_enrol_token(token).await
+    }
+    async fn use_enrol_token(
+        &self,
+        serverid: &ServerId,
+        token_hash: &str,
+        now: UnixTime,
+    ) -> Result<EnrolToken, StoreError> {
+        self.hit("use_enrol_token");
+        self.inner.use_enrol_token(serverid, token_hash, now).await
+    }
+    async fn get_enrol_token(
+        &self,
+        serverid: &ServerId,
+        token_hash: &str,
+    ) -> Result<Option<EnrolToken>, StoreError> {
+        self.hit("get_enrol_token");
+        self.inner.get_enrol_token(serverid, token_hash).await
+    }
+    async fn remember_request(
+        &self,
+        serverid: &ServerId,
+        digest: &str,
+        until: UnixTime,
+    ) -> Result<(), StoreError> {
+        self.hit("remember_request");
+        self.inner.remember_request(serverid, digest, until).await
     }
 }

@@ -1,14 +1,21 @@
 //! The DynamoDB store: one table, single-table keys (SPEC section 9).
 //!
-//! | item      | pk                          | sk               | gsi1pk    | gsi1sk   |
-//! |-----------|-----------------------------|------------------|-----------|----------|
-//! | server    | `SERVER#<serverid>`         | `SERVER`         | `SERVERS` | serverid |
-//! | API key   | `SERVER#<serverid>`         | `APIKEY#<keyid>` |           |          |
-//! | session   | `SESSION#<serverid>#<hsid>` | `SESSION`        |           |          |
+//! | item         | pk                             | sk               | gsi1pk                       | gsi1sk                |
+//! |--------------|--------------------------------|------------------|------------------------------|-----------------------|
+//! | server       | `SERVER#<serverid>`            | `SERVER`         | `SERVERS`                    | serverid              |
+//! | API key      | `SERVER#<serverid>`            | `APIKEY#<keyid>` |                              |                       |
+//! | session      | `SESSION#<hsid>`               | `SESSION`        | `ACCOUNT#<serverid>#<id>`    | `<login_at>#<hsid>`   |
+//! | account      | `ACCOUNT#<serverid>#<id>`      | `ACCOUNT`        | `USER#<serverid>#<userid>`   | `<id, 15 digits>`     |
+//! | enrol token  | `ENROL#<serverid>#<tokenhash>` | `ENROL`          |                              |                       |
+//! | seen request | `REPLAY#<serverid>#<digest>`   | `REPLAY`         |                              |                       |
 //!
-//! Sessions have a partition each, so no server's traffic makes a hot partition. The
-//! leading `SERVER#` / `SESSION#` prefixes let IAM policies limit functions to item kinds
-//! (`dynamodb:LeadingKeys`).
+//! Sessions, accounts and tokens have a partition each, so no server's traffic makes a hot
+//! partition. Sessions are keyed by hsid alone (derived from server id and nonce), so the
+//! phone can name one; the session records its server. A session enters its account's index
+//! at its first login and stays there (past sessions). The server item also holds the
+//! account id counter (`accounts_allocated`). The leading `SERVER#`, `SESSION#`, `ACCOUNT#`,
+//! `USER#`, `ENROL#`, `REPLAY#` prefixes let IAM policies limit functions to item kinds
+//! (`dynamodb:LeadingKeys`, which also applies to the index key of a query).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -24,10 +31,13 @@ use aws_sdk_dynamodb::types::{
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::{Page, SessionCursor};
 use super::{Store, StoreError};
+use crate::account::Account;
 use crate::apikey::ApiKeyRecord;
 use crate::clock::UnixTime;
 use crate::ids::{Hsid, ServerId};
+use crate::phone::enrol::EnrolToken;
 use crate::server::Server;
 use crate::session::Session;
 use crate::settings::ServerSettings;
@@ -47,8 +57,44 @@ fn server_pk(id: &ServerId) -> String {
     format!("SERVER#{id}")
 }
 
-fn session_pk(id: &ServerId, hsid: &Hsid) -> String {
-    format!("SESSION#{id}#{hsid}")
+fn session_pk(hsid: &Hsid) -> String {
+    format!("SESSION#{hsid}")
+}
+
+fn account_pk(id: &ServerId, accountid: u64) -> String {
+    format!("ACCOUNT#{id}#{accountid}")
+}
+
+fn user_gsi_pk(id: &ServerId, userid: &str) -> String {
+    format!("USER#{id}#{userid}")
+}
+
+fn enrol_pk(id: &ServerId, token_hash: &str) -> String {
+    format!("ENROL#{id}#{token_hash}")
+}
+
+const ACCOUNT_SK: &str = "ACCOUNT";
+const ENROL_SK: &str = "ENROL";
+
+fn session_item(session: &Session) -> Result<Item, StoreError> {
+    let mut item = to_item(session, session_pk(&session.hsid), SESSION_SK.into())?;
+    if let (Some(acc), Some(at)) = (session.last_accountid, session.login_at) {
+        item.insert("gsi1pk".into(), s(account_pk(&session.serverid, acc)));
+        item.insert(
+            "gsi1sk".into(),
+            s(SessionCursor::sort_key(at, &session.hsid)),
+        );
+    }
+    Ok(item)
+}
+
+fn account_item(a: &Account) -> Result<Item, StoreError> {
+    let mut item = to_item(a, account_pk(&a.serverid, a.accountid), ACCOUNT_SK.into())?;
+    if let Some(u) = &a.userid {
+        item.insert("gsi1pk".into(), s(user_gsi_pk(&a.serverid, u)));
+        item.insert("gsi1sk".into(), s(format!("{:015}", a.accountid)));
+    }
+    Ok(item)
 }
 
 fn apikey_sk(keyid: &str) -> String {
@@ -227,6 +273,79 @@ impl DynamoStore {
         Ok(())
     }
 
+    async fn put_versioned(&self, item: Item, expected_version: u64) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("#v = :v")
+            .expression_attribute_names("#v", "version")
+            .expression_attribute_values(":v", AttributeValue::N(expected_version.to_string()))
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(())
+    }
+
+    /// The server item and one other item in one consistent BatchGetItem.
+    async fn batch_get_server_and(
+        &self,
+        serverid: &ServerId,
+        other: Item,
+    ) -> Result<(Option<Server>, Option<Item>), StoreError> {
+        let mut pending = KeysAndAttributes::builder()
+            .keys(key(server_pk(serverid), SERVER_SK.into()))
+            .keys(other)
+            .consistent_read(true)
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let mut found: Vec<Item> = Vec::new();
+        // BatchGetItem may hand back keys unprocessed under throttling; retry those a few
+        // times with backoff before calling the store unavailable.
+        for attempt in 0..5u32 {
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, pending.clone())
+                .send()
+                .await
+                .map_err(sdk_err)?;
+            if let Some(mut r) = out.responses {
+                found.extend(r.remove(&self.table).unwrap_or_default());
+            }
+            match out
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.table))
+                .filter(|k| !k.keys().is_empty())
+            {
+                None => {
+                    let mut server = None;
+                    let mut rest = None;
+                    for item in found {
+                        let is_server = matches!(
+                            (item.get("pk"), item.get("sk")),
+                            (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk)))
+                                if sk == SERVER_SK && pk.starts_with("SERVER#")
+                        );
+                        if is_server {
+                            server = Some(from_item(item)?);
+                        } else {
+                            rest = Some(item);
+                        }
+                    }
+                    return Ok((server, rest));
+                }
+                Some(rest) => {
+                    pending = rest;
+                    tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
+                }
+            }
+        }
+        Err(StoreError::Unavailable(
+            "BatchGetItem left keys unprocessed after retries".into(),
+        ))
+    }
+
     async fn query_all(
         &self,
         index: Option<&str>,
@@ -343,75 +462,21 @@ impl Store for DynamoStore {
         serverid: &ServerId,
         keyid: &str,
     ) -> Result<(Option<Server>, Option<ApiKeyRecord>), StoreError> {
-        let server_key = key(server_pk(serverid), SERVER_SK.into());
-        let apikey_key = key(server_pk(serverid), apikey_sk(keyid));
-        let mut pending = KeysAndAttributes::builder()
-            .keys(server_key)
-            .keys(apikey_key)
-            .consistent_read(true)
-            .build()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let mut found: Vec<Item> = Vec::new();
-        // BatchGetItem may hand back keys unprocessed under throttling; retry those a few
-        // times with backoff before calling the store unavailable.
-        for attempt in 0..5u32 {
-            let out = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, pending.clone())
-                .send()
-                .await
-                .map_err(sdk_err)?;
-            if let Some(mut r) = out.responses {
-                found.extend(r.remove(&self.table).unwrap_or_default());
-            }
-            match out
-                .unprocessed_keys
-                .and_then(|mut u| u.remove(&self.table))
-                .filter(|k| !k.keys().is_empty())
-            {
-                None => {
-                    let mut server = None;
-                    let mut apikey = None;
-                    for item in found {
-                        match item.get("sk") {
-                            Some(AttributeValue::S(sk)) if sk == SERVER_SK => {
-                                server = Some(from_item(item)?)
-                            }
-                            _ => apikey = Some(from_item(item)?),
-                        }
-                    }
-                    return Ok((server, apikey));
-                }
-                Some(rest) => {
-                    pending = rest;
-                    tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
-                }
-            }
-        }
-        Err(StoreError::Unavailable(
-            "BatchGetItem left keys unprocessed after retries".into(),
-        ))
+        let (server, key) = self
+            .batch_get_server_and(serverid, key(server_pk(serverid), apikey_sk(keyid)))
+            .await?;
+        Ok((server, key.map(from_item).transpose()?))
     }
 
-    async fn get_session(
-        &self,
-        serverid: &ServerId,
-        hsid: &Hsid,
-    ) -> Result<Option<Session>, StoreError> {
-        self.get(session_pk(serverid, hsid), SESSION_SK.into())
+    async fn get_session(&self, hsid: &Hsid) -> Result<Option<Session>, StoreError> {
+        self.get(session_pk(hsid), SESSION_SK.into())
             .await?
             .map(from_item)
             .transpose()
     }
 
     async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
-        self.put_new(to_item(
-            session,
-            session_pk(&session.serverid, &session.hsid),
-            SESSION_SK.into(),
-        )?)
-        .await
+        self.put_new(session_item(session)?).await
     }
 
     async fn update_session(
@@ -419,21 +484,227 @@ impl Store for DynamoStore {
         session: &Session,
         expected_version: u64,
     ) -> Result<(), StoreError> {
-        let item = to_item(
-            session,
-            session_pk(&session.serverid, &session.hsid),
-            SESSION_SK.into(),
-        )?;
-        self.client
-            .put_item()
+        self.put_versioned(session_item(session)?, expected_version)
+            .await
+    }
+
+    async fn account_sessions(
+        &self,
+        serverid: &ServerId,
+        accountid: u64,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page<Session>, StoreError> {
+        let gsi_pk = account_pk(serverid, accountid);
+        let mut start = match cursor {
+            Some(c) => {
+                let c = SessionCursor::parse_or_corrupt(c)?;
+                let mut k = key(session_pk(&c.hsid), SESSION_SK.into());
+                k.insert("gsi1pk".into(), s(gsi_pk.clone()));
+                k.insert(
+                    "gsi1sk".into(),
+                    s(SessionCursor::sort_key(c.login_at, &c.hsid)),
+                );
+                Some(k)
+            }
+            None => None,
+        };
+        let want = limit as usize + 1;
+        let mut sessions: Vec<Session> = Vec::new();
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI1)
+                .key_condition_expression("gsi1pk = :p")
+                .expression_attribute_values(":p", s(gsi_pk.clone()))
+                .scan_index_forward(false)
+                .limit((want - sessions.len()) as i32)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk_err)?;
+            for item in out.items.unwrap_or_default() {
+                sessions.push(from_item(item)?);
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() && sessions.len() < want => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(page_of(sessions, limit as usize))
+    }
+
+    async fn allocate_accountid(&self, serverid: &ServerId) -> Result<u64, StoreError> {
+        let out = self
+            .client
+            .update_item()
             .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("#v = :v")
-            .expression_attribute_names("#v", "version")
-            .expression_attribute_values(":v", AttributeValue::N(expected_version.to_string()))
+            .set_key(Some(key(server_pk(serverid), SERVER_SK.into())))
+            .update_expression("ADD #n :one")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#n", "accounts_allocated")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        match out
+            .attributes
+            .as_ref()
+            .and_then(|a| a.get("accounts_allocated"))
+        {
+            Some(AttributeValue::N(n)) => n
+                .parse()
+                .map_err(|_| StoreError::Corrupt(format!("account counter {n:?}"))),
+            _ => Err(StoreError::Corrupt("account counter missing".into())),
+        }
+    }
+
+    async fn create_account(&self, account: &Account) -> Result<(), StoreError> {
+        self.put_new(account_item(account)?).await
+    }
+
+    async fn get_account(
+        &self,
+        serverid: &ServerId,
+        accountid: u64,
+    ) -> Result<Option<Account>, StoreError> {
+        self.get(account_pk(serverid, accountid), ACCOUNT_SK.into())
+            .await?
+            .map(from_item)
+            .transpose()
+    }
+
+    async fn get_server_and_account(
+        &self,
+        serverid: &ServerId,
+        accountid: u64,
+    ) -> Result<(Option<Server>, Option<Account>), StoreError> {
+        let (server, account) = self
+            .batch_get_server_and(
+                serverid,
+                key(account_pk(serverid, accountid), ACCOUNT_SK.into()),
+            )
+            .await?;
+        Ok((server, account.map(from_item).transpose()?))
+    }
+
+    async fn update_account(
+        &self,
+        account: &Account,
+        expected_version: u64,
+    ) -> Result<(), StoreError> {
+        self.put_versioned(account_item(account)?, expected_version)
+            .await
+    }
+
+    async fn delete_account(&self, serverid: &ServerId, accountid: u64) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                account_pk(serverid, accountid),
+                ACCOUNT_SK.into(),
+            )))
+            .condition_expression("attribute_exists(pk)")
             .send()
             .await
             .map_err(sdk_err)?;
         Ok(())
+    }
+
+    async fn user_accounts(
+        &self,
+        serverid: &ServerId,
+        userid: &str,
+    ) -> Result<Vec<Account>, StoreError> {
+        self.query_all(
+            Some(GSI1),
+            "gsi1pk = :p",
+            vec![(":p", s(user_gsi_pk(serverid, userid)))],
+        )
+        .await?
+        .into_iter()
+        .map(from_item)
+        .collect()
+    }
+
+    async fn put_enrol_token(&self, token: &EnrolToken) -> Result<(), StoreError> {
+        self.put_new(to_item(
+            token,
+            enrol_pk(&token.serverid, &token.token_hash),
+            ENROL_SK.into(),
+        )?)
+        .await
+    }
+
+    async fn use_enrol_token(
+        &self,
+        serverid: &ServerId,
+        token_hash: &str,
+        now: UnixTime,
+    ) -> Result<EnrolToken, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(enrol_pk(serverid, token_hash), ENROL_SK.into())))
+            .update_expression("SET #u = :now")
+            .condition_expression(
+                "attribute_exists(pk) AND attribute_not_exists(#u) AND expires_at > :now",
+            )
+            .expression_attribute_names("#u", "used")
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        from_item(out.attributes.unwrap_or_default())
+    }
+
+    async fn get_enrol_token(
+        &self,
+        serverid: &ServerId,
+        token_hash: &str,
+    ) -> Result<Option<EnrolToken>, StoreError> {
+        self.get(enrol_pk(serverid, token_hash), ENROL_SK.into())
+            .await?
+            .map(from_item)
+            .transpose()
+    }
+
+    async fn remember_request(
+        &self,
+        serverid: &ServerId,
+        digest: &str,
+        until: UnixTime,
+    ) -> Result<(), StoreError> {
+        let mut item = key(format!("REPLAY#{serverid}#{digest}"), "REPLAY".into());
+        item.insert("ttl".into(), AttributeValue::N(until.to_string()));
+        self.put_new(item).await
+    }
+}
+
+/// The first `limit` sessions, and the cursor after the last of them when more follow.
+pub(crate) fn page_of(mut sessions: Vec<Session>, limit: usize) -> Page<Session> {
+    let next = if sessions.len() > limit {
+        sessions.truncate(limit);
+        sessions.last().and_then(|s| {
+            s.login_at.map(|at| {
+                SessionCursor {
+                    login_at: at,
+                    hsid: s.hsid.clone(),
+                }
+                .encode()
+            })
+        })
+    } else {
+        None
+    };
+    Page {
+        items: sessions,
+        next,
     }
 }

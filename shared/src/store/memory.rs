@@ -3,10 +3,13 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::{Store, StoreError};
+use super::dynamo::page_of;
+use super::{Page, SessionCursor, Store, StoreError};
+use crate::account::Account;
 use crate::apikey::ApiKeyRecord;
 use crate::clock::UnixTime;
 use crate::ids::{Hsid, ServerId};
+use crate::phone::enrol::EnrolToken;
 use crate::server::Server;
 use crate::session::Session;
 use crate::settings::ServerSettings;
@@ -15,7 +18,11 @@ use crate::settings::ServerSettings;
 struct Tables {
     servers: BTreeMap<ServerId, Server>,
     keys: BTreeMap<(ServerId, String), ApiKeyRecord>,
-    sessions: BTreeMap<(ServerId, Hsid), Session>,
+    sessions: BTreeMap<Hsid, Session>,
+    account_counters: BTreeMap<ServerId, u64>,
+    accounts: BTreeMap<(ServerId, u64), Account>,
+    enrol_tokens: BTreeMap<(ServerId, String), EnrolToken>,
+    seen_requests: BTreeMap<(ServerId, String), UnixTime>,
 }
 
 /// The local stack's embedded store. One mutex makes every conditional write atomic, as
@@ -118,25 +125,16 @@ impl Store for MemoryStore {
         ))
     }
 
-    async fn get_session(
-        &self,
-        serverid: &ServerId,
-        hsid: &Hsid,
-    ) -> Result<Option<Session>, StoreError> {
-        Ok(self
-            .lock()
-            .sessions
-            .get(&(serverid.clone(), hsid.clone()))
-            .cloned())
+    async fn get_session(&self, hsid: &Hsid) -> Result<Option<Session>, StoreError> {
+        Ok(self.lock().sessions.get(hsid).cloned())
     }
 
     async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
         let mut t = self.lock();
-        let k = (session.serverid.clone(), session.hsid.clone());
-        if t.sessions.contains_key(&k) {
+        if t.sessions.contains_key(&session.hsid) {
             return Err(StoreError::ConditionFailed);
         }
-        t.sessions.insert(k, session.clone());
+        t.sessions.insert(session.hsid.clone(), session.clone());
         Ok(())
     }
 
@@ -146,13 +144,185 @@ impl Store for MemoryStore {
         expected_version: u64,
     ) -> Result<(), StoreError> {
         let mut t = self.lock();
-        let k = (session.serverid.clone(), session.hsid.clone());
-        match t.sessions.get(&k) {
+        match t.sessions.get(&session.hsid) {
             Some(cur) if cur.version == expected_version => {
-                t.sessions.insert(k, session.clone());
+                t.sessions.insert(session.hsid.clone(), session.clone());
                 Ok(())
             }
             _ => Err(StoreError::ConditionFailed),
         }
+    }
+
+    async fn account_sessions(
+        &self,
+        serverid: &ServerId,
+        accountid: u64,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page<Session>, StoreError> {
+        let after = cursor.map(SessionCursor::parse_or_corrupt).transpose()?;
+        let t = self.lock();
+        let mut found: Vec<(SessionCursor, &Session)> = t
+            .sessions
+            .values()
+            .filter(|s| &s.serverid == serverid && s.last_accountid == Some(accountid))
+            .filter_map(|s| {
+                s.login_at.map(|at| {
+                    (
+                        SessionCursor {
+                            login_at: at,
+                            hsid: s.hsid.clone(),
+                        },
+                        s,
+                    )
+                })
+            })
+            .filter(|(c, _)| after.as_ref().is_none_or(|a| c < a))
+            .collect();
+        found.sort_by(|a, b| b.0.cmp(&a.0));
+        let sessions = found
+            .into_iter()
+            .take(limit as usize + 1)
+            .map(|(_, s)| s.clone())
+            .collect();
+        Ok(page_of(sessions, limit as usize))
+    }
+
+    async fn allocate_accountid(&self, serverid: &ServerId) -> Result<u64, StoreError> {
+        let mut t = self.lock();
+        if !t.servers.contains_key(serverid) {
+            return Err(StoreError::ConditionFailed);
+        }
+        let n = t.account_counters.entry(serverid.clone()).or_default();
+        *n += 1;
+        Ok(*n)
+    }
+
+    async fn create_account(&self, account: &Account) -> Result<(), StoreError> {
+        let mut t = self.lock();
+        let k = (account.serverid.clone(), account.accountid);
+        if t.accounts.contains_key(&k) {
+            return Err(StoreError::ConditionFailed);
+        }
+        t.accounts.insert(k, account.clone());
+        Ok(())
+    }
+
+    async fn get_account(
+        &self,
+        serverid: &ServerId,
+        accountid: u64,
+    ) -> Result<Option<Account>, StoreError> {
+        Ok(self
+            .lock()
+            .accounts
+            .get(&(serverid.clone(), accountid))
+            .cloned())
+    }
+
+    async fn get_server_and_account(
+        &self,
+        serverid: &ServerId,
+        accountid: u64,
+    ) -> Result<(Option<Server>, Option<Account>), StoreError> {
+        let t = self.lock();
+        Ok((
+            t.servers.get(serverid).cloned(),
+            t.accounts.get(&(serverid.clone(), accountid)).cloned(),
+        ))
+    }
+
+    async fn update_account(
+        &self,
+        account: &Account,
+        expected_version: u64,
+    ) -> Result<(), StoreError> {
+        let mut t = self.lock();
+        let k = (account.serverid.clone(), account.accountid);
+        match t.accounts.get(&k) {
+            Some(cur) if cur.version == expected_version => {
+                t.accounts.insert(k, account.clone());
+                Ok(())
+            }
+            _ => Err(StoreError::ConditionFailed),
+        }
+    }
+
+    async fn delete_account(&self, serverid: &ServerId, accountid: u64) -> Result<(), StoreError> {
+        self.lock()
+            .accounts
+            .remove(&(serverid.clone(), accountid))
+            .map(|_| ())
+            .ok_or(StoreError::ConditionFailed)
+    }
+
+    async fn user_accounts(
+        &self,
+        serverid: &ServerId,
+        userid: &str,
+    ) -> Result<Vec<Account>, StoreError> {
+        Ok(self
+            .lock()
+            .accounts
+            .values()
+            .filter(|a| &a.serverid == serverid && a.userid.as_deref() == Some(userid))
+            .cloned()
+            .collect())
+    }
+
+    async fn put_enrol_token(&self, token: &EnrolToken) -> Result<(), StoreError> {
+        let mut t = self.lock();
+        let k = (token.serverid.clone(), token.token_hash.clone());
+        if t.enrol_tokens.contains_key(&k) {
+            return Err(StoreError::ConditionFailed);
+        }
+        t.enrol_tokens.insert(k, token.clone());
+        Ok(())
+    }
+
+    async fn use_enrol_token(
+        &self,
+        serverid: &ServerId,
+        token_hash: &str,
+        now: UnixTime,
+    ) -> Result<EnrolToken, StoreError> {
+        let mut t = self.lock();
+        match t
+            .enrol_tokens
+            .get_mut(&(serverid.clone(), token_hash.to_string()))
+        {
+            Some(tok) if tok.used.is_none() && tok.expires_at > now => {
+                tok.used = Some(now);
+                Ok(tok.clone())
+            }
+            _ => Err(StoreError::ConditionFailed),
+        }
+    }
+
+    async fn get_enrol_token(
+        &self,
+        serverid: &ServerId,
+        token_hash: &str,
+    ) -> Result<Option<EnrolToken>, StoreError> {
+        Ok(self
+            .lock()
+            .enrol_tokens
+            .get(&(serverid.clone(), token_hash.to_string()))
+            .cloned())
+    }
+
+    async fn remember_request(
+        &self,
+        serverid: &ServerId,
+        digest: &str,
+        until: UnixTime,
+    ) -> Result<(), StoreError> {
+        let mut t = self.lock();
+        let k = (serverid.clone(), digest.to_string());
+        if t.seen_requests.contains_key(&k) {
+            return Err(StoreError::ConditionFailed);
+        }
+        t.seen_requests.insert(k, until);
+        Ok(())
     }
 }

@@ -3,21 +3,32 @@
 //! how many store calls a request costs.
 
 mod counting;
+mod cursor;
 mod dynamo;
 mod memory;
 
 use async_trait::async_trait;
 
 pub use counting::CountingStore;
+pub use cursor::SessionCursor;
 pub use dynamo::{DynamoStore, TableSpec};
 pub use memory::MemoryStore;
 
+use crate::account::Account;
 use crate::apikey::ApiKeyRecord;
 use crate::clock::UnixTime;
 use crate::ids::{Hsid, ServerId};
+use crate::phone::enrol::EnrolToken;
 use crate::server::Server;
 use crate::session::Session;
 use crate::settings::ServerSettings;
+
+/// One page of a listing and the cursor of the next, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
@@ -65,12 +76,10 @@ pub trait Store: Send + Sync {
         keyid: &str,
     ) -> Result<(Option<Server>, Option<ApiKeyRecord>), StoreError>;
 
-    /// One consistent read of a session.
-    async fn get_session(
-        &self,
-        serverid: &ServerId,
-        hsid: &Hsid,
-    ) -> Result<Option<Session>, StoreError>;
+    /// One consistent read of a session. Sessions are keyed by hsid alone (it is derived
+    /// from the server id), so the phone can name one without knowing its server; callers
+    /// check `serverid`.
+    async fn get_session(&self, hsid: &Hsid) -> Result<Option<Session>, StoreError>;
     /// Creates a session; `ConditionFailed` if it exists.
     async fn create_session(&self, session: &Session) -> Result<(), StoreError>;
     /// Writes a transition; `ConditionFailed` unless the stored version is
@@ -79,5 +88,69 @@ pub trait Store: Send + Sync {
         &self,
         session: &Session,
         expected_version: u64,
+    ) -> Result<(), StoreError>;
+    /// Sessions an account logged in to, newest login first (an index query).
+    async fn account_sessions(
+        &self,
+        serverid: &ServerId,
+        accountid: u64,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page<Session>, StoreError>;
+
+    /// The next account id of a server (an atomic counter: never the same id twice).
+    async fn allocate_accountid(&self, serverid: &ServerId) -> Result<u64, StoreError>;
+    /// Creates an account; `ConditionFailed` if its id is taken.
+    async fn create_account(&self, account: &Account) -> Result<(), StoreError>;
+    async fn get_account(
+        &self,
+        serverid: &ServerId,
+        accountid: u64,
+    ) -> Result<Option<Account>, StoreError>;
+    /// The server and one of its accounts in one round trip (consistent).
+    async fn get_server_and_account(
+        &self,
+        serverid: &ServerId,
+        accountid: u64,
+    ) -> Result<(Option<Server>, Option<Account>), StoreError>;
+    /// Writes a changed account; `ConditionFailed` unless the stored version is
+    /// `expected_version`.
+    async fn update_account(
+        &self,
+        account: &Account,
+        expected_version: u64,
+    ) -> Result<(), StoreError>;
+    /// Deletes an account; `ConditionFailed` if it does not exist.
+    async fn delete_account(&self, serverid: &ServerId, accountid: u64) -> Result<(), StoreError>;
+    /// Every account of a user (an index query).
+    async fn user_accounts(
+        &self,
+        serverid: &ServerId,
+        userid: &str,
+    ) -> Result<Vec<Account>, StoreError>;
+
+    /// Stores a new enrolment token; `ConditionFailed` if its hash is taken.
+    async fn put_enrol_token(&self, token: &EnrolToken) -> Result<(), StoreError>;
+    /// Marks a token used, on condition that it exists, is unused and has not expired at
+    /// `now`; `ConditionFailed` otherwise (the caller reads it to say which).
+    async fn use_enrol_token(
+        &self,
+        serverid: &ServerId,
+        token_hash: &str,
+        now: UnixTime,
+    ) -> Result<EnrolToken, StoreError>;
+    async fn get_enrol_token(
+        &self,
+        serverid: &ServerId,
+        token_hash: &str,
+    ) -> Result<Option<EnrolToken>, StoreError>;
+
+    /// Remembers a signed request until `until`; `ConditionFailed` if it was seen before
+    /// (a replay).
+    async fn remember_request(
+        &self,
+        serverid: &ServerId,
+        digest: &str,
+        until: UnixTime,
     ) -> Result<(), StoreError>;
 }

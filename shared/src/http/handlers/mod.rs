@@ -1,3 +1,6 @@
 //! Handlers, one module per concern.
 
+pub mod accounts;
+pub mod common;
+pub mod phone;
 pub mod sessions;

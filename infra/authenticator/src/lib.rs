@@ -1,0 +1,820 @@
+//! The reference phone authenticator (SPEC 5.5, docs/phone-protocol.md): keeps one P-256 key
+//! per server in a local file and makes the signed phone API calls. The tests and the demo use
+//! it as "the phone"; the binary `nsauth-authenticator` is a command-line front end.
+//!
+//! Signing itself is the shared crate's ([`nsauth::phone::signing`]); this crate only builds
+//! the requests, sends them and keeps the keys.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use nsauth::ids::{Hsid, ServerId};
+use nsauth::phone::signing::{
+    AccountRef, AuthHeader, canonical_bytes, generate_key, public_key_b64url, sign,
+};
+use p256::ecdsa::SigningKey;
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use serde_json::{Value, json};
+
+pub mod keyfile;
+pub mod link;
+
+pub use keyfile::Account;
+use keyfile::{KeyFile, encode_key, file_error};
+pub use link::{EnrolLink, Link, LoginLink, parse_enrol_link, parse_link, parse_login_link};
+
+/// What the authenticator sends as `clientversion` at enrolment and as its User-Agent.
+pub const CLIENT_VERSION: &str = concat!("nsauth-authenticator/", env!("CARGO_PKG_VERSION"));
+
+/// The time source for `ts`: Unix seconds.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("bad link: {0}")]
+    BadLink(String),
+    #[error("key file {}: {message}", path.display())]
+    File { path: PathBuf, message: String },
+    #[error("no account for server {0} in the key file; enrol first")]
+    NoAccount(String),
+    #[error("already enrolled with server {0}; remove that account first")]
+    AlreadyEnrolled(String),
+    #[error("{0}")]
+    Invalid(String),
+    /// The server answered with an error status.
+    #[error("HTTP {status} {code}: {message}")]
+    Http {
+        status: u16,
+        /// The answer's `error` code (empty when the answer was not the JSON error shape).
+        code: String,
+        message: String,
+    },
+    #[error("cannot reach {url}: {source}")]
+    Transport {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    /// A success status with an answer that does not follow the protocol.
+    #[error("unexpected answer from the server: {0}")]
+    Protocol(String),
+}
+
+impl Error {
+    /// The HTTP status of an [`Error::Http`].
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Error::Http { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// The server's `error` code of an [`Error::Http`].
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Error::Http { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A request signed and ready to send. Every field is public so a test can change the header,
+/// the body or the URL after signing and see the server refuse it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedRequest {
+    /// Upper-case method.
+    pub method: String,
+    /// The full URL the request goes to (API base + path).
+    pub url: String,
+    /// The path and query as on the request line: what was signed.
+    pub path_with_query: String,
+    pub ts: i64,
+    /// The `Authorization` header value.
+    pub authorization: String,
+    /// The exact body bytes (sent with `Content-Type: application/json` unless empty).
+    pub body: Vec<u8>,
+}
+
+impl SignedRequest {
+    /// The header parsed back (as the server parses it).
+    pub fn header(&self) -> Result<AuthHeader> {
+        AuthHeader::parse(Some(&self.authorization))
+            .map_err(|e| Error::Invalid(format!("{}: {}", e.code(), e)))
+    }
+
+    /// The bytes the signature covers.
+    pub fn canonical(&self) -> Vec<u8> {
+        canonical_bytes(&self.method, &self.path_with_query, self.ts, &self.body)
+    }
+}
+
+/// Who signs: a key, the server it is for, and the account (or `new` at enrolment).
+#[derive(Clone, Copy)]
+pub struct Signer<'a> {
+    pub key: &'a SigningKey,
+    pub serverid: &'a ServerId,
+    pub account: AccountRef,
+    /// The API base URL, ending in `/`.
+    pub api: &'a str,
+}
+
+impl Signer<'_> {
+    /// Signs `method path` (relative to the API base, with or without a leading `/`) with
+    /// `body` at `ts`. The signed path is taken from the parsed URL, i.e. exactly what goes
+    /// on the request line (including any path of the API base).
+    pub fn sign(&self, method: &str, path: &str, body: Vec<u8>, ts: i64) -> Result<SignedRequest> {
+        let method = method.to_ascii_uppercase();
+        let url = format!("{}{}", self.api, path.trim_start_matches('/'));
+        let parsed = reqwest::Url::parse(&url)
+            .map_err(|e| Error::Invalid(format!("{url:?} is not a URL: {e}")))?;
+        let mut path_with_query = parsed.path().to_string();
+        if let Some(q) = parsed.query() {
+            path_with_query.push('?');
+            path_with_query.push_str(q);
+        }
+        let canonical = canonical_bytes(&method, &path_with_query, ts, &body);
+        let header = AuthHeader {
+            serverid: self.serverid.clone(),
+            account: self.account,
+            ts,
+            sig: sign(self.key, &canonical),
+        };
+        Ok(SignedRequest {
+            method,
+            url: parsed.to_string(),
+            path_with_query,
+            ts,
+            authorization: header.format(),
+            body,
+        })
+    }
+}
+
+fn system_clock() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn json_body(v: &Value) -> Vec<u8> {
+    serde_json::to_vec(v).unwrap_or_default()
+}
+
+fn parse_serverid(serverid: &str) -> Result<ServerId> {
+    ServerId::parse(serverid).ok_or_else(|| {
+        Error::Invalid(format!(
+            "{serverid:?} is not a server id (22 base64url characters)"
+        ))
+    })
+}
+
+fn parse_hsid(hsid: &str) -> Result<Hsid> {
+    Hsid::parse(hsid)
+        .ok_or_else(|| Error::Invalid(format!("{hsid:?} is not an hsid (22 base64url characters)")))
+}
+
+/// The authenticator: a key file and an HTTP client.
+pub struct Authenticator {
+    path: PathBuf,
+    file: KeyFile,
+    clock: Clock,
+    http: reqwest::Client,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("path", &self.path)
+            .field("accounts", &self.file.accounts)
+            .finish()
+    }
+}
+
+impl Authenticator {
+    /// Loads the key file at `path`, or creates an empty one (mode 0600) when there is none.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let file = match KeyFile::load(&path)? {
+            Some(f) => f,
+            None => {
+                let f = KeyFile::empty();
+                f.save(&path)?;
+                f
+            }
+        };
+        let http = reqwest::Client::builder()
+            .user_agent(CLIENT_VERSION)
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| Error::Invalid(format!("cannot set up the HTTP client: {e}")))?;
+        Ok(Authenticator {
+            path,
+            file,
+            clock: Arc::new(system_clock),
+            http,
+        })
+    }
+
+    /// Signs with this clock's time instead of the system's (tests: the server's test clock).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The `ts` the next request gets.
+    pub fn now(&self) -> i64 {
+        (self.clock)()
+    }
+
+    pub fn accounts(&self) -> &[Account] {
+        &self.file.accounts
+    }
+
+    /// The stored account of a server.
+    pub fn account(&self, serverid: &str) -> Result<&Account> {
+        let serverid = parse_serverid(serverid)?;
+        self.file
+            .accounts
+            .iter()
+            .find(|a| a.serverid == serverid)
+            .ok_or_else(|| Error::NoAccount(serverid.to_string()))
+    }
+
+    /// The account's private key (tests that sign by hand).
+    pub fn raw_key(&self, serverid: &str) -> Result<SigningKey> {
+        let a = self.account(serverid)?;
+        a.signing_key()
+            .map_err(|m| file_error(&self.path, format!("account of server {serverid}: {m}")))
+    }
+
+    /// Forgets a server's account locally, without telling the server (for an account the
+    /// website already deleted). Returns whether there was one.
+    pub fn forget_account(&mut self, serverid: &str) -> Result<bool> {
+        let before = self.file.accounts.len();
+        let mut file = self.file.clone();
+        file.accounts.retain(|a| a.serverid.as_str() != serverid);
+        if file.accounts.len() == before {
+            return Ok(false);
+        }
+        file.save(&self.path)?;
+        self.file = file;
+        Ok(true)
+    }
+
+    fn signer<'a>(&self, account: &'a Account, key: &'a SigningKey) -> Signer<'a> {
+        Signer {
+            key,
+            serverid: &account.serverid,
+            account: AccountRef::Id(account.accountid),
+            api: &account.api,
+        }
+    }
+
+    /// Signs a request as the server's stored account, at the clock's time.
+    /// `path_with_query` is relative to the account's API base (`/app/v1/...`).
+    pub fn signed(
+        &self,
+        serverid: &str,
+        method: &str,
+        path_with_query: &str,
+        body: Vec<u8>,
+    ) -> Result<SignedRequest> {
+        self.signed_at(serverid, method, path_with_query, body, self.now())
+    }
+
+    /// As [`Authenticator::signed`], at a given `ts`.
+    pub fn signed_at(
+        &self,
+        serverid: &str,
+        method: &str,
+        path_with_query: &str,
+        body: Vec<u8>,
+        ts: i64,
+    ) -> Result<SignedRequest> {
+        let account = self.account(serverid)?;
+        let key = self.raw_key(serverid)?;
+        self.signer(account, &key)
+            .sign(method, path_with_query, body, ts)
+    }
+
+    /// Sends a signed request; any status comes back with the answer's JSON (`Null` for an
+    /// empty answer, a string for one that is not JSON). Only transport failures are errors.
+    pub async fn send(&self, req: SignedRequest) -> Result<(u16, Value)> {
+        let method = reqwest::Method::from_bytes(req.method.as_bytes())
+            .map_err(|_| Error::Invalid(format!("{:?} is not an HTTP method", req.method)))?;
+        let mut builder = self
+            .http
+            .request(method, &req.url)
+            .header(reqwest::header::AUTHORIZATION, &req.authorization);
+        if !req.body.is_empty() {
+            builder = builder.header(reqwest::header::CONTENT_TYPE, "application/json");
+        }
+        let transport = |source| Error::Transport {
+            url: req.url.clone(),
+            source,
+        };
+        let resp = builder
+            .body(req.body.clone())
+            .send()
+            .await
+            .map_err(transport)?;
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().await.map_err(transport)?;
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        Ok((status, value))
+    }
+
+    /// Sends and turns a status outside 200..300 into [`Error::Http`].
+    async fn call(&self, req: SignedRequest) -> Result<(u16, Value)> {
+        let (status, value) = self.send(req).await?;
+        if (200..300).contains(&status) {
+            return Ok((status, value));
+        }
+        let text = |k: &str| value.get(k).and_then(Value::as_str).map(str::to_string);
+        Err(Error::Http {
+            status,
+            code: text("error").unwrap_or_default(),
+            message: text("message").unwrap_or_else(|| match &value {
+                Value::Null => String::new(),
+                Value::String(s) => s.chars().take(500).collect(),
+                v => v.to_string(),
+            }),
+        })
+    }
+
+    async fn call_as(
+        &self,
+        serverid: &str,
+        method: &str,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<Value> {
+        let req = self.signed(serverid, method, path, body)?;
+        Ok(self.call(req).await?.1)
+    }
+
+    /// Enrols with an enrolment link: a new key, `POST /app/v1/enrol` signed with
+    /// `account=new`, and after the server's 201 the account is stored. `push` is
+    /// `(platform, token)`.
+    pub async fn enrol(
+        &mut self,
+        link: &str,
+        description: &str,
+        push: Option<(&str, &str)>,
+    ) -> Result<Account> {
+        let link = parse_enrol_link(link)?;
+        if self.account(link.serverid.as_str()).is_ok() {
+            return Err(Error::AlreadyEnrolled(link.serverid.to_string()));
+        }
+        let key = generate_key();
+        let body = json!({
+            "token": link.token,
+            "publickey": public_key_b64url(&key),
+            "description": description,
+            "clientversion": CLIENT_VERSION,
+            "push": push.map(|(platform, token)| json!({"platform": platform, "token": token})),
+        });
+        let signer = Signer {
+            key: &key,
+            serverid: &link.serverid,
+            account: AccountRef::New,
+            api: &link.api,
+        };
+        let req = signer.sign("POST", "app/v1/enrol", json_body(&body), self.now())?;
+        let (status, answer) = self.call(req).await?;
+        if status != 201 {
+            return Err(Error::Protocol(format!(
+                "enrol answered {status}, expected 201: {answer}"
+            )));
+        }
+        let serverid = answer.get("serverid").and_then(Value::as_str);
+        if serverid != Some(link.serverid.as_str()) {
+            return Err(Error::Protocol(format!(
+                "enrol answered for server {serverid:?}, the link is for {}",
+                link.serverid
+            )));
+        }
+        let accountid = answer
+            .get("accountid")
+            .and_then(Value::as_u64)
+            .filter(|n| *n > 0)
+            .ok_or_else(|| {
+                Error::Protocol(format!("enrol answer without an accountid: {answer}"))
+            })?;
+        let account = Account {
+            serverid: link.serverid,
+            servername: answer
+                .get("servername")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            api: link.api,
+            accountid,
+            userid: answer
+                .get("userid")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            description: description.to_string(),
+            key: encode_key(&key),
+        };
+        let mut file = self.file.clone();
+        file.accounts.push(account.clone());
+        file.save(&self.path).map_err(|e| {
+            Error::Invalid(format!(
+                "enrolled as account {accountid} of server {}, but the key could not be \
+                 stored, so the account is lost: {e}",
+                account.serverid
+            ))
+        })?;
+        self.file = file;
+        Ok(account)
+    }
+
+    /// `GET /app/v1/sessions/{hsid}`: what to show before deciding. Signed by the link's
+    /// server's account; when there is none, by the first stored account of another server,
+    /// so that the server can tell the website this phone has no account for it (the answer
+    /// is then 409 `no_account`). [`Error::NoAccount`] when the file has no account at all.
+    pub async fn show(&self, link: &str) -> Result<Value> {
+        let link = parse_login_link(link)?;
+        let account = match self.account(link.serverid.as_str()) {
+            Ok(a) => a,
+            Err(e) => self.file.accounts.first().ok_or(e)?,
+        };
+        let path = format!("app/v1/sessions/{}", link.hsid);
+        self.call_as(account.serverid.as_str(), "GET", &path, Vec::new())
+            .await
+    }
+
+    /// `POST /app/v1/sessions/{hsid}/approve` with `{"match"?, "userinput"?}`.
+    pub async fn approve(
+        &self,
+        link: &str,
+        match_: Option<&str>,
+        userinput: Option<&str>,
+    ) -> Result<Value> {
+        let link = parse_login_link(link)?;
+        let mut body = serde_json::Map::new();
+        if let Some(m) = match_ {
+            body.insert("match".into(), m.into());
+        }
+        if let Some(u) = userinput {
+            body.insert("userinput".into(), u.into());
+        }
+        let path = format!("app/v1/sessions/{}/approve", link.hsid);
+        self.call_as(
+            link.serverid.as_str(),
+            "POST",
+            &path,
+            json_body(&Value::Object(body)),
+        )
+        .await
+    }
+
+    /// `POST /app/v1/sessions/{hsid}/deny` with `{"reason": "user" | "fraud"}`.
+    pub async fn deny(&self, link: &str, fraud: bool) -> Result<Value> {
+        let link = parse_login_link(link)?;
+        let reason = if fraud { "fraud" } else { "user" };
+        let path = format!("app/v1/sessions/{}/deny", link.hsid);
+        self.call_as(
+            link.serverid.as_str(),
+            "POST",
+            &path,
+            json_body(&json!({ "reason": reason })),
+        )
+        .await
+    }
+
+    /// `GET /app/v1/sessions`: the first page at the server's default limit.
+    pub async fn sessions(&self, serverid: &str) -> Result<Value> {
+        self.sessions_page(serverid, None, None).await
+    }
+
+    /// `GET /app/v1/sessions?limit=N&cursor=C`.
+    pub async fn sessions_page(
+        &self,
+        serverid: &str,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<Value> {
+        let mut query = Vec::new();
+        if let Some(l) = limit {
+            query.push(format!("limit={l}"));
+        }
+        if let Some(c) = cursor {
+            // Fully encoded, so the URL parser leaves it as signed.
+            query.push(format!(
+                "cursor={}",
+                utf8_percent_encode(c, NON_ALPHANUMERIC)
+            ));
+        }
+        let mut path = "app/v1/sessions".to_string();
+        if !query.is_empty() {
+            path.push('?');
+            path.push_str(&query.join("&"));
+        }
+        self.call_as(serverid, "GET", &path, Vec::new()).await
+    }
+
+    /// `POST /app/v1/sessions/{hsid}/logout` (empty body).
+    pub async fn logout(&self, serverid: &str, hsid: &str) -> Result<Value> {
+        let hsid = parse_hsid(hsid)?;
+        let path = format!("app/v1/sessions/{hsid}/logout");
+        self.call_as(serverid, "POST", &path, Vec::new()).await
+    }
+
+    /// `POST /app/v1/inapp` (body: the UserContext, or empty): the nonce of a new session
+    /// already logged in for this account.
+    pub async fn inapp(&self, serverid: &str, usercontext: Option<Value>) -> Result<String> {
+        let body = usercontext.as_ref().map(json_body).unwrap_or_default();
+        let answer = self.call_as(serverid, "POST", "app/v1/inapp", body).await?;
+        answer
+            .get("nonce")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| Error::Protocol(format!("inapp answer without a nonce: {answer}")))
+    }
+
+    /// `PUT /app/v1/push` with `{"platform", "token"}`.
+    pub async fn set_push(&self, serverid: &str, platform: &str, token: &str) -> Result<Value> {
+        let body = json_body(&json!({ "platform": platform, "token": token }));
+        self.call_as(serverid, "PUT", "app/v1/push", body).await
+    }
+
+    /// `DELETE /app/v1/account`; the key is forgotten once the server answered 200.
+    pub async fn remove_account(&mut self, serverid: &str) -> Result<Value> {
+        let req = self.signed(serverid, "DELETE", "app/v1/account", Vec::new())?;
+        let (status, answer) = self.call(req).await?;
+        if status != 200 {
+            return Err(Error::Protocol(format!(
+                "account removal answered {status}, expected 200: {answer}"
+            )));
+        }
+        self.forget_account(serverid)?;
+        Ok(answer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nsauth::phone::signing::verify;
+
+    static DIR_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+    /// A fresh directory under the system temp dir (removed by the test on success).
+    fn temp_dir() -> PathBuf {
+        let n = DIR_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let d = std::env::temp_dir().join(format!(
+            "nsauth-authenticator-unit-{}-{n}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn sample_account(serverid: &str, accountid: u64) -> Account {
+        Account {
+            serverid: ServerId::parse(serverid).unwrap(),
+            servername: "Acme".into(),
+            api: "http://127.0.0.1:9/".into(),
+            accountid,
+            userid: Some("alice".into()),
+            description: "test phone".into(),
+            key: encode_key(&generate_key()),
+        }
+    }
+
+    /// An authenticator with one account stored, without a server.
+    fn with_account(dir: &Path, serverid: &str) -> Authenticator {
+        let path = dir.join("keys.json");
+        let mut file = KeyFile::empty();
+        file.accounts.push(sample_account(serverid, 7));
+        file.save(&path).unwrap();
+        Authenticator::open(&path).unwrap()
+    }
+
+    #[cfg(unix)]
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn key_file_round_trip_and_mode() {
+        let dir = temp_dir();
+        let path = dir.join("keys.json");
+        let a = Authenticator::open(&path).unwrap();
+        assert!(a.accounts().is_empty());
+        assert!(path.exists(), "open creates the file");
+        #[cfg(unix)]
+        assert_eq!(mode(&path), 0o600);
+        let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(v, json!({"version": 1, "accounts": []}));
+
+        let mut file = KeyFile::empty();
+        let first = sample_account("AAECAwQFBgcICQoLDA0ODw", 7);
+        let mut second = sample_account("BBECAwQFBgcICQoLDA0ODw", 8);
+        second.userid = None;
+        file.accounts = vec![first.clone(), second.clone()];
+        // A looser mode on the old file does not survive a write.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        file.save(&path).unwrap();
+        #[cfg(unix)]
+        assert_eq!(mode(&path), 0o600);
+
+        let mut a = Authenticator::open(&path).unwrap();
+        assert_eq!(a.accounts(), &[first.clone(), second.clone()]);
+        assert_eq!(
+            encode_key(&a.raw_key("AAECAwQFBgcICQoLDA0ODw").unwrap()),
+            first.key
+        );
+        let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let stored = &v["accounts"][0];
+        for k in [
+            "serverid",
+            "servername",
+            "api",
+            "accountid",
+            "userid",
+            "description",
+            "key",
+        ] {
+            assert!(stored.get(k).is_some(), "{k} in {stored}");
+        }
+        assert_eq!(v["accounts"][1]["userid"], Value::Null);
+        assert_eq!(
+            stored["key"].as_str().unwrap().len(),
+            43,
+            "32 bytes in base64url"
+        );
+
+        // Forgetting writes the file again, still 0600, and leaves no temporary file.
+        assert!(a.forget_account("AAECAwQFBgcICQoLDA0ODw").unwrap());
+        assert!(!a.forget_account("AAECAwQFBgcICQoLDA0ODw").unwrap());
+        let again = Authenticator::open(&path).unwrap();
+        assert_eq!(again.accounts(), &[second]);
+        #[cfg(unix)]
+        assert_eq!(mode(&path), 0o600);
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("keys.json")]);
+        // The private key never shows in Debug output.
+        assert!(!format!("{a:?}").contains(&first.key));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn refuses_bad_key_files() {
+        let dir = temp_dir();
+        let path = dir.join("keys.json");
+        let account = serde_json::to_value(sample_account("AAECAwQFBgcICQoLDA0ODw", 7)).unwrap();
+        let with = |k: &str, v: Value| {
+            let mut a = account.clone();
+            a[k] = v;
+            json!({"version": 1, "accounts": [a]})
+        };
+        for (content, expect) in [
+            ("not json".to_string(), "not a key file"),
+            (
+                json!({"version": 2, "accounts": []}).to_string(),
+                "version 2",
+            ),
+            (with("key", json!("AAAA")).to_string(), "3 bytes"),
+            (with("key", json!("!!")).to_string(), "base64url"),
+            (
+                with("key", json!("A".repeat(43))).to_string(),
+                "valid P-256",
+            ),
+            (with("api", json!("ftp://x/")).to_string(), "http"),
+            (
+                with("serverid", json!("short")).to_string(),
+                "not a key file",
+            ),
+            (
+                json!({"version": 1, "accounts": [account.clone(), account.clone()]}).to_string(),
+                "two accounts",
+            ),
+        ] {
+            std::fs::write(&path, &content).unwrap();
+            let e = Authenticator::open(&path).unwrap_err();
+            assert!(matches!(e, Error::File { .. }), "{content}: {e:?}");
+            assert!(e.to_string().contains(expect), "{content}: {e}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn signed_requests_parse_and_verify() {
+        let dir = temp_dir();
+        let serverid = "AAECAwQFBgcICQoLDA0ODw";
+        let a = with_account(&dir, serverid).with_clock(Arc::new(|| 1_800_000_000));
+        let pk = a.account(serverid).unwrap().publickey();
+        assert_eq!(pk, public_key_b64url(&a.raw_key(serverid).unwrap()));
+
+        let body = br#"{"match":"42"}"#.to_vec();
+        let req = a
+            .signed(
+                serverid,
+                "post",
+                "/app/v1/sessions/5KvIv6Y0y8IgLQULP8ZR_Q/approve",
+                body.clone(),
+            )
+            .unwrap();
+        assert_eq!(req.method, "POST");
+        assert_eq!(
+            req.url,
+            "http://127.0.0.1:9/app/v1/sessions/5KvIv6Y0y8IgLQULP8ZR_Q/approve"
+        );
+        assert_eq!(
+            req.path_with_query,
+            "/app/v1/sessions/5KvIv6Y0y8IgLQULP8ZR_Q/approve"
+        );
+        assert_eq!(req.body, body);
+        let h = AuthHeader::parse(Some(&req.authorization)).unwrap();
+        assert_eq!(h.serverid.as_str(), serverid);
+        assert_eq!(h.account, AccountRef::Id(7));
+        assert_eq!(h.ts, 1_800_000_000);
+        assert_eq!(req.header().unwrap(), h);
+        let canonical = canonical_bytes("POST", &req.path_with_query, h.ts, &body);
+        assert_eq!(req.canonical(), canonical);
+        verify(&pk, &canonical, &h.sig).unwrap();
+        // Another body, path, method or time does not verify.
+        for other in [
+            canonical_bytes("POST", &req.path_with_query, h.ts, b"{\"match\":\"43\"}"),
+            canonical_bytes(
+                "POST",
+                "/app/v1/sessions/5KvIv6Y0y8IgLQULP8ZR_Q/deny",
+                h.ts,
+                &body,
+            ),
+            canonical_bytes("PUT", &req.path_with_query, h.ts, &body),
+            canonical_bytes("POST", &req.path_with_query, h.ts + 1, &body),
+        ] {
+            assert_eq!(
+                verify(&pk, &other, &h.sig).unwrap_err().code(),
+                "bad_signature"
+            );
+        }
+
+        // A query is signed as sent; an explicit ts is used as given.
+        let req = a
+            .signed_at(serverid, "GET", "app/v1/sessions?limit=5", Vec::new(), 12)
+            .unwrap();
+        assert_eq!(req.path_with_query, "/app/v1/sessions?limit=5");
+        let h = req.header().unwrap();
+        assert_eq!(h.ts, 12);
+        verify(
+            &pk,
+            &canonical_bytes("GET", "/app/v1/sessions?limit=5", 12, b""),
+            &h.sig,
+        )
+        .unwrap();
+
+        // An enrolment signer: account=new, and an API base with a path is part of the path.
+        let key = generate_key();
+        let sid = ServerId::parse(serverid).unwrap();
+        let req = Signer {
+            key: &key,
+            serverid: &sid,
+            account: AccountRef::New,
+            api: "https://h.example/prod/",
+        }
+        .sign("POST", "app/v1/enrol", b"{}".to_vec(), 5)
+        .unwrap();
+        assert_eq!(req.path_with_query, "/prod/app/v1/enrol");
+        let h = req.header().unwrap();
+        assert_eq!(h.account, AccountRef::New);
+        verify(&public_key_b64url(&key), &req.canonical(), &h.sig).unwrap();
+
+        assert!(matches!(
+            a.signed(
+                "BBECAwQFBgcICQoLDA0ODw",
+                "GET",
+                "app/v1/sessions",
+                Vec::new()
+            ),
+            Err(Error::NoAccount(_))
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,480 @@
+//! nsauth-authenticator: the reference phone authenticator on the command line.
+//! Run `nsauth-authenticator help`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use nsauth_authenticator::{Authenticator, parse_login_link};
+use serde_json::{Value, json};
+
+const USAGE: &str = "\
+usage: nsauth-authenticator [--file PATH] COMMAND [ARGS]
+
+Keeps one P-256 key per server in a key file (mode 0600): --file, else
+$NSAUTH_AUTHENTICATOR_FILE, else $HOME/.nsauth-authenticator.json.
+SERVERID may be left out when the file holds exactly one account.
+
+commands:
+  enrol LINK [--description D] [--push PLATFORM:TOKEN]
+                                   enrol with an enrolment link (new key)
+  show LINK                        what a login link's session shows (marks it scanned)
+  approve LINK [--match NN] [--userinput TEXT]
+                                   log in to a login link's session
+  deny LINK [--fraud]              cancel a login link's session
+  sessions [SERVERID]              this account's sessions
+  logout HSID [--server SERVERID]  log a session out
+  inapp [--server SERVERID] [--usercontext JSON]
+                                   in-app login: prints the new session's nonce
+  push PLATFORM TOKEN [--server SERVERID]
+                                   set the push token (apns, apns_sandbox or fcm)
+  remove [--server SERVERID]       delete the account on the server and forget the key
+  accounts                         the stored accounts (public keys only)
+  help                             this text";
+
+const DEFAULT_DESCRIPTION: &str = "nsauth-authenticator";
+
+#[derive(Debug, PartialEq, Eq)]
+enum Command {
+    Enrol {
+        link: String,
+        description: String,
+        push: Option<(String, String)>,
+    },
+    Show {
+        link: String,
+    },
+    Approve {
+        link: String,
+        match_: Option<String>,
+        userinput: Option<String>,
+    },
+    Deny {
+        link: String,
+        fraud: bool,
+    },
+    Sessions {
+        server: Option<String>,
+    },
+    Logout {
+        hsid: String,
+        server: Option<String>,
+    },
+    Inapp {
+        server: Option<String>,
+        usercontext: Option<Value>,
+    },
+    Push {
+        platform: String,
+        token: String,
+        server: Option<String>,
+    },
+    Remove {
+        server: Option<String>,
+    },
+    Accounts,
+    Help,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct Cli {
+    file: Option<PathBuf>,
+    command: Command,
+}
+
+/// The arguments after the command name.
+struct Args(Vec<String>);
+
+impl Args {
+    /// Removes `--name VALUE` (or `--name=VALUE`) and returns VALUE.
+    fn option(&mut self, name: &str) -> Result<Option<String>, String> {
+        let flag = format!("--{name}");
+        let prefix = format!("--{name}=");
+        let Some(i) = self
+            .0
+            .iter()
+            .position(|a| *a == flag || a.starts_with(&prefix))
+        else {
+            return Ok(None);
+        };
+        let arg = self.0.remove(i);
+        let value = if let Some(v) = arg.strip_prefix(&prefix) {
+            v.to_string()
+        } else if i < self.0.len() {
+            self.0.remove(i)
+        } else {
+            return Err(format!("{flag} needs a value"));
+        };
+        if self.0.iter().any(|a| *a == flag || a.starts_with(&prefix)) {
+            return Err(format!("{flag} is given twice"));
+        }
+        Ok(Some(value))
+    }
+
+    /// Removes `--name` and returns whether it was there.
+    fn flag(&mut self, name: &str) -> bool {
+        let flag = format!("--{name}");
+        let before = self.0.len();
+        self.0.retain(|a| *a != flag);
+        self.0.len() != before
+    }
+
+    /// The remaining positional arguments: exactly `min..=max` of them, no unknown options.
+    fn positional(self, min: usize, max: usize, what: &str) -> Result<Vec<String>, String> {
+        if let Some(o) = self.0.iter().find(|a| a.starts_with("--")) {
+            return Err(format!("unknown option {o}"));
+        }
+        if self.0.len() < min || self.0.len() > max {
+            return Err(format!("expected {what}"));
+        }
+        Ok(self.0)
+    }
+}
+
+fn parse_args(mut argv: Vec<String>) -> Result<Cli, String> {
+    let mut file = None;
+    loop {
+        match argv.first().map(String::as_str) {
+            Some("--file") if argv.len() >= 2 => {
+                file = Some(PathBuf::from(argv.remove(1)));
+                argv.remove(0);
+            }
+            Some("--file") => return Err("--file needs a value".into()),
+            Some(a) if a.starts_with("--file=") => {
+                file = Some(PathBuf::from(&a["--file=".len()..]));
+                argv.remove(0);
+            }
+            _ => break,
+        }
+    }
+    if argv.is_empty() {
+        return Err("a command is missing".into());
+    }
+    let name = argv.remove(0);
+    let mut args = Args(argv);
+    let command = match name.as_str() {
+        "enrol" => {
+            let description = args
+                .option("description")?
+                .unwrap_or_else(|| DEFAULT_DESCRIPTION.to_string());
+            let push = match args.option("push")? {
+                None => None,
+                Some(p) => {
+                    let (platform, token) = p
+                        .split_once(':')
+                        .filter(|(p, t)| !p.is_empty() && !t.is_empty())
+                        .ok_or("--push takes PLATFORM:TOKEN")?;
+                    Some((platform.to_string(), token.to_string()))
+                }
+            };
+            let mut p = args.positional(1, 1, "enrol LINK")?;
+            Command::Enrol {
+                link: p.remove(0),
+                description,
+                push,
+            }
+        }
+        "show" => Command::Show {
+            link: args.positional(1, 1, "show LINK")?.remove(0),
+        },
+        "approve" => {
+            let match_ = args.option("match")?;
+            let userinput = args.option("userinput")?;
+            Command::Approve {
+                link: args.positional(1, 1, "approve LINK")?.remove(0),
+                match_,
+                userinput,
+            }
+        }
+        "deny" => {
+            let fraud = args.flag("fraud");
+            Command::Deny {
+                link: args.positional(1, 1, "deny LINK")?.remove(0),
+                fraud,
+            }
+        }
+        "sessions" => Command::Sessions {
+            server: args.positional(0, 1, "sessions [SERVERID]")?.pop(),
+        },
+        "logout" => {
+            let server = args.option("server")?;
+            Command::Logout {
+                hsid: args.positional(1, 1, "logout HSID")?.remove(0),
+                server,
+            }
+        }
+        "inapp" => {
+            let server = args.option("server")?;
+            let usercontext = match args.option("usercontext")? {
+                None => None,
+                Some(text) => Some(
+                    serde_json::from_str(&text)
+                        .map_err(|e| format!("--usercontext is not JSON: {e}"))?,
+                ),
+            };
+            args.positional(0, 0, "inapp takes no positional arguments")?;
+            Command::Inapp {
+                server,
+                usercontext,
+            }
+        }
+        "push" => {
+            let server = args.option("server")?;
+            let mut p = args.positional(2, 2, "push PLATFORM TOKEN")?;
+            Command::Push {
+                platform: p.remove(0),
+                token: p.remove(0),
+                server,
+            }
+        }
+        "remove" => {
+            let server = args.option("server")?;
+            args.positional(0, 0, "remove takes no positional arguments")?;
+            Command::Remove { server }
+        }
+        "accounts" => {
+            args.positional(0, 0, "accounts takes no arguments")?;
+            Command::Accounts
+        }
+        "help" | "--help" | "-h" => Command::Help,
+        other => return Err(format!("unknown command {other:?}")),
+    };
+    Ok(Cli { file, command })
+}
+
+fn default_file() -> Result<PathBuf, String> {
+    if let Some(f) = std::env::var_os("NSAUTH_AUTHENTICATOR_FILE").filter(|f| !f.is_empty()) {
+        return Ok(PathBuf::from(f));
+    }
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .ok_or("HOME is not set: pass --file or set NSAUTH_AUTHENTICATOR_FILE")?;
+    Ok(PathBuf::from(home).join(".nsauth-authenticator.json"))
+}
+
+/// The given server id, or the only account's.
+fn pick_server(auth: &Authenticator, server: Option<String>) -> Result<String, String> {
+    if let Some(s) = server {
+        return Ok(s);
+    }
+    match auth.accounts() {
+        [] => Err("the key file has no accounts; enrol first".into()),
+        [only] => Ok(only.serverid.to_string()),
+        several => Err(format!(
+            "the key file has several accounts; name one with --server: {}",
+            several
+                .iter()
+                .map(|a| format!("{} ({})", a.serverid, a.servername))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+async fn run(cli: Cli) -> Result<Value, String> {
+    if cli.command == Command::Help {
+        println!("{USAGE}");
+        return Ok(Value::Null);
+    }
+    let path = match cli.file {
+        Some(f) => f,
+        None => default_file()?,
+    };
+    let mut auth = Authenticator::open(&path).map_err(|e| e.to_string())?;
+    let err = |e: nsauth_authenticator::Error| e.to_string();
+    match cli.command {
+        Command::Help => Ok(Value::Null),
+        Command::Enrol {
+            link,
+            description,
+            push,
+        } => {
+            let push = push.as_ref().map(|(p, t)| (p.as_str(), t.as_str()));
+            let account = auth.enrol(&link, &description, push).await.map_err(err)?;
+            Ok(account.public_view())
+        }
+        Command::Show { link } => auth.show(&link).await.map_err(err),
+        Command::Approve {
+            link,
+            match_,
+            userinput,
+        } => {
+            let answer = auth
+                .approve(&link, match_.as_deref(), userinput.as_deref())
+                .await
+                .map_err(err)?;
+            if let Some(r) = parse_login_link(&link).ok().and_then(|l| l.return_url) {
+                eprintln!("app-to-app login: return to {r}");
+            }
+            Ok(answer)
+        }
+        Command::Deny { link, fraud } => auth.deny(&link, fraud).await.map_err(err),
+        Command::Sessions { server } => {
+            let server = pick_server(&auth, server)?;
+            auth.sessions(&server).await.map_err(err)
+        }
+        Command::Logout { hsid, server } => {
+            let server = pick_server(&auth, server)?;
+            auth.logout(&server, &hsid).await.map_err(err)
+        }
+        Command::Inapp {
+            server,
+            usercontext,
+        } => {
+            let server = pick_server(&auth, server)?;
+            let nonce = auth.inapp(&server, usercontext).await.map_err(err)?;
+            Ok(json!({ "nonce": nonce }))
+        }
+        Command::Push {
+            platform,
+            token,
+            server,
+        } => {
+            let server = pick_server(&auth, server)?;
+            auth.set_push(&server, &platform, &token).await.map_err(err)
+        }
+        Command::Remove { server } => {
+            let server = pick_server(&auth, server)?;
+            auth.remove_account(&server).await.map_err(err)
+        }
+        Command::Accounts => Ok(Value::Array(
+            auth.accounts().iter().map(|a| a.public_view()).collect(),
+        )),
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = match parse_args(std::env::args().skip(1).collect()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}\n\n{USAGE}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match run(cli).await {
+        Ok(Value::Null) => ExitCode::SUCCESS,
+        Ok(v) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&v).unwrap_or_else(|_| v.to_string())
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, String> {
+        parse_args(args.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn parses_commands() {
+        let c = parse(&[
+            "--file",
+            "/tmp/k.json",
+            "enrol",
+            "--push",
+            "fcm:tok:en",
+            "LINK",
+            "--description=My phone",
+        ])
+        .unwrap();
+        assert_eq!(c.file, Some(PathBuf::from("/tmp/k.json")));
+        assert_eq!(
+            c.command,
+            Command::Enrol {
+                link: "LINK".into(),
+                description: "My phone".into(),
+                push: Some(("fcm".into(), "tok:en".into())),
+            }
+        );
+        let c = parse(&["enrol", "LINK"]).unwrap();
+        assert_eq!(c.file, None);
+        assert!(
+            matches!(c.command, Command::Enrol { description, push: None, .. }
+            if description == DEFAULT_DESCRIPTION)
+        );
+        assert_eq!(
+            parse(&["approve", "L", "--match", "42"]).unwrap().command,
+            Command::Approve {
+                link: "L".into(),
+                match_: Some("42".into()),
+                userinput: None
+            }
+        );
+        assert_eq!(
+            parse(&["deny", "--fraud", "L"]).unwrap().command,
+            Command::Deny {
+                link: "L".into(),
+                fraud: true
+            }
+        );
+        assert_eq!(
+            parse(&["sessions"]).unwrap().command,
+            Command::Sessions { server: None }
+        );
+        assert_eq!(
+            parse(&["logout", "H", "--server", "S"]).unwrap().command,
+            Command::Logout {
+                hsid: "H".into(),
+                server: Some("S".into())
+            }
+        );
+        assert_eq!(
+            parse(&["inapp", "--usercontext", r#"{"a":1}"#])
+                .unwrap()
+                .command,
+            Command::Inapp {
+                server: None,
+                usercontext: Some(json!({"a": 1}))
+            }
+        );
+        assert_eq!(
+            parse(&["push", "apns", "T"]).unwrap().command,
+            Command::Push {
+                platform: "apns".into(),
+                token: "T".into(),
+                server: None
+            }
+        );
+        assert_eq!(
+            parse(&["remove"]).unwrap().command,
+            Command::Remove { server: None }
+        );
+        assert_eq!(parse(&["accounts"]).unwrap().command, Command::Accounts);
+        assert_eq!(parse(&["help"]).unwrap().command, Command::Help);
+    }
+
+    #[test]
+    fn refuses_bad_arguments() {
+        for (args, expect) in [
+            (&[][..], "command is missing"),
+            (&["--file"][..], "--file needs a value"),
+            (&["frobnicate"][..], "unknown command"),
+            (&["enrol"][..], "expected enrol LINK"),
+            (&["enrol", "L", "M"][..], "expected enrol LINK"),
+            (&["enrol", "L", "--push", "fcm"][..], "PLATFORM:TOKEN"),
+            (&["enrol", "L", "--description"][..], "needs a value"),
+            (
+                &["approve", "L", "--match", "1", "--match", "2"][..],
+                "twice",
+            ),
+            (&["deny", "L", "--fraudulent"][..], "unknown option"),
+            (&["sessions", "A", "B"][..], "expected sessions"),
+            (&["push", "apns"][..], "expected push"),
+            (&["inapp", "--usercontext", "{"][..], "not JSON"),
+            (&["accounts", "x"][..], "no arguments"),
+        ] {
+            let e = parse(args).unwrap_err();
+            assert!(e.contains(expect), "{args:?}: {e}");
+        }
+    }
+}

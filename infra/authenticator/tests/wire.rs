@@ -1,0 +1,454 @@
+//! What goes over the wire, against a scripted fake HTTP server (no nsauth server needed):
+//! the request line is exactly the signed path, the body is exactly the hashed bytes, and the
+//! signature verifies as the server checks it. Also the answers: the stored account after
+//! enrolment, error mapping, and forgetting the key after removal.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use nsauth::phone::signing::{AccountRef, AuthHeader, canonical_bytes, verify};
+use nsauth_authenticator::{Authenticator, Error};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+const S: &str = "AAECAwQFBgcICQoLDA0ODw";
+const S2: &str = "BBECAwQFBgcICQoLDA0ODw";
+const H: &str = "5KvIv6Y0y8IgLQULP8ZR_Q";
+const TOKEN: &str = "q-_0123456789abcdefABC";
+const NOW: i64 = 1_800_000_000;
+
+#[derive(Debug)]
+struct Received {
+    method: String,
+    target: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Received {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The server's check: parse the header, verify over the bytes actually received.
+    fn verify_with(&self, publickey: &str) -> AuthHeader {
+        let h = AuthHeader::parse(self.header("authorization")).unwrap();
+        let canonical = canonical_bytes(&self.method, &self.target, h.ts, &self.body);
+        verify(publickey, &canonical, &h.sig).unwrap();
+        h
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+}
+
+/// A one-request-per-connection HTTP/1.1 server answering from a script.
+struct Fake {
+    base: String,
+    answers: Arc<Mutex<VecDeque<(u16, String)>>>,
+    received: mpsc::UnboundedReceiver<Received>,
+}
+
+impl Fake {
+    async fn start() -> Fake {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}/", listener.local_addr().unwrap());
+        let answers: Arc<Mutex<VecDeque<(u16, String)>>> = Arc::default();
+        let (tx, received) = mpsc::unbounded_channel();
+        let script = answers.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut sock, _)) = listener.accept().await else {
+                    return;
+                };
+                let mut buf = Vec::new();
+                let head_end = loop {
+                    let mut chunk = [0u8; 4096];
+                    let n = sock.read(&mut chunk).await.unwrap();
+                    assert!(n > 0, "connection closed mid-request");
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break i;
+                    }
+                };
+                let head = String::from_utf8(buf[..head_end].to_vec()).unwrap();
+                let mut lines = head.split("\r\n");
+                let mut request_line = lines.next().unwrap().split(' ');
+                let method = request_line.next().unwrap().to_string();
+                let target = request_line.next().unwrap().to_string();
+                let headers: Vec<(String, String)> = lines
+                    .filter_map(|l| l.split_once(':'))
+                    .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                    .collect();
+                let len: usize = headers
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+                    .map_or(0, |(_, v)| v.parse().unwrap());
+                let mut body = buf[head_end + 4..].to_vec();
+                while body.len() < len {
+                    let mut chunk = [0u8; 4096];
+                    let n = sock.read(&mut chunk).await.unwrap();
+                    assert!(n > 0, "connection closed mid-body");
+                    body.extend_from_slice(&chunk[..n]);
+                }
+                let (status, answer) = script.lock().unwrap().pop_front().unwrap_or((
+                    500,
+                    r#"{"error":"internal","message":"no scripted answer"}"#.into(),
+                ));
+                let _ = tx.send(Received {
+                    method,
+                    target,
+                    headers,
+                    body,
+                });
+                let resp = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                    answer.len()
+                );
+                let _ = sock.write_all(resp.as_bytes()).await;
+                let _ = sock.shutdown().await;
+            }
+        });
+        Fake {
+            base,
+            answers,
+            received,
+        }
+    }
+
+    fn answer(&self, status: u16, body: Value) {
+        self.answers
+            .lock()
+            .unwrap()
+            .push_back((status, body.to_string()));
+    }
+
+    async fn next(&mut self) -> Received {
+        self.received.recv().await.unwrap()
+    }
+
+    fn enrol_link(&self, serverid: &str) -> String {
+        let api =
+            percent_encoding::utf8_percent_encode(&self.base, percent_encoding::NON_ALPHANUMERIC);
+        format!("nsauth://enrol/{serverid}/{TOKEN}?api={api}")
+    }
+}
+
+fn temp_file(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "nsauth-authenticator-wire-{}-{name}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d.join("keys.json")
+}
+
+fn open(path: &PathBuf) -> Authenticator {
+    Authenticator::open(path)
+        .unwrap()
+        .with_clock(Arc::new(|| NOW))
+}
+
+/// Enrols with server `serverid` (account `accountid`) on the fake.
+async fn enrol(fake: &mut Fake, auth: &mut Authenticator, serverid: &str, accountid: u64) {
+    fake.answer(
+        201,
+        json!({"serverid": serverid, "servername": "Acme", "accountid": accountid, "userid": null}),
+    );
+    auth.enrol(&fake.enrol_link(serverid), "test phone", None)
+        .await
+        .unwrap();
+    fake.next().await;
+}
+
+#[tokio::test]
+async fn enrol_signs_with_the_new_key_and_stores_the_account() {
+    let mut fake = Fake::start().await;
+    let path = temp_file("enrol");
+    let mut auth = open(&path);
+
+    // A refused enrolment stores nothing.
+    fake.answer(409, json!({"error": "token_used", "message": "used"}));
+    let e = auth
+        .enrol(&fake.enrol_link(S), "my phone", None)
+        .await
+        .unwrap_err();
+    assert_eq!((e.status(), e.code()), (Some(409), Some("token_used")));
+    fake.next().await;
+    assert!(auth.accounts().is_empty());
+
+    fake.answer(
+        201,
+        json!({"serverid": S, "servername": "Acme", "accountid": 7, "userid": "alice"}),
+    );
+    let account = auth
+        .enrol(&fake.enrol_link(S), "my phone", Some(("fcm", "push-token")))
+        .await
+        .unwrap();
+    let r = fake.next().await;
+    assert_eq!(
+        (r.method.as_str(), r.target.as_str()),
+        ("POST", "/app/v1/enrol")
+    );
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    let body = r.json();
+    assert_eq!(body["token"], TOKEN);
+    assert_eq!(body["description"], "my phone");
+    assert_eq!(
+        body["push"],
+        json!({"platform": "fcm", "token": "push-token"})
+    );
+    assert!(
+        body["clientversion"]
+            .as_str()
+            .unwrap()
+            .starts_with("nsauth-authenticator/")
+    );
+    let publickey = body["publickey"].as_str().unwrap();
+    let h = r.verify_with(publickey);
+    assert_eq!(h.account, AccountRef::New);
+    assert_eq!(h.serverid.as_str(), S);
+    assert_eq!(h.ts, NOW);
+
+    assert_eq!(account.accountid, 7);
+    assert_eq!(account.userid.as_deref(), Some("alice"));
+    assert_eq!(account.api, fake.base);
+    assert_eq!(account.publickey(), publickey);
+    // Stored: a fresh open sees it.
+    let again = open(&path);
+    assert_eq!(again.accounts(), &[account]);
+
+    // Enrolling twice with one server is refused locally.
+    let e = auth
+        .enrol(&fake.enrol_link(S), "my phone", None)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::AlreadyEnrolled(_)), "{e:?}");
+
+    // An answer for another server is not stored.
+    fake.answer(
+        201,
+        json!({"serverid": S, "servername": "X", "accountid": 8}),
+    );
+    let e = auth
+        .enrol(&fake.enrol_link(S2), "my phone", None)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Protocol(_)), "{e:?}");
+    fake.next().await;
+    assert_eq!(auth.accounts().len(), 1);
+}
+
+#[tokio::test]
+async fn calls_send_what_they_sign() {
+    let mut fake = Fake::start().await;
+    let path = temp_file("calls");
+    let mut auth = open(&path);
+    enrol(&mut fake, &mut auth, S, 7).await;
+    let pk = auth.account(S).unwrap().publickey();
+    let link = format!("nsauth://login/{S}/{H}");
+
+    let state = |s: &str| json!({ "state": s });
+    // (what the call sent: method, target, body)
+    let mut expect = Vec::new();
+
+    fake.answer(
+        200,
+        json!({"serverid": S, "state": "scanned", "choices": null}),
+    );
+    assert_eq!(auth.show(&link).await.unwrap()["state"], "scanned");
+    expect.push(("GET", format!("/app/v1/sessions/{H}"), Value::Null));
+
+    fake.answer(200, state("loggedin"));
+    let answer = auth.approve(&link, Some("42"), Some("ok")).await.unwrap();
+    assert_eq!(answer, state("loggedin"));
+    expect.push((
+        "POST",
+        format!("/app/v1/sessions/{H}/approve"),
+        json!({"match": "42", "userinput": "ok"}),
+    ));
+
+    fake.answer(200, state("cancelled"));
+    auth.deny(&link, true).await.unwrap();
+    expect.push((
+        "POST",
+        format!("/app/v1/sessions/{H}/deny"),
+        json!({"reason": "fraud"}),
+    ));
+
+    fake.answer(200, json!({"sessions": [], "next": null}));
+    auth.sessions(S).await.unwrap();
+    expect.push(("GET", "/app/v1/sessions".into(), Value::Null));
+
+    fake.answer(200, json!({"sessions": [], "next": null}));
+    auth.sessions_page(S, Some(5), Some("a+b/c=d e"))
+        .await
+        .unwrap();
+    expect.push((
+        "GET",
+        "/app/v1/sessions?limit=5&cursor=a%2Bb%2Fc%3Dd%20e".into(),
+        Value::Null,
+    ));
+
+    fake.answer(200, state("loggedout"));
+    auth.logout(S, H).await.unwrap();
+    expect.push(("POST", format!("/app/v1/sessions/{H}/logout"), Value::Null));
+
+    fake.answer(201, json!({"nonce": "N".repeat(22), "hsid": H}));
+    assert_eq!(auth.inapp(S, None).await.unwrap(), "N".repeat(22));
+    expect.push(("POST", "/app/v1/inapp".into(), Value::Null));
+
+    let ctx = json!({"announceinfo": {"info": {"shop": "x"}}});
+    fake.answer(201, json!({"nonce": "M".repeat(22), "hsid": H}));
+    auth.inapp(S, Some(ctx.clone())).await.unwrap();
+    expect.push(("POST", "/app/v1/inapp".into(), ctx));
+
+    fake.answer(200, json!({"push": true}));
+    auth.set_push(S, "apns", "t0k").await.unwrap();
+    expect.push((
+        "PUT",
+        "/app/v1/push".into(),
+        json!({"platform": "apns", "token": "t0k"}),
+    ));
+
+    for (method, target, body) in expect {
+        let r = fake.next().await;
+        assert_eq!(r.method, method);
+        assert_eq!(r.target, target);
+        if body.is_null() {
+            assert!(r.body.is_empty(), "{target}: {:?}", r.body);
+            assert_eq!(r.header("content-type"), None);
+        } else {
+            assert_eq!(r.json(), body, "{target}");
+        }
+        let h = r.verify_with(&pk);
+        assert_eq!(h.account, AccountRef::Id(7));
+        assert_eq!(h.serverid.as_str(), S);
+        assert_eq!(h.ts, NOW);
+    }
+
+    // Removal forgets the key once the server said 200; an error keeps it.
+    fake.answer(
+        401,
+        json!({"error": "replayed_request", "message": "again"}),
+    );
+    let e = auth.remove_account(S).await.unwrap_err();
+    assert_eq!(e.code(), Some("replayed_request"));
+    let r = fake.next().await;
+    assert_eq!(
+        (r.method.as_str(), r.target.as_str()),
+        ("DELETE", "/app/v1/account")
+    );
+    assert_eq!(auth.accounts().len(), 1);
+    fake.answer(200, json!({"deleted": true}));
+    auth.remove_account(S).await.unwrap();
+    fake.next().await;
+    assert!(auth.accounts().is_empty());
+    assert!(open(&path).accounts().is_empty());
+}
+
+#[tokio::test]
+async fn errors_and_low_level_requests() {
+    let mut fake = Fake::start().await;
+    let path = temp_file("errors");
+    let mut auth = open(&path);
+    enrol(&mut fake, &mut auth, S, 7).await;
+    let link = format!("nsauth://login/{S}/{H}");
+
+    fake.answer(409, json!({"error": "wrong_match", "message": "cancelled"}));
+    match auth.approve(&link, Some("13"), None).await.unwrap_err() {
+        Error::Http {
+            status,
+            code,
+            message,
+        } => assert_eq!(
+            (status, code.as_str(), message.as_str()),
+            (409, "wrong_match", "cancelled")
+        ),
+        e => panic!("{e:?}"),
+    }
+    fake.next().await;
+
+    // Not the JSON error shape: the status still comes through.
+    fake.answers
+        .lock()
+        .unwrap()
+        .push_back((502, "Bad Gateway".into()));
+    let e = auth.sessions(S).await.unwrap_err();
+    assert_eq!((e.status(), e.code()), (Some(502), Some("")));
+    assert!(e.to_string().contains("Bad Gateway"), "{e}");
+    fake.next().await;
+
+    // A login link of a server without an account: approve refuses locally, show signs with
+    // the account it has (the server then tells the website NOACCOUNTS).
+    let other = format!("nsauth://login/{S2}/{H}");
+    assert!(matches!(
+        auth.approve(&other, None, None).await.unwrap_err(),
+        Error::NoAccount(_)
+    ));
+    fake.answer(409, json!({"error": "no_account", "message": "no account"}));
+    assert_eq!(
+        auth.show(&other).await.unwrap_err().code(),
+        Some("no_account")
+    );
+    let r = fake.next().await;
+    assert_eq!(r.target, format!("/app/v1/sessions/{H}"));
+    assert_eq!(
+        AuthHeader::parse(r.header("authorization"))
+            .unwrap()
+            .serverid
+            .as_str(),
+        S
+    );
+
+    // Low level: change the body after signing; the status comes back, not an error.
+    let mut req = auth
+        .signed(
+            S,
+            "POST",
+            &format!("/app/v1/sessions/{H}/approve"),
+            b"{}".to_vec(),
+        )
+        .unwrap();
+    req.body = br#"{"match":"42"}"#.to_vec();
+    fake.answer(401, json!({"error": "bad_signature", "message": "no"}));
+    let (status, answer) = auth.send(req.clone()).await.unwrap();
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (401, Some("bad_signature"))
+    );
+    let r = fake.next().await;
+    assert_eq!(r.body, req.body);
+    assert_eq!(r.header("authorization"), Some(req.authorization.as_str()));
+    let h = AuthHeader::parse(r.header("authorization")).unwrap();
+    let pk = auth.account(S).unwrap().publickey();
+    let canonical = canonical_bytes(&r.method, &r.target, h.ts, &r.body);
+    assert!(verify(&pk, &canonical, &h.sig).is_err());
+
+    // A key by hand: raw_key signs what the server accepts.
+    let key = auth.raw_key(S).unwrap();
+    assert_eq!(nsauth::phone::signing::public_key_b64url(&key), pk);
+
+    // Nothing listening: a transport error.
+    drop(fake);
+    let dead = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/app/v1/sessions", dead.local_addr().unwrap());
+    drop(dead);
+    let mut req = auth
+        .signed(S, "GET", "/app/v1/sessions", Vec::new())
+        .unwrap();
+    req.url = url;
+    assert!(matches!(
+        auth.send(req).await.unwrap_err(),
+        Error::Transport { .. }
+    ));
+    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+}
