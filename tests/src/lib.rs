@@ -98,6 +98,32 @@ impl Stack {
         Some(Stack::over(Arc::new(dynamo_store(&url, true).await)).await)
     }
 
+    /// Over DynamoDB and SNS on moto, with an FCM platform application of its own.
+    pub async fn moto_with_sns() -> Option<(Stack, aws_sdk_sns::Client, String)> {
+        let url = moto()?;
+        let sns = sns_client(&url);
+        let app = sns
+            .create_platform_application()
+            .name(unique_name("nsauth-fcm"))
+            .platform("GCM")
+            .attributes("PlatformCredential", "test-server-key")
+            .send()
+            .await
+            .expect("create platform application")
+            .platform_application_arn
+            .expect("arn");
+        let push = nsauth::push::SnsPush::new(
+            sns.clone(),
+            nsauth::push::PlatformApps {
+                fcm: Some(app.clone()),
+                ..Default::default()
+            },
+        );
+        let stack =
+            Stack::with_push(Arc::new(dynamo_store(&url, true).await), Arc::new(push)).await;
+        Some((stack, sns, app))
+    }
+
     pub async fn over(store: Arc<dyn Store>) -> Stack {
         Stack::with_push(store, Arc::new(LocalPush::new())).await
     }
@@ -149,6 +175,92 @@ impl Stack {
 
     pub fn sessions_url(&self) -> String {
         format!("{}/servers/{}/sessions", self.base, self.serverid)
+    }
+}
+
+/// An SNS client for an emulator endpoint with dummy credentials.
+pub fn sns_client(endpoint: &str) -> aws_sdk_sns::Client {
+    let conf = aws_sdk_sns::Config::builder()
+        .behavior_version(aws_sdk_sns::config::BehaviorVersion::latest())
+        .region(aws_sdk_sns::config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_sns::config::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        ))
+        .build();
+    aws_sdk_sns::Client::from_conf(conf)
+}
+
+impl Stack {
+    /// A phone: an authenticator with a key file of its own, signing with the stack's clock.
+    pub fn phone(&self) -> nsauth_authenticator::Authenticator {
+        let path = std::env::temp_dir().join(format!("{}.json", unique_name("nsauth-phone")));
+        let clock = self.clock.clone();
+        nsauth_authenticator::Authenticator::open(path)
+            .expect("key file")
+            .with_clock(Arc::new(move || clock.now()))
+    }
+
+    /// A website backend call: status and JSON (or text) answer.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        nonce: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = http()
+            .request(
+                method,
+                format!("{}/servers/{}{path}", self.base, self.serverid),
+            )
+            .header("X-apikey", &self.apikey);
+        if let Some(n) = nonce {
+            req = req.header("X-nonce", n);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("body");
+        let value = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+        (status, value)
+    }
+
+    /// An enrolment link for the browser session of `nonce`.
+    pub async fn enrol_link(&self, nonce: &str, query: &str) -> String {
+        let (status, v) = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/sessions/qr/enrol{query}"),
+                Some(nonce),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{v}");
+        v.as_str().expect("link text").to_string()
+    }
+
+    /// getSession of `nonce`.
+    pub async fn status(&self, nonce: &str) -> serde_json::Value {
+        let (status, v) = self
+            .call(reqwest::Method::GET, "/sessions", Some(nonce), None)
+            .await;
+        assert_eq!(status, 200, "{v}");
+        v
+    }
+
+    /// createSession: (nonce, loginurl).
+    pub async fn new_session(&self, ctx: Option<serde_json::Value>) -> (String, String) {
+        let (status, v) = self
+            .call(reqwest::Method::POST, "/sessions", None, ctx)
+            .await;
+        assert_eq!(status, 201, "{v}");
+        (
+            v["nonce"].as_str().unwrap().to_string(),
+            v["loginurl"].as_str().unwrap().to_string(),
+        )
     }
 }
 

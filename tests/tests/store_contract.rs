@@ -6,8 +6,10 @@
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::{AttributeValue, TimeToLiveStatus};
+use nsauth::account::{Account, Platform, PushEndpoint};
 use nsauth::apikey::{ApiKey, ApiKeyRecord, Permission};
 use nsauth::ids::{Nonce, ServerId};
+use nsauth::phone::enrol::{self, EnrolToken};
 use nsauth::server::Server;
 use nsauth::session::{LoginInfo, Session, SessionState};
 use nsauth::settings::ServerSettings;
@@ -280,9 +282,265 @@ async fn concurrent_transitions(store: Arc<dyn Store>) {
     assert_eq!(created, 1);
 }
 
+fn account(server: &Server, id: u64, userid: Option<&str>) -> Account {
+    Account {
+        serverid: server.serverid.clone(),
+        accountid: id,
+        publickey: "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQc".into(),
+        description: "Phone ✓".into(),
+        clientversion: "1.0".into(),
+        userid: userid.map(String::from),
+        blocked: false,
+        created: NOW,
+        lastlogin: None,
+        lastprovoke: None,
+        push: Some(PushEndpoint {
+            platform: Platform::Fcm,
+            endpoint_arn: "arn:aws:sns:us-east-1:123456789012:endpoint/GCM/app/1".into(),
+            disabled: false,
+        }),
+        fraud_reports: 0,
+        version: 1,
+    }
+}
+
+async fn accounts_and_users(store: &dyn Store) {
+    let a = server("A");
+    store.create_server(&a).await.unwrap();
+    let b = server("B");
+    store.create_server(&b).await.unwrap();
+    assert_eq!(store.allocate_accountid(&a.serverid).await.unwrap(), 1);
+    assert_eq!(store.allocate_accountid(&a.serverid).await.unwrap(), 2);
+    assert_eq!(
+        store.allocate_accountid(&b.serverid).await.unwrap(),
+        1,
+        "counters are per server"
+    );
+    assert_eq!(
+        store.allocate_accountid(&ServerId::generate()).await,
+        Err(StoreError::ConditionFailed),
+        "no counter for a server that does not exist"
+    );
+    // The counter leaves the server's settings alone.
+    assert_eq!(store.get_server(&a.serverid).await.unwrap().unwrap(), a);
+
+    let acc = account(&a, 1, Some("alice"));
+    store.create_account(&acc).await.unwrap();
+    assert_eq!(
+        store.create_account(&acc).await,
+        Err(StoreError::ConditionFailed)
+    );
+    assert_eq!(
+        store.get_account(&a.serverid, 1).await.unwrap(),
+        Some(acc.clone())
+    );
+    assert_eq!(store.get_account(&b.serverid, 1).await.unwrap(), None);
+    let (s, ac) = store.get_server_and_account(&a.serverid, 1).await.unwrap();
+    assert_eq!(
+        (s.map(|s| s.serverid), ac),
+        (Some(a.serverid.clone()), Some(acc.clone()))
+    );
+    let (s, ac) = store.get_server_and_account(&a.serverid, 9).await.unwrap();
+    assert!(s.is_some() && ac.is_none());
+    store
+        .create_account(&account(&a, 2, Some("alice")))
+        .await
+        .unwrap();
+    store
+        .create_account(&account(&b, 1, Some("alice")))
+        .await
+        .unwrap();
+    let mut ids: Vec<u64> = store
+        .user_accounts(&a.serverid, "alice")
+        .await
+        .unwrap()
+        .iter()
+        .map(|x| x.accountid)
+        .collect();
+    ids.sort();
+    assert_eq!(ids, vec![1, 2], "a user's accounts, of this server only");
+
+    let mut moved = acc.next_version();
+    moved.userid = Some("bob".into());
+    store.update_account(&moved, acc.version).await.unwrap();
+    assert_eq!(
+        store
+            .update_account(&moved.next_version(), acc.version)
+            .await,
+        Err(StoreError::ConditionFailed),
+        "a stale version is refused"
+    );
+    assert_eq!(
+        store
+            .user_accounts(&a.serverid, "alice")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        store.user_accounts(&a.serverid, "bob").await.unwrap(),
+        vec![moved.clone()]
+    );
+    let mut no_user = moved.next_version();
+    no_user.userid = None;
+    store.update_account(&no_user, moved.version).await.unwrap();
+    assert!(
+        store
+            .user_accounts(&a.serverid, "bob")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    store.delete_account(&a.serverid, 1).await.unwrap();
+    assert_eq!(
+        store.delete_account(&a.serverid, 1).await,
+        Err(StoreError::ConditionFailed)
+    );
+    assert_eq!(store.get_account(&a.serverid, 1).await.unwrap(), None);
+    assert!(store.get_account(&a.serverid, 2).await.unwrap().is_some());
+}
+
+async fn tokens_and_replays(store: &dyn Store) {
+    let a = server("A");
+    store.create_server(&a).await.unwrap();
+    let t = EnrolToken {
+        serverid: a.serverid.clone(),
+        token_hash: enrol::token_hash(&enrol::generate_token()),
+        hsid: Nonce::generate().hsid(&a.serverid),
+        userid: Some("alice".into()),
+        name: "Laptop".into(),
+        created: NOW,
+        expires_at: NOW + 600,
+        used: None,
+        ttl: NOW + 90_000,
+    };
+    store.put_enrol_token(&t).await.unwrap();
+    assert_eq!(
+        store.put_enrol_token(&t).await,
+        Err(StoreError::ConditionFailed)
+    );
+    assert_eq!(
+        store
+            .use_enrol_token(&a.serverid, &t.token_hash, NOW + 600)
+            .await,
+        Err(StoreError::ConditionFailed),
+        "expired at expires_at"
+    );
+    let used = store
+        .use_enrol_token(&a.serverid, &t.token_hash, NOW + 599)
+        .await
+        .unwrap();
+    assert_eq!(used.used, Some(NOW + 599));
+    assert_eq!(used.userid.as_deref(), Some("alice"));
+    assert_eq!(
+        store
+            .use_enrol_token(&a.serverid, &t.token_hash, NOW + 599)
+            .await,
+        Err(StoreError::ConditionFailed),
+        "single use"
+    );
+    assert_eq!(
+        store.use_enrol_token(&a.serverid, "nope", NOW).await,
+        Err(StoreError::ConditionFailed)
+    );
+    assert_eq!(
+        store
+            .get_enrol_token(&a.serverid, &t.token_hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .used,
+        Some(NOW + 599)
+    );
+    assert_eq!(
+        store.get_enrol_token(&a.serverid, "nope").await.unwrap(),
+        None
+    );
+
+    store
+        .remember_request(&a.serverid, "digest-1", NOW + 300)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .remember_request(&a.serverid, "digest-1", NOW + 300)
+            .await,
+        Err(StoreError::ConditionFailed)
+    );
+    store
+        .remember_request(&a.serverid, "digest-2", NOW + 300)
+        .await
+        .unwrap();
+}
+
+async fn account_session_pages(store: &dyn Store) {
+    let a = server("A");
+    store.create_server(&a).await.unwrap();
+    let mut hsids = Vec::new();
+    for i in 0..5 {
+        let s = session(&a);
+        let inn = s
+            .approve(
+                LoginInfo {
+                    accountid: 7,
+                    userid: None,
+                    pk: "cGs=".into(),
+                },
+                &a.settings,
+                NOW + i,
+            )
+            .unwrap();
+        store.create_session(&inn).await.unwrap();
+        hsids.push(inn.hsid);
+    }
+    // A session of another account is not listed.
+    let other = session(&a)
+        .approve(
+            LoginInfo {
+                accountid: 8,
+                userid: None,
+                pk: "cGs=".into(),
+            },
+            &a.settings,
+            NOW,
+        )
+        .unwrap();
+    store.create_session(&other).await.unwrap();
+    // A pending session never logged in is not listed.
+    store.create_session(&session(&a)).await.unwrap();
+    let mut got = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let page = store
+            .account_sessions(&a.serverid, 7, 2, cursor.as_deref())
+            .await
+            .unwrap();
+        pages += 1;
+        got.extend(page.items.iter().map(|s| s.hsid.clone()));
+        match page.next {
+            Some(n) => cursor = Some(n),
+            None => break,
+        }
+    }
+    hsids.reverse();
+    assert_eq!(got, hsids, "newest login first, each once");
+    assert_eq!(pages, 3);
+    let all = store
+        .account_sessions(&a.serverid, 7, 100, None)
+        .await
+        .unwrap();
+    assert_eq!((all.items.len(), all.next), (5, None));
+}
+
 async fn contract(store: Arc<dyn Store>) {
     servers_and_keys(store.as_ref()).await;
     sessions(store.as_ref()).await;
+    accounts_and_users(store.as_ref()).await;
+    tokens_and_replays(store.as_ref()).await;
+    account_session_pages(store.as_ref()).await;
     concurrent_transitions(store).await;
 }
 

@@ -245,6 +245,7 @@ async fn enrol_signs_with_the_new_key_and_stores_the_account() {
     assert!(matches!(e, Error::Protocol(_)), "{e:?}");
     fake.next().await;
     assert_eq!(auth.accounts().len(), 1);
+    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
 }
 
 #[tokio::test]
@@ -353,6 +354,7 @@ async fn calls_send_what_they_sign() {
     fake.next().await;
     assert!(auth.accounts().is_empty());
     assert!(open(&path).accounts().is_empty());
+    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
 }
 
 #[tokio::test]
