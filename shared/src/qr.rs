@@ -68,13 +68,18 @@ fn code(data: &str) -> Result<QrCode, ApiError> {
     })
 }
 
+/// An SVG drawn in module units and shown at `size` pixels: the viewBox is the code,
+/// width and height are the size asked for, so it scales without blurring.
 pub fn svg(data: &str, size: u32) -> Result<String, ApiError> {
-    Ok(code(data)?
+    let code = code(data)?;
+    let side = code.width() + 2 * QUIET;
+    let drawn = code
         .render::<svg::Color<'_>>()
-        .min_dimensions(size, size)
-        .max_dimensions(size, size)
+        .module_dimensions(1, 1)
         .quiet_zone(true)
-        .build())
+        .build();
+    let dims = format!(r#"width="{side}" height="{side}""#);
+    Ok(drawn.replacen(&dims, &format!(r#"width="{size}" height="{size}""#), 1))
 }
 
 /// A grayscale PNG of exactly `size` x `size` pixels, the code centred on white.
@@ -157,6 +162,7 @@ mod tests {
         assert_eq!(u32::from_be_bytes(p[16..20].try_into().unwrap()), 300);
         assert_eq!(u32::from_be_bytes(p[20..24].try_into().unwrap()), 300);
         let s = svg("nsauth://x", 200).unwrap();
-        assert!(s.contains("<svg") && s.contains("200"), "{s}");
+        assert!(s.contains(r#"width="200" height="200""#), "{s}");
+        assert!(s.contains(r#"viewBox="0 0 29 29""#), "{s}");
     }
 }

@@ -110,7 +110,7 @@ async fn end_to_end(stack: &Stack, sns: Option<(&aws_sdk_sns::Client, &String)>)
     assert_eq!(st["userid"], "alice");
     assert_eq!(st["accountid"], acc.accountid);
     let spki = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(&acc.publickey())
+        .decode(acc.publickey())
         .unwrap();
     assert_eq!(
         st["pk"],
@@ -560,10 +560,9 @@ async fn two_phones_approve_at_once(stack: Stack) {
         );
         let oks = [r1.is_ok(), r2.is_ok()];
         assert_eq!(oks.iter().filter(|o| **o).count(), 1, "{r1:?} {r2:?}");
-        let loser = if r1.is_ok() {
-            r2.unwrap_err()
-        } else {
-            r1.unwrap_err()
+        let loser = match (r1, r2) {
+            (Ok(_), Err(e)) | (Err(e), Ok(_)) => e,
+            _ => unreachable!("exactly one approval won"),
         };
         assert_eq!(
             (loser.status(), loser.code()),
@@ -741,3 +740,91 @@ async fn in_app_login_and_session_pages(stack: Stack) {
     }
     assert_eq!(seen, ["3", "2", "1", "0", "enrol"]);
 }
+
+/// Decodes a PNG QR code with an independent decoder (rqrr).
+fn decode_png_qr(bytes: &[u8]) -> String {
+    let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!(info.color_type, png::ColorType::Grayscale);
+    let (w, h) = (info.width as usize, info.height as usize);
+    let mut img = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| buf[y * w + x]);
+    let grids = img.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code in the image");
+    grids[0].decode().unwrap().1
+}
+
+async fn enrol_qr_images(stack: Stack) {
+    let n = nonce();
+    for (q, size) in [
+        ("?img=png", 500),
+        ("?img=png&s=200", 200),
+        ("?img=png&s=2000&userid=x", 2000),
+    ] {
+        let resp = nsauth_tests::http()
+            .get(format!(
+                "{}/sessions/qr/enrol{q}",
+                stack.sessions_url().trim_end_matches("/sessions")
+            ))
+            .header("X-apikey", &stack.apikey)
+            .header("X-nonce", &n)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.headers()["content-type"], "image/png");
+        let bytes = resp.bytes().await.unwrap();
+        assert_eq!(u32::from_be_bytes(bytes[16..20].try_into().unwrap()), size);
+        let link = decode_png_qr(&bytes);
+        assert!(
+            link.starts_with(&format!("nsauth://enrol/{}/", stack.serverid)),
+            "{link}"
+        );
+        // The decoded link enrols a phone (each image has its own token).
+        let mut phone = stack.phone();
+        phone.enrol(&link, "From QR", None).await.unwrap();
+    }
+    let (status, svg) = stack
+        .call(
+            Method::GET,
+            "/sessions/qr/enrol?img=svg&s=300",
+            Some(&n),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let svg = svg.as_str().unwrap();
+    assert!(
+        svg.starts_with("<?xml") && svg.contains("<svg") && svg.contains("300"),
+        "{svg}"
+    );
+    for q in [
+        "?img=gif",
+        "?img=png&s=99",
+        "?img=png&s=2001",
+        "?s=300",
+        "?userid=",
+        "?name=%00",
+    ] {
+        let (status, v) = stack
+            .call(
+                Method::GET,
+                &format!("/sessions/qr/enrol{q}"),
+                Some(&n),
+                None,
+            )
+            .await;
+        if q == "?userid=" {
+            assert_eq!(status, 200, "an empty userid means none: {v}");
+            continue;
+        }
+        assert_eq!(
+            (status, v["error"].as_str()),
+            (400, Some("invalid_field")),
+            "{q}: {v}"
+        );
+    }
+}
+
+on_both_stores!(enrol_qr_images);
