@@ -264,6 +264,19 @@ async fn concurrent_transitions(store: Arc<dyn Store>) {
             "the winner's write is stored"
         );
     }
+    // Concurrent account id allocation never hands out an id twice.
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let store = store.clone();
+        let id = a.serverid.clone();
+        tasks.push(tokio::spawn(async move { store.allocate_accountid(&id).await.unwrap() }));
+    }
+    let mut ids = Vec::new();
+    for t in tasks {
+        ids.push(t.await.unwrap());
+    }
+    ids.sort();
+    assert_eq!(ids, (1..=10).collect::<Vec<u64>>());
     // Many concurrent creates of one new session: one creates, the rest see it exists.
     let s = session(&a);
     let mut tasks = Vec::new();
