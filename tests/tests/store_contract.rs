@@ -269,7 +269,9 @@ async fn concurrent_transitions(store: Arc<dyn Store>) {
     for _ in 0..10 {
         let store = store.clone();
         let id = a.serverid.clone();
-        tasks.push(tokio::spawn(async move { store.allocate_accountid(&id).await.unwrap() }));
+        tasks.push(tokio::spawn(async move {
+            store.allocate_accountid(&id).await.unwrap()
+        }));
     }
     let mut ids = Vec::new();
     for t in tasks {
