@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::{UnixTime, rfc3339};
 use crate::ids::{Hsid, ServerId};
 use crate::links;
-use crate::settings::ServerSettings;
+use crate::settings::{NumberMatch, ServerSettings};
 use crate::usercontext::UserContext;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -96,6 +96,42 @@ pub struct Session {
     /// What the user typed on the phone when approving, if the app asked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub userinput: Option<String>,
+    /// Number matching of the current attempt: the number the website shows and the three
+    /// the phone offers (SPEC section 6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matching: Option<Matching>,
+    /// Accounts pushed in the current attempt, and when (for the rate limit's accounting).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pushed: Vec<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pushed_at: Option<UnixTime>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Matching {
+    /// Two digits, "10" to "99".
+    pub number: String,
+    /// Three distinct numbers, the right one among them at a random position.
+    pub choices: Vec<String>,
+}
+
+impl Matching {
+    pub fn generate() -> Matching {
+        use rand::seq::SliceRandom;
+        let number: u8 = rand::random_range(10..100);
+        let mut choices = vec![number];
+        while choices.len() < 3 {
+            let c: u8 = rand::random_range(10..100);
+            if !choices.contains(&c) {
+                choices.push(c);
+            }
+        }
+        choices.shuffle(&mut rand::rng());
+        Matching {
+            number: number.to_string(),
+            choices: choices.iter().map(u8::to_string).collect(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,6 +155,9 @@ pub struct LoginStatus {
     pub pk: Option<String>,
     pub state: SessionState,
     pub expires: Option<String>,
+    /// The number to show while a login attempt with number matching is open.
+    #[serde(rename = "match", default, skip_serializing_if = "Option::is_none")]
+    pub match_number: Option<String>,
 }
 
 /// A transition the session's state does not allow (409).
@@ -156,6 +195,9 @@ impl Session {
             context,
             event: None,
             userinput: None,
+            matching: (settings.number_match == NumberMatch::Always).then(Matching::generate),
+            pushed: Vec::new(),
+            pushed_at: None,
         }
     }
 
@@ -194,7 +236,44 @@ impl Session {
             pk: login.map(|l| l.pk.clone()),
             state,
             expires,
+            match_number: self.open_match(now).map(String::from),
         }
+    }
+
+    /// The number to match while the attempt is open.
+    pub fn open_match(&self, now: UnixTime) -> Option<&str> {
+        self.matching
+            .as_ref()
+            .filter(|_| self.state_at(now).is_open_attempt())
+            .map(|m| m.number.as_str())
+    }
+
+    /// A push in this attempt: records the accounts and sets up number matching when the
+    /// server asks for it (keeping an existing number, so every push of one attempt shows
+    /// the same). Begins a new attempt if none is open; the caller refuses logged-in ones.
+    pub fn pushed_to(
+        &self,
+        accounts: &[u64],
+        context: Option<UserContext>,
+        settings: &ServerSettings,
+        now: UnixTime,
+    ) -> Session {
+        let mut s = self
+            .begin_attempt(settings, None, now)
+            .unwrap_or_else(|| self.next(self.state, settings, now));
+        if let Some(c) = context {
+            s.context = c;
+        }
+        if settings.number_match != NumberMatch::Off && s.matching.is_none() {
+            s.matching = Some(Matching::generate());
+        }
+        for a in accounts {
+            if !s.pushed.contains(a) {
+                s.pushed.push(*a);
+            }
+        }
+        s.pushed_at = Some(now);
+        s
     }
 
     fn next(&self, state: SessionState, settings: &ServerSettings, now: UnixTime) -> Session {
@@ -223,6 +302,11 @@ impl Session {
                 s.ttl = s.expires_at + i64::from(settings.remember_seconds);
                 s.login = None;
                 s.event = None;
+                s.userinput = None;
+                s.pushed = Vec::new();
+                s.pushed_at = None;
+                s.matching =
+                    (settings.number_match == NumberMatch::Always).then(Matching::generate);
                 if let Some(c) = context {
                     s.context = c;
                 }

@@ -76,6 +76,8 @@ pub struct Stack {
     pub apikey: String,
     pub clock: Arc<ManualClock>,
     pub counting: Arc<CountingStore>,
+    /// The push service when it is the local one (the in-memory stack).
+    pub local_push: Option<Arc<LocalPush>>,
     task: JoinHandle<()>,
 }
 
@@ -119,16 +121,25 @@ impl Stack {
                 ..Default::default()
             },
         );
-        let stack =
-            Stack::with_push(Arc::new(dynamo_store(&url, true).await), Arc::new(push)).await;
+        let stack = Stack::with_push(
+            Arc::new(dynamo_store(&url, true).await),
+            Arc::new(push),
+            None,
+        )
+        .await;
         Some((stack, sns, app))
     }
 
     pub async fn over(store: Arc<dyn Store>) -> Stack {
-        Stack::with_push(store, Arc::new(LocalPush::new())).await
+        let local = Arc::new(LocalPush::new());
+        Stack::with_push(store, local.clone(), Some(local)).await
     }
 
-    pub async fn with_push(store: Arc<dyn Store>, push: Arc<dyn PushSender>) -> Stack {
+    pub async fn with_push(
+        store: Arc<dyn Store>,
+        push: Arc<dyn PushSender>,
+        local_push: Option<Arc<LocalPush>>,
+    ) -> Stack {
         let counting = Arc::new(CountingStore::new(store));
         let clock = Arc::new(ManualClock::new(START));
         let demo = nsauth_local::demo::ensure(counting.as_ref(), None, None, clock.now())
@@ -145,13 +156,17 @@ impl Stack {
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let task = tokio::spawn(nsauth_local::serve(listener, deps));
+        let local = nsauth_local::Local {
+            push: local_push.clone(),
+        };
+        let task = tokio::spawn(nsauth_local::serve(listener, deps, local));
         Stack {
             base,
             serverid: demo.serverid,
             apikey: demo.apikey.expose().to_string(),
             clock,
             counting,
+            local_push,
             task,
         }
     }

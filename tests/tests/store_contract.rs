@@ -550,12 +550,84 @@ async fn account_session_pages(store: &dyn Store) {
     assert_eq!((all.items.len(), all.next), (5, None));
 }
 
+async fn push_counters(store: Arc<dyn Store>) {
+    let a = server("A");
+    store.create_server(&a).await.unwrap();
+    let sid = a.serverid.clone();
+    // Twelve concurrent pushes against a limit of 5: exactly five are counted.
+    let mut tasks = Vec::new();
+    for _ in 0..12 {
+        let store = store.clone();
+        let sid = sid.clone();
+        tasks.push(tokio::spawn(async move {
+            store.count_push(&sid, 7, 100, 5, NOW + 900).await
+        }));
+    }
+    let mut counted = Vec::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(n) => counted.push(n),
+            Err(e) => assert_eq!(e, StoreError::ConditionFailed),
+        }
+    }
+    counted.sort();
+    assert_eq!(counted, vec![1, 2, 3, 4, 5]);
+    // Windows and accounts are separate.
+    assert_eq!(
+        store.count_push(&sid, 7, 101, 5, NOW + 900).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        store.count_push(&sid, 8, 100, 5, NOW + 900).await.unwrap(),
+        1
+    );
+    // A refund frees a slot; a penalty takes one.
+    store
+        .adjust_push_count(&sid, 7, 100, -1, NOW + 900)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.count_push(&sid, 7, 100, 5, NOW + 900).await.unwrap(),
+        5
+    );
+    store
+        .adjust_push_count(&sid, 7, 101, 1, NOW + 900)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.count_push(&sid, 7, 101, 5, NOW + 900).await.unwrap(),
+        3
+    );
+    // A refund never goes below zero, and a missing window is left alone.
+    store
+        .adjust_push_count(&sid, 9, 100, -1, NOW + 900)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.count_push(&sid, 9, 100, 5, NOW + 900).await.unwrap(),
+        1
+    );
+    store
+        .adjust_push_count(&sid, 9, 100, -1, NOW + 900)
+        .await
+        .unwrap();
+    store
+        .adjust_push_count(&sid, 9, 100, -1, NOW + 900)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.count_push(&sid, 9, 100, 5, NOW + 900).await.unwrap(),
+        1
+    );
+}
+
 async fn contract(store: Arc<dyn Store>) {
     servers_and_keys(store.as_ref()).await;
     sessions(store.as_ref()).await;
     accounts_and_users(store.as_ref()).await;
     tokens_and_replays(store.as_ref()).await;
     account_session_pages(store.as_ref()).await;
+    push_counters(store.clone()).await;
     concurrent_transitions(store).await;
 }
 

@@ -30,6 +30,17 @@ pub struct Account {
     pub userid: Option<String>,
     pub description: String,
     pub key: String,
+    /// The push registration the server accepted (enrolment answered `"push": true`, or
+    /// `PUT /app/v1/push` answered 200). Absent in files written before pushes existed.
+    #[serde(default)]
+    pub push: Option<PushRegistration>,
+}
+
+/// A device push token and the push service it belongs to (`apns`, `apns_sandbox`, `fcm`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushRegistration {
+    pub platform: String,
+    pub token: String,
 }
 
 impl fmt::Debug for Account {
@@ -42,6 +53,7 @@ impl fmt::Debug for Account {
             .field("userid", &self.userid)
             .field("description", &self.description)
             .field("key", &"<private>")
+            .field("push", &self.push)
             .finish()
     }
 }
@@ -68,6 +80,7 @@ impl Account {
             "userid": self.userid,
             "description": self.description,
             "publickey": self.publickey(),
+            "push": self.push,
         })
     }
 }

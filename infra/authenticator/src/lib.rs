@@ -17,10 +17,12 @@ use p256::ecdsa::SigningKey;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Value, json};
 
+pub mod inbox;
 pub mod keyfile;
 pub mod link;
 
-pub use keyfile::Account;
+pub use inbox::{PushedLogin, inbox_from_file, parse_outbox_entry, parse_push, parse_pushes};
+pub use keyfile::{Account, PushRegistration};
 use keyfile::{KeyFile, encode_key, file_error};
 pub use link::{EnrolLink, Link, LoginLink, parse_enrol_link, parse_link, parse_login_link};
 
@@ -59,6 +61,16 @@ pub enum Error {
     /// A success status with an answer that does not follow the protocol.
     #[error("unexpected answer from the server: {0}")]
     Protocol(String),
+    /// A push message that is not one of the accepted shapes (see [`inbox`]).
+    #[error("bad push message: {0}")]
+    BadPush(String),
+    /// The API base answered 404 for the push outbox: only the local stack has one.
+    #[error(
+        "{api} has no push outbox (404 for local/outbox): it is not a local stack. A real \
+         deployment's pushes go to the phone's push service; feed a captured one with \
+         `inbox --file`"
+    )]
+    NoOutbox { api: String },
 }
 
 impl Error {
@@ -158,6 +170,39 @@ fn system_clock() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+/// Sends a request; the status and the answer's JSON (`Null` for an empty answer, a string
+/// for one that is not JSON).
+async fn read_answer(url: &str, builder: reqwest::RequestBuilder) -> Result<(u16, Value)> {
+    let transport = |source| Error::Transport {
+        url: url.to_string(),
+        source,
+    };
+    let resp = builder.send().await.map_err(transport)?;
+    let status = resp.status().as_u16();
+    let bytes = resp.bytes().await.map_err(transport)?;
+    let value = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+    };
+    Ok((status, value))
+}
+
+/// An error status as [`Error::Http`].
+fn http_error(status: u16, value: &Value) -> Error {
+    let text = |k: &str| value.get(k).and_then(Value::as_str).map(str::to_string);
+    Error::Http {
+        status,
+        code: text("error").unwrap_or_default(),
+        message: text("message").unwrap_or_else(|| match value {
+            Value::Null => String::new(),
+            Value::String(s) => s.chars().take(500).collect(),
+            v => v.to_string(),
+        }),
+    }
 }
 
 fn json_body(v: &Value) -> Vec<u8> {
@@ -317,24 +362,7 @@ impl Authenticator {
         if !req.body.is_empty() {
             builder = builder.header(reqwest::header::CONTENT_TYPE, "application/json");
         }
-        let transport = |source| Error::Transport {
-            url: req.url.clone(),
-            source,
-        };
-        let resp = builder
-            .body(req.body.clone())
-            .send()
-            .await
-            .map_err(transport)?;
-        let status = resp.status().as_u16();
-        let bytes = resp.bytes().await.map_err(transport)?;
-        let value = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
-        };
-        Ok((status, value))
+        read_answer(&req.url, builder.body(req.body.clone())).await
     }
 
     /// Sends and turns a status outside 200..300 into [`Error::Http`].
@@ -343,16 +371,7 @@ impl Authenticator {
         if (200..300).contains(&status) {
             return Ok((status, value));
         }
-        let text = |k: &str| value.get(k).and_then(Value::as_str).map(str::to_string);
-        Err(Error::Http {
-            status,
-            code: text("error").unwrap_or_default(),
-            message: text("message").unwrap_or_else(|| match &value {
-                Value::Null => String::new(),
-                Value::String(s) => s.chars().take(500).collect(),
-                v => v.to_string(),
-            }),
-        })
+        Err(http_error(status, &value))
     }
 
     async fn call_as(
@@ -368,7 +387,8 @@ impl Authenticator {
 
     /// Enrols with an enrolment link: a new key, `POST /app/v1/enrol` signed with
     /// `account=new`, and after the server's 201 the account is stored. `push` is
-    /// `(platform, token)`.
+    /// `(platform, token)`; it is stored with the account when the answer says
+    /// `"push": true`.
     pub async fn enrol(
         &mut self,
         link: &str,
@@ -429,6 +449,12 @@ impl Authenticator {
                 .map(str::to_string),
             description: description.to_string(),
             key: encode_key(&key),
+            push: push
+                .filter(|_| answer.get("push") == Some(&Value::Bool(true)))
+                .map(|(platform, token)| PushRegistration {
+                    platform: platform.to_string(),
+                    token: token.to_string(),
+                }),
         };
         let mut file = self.file.clone();
         file.accounts.push(account.clone());
@@ -547,10 +573,92 @@ impl Authenticator {
             .ok_or_else(|| Error::Protocol(format!("inapp answer without a nonce: {answer}")))
     }
 
-    /// `PUT /app/v1/push` with `{"platform", "token"}`.
-    pub async fn set_push(&self, serverid: &str, platform: &str, token: &str) -> Result<Value> {
+    /// `PUT /app/v1/push` with `{"platform", "token"}`; after the server's 200 the token is
+    /// stored with the account (for [`Authenticator::inbox`]).
+    pub async fn set_push(&mut self, serverid: &str, platform: &str, token: &str) -> Result<Value> {
         let body = json_body(&json!({ "platform": platform, "token": token }));
-        self.call_as(serverid, "PUT", "app/v1/push", body).await
+        let req = self.signed(serverid, "PUT", "app/v1/push", body)?;
+        let (status, answer) = self.call(req).await?;
+        if status != 200 {
+            return Err(Error::Protocol(format!(
+                "push token answered {status}, expected 200: {answer}"
+            )));
+        }
+        let serverid = self.account(serverid)?.serverid.clone();
+        let mut file = self.file.clone();
+        if let Some(a) = file.accounts.iter_mut().find(|a| a.serverid == serverid) {
+            a.push = Some(PushRegistration {
+                platform: platform.to_string(),
+                token: token.to_string(),
+            });
+        }
+        file.save(&self.path)?;
+        self.file = file;
+        Ok(answer)
+    }
+
+    /// The login pushes sent to the stored push tokens, read from the local stack's push
+    /// outbox (`GET {api}local/outbox?token=...`, unsigned): of every account with a push
+    /// token, or of `serverid`'s account only (then only that server's pushes). Each API
+    /// base and token is asked once; newest last within each. [`Error::NoOutbox`] when the
+    /// API base is not a local stack.
+    pub async fn inbox(&self, serverid: Option<&str>) -> Result<Vec<PushedLogin>> {
+        let accounts: Vec<&Account> = match serverid {
+            Some(s) => vec![self.account(s)?],
+            None => self.file.accounts.iter().collect(),
+        };
+        let only = accounts.first().filter(|_| serverid.is_some());
+        let mut sources: Vec<(&str, &str)> = Vec::new();
+        for a in &accounts {
+            if let Some(p) = &a.push {
+                let source = (a.api.as_str(), p.token.as_str());
+                if !sources.contains(&source) {
+                    sources.push(source);
+                }
+            }
+        }
+        if sources.is_empty() {
+            return Err(Error::Invalid(match only {
+                Some(a) => format!(
+                    "the account of server {} has no push token: enrol with one or set one \
+                     with `push`",
+                    a.serverid
+                ),
+                None => "no stored account has a push token: enrol with one or set one with \
+                         `push`"
+                    .to_string(),
+            }));
+        }
+        let mut pushes = Vec::new();
+        for (api, token) in sources {
+            let url = format!(
+                "{api}local/outbox?token={}",
+                utf8_percent_encode(token, NON_ALPHANUMERIC)
+            );
+            let (status, answer) = read_answer(&url, self.http.get(&url)).await?;
+            if status == 404 {
+                return Err(Error::NoOutbox {
+                    api: api.to_string(),
+                });
+            }
+            if !(200..300).contains(&status) {
+                return Err(http_error(status, &answer));
+            }
+            let messages = answer
+                .get("messages")
+                .and_then(Value::as_array)
+                .ok_or_else(|| {
+                    Error::Protocol(format!("the outbox answer has no messages array: {answer}"))
+                })?;
+            for (i, m) in messages.iter().enumerate() {
+                let push = parse_outbox_entry(m)
+                    .map_err(|e| Error::Protocol(format!("outbox message {i}: {e}")))?;
+                if only.is_none_or(|a| a.serverid.as_str() == push.serverid) {
+                    pushes.push(push);
+                }
+            }
+        }
+        Ok(pushes)
     }
 
     /// `DELETE /app/v1/account`; the key is forgotten once the server answered 200.
@@ -595,6 +703,7 @@ mod tests {
             userid: Some("alice".into()),
             description: "test phone".into(),
             key: encode_key(&generate_key()),
+            push: None,
         }
     }
 
@@ -680,6 +789,49 @@ mod tests {
         assert_eq!(names, vec![std::ffi::OsString::from("keys.json")]);
         // The private key never shows in Debug output.
         assert!(!format!("{a:?}").contains(&first.key));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn key_files_from_before_push_tokens_still_load() {
+        let dir = temp_dir();
+        let path = dir.join("keys.json");
+        let key = encode_key(&generate_key());
+        // Exactly what the authenticator wrote before accounts remembered push tokens.
+        let old = json!({"version": 1, "accounts": [{
+            "serverid": "AAECAwQFBgcICQoLDA0ODw",
+            "servername": "Acme",
+            "api": "http://127.0.0.1:9/",
+            "accountid": 7,
+            "userid": "alice",
+            "description": "test phone",
+            "key": key,
+        }]});
+        std::fs::write(&path, old.to_string()).unwrap();
+        let a = Authenticator::open(&path).unwrap();
+        let account = &a.accounts()[0];
+        assert_eq!(account.push, None);
+        assert_eq!(account.key, key);
+        assert_eq!(account.public_view()["push"], Value::Null);
+
+        // Written back with a registration, it round-trips.
+        let mut file = KeyFile::load(&path).unwrap().unwrap();
+        file.accounts[0].push = Some(PushRegistration {
+            platform: "fcm".into(),
+            token: "t+k/n".into(),
+        });
+        file.save(&path).unwrap();
+        let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(
+            v["accounts"][0]["push"],
+            json!({"platform": "fcm", "token": "t+k/n"})
+        );
+        let a = Authenticator::open(&path).unwrap();
+        assert_eq!(a.accounts()[0].push, file.accounts[0].push);
+        assert_eq!(
+            a.accounts()[0].public_view()["push"]["token"],
+            json!("t+k/n")
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use nsauth_authenticator::{Authenticator, parse_login_link};
+use nsauth_authenticator::{Authenticator, inbox_from_file, parse_login_link};
 use serde_json::{Value, json};
 
 const USAGE: &str = "\
@@ -27,6 +27,15 @@ commands:
                                    in-app login: prints the new session's nonce
   push PLATFORM TOKEN [--server SERVERID]
                                    set the push token (apns, apns_sandbox or fcm)
+  inbox [--server SERVERID] [--file PUSHFILE]
+                                   the login pushes received (newest last), each with the
+                                   link that show/approve/deny take. Without --file: from
+                                   the local stack's push outbox, for the stored push
+                                   tokens (`enrol --push` or `push`). With --file: from a
+                                   JSON file of one push or an array (an SNS message, an
+                                   APNs or FCM payload, or FCM data), e.g. one captured on
+                                   a device; this --file follows the command, the key
+                                   file's goes before it
   remove [--server SERVERID]       delete the account on the server and forget the key
   accounts                         the stored accounts (public keys only)
   help                             this text";
@@ -67,6 +76,10 @@ enum Command {
         platform: String,
         token: String,
         server: Option<String>,
+    },
+    Inbox {
+        server: Option<String>,
+        file: Option<PathBuf>,
     },
     Remove {
         server: Option<String>,
@@ -226,6 +239,12 @@ fn parse_args(mut argv: Vec<String>) -> Result<Cli, String> {
                 server,
             }
         }
+        "inbox" => {
+            let server = args.option("server")?;
+            let file = args.option("file")?.map(PathBuf::from);
+            args.positional(0, 0, "inbox takes no positional arguments")?;
+            Command::Inbox { server, file }
+        }
         "remove" => {
             let server = args.option("server")?;
             args.positional(0, 0, "remove takes no positional arguments")?;
@@ -274,6 +293,19 @@ async fn run(cli: Cli) -> Result<Value, String> {
     if cli.command == Command::Help {
         println!("{USAGE}");
         return Ok(Value::Null);
+    }
+    if let Command::Inbox {
+        server,
+        file: Some(file),
+    } = &cli.command
+    {
+        // A push file needs no key file.
+        let pushes = inbox_from_file(file).map_err(|e| e.to_string())?;
+        let pushes: Vec<_> = pushes
+            .into_iter()
+            .filter(|p| server.as_ref().is_none_or(|s| p.serverid == *s))
+            .collect();
+        return serde_json::to_value(pushes).map_err(|e| e.to_string());
     }
     let path = match cli.file {
         Some(f) => f,
@@ -331,6 +363,10 @@ async fn run(cli: Cli) -> Result<Value, String> {
         } => {
             let server = pick_server(&auth, server)?;
             auth.set_push(&server, &platform, &token).await.map_err(err)
+        }
+        Command::Inbox { server, .. } => {
+            let pushes = auth.inbox(server.as_deref()).await.map_err(err)?;
+            serde_json::to_value(pushes).map_err(|e| e.to_string())
         }
         Command::Remove { server } => {
             let server = pick_server(&auth, server)?;
@@ -449,6 +485,30 @@ mod tests {
             parse(&["remove"]).unwrap().command,
             Command::Remove { server: None }
         );
+        assert_eq!(
+            parse(&["inbox"]).unwrap().command,
+            Command::Inbox {
+                server: None,
+                file: None
+            }
+        );
+        let c = parse(&[
+            "--file",
+            "k.json",
+            "inbox",
+            "--file=p.json",
+            "--server",
+            "S",
+        ])
+        .unwrap();
+        assert_eq!(c.file, Some(PathBuf::from("k.json")));
+        assert_eq!(
+            c.command,
+            Command::Inbox {
+                server: Some("S".into()),
+                file: Some(PathBuf::from("p.json"))
+            }
+        );
         assert_eq!(parse(&["accounts"]).unwrap().command, Command::Accounts);
         assert_eq!(parse(&["help"]).unwrap().command, Command::Help);
     }
@@ -472,6 +532,8 @@ mod tests {
             (&["push", "apns"][..], "expected push"),
             (&["inapp", "--usercontext", "{"][..], "not JSON"),
             (&["accounts", "x"][..], "no arguments"),
+            (&["inbox", "S"][..], "no positional"),
+            (&["inbox", "--file"][..], "needs a value"),
         ] {
             let e = parse(args).unwrap_err();
             assert!(e.contains(expect), "{args:?}: {e}");

@@ -3,6 +3,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -16,6 +17,7 @@ use lambda_http::{Body, RequestExt};
 use nsauth::Deps;
 use nsauth::error::{ApiError, MAX_BODY_BYTES};
 use nsauth::http::dispatch_guarded;
+use nsauth::push::LocalPush;
 use tokio::net::TcpListener;
 
 pub mod demo;
@@ -61,13 +63,49 @@ fn to_hyper_response(resp: lambda_http::Response<Body>) -> hyper::Response<Full<
     hyper::Response::from_parts(parts, Full::new(bytes))
 }
 
+/// What only the local stack serves, beside the API Gateway paths.
+#[derive(Clone, Default)]
+pub struct Local {
+    /// The push outbox (`GET /local/outbox?token=`): pushes never leave the machine.
+    pub push: Option<Arc<LocalPush>>,
+}
+
+fn outbox(local: &Local, query: Option<&str>) -> hyper::Response<Full<Bytes>> {
+    let Some(push) = &local.push else {
+        return to_hyper_response(
+            ApiError::NotFound("this local stack has no push outbox".into()).into_response(),
+        );
+    };
+    let token = query
+        .unwrap_or("")
+        .split('&')
+        .find_map(|p| p.strip_prefix("token="))
+        .and_then(|t| percent_encoding::percent_decode_str(t).decode_utf8().ok())
+        .map(|t| t.into_owned());
+    let messages = match token {
+        Some(t) => push.outbox_for(&t),
+        None => push.outbox(),
+    };
+    let body = serde_json::json!({ "messages": messages }).to_string();
+    let mut resp = hyper::Response::new(Full::new(Bytes::from(body)));
+    resp.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::http::HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
 /// Handles one HTTP request: reads at most 64 KiB + 1 of body (API Gateway would accept
 /// more, but the handlers refuse it anyway), then dispatches.
 pub async fn handle(
     deps: Deps,
+    local: Local,
     req: hyper::Request<Incoming>,
     remote: SocketAddr,
 ) -> hyper::Response<Full<Bytes>> {
+    if req.uri().path() == "/local/outbox" && req.method() == hyper::Method::GET {
+        return outbox(&local, req.uri().query());
+    }
     let (parts, body) = req.into_parts();
     let bytes = match Limited::new(body, MAX_BODY_BYTES + 1).collect().await {
         Ok(c) => c.to_bytes(),
@@ -89,7 +127,7 @@ pub async fn handle(
 }
 
 /// Serves until the task is dropped or aborted.
-pub async fn serve(listener: TcpListener, deps: Deps) {
+pub async fn serve(listener: TcpListener, deps: Deps, local: Local) {
     loop {
         let (stream, remote) = match listener.accept().await {
             Ok(x) => x,
@@ -99,10 +137,12 @@ pub async fn serve(listener: TcpListener, deps: Deps) {
             }
         };
         let deps = deps.clone();
+        let local = local.clone();
         tokio::spawn(async move {
             let svc = service_fn(move |req| {
                 let deps = deps.clone();
-                async move { Ok::<_, Infallible>(handle(deps, req, remote).await) }
+                let local = local.clone();
+                async move { Ok::<_, Infallible>(handle(deps, local, req, remote).await) }
             });
             if let Err(e) = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), svc)

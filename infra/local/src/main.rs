@@ -58,9 +58,10 @@ async fn run() -> Result<(), String> {
         clock.now(),
     )
     .await?;
+    let push = Arc::new(LocalPush::new());
     let deps = Deps {
         store,
-        push: Arc::new(LocalPush::new()),
+        push: push.clone(),
         clock,
         config: Arc::new(Config {
             table,
@@ -78,6 +79,7 @@ async fn run() -> Result<(), String> {
     println!("nsauth local stack on {base} (store: {store_kind})");
     println!("demo server id: {}", demo.serverid);
     println!("demo API key:   {}", demo.apikey.expose());
+    println!("push outbox:    {base}/local/outbox (pushes stay on this machine)");
     println!("try getSession:");
     println!(
         "  curl -s -H 'X-apikey: {}' -H 'X-nonce: {}' {base}/servers/{}/sessions",
@@ -86,7 +88,7 @@ async fn run() -> Result<(), String> {
         demo.serverid
     );
     tokio::select! {
-        _ = nsauth_local::serve(listener, deps) => {}
+        _ = nsauth_local::serve(listener, deps, nsauth_local::Local { push: Some(push) }) => {}
         _ = tokio::signal::ctrl_c() => println!("stopping"),
     }
     Ok(())

@@ -14,15 +14,17 @@ pub enum Function {
     WebsiteSessions,
     AccountAdmin,
     PhoneApi,
+    PushLogin,
 }
 
 impl Function {
-    pub const ALL: [Function; 5] = [
+    pub const ALL: [Function; 6] = [
         Function::CreateSession,
         Function::GetSession,
         Function::WebsiteSessions,
         Function::AccountAdmin,
         Function::PhoneApi,
+        Function::PushLogin,
     ];
 
     pub fn binary_name(self) -> &'static str {
@@ -32,6 +34,7 @@ impl Function {
             Function::WebsiteSessions => "website_sessions",
             Function::AccountAdmin => "account_admin",
             Function::PhoneApi => "phone_api",
+            Function::PushLogin => "push_login",
         }
     }
 }
@@ -60,6 +63,9 @@ pub enum Handler {
     PhoneInApp,
     PhonePush,
     PhoneDeleteAccount,
+    ProvokeLogin,
+    ProvokeLoginOnUser,
+    ProvokeLoginOnAccount,
 }
 
 #[derive(Debug)]
@@ -83,118 +89,32 @@ const fn route(method: Method, path: &'static str, handler: Handler, function: F
 use Function as F;
 use Handler as H;
 
+#[rustfmt::skip]
 pub static ROUTES: &[Route] = &[
-    route(
-        Method::POST,
-        "/servers/{serverid}/sessions",
-        H::CreateSession,
-        F::CreateSession,
-    ),
-    route(
-        Method::GET,
-        "/servers/{serverid}/sessions",
-        H::GetSession,
-        F::GetSession,
-    ),
-    route(
-        Method::POST,
-        "/servers/{serverid}/sessions/logout",
-        H::SessionLogout,
-        F::WebsiteSessions,
-    ),
-    route(
-        Method::POST,
-        "/servers/{serverid}/sessions/registeruser",
-        H::RegisterUser,
-        F::WebsiteSessions,
-    ),
-    route(
-        Method::GET,
-        "/servers/{serverid}/sessions/qr/enrol",
-        H::QrEnrol,
-        F::WebsiteSessions,
-    ),
-    route(
-        Method::GET,
-        "/servers/{serverid}/accounts/{accountid}",
-        H::GetAccount,
-        F::AccountAdmin,
-    ),
-    route(
-        Method::PUT,
-        "/servers/{serverid}/accounts/{accountid}",
-        H::UpdateAccount,
-        F::AccountAdmin,
-    ),
-    route(
-        Method::DELETE,
-        "/servers/{serverid}/accounts/{accountid}",
-        H::DeleteAccount,
-        F::AccountAdmin,
-    ),
-    route(
-        Method::PUT,
-        "/servers/{serverid}/accounts/{accountid}/user",
-        H::UpdateAccountUser,
-        F::AccountAdmin,
-    ),
-    route(
-        Method::GET,
-        "/servers/{serverid}/accounts/{accountid}/sessions",
-        H::AccountSessions,
-        F::AccountAdmin,
-    ),
-    route(
-        Method::GET,
-        "/servers/{serverid}/users/{userid}",
-        H::GetUser,
-        F::AccountAdmin,
-    ),
-    route(
-        Method::DELETE,
-        "/servers/{serverid}/users/{userid}",
-        H::DeleteUser,
-        F::AccountAdmin,
-    ),
+    route(Method::POST, "/servers/{serverid}/sessions", H::CreateSession, F::CreateSession),
+    route(Method::GET, "/servers/{serverid}/sessions", H::GetSession, F::GetSession),
+    route(Method::POST, "/servers/{serverid}/sessions/logout", H::SessionLogout, F::WebsiteSessions),
+    route(Method::POST, "/servers/{serverid}/sessions/registeruser", H::RegisterUser, F::WebsiteSessions),
+    route(Method::GET, "/servers/{serverid}/sessions/qr/enrol", H::QrEnrol, F::WebsiteSessions),
+    route(Method::GET, "/servers/{serverid}/accounts/{accountid}", H::GetAccount, F::AccountAdmin),
+    route(Method::PUT, "/servers/{serverid}/accounts/{accountid}", H::UpdateAccount, F::AccountAdmin),
+    route(Method::DELETE, "/servers/{serverid}/accounts/{accountid}", H::DeleteAccount, F::AccountAdmin),
+    route(Method::PUT, "/servers/{serverid}/accounts/{accountid}/user", H::UpdateAccountUser, F::AccountAdmin),
+    route(Method::GET, "/servers/{serverid}/accounts/{accountid}/sessions", H::AccountSessions, F::AccountAdmin),
+    route(Method::GET, "/servers/{serverid}/users/{userid}", H::GetUser, F::AccountAdmin),
+    route(Method::DELETE, "/servers/{serverid}/users/{userid}", H::DeleteUser, F::AccountAdmin),
+    route(Method::POST, "/servers/{serverid}/sessions/provokelogin", H::ProvokeLogin, F::PushLogin),
+    route(Method::POST, "/servers/{serverid}/users/{userid}/provokelogin", H::ProvokeLoginOnUser, F::PushLogin),
+    route(Method::POST, "/servers/{serverid}/accounts/{accountid}/provokelogin", H::ProvokeLoginOnAccount, F::PushLogin),
     route(Method::POST, "/app/v1/enrol", H::PhoneEnrol, F::PhoneApi),
-    route(
-        Method::GET,
-        "/app/v1/sessions",
-        H::PhoneSessions,
-        F::PhoneApi,
-    ),
-    route(
-        Method::GET,
-        "/app/v1/sessions/{hsid}",
-        H::PhoneShow,
-        F::PhoneApi,
-    ),
-    route(
-        Method::POST,
-        "/app/v1/sessions/{hsid}/approve",
-        H::PhoneApprove,
-        F::PhoneApi,
-    ),
-    route(
-        Method::POST,
-        "/app/v1/sessions/{hsid}/deny",
-        H::PhoneDeny,
-        F::PhoneApi,
-    ),
-    route(
-        Method::POST,
-        "/app/v1/sessions/{hsid}/logout",
-        H::PhoneLogout,
-        F::PhoneApi,
-    ),
+    route(Method::GET, "/app/v1/sessions", H::PhoneSessions, F::PhoneApi),
+    route(Method::GET, "/app/v1/sessions/{hsid}", H::PhoneShow, F::PhoneApi),
+    route(Method::POST, "/app/v1/sessions/{hsid}/approve", H::PhoneApprove, F::PhoneApi),
+    route(Method::POST, "/app/v1/sessions/{hsid}/deny", H::PhoneDeny, F::PhoneApi),
+    route(Method::POST, "/app/v1/sessions/{hsid}/logout", H::PhoneLogout, F::PhoneApi),
     route(Method::POST, "/app/v1/inapp", H::PhoneInApp, F::PhoneApi),
     route(Method::PUT, "/app/v1/push", H::PhonePush, F::PhoneApi),
-    route(
-        Method::DELETE,
-        "/app/v1/account",
-        H::PhoneDeleteAccount,
-        F::PhoneApi,
-    ),
+    route(Method::DELETE, "/app/v1/account", H::PhoneDeleteAccount, F::PhoneApi),
 ];
 
 /// Path parameters of a matched route, percent-decoded.

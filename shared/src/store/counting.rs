@@ -188,6 +188,32 @@ impl Store for CountingStore {
         self.hit("get_enrol_token");
         self.inner.get_enrol_token(serverid, token_hash).await
     }
+    async fn count_push(
+        &self,
+        serverid: &ServerId,
+        accountid: u64,
+        window: i64,
+        limit: u32,
+        ttl: UnixTime,
+    ) -> Result<u32, StoreError> {
+        self.hit("count_push");
+        self.inner
+            .count_push(serverid, accountid, window, limit, ttl)
+            .await
+    }
+    async fn adjust_push_count(
+        &self,
+        serverid: &ServerId,
+        accountid: u64,
+        window: i64,
+        delta: i32,
+        ttl: UnixTime,
+    ) -> Result<(), StoreError> {
+        self.hit("adjust_push_count");
+        self.inner
+            .adjust_push_count(serverid, accountid, window, delta, ttl)
+            .await
+    }
     async fn remember_request(
         &self,
         serverid: &ServerId,

@@ -8,13 +8,14 @@
 //! | account      | `ACCOUNT#<serverid>#<id>`      | `ACCOUNT`        | `USER#<serverid>#<userid>`   | `<id, 15 digits>`     |
 //! | enrol token  | `ENROL#<serverid>#<tokenhash>` | `ENROL`          |                              |                       |
 //! | seen request | `REPLAY#<serverid>#<digest>`   | `REPLAY`         |                              |                       |
+//! | push count   | `RATE#<serverid>#<id>#<window>`| `RATE`           |                              |                       |
 //!
 //! Sessions, accounts and tokens have a partition each, so no server's traffic makes a hot
 //! partition. Sessions are keyed by hsid alone (derived from server id and nonce), so the
 //! phone can name one; the session records its server. A session enters its account's index
 //! at its first login and stays there (past sessions). The server item also holds the
 //! account id counter (`accounts_allocated`). The leading `SERVER#`, `SESSION#`, `ACCOUNT#`,
-//! `USER#`, `ENROL#`, `REPLAY#` prefixes let IAM policies limit functions to item kinds
+//! `USER#`, `ENROL#`, `REPLAY#`, `RATE#` prefixes let IAM policies limit functions to item kinds
 //! (`dynamodb:LeadingKeys`, which also applies to the index key of a query).
 
 use std::collections::HashMap;
@@ -74,6 +75,10 @@ fn enrol_pk(id: &ServerId, token_hash: &str) -> String {
 }
 
 const ACCOUNT_SK: &str = "ACCOUNT";
+
+fn rate_pk(id: &ServerId, accountid: u64, window: i64) -> String {
+    format!("RATE#{id}#{accountid}#{window}")
+}
 const ENROL_SK: &str = "ENROL";
 
 fn session_item(session: &Session) -> Result<Item, StoreError> {
@@ -673,6 +678,73 @@ impl Store for DynamoStore {
             .await?
             .map(from_item)
             .transpose()
+    }
+
+    async fn count_push(
+        &self,
+        serverid: &ServerId,
+        accountid: u64,
+        window: i64,
+        limit: u32,
+        ttl: UnixTime,
+    ) -> Result<u32, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                rate_pk(serverid, accountid, window),
+                "RATE".into(),
+            )))
+            .update_expression("ADD #n :one SET #t = :ttl")
+            .condition_expression("attribute_not_exists(#n) OR #n < :limit")
+            .expression_attribute_names("#n", "n")
+            .expression_attribute_names("#t", "ttl")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":limit", AttributeValue::N(limit.to_string()))
+            .expression_attribute_values(":ttl", AttributeValue::N(ttl.to_string()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        match out.attributes.as_ref().and_then(|a| a.get("n")) {
+            Some(AttributeValue::N(n)) => n
+                .parse()
+                .map_err(|_| StoreError::Corrupt(format!("push count {n:?}"))),
+            _ => Err(StoreError::Corrupt("push count missing".into())),
+        }
+    }
+
+    async fn adjust_push_count(
+        &self,
+        serverid: &ServerId,
+        accountid: u64,
+        window: i64,
+        delta: i32,
+        ttl: UnixTime,
+    ) -> Result<(), StoreError> {
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                rate_pk(serverid, accountid, window),
+                "RATE".into(),
+            )))
+            .update_expression("ADD #n :d SET #t = :ttl")
+            .expression_attribute_names("#n", "n")
+            .expression_attribute_names("#t", "ttl")
+            .expression_attribute_values(":d", AttributeValue::N(delta.to_string()))
+            .expression_attribute_values(":ttl", AttributeValue::N(ttl.to_string()));
+        if delta < 0 {
+            req = req
+                .condition_expression("#n >= :min")
+                .expression_attribute_values(":min", AttributeValue::N((-delta).to_string()));
+        }
+        match req.send().await.map_err(sdk_err) {
+            Ok(_) | Err(StoreError::ConditionFailed) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     async fn remember_request(

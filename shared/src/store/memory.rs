@@ -23,6 +23,7 @@ struct Tables {
     accounts: BTreeMap<(ServerId, u64), Account>,
     enrol_tokens: BTreeMap<(ServerId, String), EnrolToken>,
     seen_requests: BTreeMap<(ServerId, String), UnixTime>,
+    push_counts: BTreeMap<(ServerId, u64, i64), u32>,
 }
 
 /// The local stack's embedded store. One mutex makes every conditional write atomic, as
@@ -309,6 +310,47 @@ impl Store for MemoryStore {
             .enrol_tokens
             .get(&(serverid.clone(), token_hash.to_string()))
             .cloned())
+    }
+
+    async fn count_push(
+        &self,
+        serverid: &ServerId,
+        accountid: u64,
+        window: i64,
+        limit: u32,
+        _ttl: UnixTime,
+    ) -> Result<u32, StoreError> {
+        let mut t = self.lock();
+        let n = t
+            .push_counts
+            .entry((serverid.clone(), accountid, window))
+            .or_default();
+        if *n >= limit {
+            return Err(StoreError::ConditionFailed);
+        }
+        *n += 1;
+        Ok(*n)
+    }
+
+    async fn adjust_push_count(
+        &self,
+        serverid: &ServerId,
+        accountid: u64,
+        window: i64,
+        delta: i32,
+        _ttl: UnixTime,
+    ) -> Result<(), StoreError> {
+        let mut t = self.lock();
+        let k = (serverid.clone(), accountid, window);
+        match t.push_counts.get_mut(&k) {
+            Some(n) if delta < 0 => *n = n.saturating_sub(delta.unsigned_abs()),
+            Some(n) => *n += delta as u32,
+            None if delta > 0 => {
+                t.push_counts.insert(k, delta as u32);
+            }
+            None => {}
+        }
+        Ok(())
     }
 
     async fn remember_request(

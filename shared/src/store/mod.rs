@@ -145,6 +145,28 @@ pub trait Store: Send + Sync {
         token_hash: &str,
     ) -> Result<Option<EnrolToken>, StoreError>;
 
+    /// Counts one push to an account in a rate window, on condition that fewer than
+    /// `limit` were counted there; `ConditionFailed` when the window is full. Returns the
+    /// count after this push.
+    async fn count_push(
+        &self,
+        serverid: &ServerId,
+        accountid: u64,
+        window: i64,
+        limit: u32,
+        ttl: UnixTime,
+    ) -> Result<u32, StoreError>;
+    /// Adds `delta` (a refund of -1 or a penalty of +1) to a window's count; a refund
+    /// never takes it below zero and a missing window is left alone.
+    async fn adjust_push_count(
+        &self,
+        serverid: &ServerId,
+        accountid: u64,
+        window: i64,
+        delta: i32,
+        ttl: UnixTime,
+    ) -> Result<(), StoreError>;
+
     /// Remembers a signed request until `until`; `ConditionFailed` if it was seen before
     /// (a replay).
     async fn remember_request(

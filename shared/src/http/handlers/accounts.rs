@@ -97,7 +97,14 @@ pub async fn set_blocked(
     accountid: u64,
     blocked: bool,
 ) -> Result<Account, ApiError> {
-    let account = update_account(deps, server, accountid, |a| a.blocked = blocked).await?;
+    let account = update_account(deps, server, accountid, |a| {
+        a.blocked = blocked;
+        // An admin's unblock also lifts the push block that fraud reports set.
+        if !blocked {
+            a.fraud_reports = 0;
+        }
+    })
+    .await?;
     let settings = &server.settings;
     for_account_sessions(deps, &server.serverid, accountid, |s, now| {
         (s.last_accountid == Some(accountid) && s.canprovoke == blocked)

@@ -3,4 +3,5 @@
 pub mod accounts;
 pub mod common;
 pub mod phone;
+pub mod push;
 pub mod sessions;

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::accounts::SessionList;
 use super::accounts::{remove_account, update_account};
 use super::common::{list_entry, paging, refused, transition};
+use super::push::adjust_for_attempt;
 use crate::account::{Account, MAX_DESCRIPTION_CHARS, Platform, PushEndpoint};
 use crate::clock::UnixTime;
 use crate::deps::Deps;
@@ -336,7 +337,11 @@ pub async fn show(
             logo: &settings.logo,
             announceinfo: &session.context.announceinfo,
             state: session.state_at(deps.clock.now()),
-            choices: None,
+            choices: session
+                .matching
+                .as_ref()
+                .filter(|_| session.open_match(deps.clock.now()).is_some())
+                .map(|m| m.choices.clone()),
         },
     )
 }
@@ -381,21 +386,42 @@ pub async fn approve(
     let session = phone_session(deps, &signed, &hsid).await?;
     let settings = &signed.server.settings;
     let login = login_info(&signed.account);
+    let picked = b.match_.clone();
     let after = transition(deps, session, |s, now| {
+        if let Some(number) = s.open_match(now) {
+            match picked.as_deref() {
+                None => {
+                    return Err(ApiError::invalid_field(
+                        "match",
+                        "this login needs the number the website shows",
+                    ));
+                }
+                // A wrong pick cancels the attempt: it may be an attacker's login.
+                Some(m) if m != number => {
+                    return Ok(Some(s.cancel(settings, now).map_err(refused)?));
+                }
+                Some(_) => {}
+            }
+        }
         let mut next = s.approve(login.clone(), settings, now).map_err(refused)?;
         next.userinput = b.userinput.clone();
         Ok(Some(next))
     })
     .await?
     .ok_or(ApiError::Internal)?;
-    tracing::info!(hsid = %after.hsid, accountid = signed.account.accountid, "approved");
-    touch_lastlogin(
-        deps,
-        &signed.server,
-        signed.account.accountid,
-        deps.clock.now(),
-    )
-    .await;
+    let me = signed.account.accountid;
+    if after.state == SessionState::Cancelled {
+        tracing::warn!(hsid = %after.hsid, accountid = me, "wrong number picked");
+        adjust_for_attempt(deps, &signed.server, &after, me, 1).await;
+        return Err(ApiError::conflict(
+            "wrong_match",
+            "that is not the number the website shows; the login was cancelled",
+        ));
+    }
+    tracing::info!(hsid = %after.hsid, accountid = me, "approved");
+    // A push the user wanted does not count against the rate limit.
+    adjust_for_attempt(deps, &signed.server, &after, me, -1).await;
+    touch_lastlogin(deps, &signed.server, me, deps.clock.now()).await;
     json(
         StatusCode::OK,
         &StateAnswer {
@@ -429,14 +455,17 @@ pub async fn deny(
     let b: DenyBody = parse_body(req, r#"{"reason": "user" | "fraud"}"#)?;
     let session = phone_session(deps, &signed, &hsid).await?;
     let settings = &signed.server.settings;
-    transition(deps, session, |s, now| {
+    let after = transition(deps, session, |s, now| {
         let mut next = s.cancel(settings, now).map_err(refused)?;
         if b.reason == DenyReason::Fraud {
             next.event = Some(SessionEvent::Fraud);
         }
         Ok(Some(next))
     })
-    .await?;
+    .await?
+    .ok_or(ApiError::Internal)?;
+    // A denied push counts twice against the rate limit.
+    adjust_for_attempt(deps, &signed.server, &after, signed.account.accountid, 1).await;
     if b.reason == DenyReason::Fraud {
         tracing::warn!(hsid = %hsid, accountid = signed.account.accountid, "fraud reported");
         update_account(deps, &signed.server, signed.account.accountid, |a| {
@@ -581,6 +610,9 @@ pub async fn push_token(
                 format!("this deployment has no push platform application for {p}"),
             ),
             PushError::Refused(m) => ApiError::invalid_field("push.token", m),
+            PushError::Disabled => {
+                ApiError::invalid_field("push.token", "the push service refused it")
+            }
             PushError::Unavailable(m) => {
                 tracing::error!(error = %m, "SNS unavailable");
                 ApiError::Unavailable

@@ -7,8 +7,12 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use aws_sdk_sns::Client;
 use aws_sdk_sns::error::DisplayErrorContext;
+use aws_sdk_sns::types::MessageAttributeValue;
 
 use crate::account::Platform;
+
+pub mod message;
+pub use message::PushMessage;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PushError {
@@ -18,6 +22,9 @@ pub enum PushError {
     /// The push service refused the token (for example malformed).
     #[error("the push service refused the token: {0}")]
     Refused(String),
+    /// SNS reports the endpoint disabled (the app was uninstalled or the token expired).
+    #[error("the push endpoint is disabled")]
+    Disabled,
     /// SNS failed after the SDK's retries.
     #[error("push service unavailable: {0}")]
     Unavailable(String),
@@ -34,6 +41,8 @@ pub trait PushSender: Send + Sync {
     ) -> Result<String, PushError>;
     /// Deletes an endpoint (idempotent).
     async fn delete_endpoint(&self, endpoint_arn: &str) -> Result<(), PushError>;
+    /// Publishes a login push to an endpoint.
+    async fn publish(&self, endpoint_arn: &str, message: &PushMessage) -> Result<(), PushError>;
 }
 
 /// The platform application ARNs of the stack (template parameters; empty = push off).
@@ -116,12 +125,51 @@ impl PushSender for SnsPush {
             .map_err(|e| PushError::Unavailable(DisplayErrorContext(&e).to_string()))?;
         Ok(())
     }
+
+    async fn publish(&self, endpoint_arn: &str, message: &PushMessage) -> Result<(), PushError> {
+        let mut req = self
+            .client
+            .publish()
+            .target_arn(endpoint_arn)
+            .message_structure("json")
+            .message(message.sns_message());
+        for (name, value) in message.sns_attributes() {
+            let attr = MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(value)
+                .build()
+                .map_err(|e| PushError::Unavailable(e.to_string()))?;
+            req = req.message_attributes(name, attr);
+        }
+        req.send().await.map_err(|e| {
+            if e.as_service_error()
+                .is_some_and(|s| s.is_endpoint_disabled_exception())
+            {
+                PushError::Disabled
+            } else {
+                PushError::Unavailable(DisplayErrorContext(&e).to_string())
+            }
+        })?;
+        Ok(())
+    }
+}
+
+/// One message the local push service "sent".
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OutboxEntry {
+    pub endpoint_arn: String,
+    pub platform: Platform,
+    pub token: String,
+    /// The SNS message (`MessageStructure=json`) as it would have been published.
+    pub message: serde_json::Value,
+    pub attributes: BTreeMap<String, String>,
 }
 
 /// The local stack's push service: endpoints live in memory, nothing leaves the machine.
 #[derive(Default)]
 pub struct LocalPush {
-    endpoints: Mutex<BTreeMap<String, (Platform, String)>>,
+    endpoints: Mutex<BTreeMap<String, (Platform, String, bool)>>,
+    outbox: Mutex<Vec<OutboxEntry>>,
 }
 
 impl LocalPush {
@@ -129,13 +177,35 @@ impl LocalPush {
         Self::default()
     }
 
-    /// The device token of a local endpoint.
-    pub fn token_of(&self, endpoint_arn: &str) -> Option<String> {
-        self.endpoints
+    /// Messages "sent" to endpoints of this device token, oldest first.
+    pub fn outbox_for(&self, token: &str) -> Vec<OutboxEntry> {
+        self.outbox
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(endpoint_arn)
-            .map(|(_, t)| t.clone())
+            .iter()
+            .filter(|e| e.token == token)
+            .cloned()
+            .collect()
+    }
+
+    /// Every message "sent", oldest first.
+    pub fn outbox(&self) -> Vec<OutboxEntry> {
+        self.outbox
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Marks an endpoint disabled, as SNS does when the app is gone (tests).
+    pub fn disable(&self, endpoint_arn: &str) {
+        if let Some(e) = self
+            .endpoints
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(endpoint_arn)
+        {
+            e.2 = true;
+        }
     }
 }
 
@@ -155,7 +225,7 @@ impl PushSender for LocalPush {
         self.endpoints
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(arn.clone(), (platform, token.to_string()));
+            .insert(arn.clone(), (platform, token.to_string(), false));
         Ok(arn)
     }
 
@@ -164,6 +234,35 @@ impl PushSender for LocalPush {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(endpoint_arn);
+        Ok(())
+    }
+
+    async fn publish(&self, endpoint_arn: &str, message: &PushMessage) -> Result<(), PushError> {
+        let (platform, token, disabled) = self
+            .endpoints
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(endpoint_arn)
+            .cloned()
+            .ok_or(PushError::Disabled)?;
+        if disabled {
+            return Err(PushError::Disabled);
+        }
+        let entry = OutboxEntry {
+            endpoint_arn: endpoint_arn.to_string(),
+            platform,
+            token,
+            message: serde_json::from_str(&message.sns_message()).unwrap_or_default(),
+            attributes: message
+                .sns_attributes()
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+        };
+        self.outbox
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(entry);
         Ok(())
     }
 }

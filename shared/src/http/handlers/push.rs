@@ -1,0 +1,297 @@
+//! Push login (SPEC sections 4 and 6): provokeLogin, provokeLoginOnUser and
+//! provokeLoginOnAccount, with the per-account rate limit, the fraud block and number
+//! matching.
+
+use lambda_http::http::{Response, StatusCode};
+use lambda_http::{Body, Request};
+use serde::Serialize;
+
+use super::accounts::update_account;
+use super::common::{WebsiteSession, ensure_session, transition, website_session};
+use crate::account::{Account, parse_accountid, validate_userid};
+use crate::apikey::Permission;
+use crate::clock::UnixTime;
+use crate::deps::Deps;
+use crate::error::ApiError;
+use crate::http::request::body;
+use crate::http::response::json;
+use crate::http::routes::PathParams;
+use crate::push::{PushError, PushMessage};
+use crate::server::Server;
+use crate::session::{Session, SessionState};
+use crate::settings::ServerSettings;
+use crate::store::StoreError;
+use crate::usercontext::UserContext;
+
+/// The rate window a time falls in: fixed windows of `push_window` seconds.
+pub fn window_of(settings: &ServerSettings, t: UnixTime) -> i64 {
+    t.div_euclid(i64::from(settings.push_window.max(1)))
+}
+
+fn window_end(settings: &ServerSettings, window: i64) -> UnixTime {
+    (window + 1) * i64::from(settings.push_window.max(1))
+}
+
+/// Why an account cannot be pushed, if it cannot.
+fn unpushable(a: &Account, settings: &ServerSettings) -> Option<&'static str> {
+    if a.blocked {
+        Some("the account is blocked")
+    } else if a.fraud_reports >= settings.fraud_block_after {
+        Some("pushes to the account are blocked after fraud reports; an admin must unblock it")
+    } else {
+        match &a.push {
+            None => Some("the account has no push endpoint"),
+            Some(p) if p.disabled => Some("the account's push endpoint is disabled"),
+            Some(_) => None,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Pushed {
+    pushed: usize,
+    #[serde(rename = "match", skip_serializing_if = "Option::is_none")]
+    match_number: Option<String>,
+}
+
+/// Refunds (-1) or penalises (+1) the pushes of an attempt for these accounts, in the
+/// window the push was counted in (`pushed_at`). Best effort: a lost adjustment only
+/// makes the limit a little stricter or looser for one window.
+pub async fn adjust_for_attempt(
+    deps: &Deps,
+    server: &Server,
+    session: &Session,
+    accountid: u64,
+    delta: i32,
+) {
+    let Some(at) = session
+        .pushed_at
+        .filter(|_| session.pushed.contains(&accountid))
+    else {
+        return;
+    };
+    let settings = &server.settings;
+    let window = if delta < 0 {
+        window_of(settings, at)
+    } else {
+        window_of(settings, deps.clock.now())
+    };
+    let ttl = window_end(settings, window) + 3_600;
+    if let Err(e) = deps
+        .store
+        .adjust_push_count(&server.serverid, accountid, window, delta, ttl)
+        .await
+    {
+        tracing::warn!(error = %e, accountid, "push count not adjusted");
+    }
+}
+
+/// Pushes the session to `targets`: filters those that cannot be pushed, counts each
+/// against its rate limit, begins or joins the login attempt, publishes, and marks
+/// endpoints SNS reports disabled.
+async fn provoke(
+    deps: &Deps,
+    ws: &WebsiteSession,
+    req: &Request,
+    targets: Vec<Account>,
+    context: Option<UserContext>,
+) -> Result<Response<Body>, ApiError> {
+    let server = &ws.server;
+    let settings = &server.settings;
+    let now = deps.clock.now();
+    let session = ensure_session(deps, ws, req).await?;
+    if session.state_at(now) == SessionState::LoggedIn {
+        return Err(ApiError::conflict(
+            "session_state",
+            "the session is logged in; log it out before pushing a new login",
+        ));
+    }
+    let mut reasons = Vec::new();
+    let candidates: Vec<Account> = targets
+        .into_iter()
+        .filter(|a| match unpushable(a, settings) {
+            Some(r) => {
+                reasons.push(r);
+                false
+            }
+            None => true,
+        })
+        .collect();
+    if candidates.is_empty() {
+        return Err(ApiError::conflict(
+            "cannot_provoke",
+            match reasons.first() {
+                Some(r) if reasons.len() == 1 => format!("cannot push: {r}"),
+                _ => "cannot push: no account that can be pushed".to_string(),
+            },
+        ));
+    }
+    // The rate limit: one conditional counter per account and window.
+    let window = window_of(settings, now);
+    let ttl = window_end(settings, window) + 3_600;
+    let mut counted = Vec::new();
+    for a in candidates {
+        match deps
+            .store
+            .count_push(
+                &server.serverid,
+                a.accountid,
+                window,
+                settings.push_limit,
+                ttl,
+            )
+            .await
+        {
+            Ok(_) => counted.push(a),
+            Err(StoreError::ConditionFailed) => {
+                tracing::info!(accountid = a.accountid, "push rate limited");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if counted.is_empty() {
+        let retry_after = (window_end(settings, window) - now).max(1) as u64;
+        return Err(ApiError::TooManyRequests {
+            code: "push_rate_limited",
+            message: format!(
+                "at most {} pushes per {} s to an account; retry after {retry_after} s",
+                settings.push_limit, settings.push_window
+            ),
+            retry_after,
+        });
+    }
+    let ids: Vec<u64> = counted.iter().map(|a| a.accountid).collect();
+    let session = transition(deps, session, |s, now| {
+        if s.state_at(now) == SessionState::LoggedIn {
+            return Err(ApiError::conflict(
+                "session_state",
+                "the session was logged in meanwhile",
+            ));
+        }
+        Ok(Some(s.pushed_to(&ids, context.clone(), settings, now)))
+    })
+    .await?
+    .ok_or(ApiError::Internal)?;
+    let message = PushMessage {
+        serverid: server.serverid.to_string(),
+        hsid: session.hsid.to_string(),
+        servername: settings.name.clone(),
+        announceinfo: session.context.announceinfo.clone(),
+        choices: session.matching.as_ref().map(|m| m.choices.clone()),
+        expires_in: session.expires_at - now,
+    };
+    let mut pushed = 0;
+    for a in &counted {
+        let Some(endpoint) = a.push.as_ref() else {
+            continue;
+        };
+        match deps.push.publish(&endpoint.endpoint_arn, &message).await {
+            Ok(()) => {
+                pushed += 1;
+                let _ =
+                    update_account(deps, server, a.accountid, |x| x.lastprovoke = Some(now)).await;
+            }
+            Err(e) => {
+                // One failing account does not stop the others; its count is refunded.
+                tracing::warn!(error = %e, accountid = a.accountid, "push not sent");
+                if e == PushError::Disabled {
+                    let _ = update_account(deps, server, a.accountid, |x| {
+                        if let Some(p) = x.push.as_mut() {
+                            p.disabled = true;
+                        }
+                    })
+                    .await;
+                }
+                let _ = deps
+                    .store
+                    .adjust_push_count(&server.serverid, a.accountid, window, -1, ttl)
+                    .await;
+            }
+        }
+    }
+    tracing::info!(hsid = %session.hsid, pushed, "login pushed");
+    json(
+        StatusCode::OK,
+        &Pushed {
+            pushed,
+            match_number: session.matching.as_ref().map(|m| m.number.clone()),
+        },
+    )
+}
+
+fn context_of(req: &Request) -> Result<Option<UserContext>, ApiError> {
+    let b = body(req);
+    if b.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    UserContext::from_body(b).map(Some)
+}
+
+/// `POST /servers/{serverid}/sessions/provokelogin` + X-nonce: push to the session's last
+/// account.
+pub async fn provoke_login(
+    deps: &Deps,
+    params: &PathParams,
+    req: &Request,
+) -> Result<Response<Body>, ApiError> {
+    let ws = website_session(deps, params, req, Permission::Sessions).await?;
+    let context = context_of(req)?;
+    let cannot = || {
+        ApiError::conflict(
+            "cannot_provoke",
+            "this session has no account to push to: log in once with the QR code first",
+        )
+    };
+    let session = ws
+        .session
+        .as_ref()
+        .filter(|s| s.canprovoke)
+        .ok_or_else(cannot)?;
+    let accountid = session.last_accountid.ok_or_else(cannot)?;
+    let account = deps
+        .store
+        .get_account(&ws.server.serverid, accountid)
+        .await?
+        .ok_or_else(cannot)?;
+    provoke(deps, &ws, req, vec![account], context).await
+}
+
+/// `POST /servers/{serverid}/users/{userid}/provokelogin` + X-nonce: push to every
+/// account of the user that can be pushed.
+pub async fn provoke_login_on_user(
+    deps: &Deps,
+    params: &PathParams,
+    req: &Request,
+) -> Result<Response<Body>, ApiError> {
+    let ws = website_session(deps, params, req, Permission::Sessions).await?;
+    let userid = validate_userid("userid", params.get("userid"))?;
+    let context = context_of(req)?;
+    let accounts = deps
+        .store
+        .user_accounts(&ws.server.serverid, &userid)
+        .await?;
+    if accounts.is_empty() {
+        return Err(ApiError::conflict(
+            "cannot_provoke",
+            "this user has no accounts",
+        ));
+    }
+    provoke(deps, &ws, req, accounts, context).await
+}
+
+/// `POST /servers/{serverid}/accounts/{accountid}/provokelogin` + X-nonce.
+pub async fn provoke_login_on_account(
+    deps: &Deps,
+    params: &PathParams,
+    req: &Request,
+) -> Result<Response<Body>, ApiError> {
+    let ws = website_session(deps, params, req, Permission::Sessions).await?;
+    let id = parse_accountid(params.get("accountid"))?;
+    let context = context_of(req)?;
+    let account = deps
+        .store
+        .get_account(&ws.server.serverid, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no account {id} on this server")))?;
+    provoke(deps, &ws, req, vec![account], context).await
+}
