@@ -1,14 +1,18 @@
 //! What goes over the wire, against a scripted fake HTTP server (no nsauth server needed):
 //! the request line is exactly the signed path, the body is exactly the hashed bytes, and the
 //! signature verifies as the server checks it. Also the answers: the stored account after
-//! enrolment, error mapping, and forgetting the key after removal.
+//! enrolment, error mapping, and forgetting the key after removal; the stored push tokens and
+//! the inbox read from the local push outbox.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use nsauth::account::Platform;
 use nsauth::phone::signing::{AccountRef, AuthHeader, canonical_bytes, verify};
-use nsauth_authenticator::{Authenticator, Error};
+use nsauth::push::{OutboxEntry, PushMessage};
+use nsauth::usercontext::SessionInfo;
+use nsauth_authenticator::{Authenticator, Error, PushRegistration, PushedLogin};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -222,6 +226,8 @@ async fn enrol_signs_with_the_new_key_and_stores_the_account() {
     assert_eq!(account.userid.as_deref(), Some("alice"));
     assert_eq!(account.api, fake.base);
     assert_eq!(account.publickey(), publickey);
+    // The answer did not say `"push": true`: the token is not remembered.
+    assert_eq!(account.push, None);
     // Stored: a fresh open sees it.
     let again = open(&path);
     assert_eq!(again.accounts(), &[account]);
@@ -452,5 +458,177 @@ async fn errors_and_low_level_requests() {
         auth.send(req).await.unwrap_err(),
         Error::Transport { .. }
     ));
+    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+}
+
+/// A login push as the server builds it, and what the inbox should make of it.
+fn pushed(serverid: &str, hsid: &str, choices: bool) -> (PushMessage, PushedLogin) {
+    let mut announceinfo = SessionInfo::default();
+    announceinfo.info.insert("action".into(), "Log in".into());
+    let m = PushMessage {
+        serverid: serverid.into(),
+        hsid: hsid.into(),
+        servername: "Acme".into(),
+        announceinfo,
+        choices: choices.then(|| vec!["12".into(), "47".into(), "90".into()]),
+        expires_in: 280,
+    };
+    let login = PushedLogin {
+        serverid: serverid.into(),
+        hsid: hsid.into(),
+        servername: "Acme".into(),
+        title: "Acme".into(),
+        body: "Log in".into(),
+        announceinfo: serde_json::to_value(&m.announceinfo).unwrap(),
+        choices: m.choices.clone(),
+        link: format!("nsauth://login/{serverid}/{hsid}"),
+    };
+    (m, login)
+}
+
+/// The outbox entry the local stack lists for a message sent to `token`.
+fn outbox_entry(m: &PushMessage, platform: Platform, token: &str) -> Value {
+    serde_json::to_value(OutboxEntry {
+        endpoint_arn: format!("local:endpoint/{}/e", platform.as_str()),
+        platform,
+        token: token.into(),
+        message: serde_json::from_str(&m.sns_message()).unwrap(),
+        attributes: m
+            .sns_attributes()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn push_tokens_are_stored_and_the_inbox_reads_the_outbox() {
+    // Visible ASCII with characters that must be encoded in a query.
+    const PUSH: &str = "fcm+tok/en=1:2&x%y";
+    const PUSH_ENCODED: &str = "fcm%2Btok%2Fen%3D1%3A2%26x%25y";
+    const H2: &str = "6KvIv6Y0y8IgLQULP8ZR_Q";
+    const S3: &str = "CCECAwQFBgcICQoLDA0ODw";
+    let mut fake = Fake::start().await;
+    let path = temp_file("inbox");
+    let mut auth = open(&path);
+
+    // Enrolment with a token the server takes: remembered.
+    fake.answer(
+        201,
+        json!({"serverid": S, "servername": "Acme", "accountid": 7, "push": true}),
+    );
+    let account = auth
+        .enrol(&fake.enrol_link(S), "phone", Some(("fcm", PUSH)))
+        .await
+        .unwrap();
+    fake.next().await;
+    let fcm = PushRegistration {
+        platform: "fcm".into(),
+        token: PUSH.into(),
+    };
+    assert_eq!(account.push, Some(fcm.clone()));
+    assert_eq!(open(&path).account(S).unwrap().push, Some(fcm.clone()));
+
+    // One the server cannot use (`"push": false`): not remembered.
+    fake.answer(
+        201,
+        json!({"serverid": S2, "servername": "Acme", "accountid": 8, "push": false}),
+    );
+    let account = auth
+        .enrol(&fake.enrol_link(S2), "phone", Some(("apns", "apns-token")))
+        .await
+        .unwrap();
+    fake.next().await;
+    assert_eq!(account.push, None);
+
+    // set_push: a refusal stores nothing, a 200 stores the token (the same device token).
+    fake.answer(
+        400,
+        json!({"error": "push_unavailable", "message": "no apns"}),
+    );
+    let e = auth.set_push(S2, "apns", "apns-token").await.unwrap_err();
+    assert_eq!(e.code(), Some("push_unavailable"));
+    fake.next().await;
+    assert_eq!(auth.account(S2).unwrap().push, None);
+    fake.answer(200, json!({"push": true}));
+    auth.set_push(S2, "fcm", PUSH).await.unwrap();
+    fake.next().await;
+    assert_eq!(auth.account(S2).unwrap().push, Some(fcm.clone()));
+    assert_eq!(open(&path).account(S2).unwrap().push, Some(fcm));
+
+    // The outbox lists every message sent to the token, oldest first.
+    let (m1, p1) = pushed(S, H, true);
+    let (m2, p2) = pushed(S2, H, false);
+    let (m3, p3) = pushed(S, H2, false);
+    let outbox = json!({"messages": [
+        outbox_entry(&m1, Platform::Fcm, PUSH),
+        outbox_entry(&m2, Platform::Fcm, PUSH),
+        outbox_entry(&m3, Platform::Fcm, PUSH),
+    ]});
+
+    // All accounts: both share the API base and the token, so one request.
+    fake.answer(200, outbox.clone());
+    let all = auth.inbox(None).await.unwrap();
+    assert_eq!(all, vec![p1.clone(), p2.clone(), p3.clone()]);
+    let r = fake.next().await;
+    assert_eq!(r.method, "GET");
+    assert_eq!(r.target, format!("/local/outbox?token={PUSH_ENCODED}"));
+    assert_eq!(r.header("authorization"), None, "the outbox is not signed");
+    assert!(r.body.is_empty());
+    assert!(fake.received.try_recv().is_err(), "one request only");
+
+    // One server: only its pushes.
+    fake.answer(200, outbox);
+    assert_eq!(auth.inbox(Some(S)).await.unwrap(), vec![p1, p3]);
+    assert_eq!(
+        fake.next().await.target,
+        format!("/local/outbox?token={PUSH_ENCODED}")
+    );
+    fake.answer(200, json!({"messages": []}));
+    assert_eq!(auth.inbox(Some(S2)).await.unwrap(), vec![]);
+    fake.next().await;
+
+    // Not a local stack: a clear error.
+    fake.answer(404, json!({"error": "not_found", "message": "no route"}));
+    let e = auth.inbox(None).await.unwrap_err();
+    assert!(
+        matches!(&e, Error::NoOutbox { api } if *api == fake.base),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("not a local stack"), "{e}");
+    fake.next().await;
+
+    // Other failures and answers that are not an outbox.
+    fake.answer(500, json!({"error": "internal", "message": "boom"}));
+    let e = auth.inbox(None).await.unwrap_err();
+    assert_eq!((e.status(), e.code()), (Some(500), Some("internal")));
+    fake.next().await;
+    fake.answer(200, json!({"pushes": []}));
+    assert!(matches!(
+        auth.inbox(None).await.unwrap_err(),
+        Error::Protocol(_)
+    ));
+    fake.next().await;
+    fake.answer(
+        200,
+        json!({"messages": [{"platform": "fcm", "token": PUSH}]}),
+    );
+    let e = auth.inbox(None).await.unwrap_err();
+    assert!(
+        matches!(&e, Error::Protocol(m) if m.contains("outbox message 0")),
+        "{e:?}"
+    );
+    fake.next().await;
+
+    // An account without a push token: refused locally, nothing sent.
+    enrol(&mut fake, &mut auth, S3, 9).await;
+    let e = auth.inbox(Some(S3)).await.unwrap_err();
+    assert!(e.to_string().contains("no push token"), "{e}");
+    assert!(matches!(
+        auth.inbox(Some(S2.replace('B', "D").as_str())).await,
+        Err(Error::NoAccount(_))
+    ));
+    assert!(fake.received.try_recv().is_err());
     std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
 }
