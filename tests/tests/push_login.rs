@@ -590,3 +590,34 @@ mod super_tests {
         assert_eq!(v["push"], false);
     }
 }
+
+/// A push login done as by hand on the local stack: the website pushes, the phone reads its
+/// inbox (the local outbox), and approves with the number the website shows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_login_through_the_local_outbox() {
+    let stack = Stack::memory().await;
+    let (phone, acc, n) = phone_with_push(&stack, "lou", "tok-local").await;
+    stack
+        .call(Method::POST, "/sessions/logout", Some(&n), None)
+        .await;
+    let ctx = json!({"announceinfo": {"info": {"action": "Sign in to the demo"}}});
+    let (status, v) = provoke(&stack, "/sessions/provokelogin", &n, Some(ctx)).await;
+    assert_eq!(status, 200, "{v}");
+    let number = v["match"].as_str().unwrap().to_string();
+    let inbox = phone.inbox(None).await.unwrap();
+    assert_eq!(inbox.len(), 1);
+    let push = &inbox[0];
+    assert_eq!(push.hsid, hsid_of(&stack, &n));
+    assert_eq!(push.servername, "Demo website");
+    assert!(push.body.contains("Sign in to the demo"), "{}", push.body);
+    assert!(push.choices.as_ref().unwrap().contains(&number));
+    phone
+        .approve(&push.link, Some(&number), None)
+        .await
+        .unwrap();
+    let st = stack.status(&n).await;
+    assert_eq!(
+        (st["loggedin"].clone(), st["accountid"].clone()),
+        (json!(true), json!(acc))
+    );
+}

@@ -64,13 +64,18 @@ pub enum Error {
     /// A push message that is not one of the accepted shapes (see [`inbox`]).
     #[error("bad push message: {0}")]
     BadPush(String),
-    /// The API base answered 404 for the push outbox: only the local stack has one.
+    /// The API base answered 404 for the push outbox: only the local stack has one (and
+    /// only when it runs with local push).
     #[error(
-        "{api} has no push outbox (404 for local/outbox): it is not a local stack. A real \
-         deployment's pushes go to the phone's push service; feed a captured one with \
-         `inbox --file`"
+        "{api} has no push outbox (404 for local/outbox: {message}): it is not a local stack, \
+         or one without local push. A real deployment's pushes go to the phone's push \
+         service; feed a captured one with `inbox --file`"
     )]
-    NoOutbox { api: String },
+    NoOutbox {
+        api: String,
+        /// The answer's `message` (or its text).
+        message: String,
+    },
 }
 
 impl Error {
@@ -637,8 +642,13 @@ impl Authenticator {
             );
             let (status, answer) = read_answer(&url, self.http.get(&url)).await?;
             if status == 404 {
+                let message = match http_error(status, &answer) {
+                    Error::Http { message, .. } => message,
+                    _ => String::new(),
+                };
                 return Err(Error::NoOutbox {
                     api: api.to_string(),
+                    message,
                 });
             }
             if !(200..300).contains(&status) {

@@ -593,7 +593,7 @@ async fn push_tokens_are_stored_and_the_inbox_reads_the_outbox() {
     fake.answer(404, json!({"error": "not_found", "message": "no route"}));
     let e = auth.inbox(None).await.unwrap_err();
     assert!(
-        matches!(&e, Error::NoOutbox { api } if *api == fake.base),
+        matches!(&e, Error::NoOutbox { api, message } if *api == fake.base && message == "no route"),
         "{e:?}"
     );
     assert!(e.to_string().contains("not a local stack"), "{e}");

@@ -13,7 +13,7 @@ use crate::apikey::Permission;
 use crate::clock::UnixTime;
 use crate::deps::Deps;
 use crate::error::ApiError;
-use crate::http::request::body;
+use crate::http::request::{body, origin};
 use crate::http::response::json;
 use crate::http::routes::PathParams;
 use crate::push::{PushError, PushMessage};
@@ -219,12 +219,16 @@ async fn provoke(
     )
 }
 
+/// The UserContext of a push call's body, with ip and useragent filled from the request
+/// where the website left them out; `None` keeps the session's.
 fn context_of(req: &Request) -> Result<Option<UserContext>, ApiError> {
     let b = body(req);
     if b.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    UserContext::from_body(b).map(Some)
+    let mut ctx = UserContext::from_body(b)?;
+    ctx.fill_from(&origin(req));
+    Ok(Some(ctx))
 }
 
 /// `POST /servers/{serverid}/sessions/provokelogin` + X-nonce: push to the session's last
