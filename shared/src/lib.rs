@@ -13,6 +13,7 @@ pub mod error;
 pub mod http;
 pub mod ids;
 pub mod lambda;
+pub mod live;
 pub mod links;
 pub mod phone;
 pub mod push;

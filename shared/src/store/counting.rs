@@ -214,6 +214,22 @@ impl Store for CountingStore {
             .adjust_push_count(serverid, accountid, window, delta, ttl)
             .await
     }
+    async fn subscribe(&self, conn: &str, hsid: &Hsid, until: UnixTime) -> Result<(), StoreError> {
+        self.hit("subscribe");
+        self.inner.subscribe(conn, hsid, until).await
+    }
+    async fn connection_sessions(&self, conn: &str) -> Result<Vec<Hsid>, StoreError> {
+        self.hit("connection_sessions");
+        self.inner.connection_sessions(conn).await
+    }
+    async fn subscribers(&self, hsid: &Hsid) -> Result<Vec<String>, StoreError> {
+        self.hit("subscribers");
+        self.inner.subscribers(hsid).await
+    }
+    async fn unsubscribe(&self, conn: &str, hsid: &Hsid) -> Result<(), StoreError> {
+        self.hit("unsubscribe");
+        self.inner.unsubscribe(conn, hsid).await
+    }
     async fn remember_request(
         &self,
         serverid: &ServerId,

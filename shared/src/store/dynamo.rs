@@ -9,13 +9,15 @@
 //! | enrol token  | `ENROL#<serverid>#<tokenhash>` | `ENROL`          |                              |                       |
 //! | seen request | `REPLAY#<serverid>#<digest>`   | `REPLAY`         |                              |                       |
 //! | push count   | `RATE#<serverid>#<id>#<window>`| `RATE`           |                              |                       |
+//! | watcher      | `WS#<hsid>`                    | `CONN#<conn>`    |                              |                       |
+//! | watched      | `WSCONN#<conn>`                | `HSID#<hsid>`    |                              |                       |
 //!
 //! Sessions, accounts and tokens have a partition each, so no server's traffic makes a hot
 //! partition. Sessions are keyed by hsid alone (derived from server id and nonce), so the
 //! phone can name one; the session records its server. A session enters its account's index
 //! at its first login and stays there (past sessions). The server item also holds the
 //! account id counter (`accounts_allocated`). The leading `SERVER#`, `SESSION#`, `ACCOUNT#`,
-//! `USER#`, `ENROL#`, `REPLAY#`, `RATE#` prefixes let IAM policies limit functions to item kinds
+//! `USER#`, `ENROL#`, `REPLAY#`, `RATE#`, `WS#`, `WSCONN#` prefixes let IAM policies limit functions to item kinds
 //! (`dynamodb:LeadingKeys`, which also applies to the index key of a query).
 
 use std::collections::HashMap;
@@ -745,6 +747,65 @@ impl Store for DynamoStore {
             Ok(_) | Err(StoreError::ConditionFailed) => Ok(()),
             Err(e) => Err(e),
         }
+    }
+
+    async fn subscribe(&self, conn: &str, hsid: &Hsid, until: UnixTime) -> Result<(), StoreError> {
+        // Two items: one to find a session's watchers, one to find a connection's sessions.
+        for (pk, sk) in [
+            (format!("WS#{hsid}"), format!("CONN#{conn}")),
+            (format!("WSCONN#{conn}"), format!("HSID#{hsid}")),
+        ] {
+            let mut item = key(pk, sk);
+            item.insert("ttl".into(), AttributeValue::N(until.to_string()));
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .send()
+                .await
+                .map_err(sdk_err)?;
+        }
+        Ok(())
+    }
+
+    async fn connection_sessions(&self, conn: &str) -> Result<Vec<Hsid>, StoreError> {
+        Ok(self
+            .query_all(None, "pk = :p", vec![(":p", s(format!("WSCONN#{conn}")))])
+            .await?
+            .iter()
+            .filter_map(|i| match i.get("sk") {
+                Some(AttributeValue::S(sk)) => sk.strip_prefix("HSID#").and_then(Hsid::parse),
+                _ => None,
+            })
+            .collect())
+    }
+
+    async fn subscribers(&self, hsid: &Hsid) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .query_all(None, "pk = :p", vec![(":p", s(format!("WS#{hsid}")))])
+            .await?
+            .iter()
+            .filter_map(|i| match i.get("sk") {
+                Some(AttributeValue::S(sk)) => sk.strip_prefix("CONN#").map(String::from),
+                _ => None,
+            })
+            .collect())
+    }
+
+    async fn unsubscribe(&self, conn: &str, hsid: &Hsid) -> Result<(), StoreError> {
+        for (pk, sk) in [
+            (format!("WS#{hsid}"), format!("CONN#{conn}")),
+            (format!("WSCONN#{conn}"), format!("HSID#{hsid}")),
+        ] {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(key(pk, sk)))
+                .send()
+                .await
+                .map_err(sdk_err)?;
+        }
+        Ok(())
     }
 
     async fn remember_request(

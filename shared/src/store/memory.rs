@@ -24,6 +24,7 @@ struct Tables {
     enrol_tokens: BTreeMap<(ServerId, String), EnrolToken>,
     seen_requests: BTreeMap<(ServerId, String), UnixTime>,
     push_counts: BTreeMap<(ServerId, u64, i64), u32>,
+    subscriptions: BTreeMap<(Hsid, String), UnixTime>,
 }
 
 /// The local stack's embedded store. One mutex makes every conditional write atomic, as
@@ -350,6 +351,40 @@ impl Store for MemoryStore {
             }
             None => {}
         }
+        Ok(())
+    }
+
+    async fn subscribe(&self, conn: &str, hsid: &Hsid, until: UnixTime) -> Result<(), StoreError> {
+        self.lock()
+            .subscriptions
+            .insert((hsid.clone(), conn.to_string()), until);
+        Ok(())
+    }
+
+    async fn connection_sessions(&self, conn: &str) -> Result<Vec<Hsid>, StoreError> {
+        Ok(self
+            .lock()
+            .subscriptions
+            .keys()
+            .filter(|(_, c)| c == conn)
+            .map(|(h, _)| h.clone())
+            .collect())
+    }
+
+    async fn subscribers(&self, hsid: &Hsid) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .lock()
+            .subscriptions
+            .keys()
+            .filter(|(h, _)| h == hsid)
+            .map(|(_, c)| c.clone())
+            .collect())
+    }
+
+    async fn unsubscribe(&self, conn: &str, hsid: &Hsid) -> Result<(), StoreError> {
+        self.lock()
+            .subscriptions
+            .remove(&(hsid.clone(), conn.to_string()));
         Ok(())
     }
 

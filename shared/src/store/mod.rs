@@ -167,6 +167,16 @@ pub trait Store: Send + Sync {
         ttl: UnixTime,
     ) -> Result<(), StoreError>;
 
+    /// A WebSocket connection watches a session until `until` (connections live at most
+    /// two hours).
+    async fn subscribe(&self, conn: &str, hsid: &Hsid, until: UnixTime) -> Result<(), StoreError>;
+    /// The sessions a connection watches.
+    async fn connection_sessions(&self, conn: &str) -> Result<Vec<Hsid>, StoreError>;
+    /// The connections watching a session.
+    async fn subscribers(&self, hsid: &Hsid) -> Result<Vec<String>, StoreError>;
+    /// Ends one subscription (idempotent).
+    async fn unsubscribe(&self, conn: &str, hsid: &Hsid) -> Result<(), StoreError>;
+
     /// Remembers a signed request until `until`; `ConditionFailed` if it was seen before
     /// (a replay).
     async fn remember_request(

@@ -48,10 +48,10 @@ fn unpushable(a: &Account, settings: &ServerSettings) -> Option<&'static str> {
 }
 
 #[derive(Serialize)]
-struct Pushed {
-    pushed: usize,
+pub struct Pushed {
+    pub pushed: usize,
     #[serde(rename = "match", skip_serializing_if = "Option::is_none")]
-    match_number: Option<String>,
+    pub match_number: Option<String>,
 }
 
 /// Refunds (-1) or penalises (+1) the pushes of an attempt for these accounts, in the
@@ -89,17 +89,15 @@ pub async fn adjust_for_attempt(
 /// Pushes the session to `targets`: filters those that cannot be pushed, counts each
 /// against its rate limit, begins or joins the login attempt, publishes, and marks
 /// endpoints SNS reports disabled.
-async fn provoke(
+pub async fn provoke(
     deps: &Deps,
-    ws: &WebsiteSession,
-    req: &Request,
+    server: &Server,
+    session: Session,
     targets: Vec<Account>,
     context: Option<UserContext>,
-) -> Result<Response<Body>, ApiError> {
-    let server = &ws.server;
+) -> Result<Pushed, ApiError> {
     let settings = &server.settings;
     let now = deps.clock.now();
-    let session = ensure_session(deps, ws, req).await?;
     if session.state_at(now) == SessionState::LoggedIn {
         return Err(ApiError::conflict(
             "session_state",
@@ -210,13 +208,43 @@ async fn provoke(
         }
     }
     tracing::info!(hsid = %session.hsid, pushed, "login pushed");
-    json(
-        StatusCode::OK,
-        &Pushed {
-            pushed,
-            match_number: session.matching.as_ref().map(|m| m.number.clone()),
-        },
-    )
+    Ok(Pushed {
+        pushed,
+        match_number: session.matching.as_ref().map(|m| m.number.clone()),
+    })
+}
+
+async fn provoke_http(
+    deps: &Deps,
+    ws: &WebsiteSession,
+    req: &Request,
+    targets: Vec<Account>,
+    context: Option<UserContext>,
+) -> Result<Response<Body>, ApiError> {
+    let session = ensure_session(deps, ws, req).await?;
+    let pushed = provoke(deps, &ws.server, session, targets, context).await?;
+    json(StatusCode::OK, &pushed)
+}
+
+/// The account a session's provokeLogin pushes to: its last account, while the session
+/// can provoke (SPEC section 3).
+pub async fn last_account(
+    deps: &Deps,
+    server: &Server,
+    session: Option<&Session>,
+) -> Result<Account, ApiError> {
+    let cannot = || {
+        ApiError::conflict(
+            "cannot_provoke",
+            "this session has no account to push to: log in once with the QR code first",
+        )
+    };
+    let session = session.filter(|s| s.canprovoke).ok_or_else(cannot)?;
+    let accountid = session.last_accountid.ok_or_else(cannot)?;
+    deps.store
+        .get_account(&server.serverid, accountid)
+        .await?
+        .ok_or_else(cannot)
 }
 
 /// The UserContext of a push call's body, with ip and useragent filled from the request
@@ -240,24 +268,8 @@ pub async fn provoke_login(
 ) -> Result<Response<Body>, ApiError> {
     let ws = website_session(deps, params, req, Permission::Sessions).await?;
     let context = context_of(req)?;
-    let cannot = || {
-        ApiError::conflict(
-            "cannot_provoke",
-            "this session has no account to push to: log in once with the QR code first",
-        )
-    };
-    let session = ws
-        .session
-        .as_ref()
-        .filter(|s| s.canprovoke)
-        .ok_or_else(cannot)?;
-    let accountid = session.last_accountid.ok_or_else(cannot)?;
-    let account = deps
-        .store
-        .get_account(&ws.server.serverid, accountid)
-        .await?
-        .ok_or_else(cannot)?;
-    provoke(deps, &ws, req, vec![account], context).await
+    let account = last_account(deps, &ws.server, ws.session.as_ref()).await?;
+    provoke_http(deps, &ws, req, vec![account], context).await
 }
 
 /// `POST /servers/{serverid}/users/{userid}/provokelogin` + X-nonce: push to every
@@ -280,7 +292,7 @@ pub async fn provoke_login_on_user(
             "this user has no accounts",
         ));
     }
-    provoke(deps, &ws, req, accounts, context).await
+    provoke_http(deps, &ws, req, accounts, context).await
 }
 
 /// `POST /servers/{serverid}/accounts/{accountid}/provokelogin` + X-nonce.
@@ -297,5 +309,5 @@ pub async fn provoke_login_on_account(
         .get_account(&ws.server.serverid, id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no account {id} on this server")))?;
-    provoke(deps, &ws, req, vec![account], context).await
+    provoke_http(deps, &ws, req, vec![account], context).await
 }

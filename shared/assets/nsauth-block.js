@@ -1,0 +1,738 @@
+/*
+ * nsauth login block: keeps a page in step with its nsauth session (SPEC section 8).
+ *
+ * Finds every `.nsauth-block` (a login block from getHtmlLogin) and `.nsauth-footer` (the
+ * marker getHtmlFooter adds to a logged-in page). Each one follows its session over the
+ * WebSocket in its `data-ws` (text frames `TYPE HSID SERVERID ...`), reconnecting with
+ * exponential backoff; after 3 connections in a row that fail to open (or with no
+ * `data-ws`, or no WebSocket in the browser) it polls `data-status` instead.
+ *
+ * A block shows the progress of the login, the push button, the number to match and the
+ * retry button; on LOGIN it calls the global function named by `data-callback` with the
+ * hsid, or reloads the page. A footer reloads the page when its session is logged out.
+ *
+ * No framework, no build step. Globals: only `window.nsauthBlock` (version, and
+ * `_state(el)`, the state name of a block or footer, for debugging and tests).
+ */
+(function () {
+  "use strict";
+
+  var VERSION = "1";
+  var WS_FIRST_DELAY = 1000; // ms before the first reconnect; doubles per failure
+  var WS_MAX_DELAY = 30000;
+  var WS_MAX_FAILURES = 3; // failures to open in a row before polling
+  var WS_STABLE_AFTER = 5000; // an open connection that lasts this long has not failed
+  var WS_REREGISTER_EVERY = 240000; // REGISTER again now and then: keeps idle sockets alive
+  var POLL_EVERY = 2000;
+  var POLL_AFTER_ERROR = 10000;
+  var POLL_TIMEOUT = 10000;
+  var PUSH_DISABLED_FOR = 5000;
+
+  var TEXT = {
+    pending: "Scan the code with your authenticator app.",
+    scanned: "Code scanned - confirm on your phone.",
+    pushed: "Request sent - check your phone.",
+    loggedin: "Logged in.",
+    cancelled: "Login denied on the phone.",
+    noaccounts: "Your phone has no account for this site yet.",
+    expired: "The code has expired.",
+    pushing: "Sending a login request to your phone..."
+  };
+
+  // States after which a block waits for nothing more.
+  var FINAL = { loggedin: true, cancelled: true, expired: true };
+
+  var all = []; // every live controller
+  var byElement = typeof WeakMap === "function" ? new WeakMap() : null;
+
+  function info(msg) {
+    try {
+      if (window.console && console.info) {
+        console.info("nsauth: " + msg);
+      }
+    } catch (e) {
+      /* nothing to do */
+    }
+  }
+
+  function attr(el, name) {
+    var v = el.getAttribute(name);
+    return v == null ? "" : String(v).trim();
+  }
+
+  function find(el, cls) {
+    return el.querySelector("." + cls);
+  }
+
+  function show(node, visible) {
+    if (!node) {
+      return;
+    }
+    if (visible) {
+      node.removeAttribute("hidden");
+    } else {
+      node.setAttribute("hidden", "");
+    }
+  }
+
+  function isPhone() {
+    try {
+      var ua = (navigator.userAgent || "") + "";
+      if (/Android|iPhone|iPad|iPod|Mobile|Windows Phone/i.test(ua)) {
+        return true;
+      }
+      // iPadOS reports itself as a Mac: a touch screen on a "Mac" is an iPad.
+      var touch = (navigator.maxTouchPoints || 0) > 0 || "ontouchstart" in window;
+      var small = window.matchMedia
+        ? window.matchMedia("(max-width: 820px)").matches
+        : (window.innerWidth || 1024) <= 820;
+      return touch && small;
+    } catch (e) {
+      return false;
+    }
+  }
+
+  function jitter(ms) {
+    return Math.round(ms * (0.75 + Math.random() * 0.5));
+  }
+
+  function reload() {
+    try {
+      window.location.reload();
+    } catch (e) {
+      info("cannot reload the page: " + e);
+    }
+  }
+
+  // ---------------------------------------------------------------------------
+  // One block or footer.
+
+  function Controller(el, footer) {
+    this.el = el;
+    this.footer = footer;
+    this.serverid = attr(el, "data-serverid");
+    this.hsid = attr(el, "data-hsid");
+    this.wsUrl = attr(el, "data-ws");
+    this.statusUrl = attr(el, "data-status");
+    this.callback = attr(el, "data-callback");
+    this.canprovoke = attr(el, "data-canprovoke") === "true";
+    this.match = attr(el, "data-match");
+    this.state = attr(el, "data-state") || (footer ? "loggedin" : "pending");
+    this.ws = null;
+    this.wsOpen = false;
+    this.wsFailures = 0;
+    this.wsTimer = null;
+    this.stableTimer = null;
+    this.registerTimer = null;
+    this.pollTimer = null;
+    this.polling = false;
+    this.pollBusy = false;
+    this.stopped = false;
+    this.pushTimer = null;
+    this.pushBusy = false;
+    this.note = ""; // a message (ERROR frame) shown instead of the state's text
+
+    this.qr = find(el, "nsauth-qr");
+    this.matchBox = find(el, "nsauth-match");
+    this.matchNumber = find(el, "nsauth-match-number");
+    this.status = find(el, "nsauth-status");
+    this.pushButton = find(el, "nsauth-push");
+    this.openApp = find(el, "nsauth-open-app");
+    this.retryButton = find(el, "nsauth-retry");
+    this.phone = !footer && isPhone();
+  }
+
+  Controller.prototype.start = function () {
+    var self = this;
+    if (!this.footer) {
+      if (this.pushButton) {
+        this.pushButton.addEventListener("click", function (ev) {
+          ev.preventDefault();
+          self.provoke();
+        });
+      }
+      if (this.retryButton) {
+        this.retryButton.addEventListener("click", function (ev) {
+          ev.preventDefault();
+          reload();
+        });
+      }
+      if (this.openApp) {
+        var link = attr(this.el, "data-applink") || attr(this.el, "data-link");
+        if (link) {
+          this.openApp.setAttribute("href", link);
+        }
+      }
+      this.render();
+      // A block rendered in a final state waits for nothing (and never reloads by itself).
+      if (this.state in FINAL) {
+        return;
+      }
+    }
+    this.connect();
+  };
+
+  // Opens the WebSocket, or polls when there is none.
+  Controller.prototype.connect = function () {
+    if (this.stopped) {
+      return;
+    }
+    if (!this.wsUrl || typeof window.WebSocket !== "function") {
+      this.startPolling(this.wsUrl ? "this browser has no WebSocket" : "no WebSocket URL");
+      return;
+    }
+    this.openSocket();
+  };
+
+  Controller.prototype.openSocket = function () {
+    var self = this;
+    var ws;
+    this.wsTimer = null;
+    try {
+      ws = new window.WebSocket(this.wsUrl);
+    } catch (e) {
+      this.socketFailed("cannot open the WebSocket: " + e);
+      return;
+    }
+    this.ws = ws;
+    var opened = false;
+    var lasted = false;
+    ws.onopen = function () {
+      if (self.ws !== ws) {
+        return;
+      }
+      opened = true;
+      self.wsOpen = true;
+      self.el.setAttribute("data-transport", "ws");
+      self.send("REGISTER");
+      self.stableTimer = setTimeout(function () {
+        lasted = true;
+        self.wsFailures = 0;
+      }, WS_STABLE_AFTER);
+      self.registerTimer = setInterval(function () {
+        self.send("REGISTER");
+      }, WS_REREGISTER_EVERY);
+      self.render();
+    };
+    ws.onmessage = function (ev) {
+      if (self.ws !== ws) {
+        return;
+      }
+      lasted = true;
+      self.wsFailures = 0;
+      if (typeof ev.data === "string") {
+        self.onFrame(ev.data);
+      }
+    };
+    ws.onerror = function () {
+      // A close event follows; nothing to log: failures are expected on bad networks.
+    };
+    ws.onclose = function () {
+      if (self.ws !== ws) {
+        return;
+      }
+      self.ws = null;
+      self.wsOpen = false;
+      clearTimeout(self.stableTimer);
+      clearInterval(self.registerTimer);
+      self.render();
+      if (self.stopped) {
+        return;
+      }
+      if (opened && lasted) {
+        self.wsFailures = 0;
+        self.scheduleReconnect("the WebSocket closed");
+      } else {
+        // Closed before it opened, or dropped at once: a failure to open.
+        self.socketFailed(opened ? "the WebSocket closed at once" : "the WebSocket did not open");
+      }
+    };
+  };
+
+  Controller.prototype.socketFailed = function (why) {
+    this.wsFailures += 1;
+    if (this.wsFailures >= WS_MAX_FAILURES) {
+      this.startPolling(why + " (" + this.wsFailures + " times)");
+      return;
+    }
+    this.scheduleReconnect(why);
+  };
+
+  Controller.prototype.scheduleReconnect = function (why) {
+    var self = this;
+    var delay = Math.min(WS_MAX_DELAY, WS_FIRST_DELAY * Math.pow(2, this.wsFailures));
+    delay = Math.min(WS_MAX_DELAY, jitter(delay));
+    info(why + "; reconnecting in " + delay + " ms");
+    clearTimeout(this.wsTimer);
+    this.wsTimer = setTimeout(function () {
+      self.openSocket();
+    }, delay);
+  };
+
+  Controller.prototype.closeSocket = function () {
+    clearTimeout(this.wsTimer);
+    clearTimeout(this.stableTimer);
+    clearInterval(this.registerTimer);
+    this.wsTimer = null;
+    var ws = this.ws;
+    this.ws = null;
+    this.wsOpen = false;
+    if (ws) {
+      try {
+        ws.close();
+      } catch (e) {
+        /* already closing */
+      }
+    }
+  };
+
+  Controller.prototype.send = function (type) {
+    if (!this.ws || !this.wsOpen) {
+      return false;
+    }
+    try {
+      this.ws.send(type + " " + this.hsid + " " + this.serverid);
+      return true;
+    } catch (e) {
+      info("cannot send " + type + ": " + e);
+      return false;
+    }
+  };
+
+  // Stops everything this controller runs (final state, page leaving).
+  Controller.prototype.stop = function () {
+    this.stopped = true;
+    this.closeSocket();
+    this.stopPolling();
+    clearTimeout(this.pushTimer);
+  };
+
+  // ---------------------------------------------------------------------------
+  // Frames from the server.
+
+  Controller.prototype.onFrame = function (text) {
+    var parts = text.trim().split(/\s+/);
+    var type = (parts[0] || "").toUpperCase();
+    if (type === "ERROR") {
+      var code = parts[1] || "error";
+      var message = parts.slice(2).join(" ") || code;
+      this.onError(code, message);
+      return;
+    }
+    // Frames name the session: ignore those of another one.
+    if (parts.length >= 2 && parts[1] !== this.hsid) {
+      return;
+    }
+    if (parts.length >= 3 && this.serverid && parts[2] !== this.serverid) {
+      return;
+    }
+    if (this.footer) {
+      // A logged-in page only cares about the end of its login.
+      if (type === "LOGOUT" || type === "EXPIRED") {
+        this.setState("loggedout");
+      }
+      return;
+    }
+    switch (type) {
+      case "LOGIN":
+        this.setState("loggedin");
+        break;
+      case "LOGOUT":
+        // A block ignores it: its session has begun a new attempt since that logout (a
+        // late LOGOUT can reach the page that the logout reloaded).
+        break;
+      case "CONFIRMSCAN":
+        this.setState("scanned");
+        break;
+      case "CONFIRMPROVOKE":
+        this.setState("pushed");
+        break;
+      case "CANCEL":
+        this.setState("cancelled");
+        break;
+      case "NOACCOUNTS":
+        this.setState("noaccounts");
+        break;
+      case "EXPIRED":
+        this.setState("expired");
+        break;
+      case "CANPROVOKE":
+        this.canprovoke = true;
+        this.render();
+        break;
+      case "MATCH":
+        if (parts[3]) {
+          this.match = parts[3];
+          this.render();
+        }
+        break;
+      default:
+        info("unknown frame " + type);
+    }
+  };
+
+  Controller.prototype.onError = function (code, message) {
+    if (this.footer) {
+      info("server error " + code + ": " + message);
+      return;
+    }
+    this.pushBusy = false;
+    clearTimeout(this.pushTimer);
+    if (this.state === "pushed") {
+      this.state = "pending";
+    }
+    this.note = message;
+    this.el.setAttribute("data-error", code);
+    this.render();
+  };
+
+  // ---------------------------------------------------------------------------
+  // Polling.
+
+  Controller.prototype.startPolling = function (why) {
+    this.closeSocket();
+    if (!this.statusUrl) {
+      info(why + " and no status URL: the page will not follow the session");
+      return;
+    }
+    info(why + ": polling " + this.statusUrl);
+    this.polling = true;
+    this.el.setAttribute("data-transport", "poll");
+    this.render();
+    this.schedulePoll(0);
+  };
+
+  Controller.prototype.stopPolling = function () {
+    this.polling = false;
+    clearTimeout(this.pollTimer);
+    this.pollTimer = null;
+  };
+
+  Controller.prototype.schedulePoll = function (delay) {
+    var self = this;
+    clearTimeout(this.pollTimer);
+    this.pollTimer = setTimeout(function () {
+      self.poll();
+    }, delay);
+  };
+
+  Controller.prototype.poll = function () {
+    var self = this;
+    if (!this.polling || this.stopped || this.pollBusy) {
+      return;
+    }
+    this.pollBusy = true;
+    var done = function (ok) {
+      self.pollBusy = false;
+      if (self.polling && !self.stopped) {
+        self.schedulePoll(ok ? POLL_EVERY : POLL_AFTER_ERROR);
+      }
+    };
+    getJson(this.statusUrl, function (err, body) {
+      if (err) {
+        info("status poll failed (" + err + "); next in " + POLL_AFTER_ERROR / 1000 + " s");
+        done(false);
+        return;
+      }
+      try {
+        self.onStatus(body);
+      } catch (e) {
+        info("bad status answer: " + e);
+        done(false);
+        return;
+      }
+      done(true);
+    });
+  };
+
+  Controller.prototype.onStatus = function (body) {
+    if (!body || typeof body.state !== "string") {
+      throw new Error("no state");
+    }
+    var s = body.state;
+    if (this.footer) {
+      if (s === "loggedout" || s === "expired") {
+        this.setState("loggedout");
+      }
+      return;
+    }
+    if (typeof body.canprovoke === "boolean") {
+      this.canprovoke = body.canprovoke;
+    }
+    // The answer has a match only while one is outstanding.
+    this.match = typeof body.match === "string" ? body.match : "";
+    switch (s) {
+      case "loggedin":
+      case "cancelled":
+      case "expired":
+      case "scanned":
+        this.setState(s);
+        break;
+      case "pending":
+        // A pending poll does not undo what only the WebSocket tells (pushed, noaccounts).
+        if (this.state === "scanned") {
+          this.setState("pending");
+        } else {
+          this.render();
+        }
+        break;
+      default:
+        // loggedout: the block's own attempt has not begun yet (or a stale answer).
+        this.render();
+    }
+  };
+
+  // GET url as JSON without credentials; cb(errorText, body).
+  function getJson(url, cb) {
+    var finished = false;
+    var finish = function (err, body) {
+      if (!finished) {
+        finished = true;
+        cb(err, body);
+      }
+    };
+    if (typeof window.fetch === "function") {
+      var controller = typeof AbortController === "function" ? new AbortController() : null;
+      var timer = setTimeout(function () {
+        if (controller) {
+          controller.abort();
+        }
+        finish("timed out");
+      }, POLL_TIMEOUT);
+      var opts = { method: "GET", credentials: "omit", cache: "no-store", mode: "cors" };
+      if (controller) {
+        opts.signal = controller.signal;
+      }
+      window
+        .fetch(url, opts)
+        .then(function (res) {
+          if (!res.ok) {
+            throw new Error("HTTP " + res.status);
+          }
+          return res.json();
+        })
+        .then(
+          function (body) {
+            clearTimeout(timer);
+            finish(null, body);
+          },
+          function (e) {
+            clearTimeout(timer);
+            finish(String((e && e.message) || e));
+          }
+        );
+      return;
+    }
+    try {
+      var xhr = new XMLHttpRequest();
+      xhr.open("GET", url, true);
+      xhr.timeout = POLL_TIMEOUT;
+      xhr.onload = function () {
+        if (xhr.status < 200 || xhr.status >= 300) {
+          finish("HTTP " + xhr.status);
+          return;
+        }
+        try {
+          finish(null, JSON.parse(xhr.responseText));
+        } catch (e) {
+          finish("not JSON");
+        }
+      };
+      xhr.onerror = function () {
+        finish("network error");
+      };
+      xhr.ontimeout = function () {
+        finish("timed out");
+      };
+      xhr.send();
+    } catch (e) {
+      finish(String(e));
+    }
+  }
+
+  // ---------------------------------------------------------------------------
+  // State and view.
+
+  Controller.prototype.setState = function (state) {
+    var before = this.state;
+    this.state = state;
+    if (this.footer) {
+      this.el.setAttribute("data-state", state);
+      if (state === "loggedout") {
+        this.stop();
+        reload();
+      }
+      return;
+    }
+    if (state in FINAL) {
+      // The number only matters while the phone is deciding.
+      this.match = "";
+    }
+    if (state !== before) {
+      this.note = "";
+      this.el.removeAttribute("data-error");
+    }
+    this.render();
+    if (state === "loggedin") {
+      this.loggedIn();
+    } else if (state === "cancelled" || state === "expired") {
+      this.stop();
+    }
+  };
+
+  Controller.prototype.loggedIn = function () {
+    this.stop();
+    var name = this.callback;
+    if (name) {
+      var fn = window[name];
+      if (typeof fn === "function") {
+        try {
+          fn.call(window, this.hsid);
+        } catch (e) {
+          if (window.console && console.warn) {
+            console.warn("nsauth: the login callback " + name + " failed:", e);
+          }
+        }
+        return;
+      }
+      info("no global function " + name + "; reloading instead");
+    }
+    reload();
+  };
+
+  Controller.prototype.render = function () {
+    if (this.footer) {
+      return;
+    }
+    var s = this.state;
+    var final = s in FINAL;
+    this.el.setAttribute("data-state", s);
+    this.el.setAttribute("data-canprovoke", this.canprovoke ? "true" : "false");
+    this.el.setAttribute("data-match", this.match || "");
+    if (this.status) {
+      var text = this.note || (this.pushBusy && s === "pending" ? TEXT.pushing : "");
+      text = text || TEXT[s] || TEXT.pending;
+      if (this.status.textContent !== text) {
+        this.status.textContent = text;
+      }
+    }
+    show(this.qr, s === "pending" || s === "pushed" || s === "noaccounts");
+    var hasMatch = !!this.match && !final;
+    if (this.matchNumber) {
+      this.matchNumber.textContent = hasMatch ? this.match : "";
+    }
+    show(this.matchBox, hasMatch);
+    if (this.pushButton) {
+      show(this.pushButton, this.canprovoke && this.wsOpen && !final && s !== "scanned");
+      this.pushButton.disabled = this.pushBusy;
+    }
+    show(this.openApp, this.phone && !final);
+    show(this.retryButton, s === "cancelled" || s === "expired");
+  };
+
+  Controller.prototype.provoke = function () {
+    var self = this;
+    if (this.pushBusy || !this.canprovoke || !this.send("PROVOKE")) {
+      return;
+    }
+    this.pushBusy = true;
+    this.note = "";
+    this.el.removeAttribute("data-error");
+    this.render();
+    clearTimeout(this.pushTimer);
+    this.pushTimer = setTimeout(function () {
+      self.pushBusy = false;
+      self.render();
+    }, PUSH_DISABLED_FOR);
+  };
+
+  // ---------------------------------------------------------------------------
+  // Start-up.
+
+  function init() {
+    var nodes = document.querySelectorAll(".nsauth-block, .nsauth-footer");
+    for (var i = 0; i < nodes.length; i++) {
+      var el = nodes[i];
+      if (el.getAttribute("data-nsauth-started") === "1") {
+        continue;
+      }
+      el.setAttribute("data-nsauth-started", "1");
+      var footer = !/(^|\s)nsauth-block(\s|$)/.test(el.className || "");
+      var c = new Controller(el, footer);
+      if (!c.hsid) {
+        info("a " + (footer ? "footer" : "block") + " without data-hsid: skipped");
+        continue;
+      }
+      all.push(c);
+      if (byElement) {
+        byElement.set(el, c);
+      }
+      try {
+        c.start();
+      } catch (e) {
+        info("cannot start: " + e);
+      }
+    }
+  }
+
+  function controllerOf(el) {
+    if (el == null) {
+      return all[0] || null;
+    }
+    if (typeof el === "string") {
+      el = document.querySelector(el);
+    }
+    if (!el) {
+      return null;
+    }
+    if (byElement) {
+      return byElement.get(el) || null;
+    }
+    for (var i = 0; i < all.length; i++) {
+      if (all[i].el === el) {
+        return all[i];
+      }
+    }
+    return null;
+  }
+
+  // Leaving the page: close sockets so nothing reconnects; coming back from the
+  // back-forward cache: start again (the session may have changed meanwhile).
+  window.addEventListener("pagehide", function () {
+    for (var i = 0; i < all.length; i++) {
+      all[i].closeSocket();
+      all[i].stopPolling();
+    }
+  });
+  window.addEventListener("pageshow", function (ev) {
+    if (!ev.persisted) {
+      return;
+    }
+    for (var i = 0; i < all.length; i++) {
+      var c = all[i];
+      if (!c.stopped) {
+        c.wsFailures = 0;
+        c.polling = false;
+        c.connect();
+      }
+    }
+  });
+
+  window.nsauthBlock = {
+    version: VERSION,
+    _state: function (el) {
+      var c = controllerOf(el);
+      return c ? c.state : null;
+    }
+  };
+
+  try {
+    if (document.readyState === "loading") {
+      document.addEventListener("DOMContentLoaded", init);
+    } else {
+      init();
+    }
+  } catch (e) {
+    info("cannot start: " + e);
+  }
+})();

@@ -1,0 +1,221 @@
+//! The WebSocket text protocol: `TYPE HSID SERVERID` frames, and which frames a change of a
+//! session (old and new image) or a REGISTER produces. The notifier (from DynamoDB Streams)
+//! and the local stack (from its store's change feed) use the same functions.
+
+use serde::Serialize;
+
+use crate::clock::UnixTime;
+use crate::ids::{Hsid, ServerId};
+use crate::session::{Session, SessionEvent, SessionState};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
+    Login,
+    Logout,
+    CanProvoke,
+    ConfirmScan,
+    ConfirmProvoke,
+    Cancel,
+    NoAccounts,
+    /// The attempt timed out (answer to REGISTER; expiry itself writes nothing).
+    Expired,
+    Match(String),
+}
+
+impl Frame {
+    pub fn text(&self, hsid: &Hsid, serverid: &ServerId) -> String {
+        let kind = match self {
+            Frame::Login => "LOGIN",
+            Frame::Logout => "LOGOUT",
+            Frame::CanProvoke => "CANPROVOKE",
+            Frame::ConfirmScan => "CONFIRMSCAN",
+            Frame::ConfirmProvoke => "CONFIRMPROVOKE",
+            Frame::Cancel => "CANCEL",
+            Frame::NoAccounts => "NOACCOUNTS",
+            Frame::Expired => "EXPIRED",
+            Frame::Match(n) => return format!("MATCH {hsid} {serverid} {n}"),
+        };
+        format!("{kind} {hsid} {serverid}")
+    }
+}
+
+/// An error frame: `ERROR <code> <message>`.
+pub fn error_text(code: &str, message: &str) -> String {
+    format!("ERROR {code} {}", message.replace(['\n', '\r'], " "))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientKind {
+    Register,
+    Provoke,
+    Logout,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientFrame {
+    pub kind: ClientKind,
+    pub hsid: Hsid,
+    pub serverid: ServerId,
+}
+
+/// The longest frame a client may send (three short tokens).
+pub const MAX_CLIENT_FRAME: usize = 128;
+
+/// Parses a client frame; the error is an `ERROR` frame's code and message.
+pub fn parse_client(text: &str) -> Result<ClientFrame, (&'static str, String)> {
+    if text.len() > MAX_CLIENT_FRAME {
+        return Err(("bad_frame", format!("frames are at most {MAX_CLIENT_FRAME} bytes")));
+    }
+    let parts: Vec<&str> = text.trim().split(' ').collect();
+    let [kind, hsid, serverid] = parts.as_slice() else {
+        return Err(("bad_frame", "expected: REGISTER|PROVOKE|LOGOUT HSID SERVERID".into()));
+    };
+    let kind = match *kind {
+        "REGISTER" => ClientKind::Register,
+        "PROVOKE" => ClientKind::Provoke,
+        "LOGOUT" => ClientKind::Logout,
+        _ => return Err(("bad_frame", "unknown frame type; use REGISTER, PROVOKE or LOGOUT".into())),
+    };
+    let hsid = Hsid::parse(hsid).ok_or(("bad_frame", "not an hsid".to_string()))?;
+    let serverid = ServerId::parse(serverid).ok_or(("bad_frame", "not a server id".to_string()))?;
+    Ok(ClientFrame { kind, hsid, serverid })
+}
+
+/// What REGISTER answers: the state, then CANPROVOKE when true, then MATCH when open.
+pub fn register_answer(s: &Session, now: UnixTime) -> Vec<Frame> {
+    let mut out = Vec::new();
+    match s.state_at(now) {
+        SessionState::LoggedIn => out.push(Frame::Login),
+        SessionState::LoggedOut => out.push(Frame::Logout),
+        SessionState::Expired => out.push(Frame::Expired),
+        SessionState::Cancelled => out.push(Frame::Cancel),
+        SessionState::Scanned => out.push(Frame::ConfirmScan),
+        SessionState::Pending => {}
+    }
+    if s.canprovoke {
+        out.push(Frame::CanProvoke);
+    }
+    if let Some(m) = s.open_match(now) {
+        out.push(Frame::Match(m.to_string()));
+    }
+    out
+}
+
+/// The frames a write of a session produces for its watchers.
+pub fn for_change(old: Option<&Session>, new: &Session, now: UnixTime) -> Vec<Frame> {
+    let mut out = Vec::new();
+    let old_state = old.map(|o| o.state);
+    if old_state != Some(new.state) {
+        match new.state {
+            SessionState::LoggedIn => out.push(Frame::Login),
+            SessionState::LoggedOut => out.push(Frame::Logout),
+            SessionState::Cancelled => out.push(Frame::Cancel),
+            SessionState::Scanned => out.push(Frame::ConfirmScan),
+            SessionState::Pending | SessionState::Expired => {}
+        }
+    }
+    let old_event = old.and_then(|o| o.event);
+    if new.event == Some(SessionEvent::NoAccounts) && old_event != new.event {
+        out.push(Frame::NoAccounts);
+    }
+    if new.pushed_at.is_some() && old.and_then(|o| o.pushed_at) != new.pushed_at {
+        out.push(Frame::ConfirmProvoke);
+    }
+    let old_match = old.and_then(|o| o.matching.as_ref()).map(|m| m.number.as_str());
+    if let Some(m) = new.open_match(now)
+        && old_match != Some(m)
+    {
+        out.push(Frame::Match(m.to_string()));
+    }
+    if new.canprovoke && !old.is_some_and(|o| o.canprovoke) {
+        out.push(Frame::CanProvoke);
+    }
+    out
+}
+
+/// The polling answer (`GET /status/{serverid}/{hsid}`): nothing about the user.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct PollStatus {
+    pub state: SessionState,
+    pub canprovoke: bool,
+    #[serde(rename = "match", skip_serializing_if = "Option::is_none")]
+    pub match_number: Option<String>,
+}
+
+pub fn poll_status(s: &Session, now: UnixTime) -> PollStatus {
+    PollStatus {
+        state: s.state_at(now),
+        canprovoke: s.canprovoke,
+        match_number: s.open_match(now).map(String::from),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::LoginInfo;
+    use crate::settings::ServerSettings;
+    use crate::usercontext::UserContext;
+
+    fn pending() -> (Session, ServerSettings) {
+        let settings = ServerSettings::default();
+        let sid = ServerId::parse("AAECAwQFBgcICQoLDA0ODw").unwrap();
+        let hsid = Hsid::parse("5KvIv6Y0y8IgLQULP8ZR_Q").unwrap();
+        (Session::new_pending(sid, hsid, &settings, UserContext::default(), 100), settings)
+    }
+
+    fn login() -> LoginInfo {
+        LoginInfo { accountid: 1, userid: None, pk: "cGs=".into() }
+    }
+
+    #[test]
+    fn frames_of_each_transition() {
+        let (s, st) = pending();
+        assert_eq!(for_change(None, &s, 100), vec![]);
+        let scanned = s.scan(&st, 101).unwrap();
+        assert_eq!(for_change(Some(&s), &scanned, 101), vec![Frame::ConfirmScan]);
+        let inn = scanned.approve(login(), &st, 102).unwrap();
+        assert_eq!(for_change(Some(&scanned), &inn, 102), vec![Frame::Login, Frame::CanProvoke]);
+        let out = inn.logout(&st, 103).unwrap();
+        assert_eq!(for_change(Some(&inn), &out, 103), vec![Frame::Logout]);
+        let pushed = out.pushed_to(&[1], None, &st, 104);
+        let m = pushed.matching.clone().unwrap().number;
+        assert_eq!(for_change(Some(&out), &pushed, 104), vec![Frame::ConfirmProvoke, Frame::Match(m)]);
+        let denied = pushed.cancel(&st, 105).unwrap();
+        assert_eq!(for_change(Some(&pushed), &denied, 105), vec![Frame::Cancel]);
+        let noacc = s.noted(SessionEvent::NoAccounts, &st, 106);
+        assert_eq!(for_change(Some(&s), &noacc, 106), vec![Frame::NoAccounts]);
+    }
+
+    #[test]
+    fn register_answers_each_state() {
+        let (s, st) = pending();
+        assert_eq!(register_answer(&s, 100), vec![]);
+        assert_eq!(register_answer(&s, 400), vec![Frame::Expired]);
+        let scanned = s.scan(&st, 101).unwrap();
+        assert_eq!(register_answer(&scanned, 101), vec![Frame::ConfirmScan]);
+        let inn = scanned.approve(login(), &st, 102).unwrap();
+        assert_eq!(register_answer(&inn, 102), vec![Frame::Login, Frame::CanProvoke]);
+        let out = inn.logout(&st, 103).unwrap();
+        assert_eq!(register_answer(&out, 103), vec![Frame::Logout, Frame::CanProvoke]);
+        let cancelled = s.cancel(&st, 101).unwrap();
+        assert_eq!(register_answer(&cancelled, 101), vec![Frame::Cancel]);
+        let pushed = out.pushed_to(&[1], None, &st, 104);
+        let m = pushed.matching.clone().unwrap().number;
+        assert_eq!(register_answer(&pushed, 104), vec![Frame::CanProvoke, Frame::Match(m)]);
+    }
+
+    #[test]
+    fn client_frames() {
+        let f = parse_client("REGISTER 5KvIv6Y0y8IgLQULP8ZR_Q AAECAwQFBgcICQoLDA0ODw").unwrap();
+        assert_eq!(f.kind, ClientKind::Register);
+        for bad in ["", "REGISTER", "HELLO 5KvIv6Y0y8IgLQULP8ZR_Q AAECAwQFBgcICQoLDA0ODw",
+                    "REGISTER x AAECAwQFBgcICQoLDA0ODw", "REGISTER 5KvIv6Y0y8IgLQULP8ZR_Q x",
+                    "REGISTER  5KvIv6Y0y8IgLQULP8ZR_Q AAECAwQFBgcICQoLDA0ODw", &"A".repeat(500)] {
+            assert_eq!(parse_client(bad).unwrap_err().0, "bad_frame", "{bad:?}");
+        }
+        let s = Frame::Match("42".into()).text(&f.hsid, &f.serverid);
+        assert_eq!(s, "MATCH 5KvIv6Y0y8IgLQULP8ZR_Q AAECAwQFBgcICQoLDA0ODw 42");
+        assert_eq!(error_text("x", "a\nb"), "ERROR x a b");
+    }
+}
