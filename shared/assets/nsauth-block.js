@@ -27,6 +27,12 @@
   var POLL_AFTER_ERROR = 10000;
   var POLL_TIMEOUT = 10000;
   var PUSH_DISABLED_FOR = 5000;
+  // Expiry writes nothing on the server, so nothing announces it: once the attempt's
+  // `data-expires` has passed (by this browser's clock) the block asks again (REGISTER is
+  // answered with EXPIRED), then every few seconds for a while in case the clocks differ.
+  var EXPIRY_GRACE = 1000;
+  var EXPIRY_RECHECK_EVERY = 5000;
+  var EXPIRY_RECHECKS = 24;
 
   var TEXT = {
     pending: "Scan the code with your authenticator app.",
@@ -96,6 +102,17 @@
     return Math.round(ms * (0.75 + Math.random() * 0.5));
   }
 
+  // `data-expires`: unix seconds (or an RFC 3339 time); ms since the epoch, or NaN.
+  function parseExpires(v) {
+    if (!v) {
+      return NaN;
+    }
+    if (/^\d+$/.test(v)) {
+      return Number(v) * 1000;
+    }
+    return Date.parse(v);
+  }
+
   function reload() {
     try {
       window.location.reload();
@@ -118,6 +135,8 @@
     this.canprovoke = attr(el, "data-canprovoke") === "true";
     this.match = attr(el, "data-match");
     this.state = attr(el, "data-state") || (footer ? "loggedin" : "pending");
+    this.expires = parseExpires(attr(el, "data-expires"));
+    this.expiryTimer = null;
     this.ws = null;
     this.wsOpen = false;
     this.wsFailures = 0;
@@ -168,8 +187,33 @@
       if (this.state in FINAL) {
         return;
       }
+      this.watchExpiry();
     }
     this.connect();
+  };
+
+  Controller.prototype.watchExpiry = function () {
+    var self = this;
+    if (isNaN(this.expires)) {
+      return;
+    }
+    var checks = 0;
+    var check = function () {
+      if (self.stopped || self.state in FINAL) {
+        return;
+      }
+      // Polling sees the expiry by itself; over the WebSocket, ask.
+      self.send("REGISTER");
+      checks += 1;
+      if (checks <= EXPIRY_RECHECKS) {
+        self.expiryTimer = setTimeout(check, EXPIRY_RECHECK_EVERY);
+      }
+    };
+    var wait = Math.max(0, this.expires - Date.now()) + EXPIRY_GRACE;
+    // setTimeout takes at most 2^31-1 ms; a later expiry is caught by the periodic REGISTER.
+    if (wait < 2147483647) {
+      this.expiryTimer = setTimeout(check, wait);
+    }
   };
 
   // Opens the WebSocket, or polls when there is none.
@@ -305,6 +349,7 @@
     this.closeSocket();
     this.stopPolling();
     clearTimeout(this.pushTimer);
+    clearTimeout(this.expiryTimer);
   };
 
   // ---------------------------------------------------------------------------

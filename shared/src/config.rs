@@ -9,6 +9,9 @@ pub struct Config {
     /// enrolment links. Unset: taken from each request's Host and X-Forwarded-Proto,
     /// which is right for the API Gateway URL; set it for a custom domain.
     pub api_base: Option<String>,
+    /// The WebSocket URL the browser connects to (`NSAUTH_WS_URL`, `wss://…/{stage}`);
+    /// unset: the login block polls.
+    pub ws_url: Option<String>,
 }
 
 impl Config {
@@ -33,6 +36,18 @@ impl Config {
             }
             None => None,
         };
-        Ok(Config { table, api_base })
+        let ws_url = match std::env::var("NSAUTH_WS_URL")
+            .ok()
+            .filter(|v| !v.is_empty())
+        {
+            Some(u) if u.starts_with("wss://") || u.starts_with("ws://") => Some(u),
+            Some(u) => return Err(format!("NSAUTH_WS_URL {u:?} must be a ws:// or wss:// URL")),
+            None => None,
+        };
+        Ok(Config {
+            table,
+            api_base,
+            ws_url,
+        })
     }
 }

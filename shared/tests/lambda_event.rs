@@ -67,6 +67,7 @@ async fn deps() -> (Deps, String, String) {
         config: Arc::new(Config {
             table: "t".into(),
             api_base: None,
+            ws_url: None,
         }),
     };
     (deps, server.serverid.to_string(), key.expose().to_string())

@@ -152,12 +152,14 @@ impl Stack {
             config: Arc::new(Config {
                 table: "unused".into(),
                 api_base: None,
+                ws_url: None,
             }),
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().unwrap());
         let local = nsauth_local::Local {
             push: local_push.clone(),
+            ..Default::default()
         };
         let task = tokio::spawn(nsauth_local::serve(listener, deps, local));
         Stack {

@@ -21,6 +21,8 @@ use nsauth::push::LocalPush;
 use tokio::net::TcpListener;
 
 pub mod demo;
+pub mod site;
+pub mod ws;
 
 /// Turns a hyper request into what `lambda_http` hands a Lambda handler behind an HTTP
 /// API: the same method, URI, headers and body, and the caller's address as `sourceIp`.
@@ -68,6 +70,10 @@ fn to_hyper_response(resp: lambda_http::Response<Body>) -> hyper::Response<Full<
 pub struct Local {
     /// The push outbox (`GET /local/outbox?token=`): pushes never leave the machine.
     pub push: Option<Arc<LocalPush>>,
+    /// The native WebSocket endpoint (`/ws`), when the store feeds changes.
+    pub ws: Option<ws::LocalConnections>,
+    /// The demo website (`/demo`).
+    pub demo: Option<site::DemoSite>,
 }
 
 fn outbox(local: &Local, query: Option<&str>) -> hyper::Response<Full<Bytes>> {
@@ -105,6 +111,16 @@ pub async fn handle(
 ) -> hyper::Response<Full<Bytes>> {
     if req.uri().path() == "/local/outbox" && req.method() == hyper::Method::GET {
         return outbox(&local, req.uri().query());
+    }
+    if let Some(conns) = &local.ws
+        && ws::is_upgrade(&req)
+    {
+        return ws::upgrade(deps, conns.clone(), req);
+    }
+    if let Some(demo) = &local.demo
+        && (req.uri().path() == "/demo" || req.uri().path() == "/demo/logout")
+    {
+        return site::handle(&deps, demo, &req).await;
     }
     let (parts, body) = req.into_parts();
     let bytes = match Limited::new(body, MAX_BODY_BYTES + 1).collect().await {
@@ -146,6 +162,7 @@ pub async fn serve(listener: TcpListener, deps: Deps, local: Local) {
             });
             if let Err(e) = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), svc)
+                .with_upgrades()
                 .await
             {
                 tracing::debug!(error = %e, "connection ended with an error");

@@ -10,7 +10,7 @@ use nsauth::Deps;
 use nsauth::clock::{Clock, SystemClock};
 use nsauth::config::Config;
 use nsauth::push::LocalPush;
-use nsauth::store::{DynamoStore, MemoryStore, Store, TableSpec};
+use nsauth::store::{DynamoStore, FeedStore, MemoryStore, Store, TableSpec};
 use tokio::net::TcpListener;
 
 fn env(name: &str) -> Option<String> {
@@ -50,6 +50,11 @@ async fn run() -> Result<(), String> {
             ));
         }
     };
+    // Every session write is announced to the WebSocket endpoint, as DynamoDB Streams
+    // announce them to the notifier in AWS.
+    let feed = Arc::new(FeedStore::new(store));
+    let changes = feed.changes();
+    let store: Arc<dyn Store> = feed;
     let clock = Arc::new(SystemClock);
     let demo = nsauth_local::demo::ensure(
         store.as_ref(),
@@ -58,6 +63,22 @@ async fn run() -> Result<(), String> {
         clock.now(),
     )
     .await?;
+    if let Some(t) = env("NSAUTH_DEMO_LOGIN_TIMEOUT") {
+        nsauth::admin::update_settings(
+            store.as_ref(),
+            &demo.serverid,
+            &[("login_timeout".into(), t)],
+        )
+        .await
+        .map_err(|e| format!("NSAUTH_DEMO_LOGIN_TIMEOUT: {e}"))?;
+    }
+    let listener = TcpListener::bind(("127.0.0.1", port))
+        .await
+        .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
+    let base = format!(
+        "http://{}",
+        listener.local_addr().map_err(|e| e.to_string())?
+    );
     let push = Arc::new(LocalPush::new());
     let deps = Deps {
         store,
@@ -66,19 +87,28 @@ async fn run() -> Result<(), String> {
         config: Arc::new(Config {
             table,
             api_base: None,
+            ws_url: Some(format!("{}/ws", base.replacen("http://", "ws://", 1))),
         }),
     };
-    let listener = TcpListener::bind(("127.0.0.1", port))
-        .await
-        .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
-    let base = format!(
-        "http://{}",
-        listener.local_addr().map_err(|e| e.to_string())?
-    );
+    let conns = nsauth_local::ws::LocalConnections::default();
+    tokio::spawn(nsauth_local::ws::notify(
+        deps.clone(),
+        conns.clone(),
+        changes,
+    ));
+    let local = nsauth_local::Local {
+        push: Some(push),
+        ws: Some(conns),
+        demo: Some(nsauth_local::site::DemoSite {
+            serverid: demo.serverid.clone(),
+            apikey: demo.apikey.expose().to_string(),
+        }),
+    };
     let nonce = nsauth::ids::Nonce::generate();
     println!("nsauth local stack on {base} (store: {store_kind})");
     println!("demo server id: {}", demo.serverid);
     println!("demo API key:   {}", demo.apikey.expose());
+    println!("demo website:   {base}/demo");
     println!("push outbox:    {base}/local/outbox (pushes stay on this machine)");
     println!("try getSession:");
     println!(
@@ -88,7 +118,7 @@ async fn run() -> Result<(), String> {
         demo.serverid
     );
     tokio::select! {
-        _ = nsauth_local::serve(listener, deps, nsauth_local::Local { push: Some(push) }) => {}
+        _ = nsauth_local::serve(listener, deps, local) => {}
         _ = tokio::signal::ctrl_c() => println!("stopping"),
     }
     Ok(())

@@ -22,7 +22,7 @@ pub async fn dispatch(deps: &Deps, function: Option<Function>, req: Request) -> 
         Err(e) => Err(e),
         Ok(_) if req.body().len() > MAX_BODY_BYTES => Err(ApiError::PayloadTooLarge),
         Ok((route, params)) => {
-            use handlers::{accounts as a, phone as p, push as u, sessions as s};
+            use handlers::{accounts as a, block as b, phone as p, push as u, sessions as s};
             let (d, r) = (&params, &req);
             match route.handler {
                 Handler::CreateSession => s::create_session(deps, d, r).await,
@@ -49,6 +49,11 @@ pub async fn dispatch(deps: &Deps, function: Option<Function>, req: Request) -> 
                 Handler::ProvokeLogin => u::provoke_login(deps, d, r).await,
                 Handler::ProvokeLoginOnUser => u::provoke_login_on_user(deps, d, r).await,
                 Handler::ProvokeLoginOnAccount => u::provoke_login_on_account(deps, d, r).await,
+                Handler::QrLogin => b::qr_login(deps, d, r).await,
+                Handler::HtmlLogin => b::html_login(deps, d, r).await,
+                Handler::HtmlFooter => b::html_footer(deps, d, r).await,
+                Handler::Status => b::status(deps, d, r).await,
+                Handler::Asset => b::asset(deps, d, r).await,
             }
         }
     };

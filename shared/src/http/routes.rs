@@ -15,16 +15,18 @@ pub enum Function {
     AccountAdmin,
     PhoneApi,
     PushLogin,
+    LoginBlock,
 }
 
 impl Function {
-    pub const ALL: [Function; 6] = [
+    pub const ALL: [Function; 7] = [
         Function::CreateSession,
         Function::GetSession,
         Function::WebsiteSessions,
         Function::AccountAdmin,
         Function::PhoneApi,
         Function::PushLogin,
+        Function::LoginBlock,
     ];
 
     pub fn binary_name(self) -> &'static str {
@@ -35,6 +37,7 @@ impl Function {
             Function::AccountAdmin => "account_admin",
             Function::PhoneApi => "phone_api",
             Function::PushLogin => "push_login",
+            Function::LoginBlock => "login_block",
         }
     }
 }
@@ -66,6 +69,11 @@ pub enum Handler {
     ProvokeLogin,
     ProvokeLoginOnUser,
     ProvokeLoginOnAccount,
+    QrLogin,
+    HtmlLogin,
+    HtmlFooter,
+    Status,
+    Asset,
 }
 
 #[derive(Debug)]
@@ -106,6 +114,11 @@ pub static ROUTES: &[Route] = &[
     route(Method::POST, "/servers/{serverid}/sessions/provokelogin", H::ProvokeLogin, F::PushLogin),
     route(Method::POST, "/servers/{serverid}/users/{userid}/provokelogin", H::ProvokeLoginOnUser, F::PushLogin),
     route(Method::POST, "/servers/{serverid}/accounts/{accountid}/provokelogin", H::ProvokeLoginOnAccount, F::PushLogin),
+    route(Method::GET, "/servers/{serverid}/sessions/qr/login", H::QrLogin, F::LoginBlock),
+    route(Method::GET, "/servers/{serverid}/sessions/html/login", H::HtmlLogin, F::LoginBlock),
+    route(Method::GET, "/servers/{serverid}/sessions/html/footer", H::HtmlFooter, F::LoginBlock),
+    route(Method::GET, "/status/{serverid}/{hsid}", H::Status, F::LoginBlock),
+    route(Method::GET, "/assets/{name}", H::Asset, F::LoginBlock),
     route(Method::POST, "/app/v1/enrol", H::PhoneEnrol, F::PhoneApi),
     route(Method::GET, "/app/v1/sessions", H::PhoneSessions, F::PhoneApi),
     route(Method::GET, "/app/v1/sessions/{hsid}", H::PhoneShow, F::PhoneApi),

@@ -64,21 +64,36 @@ pub const MAX_CLIENT_FRAME: usize = 128;
 /// Parses a client frame; the error is an `ERROR` frame's code and message.
 pub fn parse_client(text: &str) -> Result<ClientFrame, (&'static str, String)> {
     if text.len() > MAX_CLIENT_FRAME {
-        return Err(("bad_frame", format!("frames are at most {MAX_CLIENT_FRAME} bytes")));
+        return Err((
+            "bad_frame",
+            format!("frames are at most {MAX_CLIENT_FRAME} bytes"),
+        ));
     }
     let parts: Vec<&str> = text.trim().split(' ').collect();
     let [kind, hsid, serverid] = parts.as_slice() else {
-        return Err(("bad_frame", "expected: REGISTER|PROVOKE|LOGOUT HSID SERVERID".into()));
+        return Err((
+            "bad_frame",
+            "expected: REGISTER|PROVOKE|LOGOUT HSID SERVERID".into(),
+        ));
     };
     let kind = match *kind {
         "REGISTER" => ClientKind::Register,
         "PROVOKE" => ClientKind::Provoke,
         "LOGOUT" => ClientKind::Logout,
-        _ => return Err(("bad_frame", "unknown frame type; use REGISTER, PROVOKE or LOGOUT".into())),
+        _ => {
+            return Err((
+                "bad_frame",
+                "unknown frame type; use REGISTER, PROVOKE or LOGOUT".into(),
+            ));
+        }
     };
     let hsid = Hsid::parse(hsid).ok_or(("bad_frame", "not an hsid".to_string()))?;
     let serverid = ServerId::parse(serverid).ok_or(("bad_frame", "not a server id".to_string()))?;
-    Ok(ClientFrame { kind, hsid, serverid })
+    Ok(ClientFrame {
+        kind,
+        hsid,
+        serverid,
+    })
 }
 
 /// What REGISTER answers: the state, then CANPROVOKE when true, then MATCH when open.
@@ -121,7 +136,9 @@ pub fn for_change(old: Option<&Session>, new: &Session, now: UnixTime) -> Vec<Fr
     if new.pushed_at.is_some() && old.and_then(|o| o.pushed_at) != new.pushed_at {
         out.push(Frame::ConfirmProvoke);
     }
-    let old_match = old.and_then(|o| o.matching.as_ref()).map(|m| m.number.as_str());
+    let old_match = old
+        .and_then(|o| o.matching.as_ref())
+        .map(|m| m.number.as_str());
     if let Some(m) = new.open_match(now)
         && old_match != Some(m)
     {
@@ -161,11 +178,18 @@ mod tests {
         let settings = ServerSettings::default();
         let sid = ServerId::parse("AAECAwQFBgcICQoLDA0ODw").unwrap();
         let hsid = Hsid::parse("5KvIv6Y0y8IgLQULP8ZR_Q").unwrap();
-        (Session::new_pending(sid, hsid, &settings, UserContext::default(), 100), settings)
+        (
+            Session::new_pending(sid, hsid, &settings, UserContext::default(), 100),
+            settings,
+        )
     }
 
     fn login() -> LoginInfo {
-        LoginInfo { accountid: 1, userid: None, pk: "cGs=".into() }
+        LoginInfo {
+            accountid: 1,
+            userid: None,
+            pk: "cGs=".into(),
+        }
     }
 
     #[test]
@@ -173,14 +197,23 @@ mod tests {
         let (s, st) = pending();
         assert_eq!(for_change(None, &s, 100), vec![]);
         let scanned = s.scan(&st, 101).unwrap();
-        assert_eq!(for_change(Some(&s), &scanned, 101), vec![Frame::ConfirmScan]);
+        assert_eq!(
+            for_change(Some(&s), &scanned, 101),
+            vec![Frame::ConfirmScan]
+        );
         let inn = scanned.approve(login(), &st, 102).unwrap();
-        assert_eq!(for_change(Some(&scanned), &inn, 102), vec![Frame::Login, Frame::CanProvoke]);
+        assert_eq!(
+            for_change(Some(&scanned), &inn, 102),
+            vec![Frame::Login, Frame::CanProvoke]
+        );
         let out = inn.logout(&st, 103).unwrap();
         assert_eq!(for_change(Some(&inn), &out, 103), vec![Frame::Logout]);
         let pushed = out.pushed_to(&[1], None, &st, 104);
         let m = pushed.matching.clone().unwrap().number;
-        assert_eq!(for_change(Some(&out), &pushed, 104), vec![Frame::ConfirmProvoke, Frame::Match(m)]);
+        assert_eq!(
+            for_change(Some(&out), &pushed, 104),
+            vec![Frame::ConfirmProvoke, Frame::Match(m)]
+        );
         let denied = pushed.cancel(&st, 105).unwrap();
         assert_eq!(for_change(Some(&pushed), &denied, 105), vec![Frame::Cancel]);
         let noacc = s.noted(SessionEvent::NoAccounts, &st, 106);
@@ -195,23 +228,38 @@ mod tests {
         let scanned = s.scan(&st, 101).unwrap();
         assert_eq!(register_answer(&scanned, 101), vec![Frame::ConfirmScan]);
         let inn = scanned.approve(login(), &st, 102).unwrap();
-        assert_eq!(register_answer(&inn, 102), vec![Frame::Login, Frame::CanProvoke]);
+        assert_eq!(
+            register_answer(&inn, 102),
+            vec![Frame::Login, Frame::CanProvoke]
+        );
         let out = inn.logout(&st, 103).unwrap();
-        assert_eq!(register_answer(&out, 103), vec![Frame::Logout, Frame::CanProvoke]);
+        assert_eq!(
+            register_answer(&out, 103),
+            vec![Frame::Logout, Frame::CanProvoke]
+        );
         let cancelled = s.cancel(&st, 101).unwrap();
         assert_eq!(register_answer(&cancelled, 101), vec![Frame::Cancel]);
         let pushed = out.pushed_to(&[1], None, &st, 104);
         let m = pushed.matching.clone().unwrap().number;
-        assert_eq!(register_answer(&pushed, 104), vec![Frame::CanProvoke, Frame::Match(m)]);
+        assert_eq!(
+            register_answer(&pushed, 104),
+            vec![Frame::CanProvoke, Frame::Match(m)]
+        );
     }
 
     #[test]
     fn client_frames() {
         let f = parse_client("REGISTER 5KvIv6Y0y8IgLQULP8ZR_Q AAECAwQFBgcICQoLDA0ODw").unwrap();
         assert_eq!(f.kind, ClientKind::Register);
-        for bad in ["", "REGISTER", "HELLO 5KvIv6Y0y8IgLQULP8ZR_Q AAECAwQFBgcICQoLDA0ODw",
-                    "REGISTER x AAECAwQFBgcICQoLDA0ODw", "REGISTER 5KvIv6Y0y8IgLQULP8ZR_Q x",
-                    "REGISTER  5KvIv6Y0y8IgLQULP8ZR_Q AAECAwQFBgcICQoLDA0ODw", &"A".repeat(500)] {
+        for bad in [
+            "",
+            "REGISTER",
+            "HELLO 5KvIv6Y0y8IgLQULP8ZR_Q AAECAwQFBgcICQoLDA0ODw",
+            "REGISTER x AAECAwQFBgcICQoLDA0ODw",
+            "REGISTER 5KvIv6Y0y8IgLQULP8ZR_Q x",
+            "REGISTER  5KvIv6Y0y8IgLQULP8ZR_Q AAECAwQFBgcICQoLDA0ODw",
+            &"A".repeat(500),
+        ] {
             assert_eq!(parse_client(bad).unwrap_err().0, "bad_frame", "{bad:?}");
         }
         let s = Frame::Match("42".into()).text(&f.hsid, &f.serverid);

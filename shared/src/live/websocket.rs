@@ -40,7 +40,12 @@ pub async fn on_frame(deps: &Deps, conns: &dyn Connections, conn: &str, text: &s
     let session = match deps.store.get_session(&frame.hsid).await {
         Ok(Some(s)) if s.serverid == frame.serverid => s,
         Ok(_) => {
-            return reply(conns, conn, &frames::error_text("unknown_session", "no such session")).await;
+            return reply(
+                conns,
+                conn,
+                &frames::error_text("unknown_session", "no such session"),
+            )
+            .await;
         }
         Err(e) => return error(conns, conn, &e.into()).await,
     };
@@ -54,7 +59,12 @@ pub async fn on_frame(deps: &Deps, conns: &dyn Connections, conn: &str, text: &s
     }
 }
 
-async fn register(deps: &Deps, conns: &dyn Connections, conn: &str, session: &Session) -> Result<(), ApiError> {
+async fn register(
+    deps: &Deps,
+    conns: &dyn Connections,
+    conn: &str,
+    session: &Session,
+) -> Result<(), ApiError> {
     let now = deps.clock.now();
     let watched = deps.store.connection_sessions(conn).await?;
     if !watched.contains(&session.hsid) {

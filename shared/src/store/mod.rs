@@ -5,6 +5,7 @@
 mod counting;
 mod cursor;
 mod dynamo;
+mod feed;
 mod memory;
 
 use async_trait::async_trait;
@@ -12,6 +13,7 @@ use async_trait::async_trait;
 pub use counting::CountingStore;
 pub use cursor::SessionCursor;
 pub use dynamo::{DynamoStore, TableSpec};
+pub use feed::{FeedStore, SessionChange};
 pub use memory::MemoryStore;
 
 use crate::account::Account;

@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# Usage: infra/scripts/browser-tests.sh [extra node --test arguments]
+#
+# Browser tests of the login block (tests/browser, node's test runner with playwright-core
+# driving Debian's chromium) against the local stack.
+#
+# Installs what is missing: the chromium and chromium-driver Debian packages (apt-get) and
+# the pinned playwright-core into .tools/node (npm; it never downloads a browser). Builds
+# nothing: expects target/debug/nsauth-local and target/debug/nsauth-authenticator
+# (cargo build -p nsauth-local -p nsauth-authenticator). Starts two local stacks on free
+# loopback ports with a fixed demo server (the second with login_timeout 30 s, for the
+# expiry test), runs `node --test tests/browser/`, always stops the stacks, and exits with
+# the tests' exit code. Screenshots, stack logs and the measured latencies go to
+# artifacts/browser/.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+
+PLAYWRIGHT_CORE_PIN=1.65.1
+CHROMIUM=/usr/bin/chromium
+NODE_DIR="$ROOT/.tools/node"
+OUT="$ROOT/artifacts/browser"
+LOCAL_BIN="$ROOT/target/debug/nsauth-local"
+AUTH_BIN="$ROOT/target/debug/nsauth-authenticator"
+SERVERID=AAECAwQFBgcICQoLDA0ODw
+APIKEY=nsk_AAAAAAAAAAA_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8
+
+log() { printf '[browser-tests] %s\n' "$*"; }
+
+# ---- tools --------------------------------------------------------------------
+if [[ ! -x "$CHROMIUM" ]]; then
+  log "installing chromium (apt-get)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null
+  apt-get install -y -q chromium chromium-driver >/dev/null
+fi
+command -v node >/dev/null || { echo "browser-tests.sh: node not found" >&2; exit 1; }
+have_pw=$(node -p "try { require('$NODE_DIR/node_modules/playwright-core/package.json').version } catch (e) { '' }")
+if [[ "$have_pw" != "$PLAYWRIGHT_CORE_PIN" ]]; then
+  log "installing playwright-core@$PLAYWRIGHT_CORE_PIN into .tools/node"
+  mkdir -p "$NODE_DIR"
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --prefix "$NODE_DIR" --save-exact --no-audit \
+    --no-fund --loglevel=error "playwright-core@$PLAYWRIGHT_CORE_PIN" >/dev/null
+fi
+for f in "$LOCAL_BIN" "$AUTH_BIN"; do
+  [[ -x "$f" ]] || {
+    echo "browser-tests.sh: $f missing; run: cargo build -p nsauth-local -p nsauth-authenticator" >&2
+    exit 1
+  }
+done
+log "$("$CHROMIUM" --version 2>/dev/null | head -n1), playwright-core $PLAYWRIGHT_CORE_PIN, node $(node --version)"
+
+# ---- the local stacks -----------------------------------------------------------
+mkdir -p "$OUT"
+rm -f "$OUT"/*.png "$OUT"/measure.txt
+
+PIDS=()
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do
+    kill -TERM -- "-$pid" 2>/dev/null || true
+  done
+  for pid in "${PIDS[@]}"; do
+    for _ in $(seq 50); do
+      kill -0 -- "-$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  PIDS=()
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Two distinct free loopback ports (bound together, so they differ).
+read -r PORT PORT_EXPIRY < <(python3 -c '
+import socket
+socks = [socket.socket() for _ in range(2)]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(*(s.getsockname()[1] for s in socks))
+for s in socks:
+    s.close()
+')
+
+# start_stack NAME PORT [VAR=VALUE...]: the local stack in its own process group.
+start_stack() {
+  local name=$1 port=$2; shift 2
+  env PORT="$port" NSAUTH_STORE=memory NSAUTH_DEMO_SERVERID="$SERVERID" NSAUTH_DEMO_APIKEY="$APIKEY" "$@" \
+    setsid "$LOCAL_BIN" >"$OUT/$name.log" 2>&1 </dev/null &
+  PIDS+=("$!")
+}
+
+# wait_ready NAME PID URL: polls URL until it answers 200 (up to ~30 s).
+wait_ready() {
+  local name=$1 pid=$2 url=$3
+  for _ in $(seq 300); do
+    if [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$url" || true)" == 200 ]]; then
+      log "$name ready at $url (pid $pid)"
+      return 0
+    fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "[browser-tests] $name exited before answering; last log lines ($OUT/$name.log):" >&2
+      tail -n 30 "$OUT/$name.log" >&2 || true
+      exit 1
+    fi
+    sleep 0.1
+  done
+  echo "[browser-tests] $name did not answer 200 at $url within 30 s; last log lines:" >&2
+  tail -n 30 "$OUT/$name.log" >&2 || true
+  exit 1
+}
+
+start_stack stack "$PORT"
+STACK_PID=${PIDS[-1]}
+start_stack stack-expiry "$PORT_EXPIRY" NSAUTH_DEMO_LOGIN_TIMEOUT=30
+EXPIRY_PID=${PIDS[-1]}
+wait_ready stack "$STACK_PID" "http://127.0.0.1:$PORT/demo"
+wait_ready stack-expiry "$EXPIRY_PID" "http://127.0.0.1:$PORT_EXPIRY/demo"
+
+# ---- the tests ------------------------------------------------------------------
+export NSAUTH_BASE="http://127.0.0.1:$PORT"
+export NSAUTH_BASE_EXPIRY="http://127.0.0.1:$PORT_EXPIRY"
+export NSAUTH_SERVERID="$SERVERID"
+export NSAUTH_APIKEY="$APIKEY"
+export NSAUTH_AUTHENTICATOR="$AUTH_BIN"
+export NSAUTH_CHROMIUM="$CHROMIUM"
+export NSAUTH_ARTIFACTS="$OUT"
+export NSAUTH_PLAYWRIGHT_CORE="$NODE_DIR/node_modules/playwright-core"
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+
+set +e
+# One file at a time: the measurement should not share the 2 cores with another browser.
+node --test --test-concurrency=1 "$@" tests/browser/
+rc=$?
+set -e
+if [[ -f "$OUT/measure.txt" ]]; then
+  log "$(head -n1 "$OUT/measure.txt")"
+fi
+log "screenshots and stack logs in ${OUT#"$ROOT"/}/"
+exit "$rc"

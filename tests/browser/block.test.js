@@ -1,0 +1,342 @@
+// The block's script alone (shared/assets/nsauth-block.js) against a fake server side
+// (fake-server.js): every WebSocket frame, polling, reconnects, the push button, the
+// callback, the footer and the phone layout. Needs no local stack.
+"use strict";
+
+const { test, before, after, beforeEach } = require("node:test");
+const assert = require("node:assert/strict");
+const h = require("./helpers");
+const { FakeServer, SERVERID, HSID } = require("./fake-server");
+
+let browser;
+let fake;
+
+const frame = (type, ...rest) => [type, HSID, SERVERID, ...rest].join(" ");
+const status = (page) => page.textContent(".nsauth-block .nsauth-status").then((t) => t.trim());
+const state = (page) => page.evaluate(() => window.nsauthBlock._state(document.querySelector(".nsauth-block")));
+
+before(async () => {
+  browser = await h.launch();
+});
+
+after(async () => {
+  if (browser) {
+    await browser.close();
+  }
+});
+
+beforeEach(async () => {
+  if (fake) {
+    await fake.stop();
+  }
+  fake = await new FakeServer().start();
+});
+
+after(async () => {
+  if (fake) {
+    await fake.stop();
+  }
+});
+
+async function openPage(options = {}, contextOptions = {}) {
+  const ctx = await h.newContext(browser, contextOptions);
+  await ctx.page.goto(fake.url(options));
+  return ctx;
+}
+
+test("registers over the WebSocket and follows scan, match and deny", { timeout: 30_000 }, async () => {
+  const { context, page, rec } = await openPage();
+  try {
+    await fake.waitForFrame(`REGISTER ${HSID} ${SERVERID}`);
+    assert.equal(await page.getAttribute(".nsauth-block", "data-transport"), "ws");
+    assert.equal(await state(page), "pending");
+    assert.equal(await status(page), "Scan the code with your authenticator app.");
+    const globals = await page.evaluate(() => Object.keys(window.nsauthBlock).sort());
+    assert.deepEqual(globals, ["_state", "version"]);
+
+    // Frames of another session are ignored.
+    fake.send(`CONFIRMSCAN AAAAAAAAAAAAAAAAAAAAAA ${SERVERID}`);
+    fake.send(frame("CONFIRMSCAN"));
+    await page.waitForSelector(".nsauth-block .nsauth-qr", { state: "hidden" });
+    assert.equal(await status(page), "Code scanned - confirm on your phone.");
+    assert.equal(await state(page), "scanned");
+
+    fake.send(frame("MATCH", "42"));
+    await page.waitForSelector(".nsauth-block .nsauth-match-number:text('42')", { state: "visible" });
+    await h.screenshot(page, "block-match");
+
+    fake.send(frame("CANCEL"));
+    await page.waitForSelector(".nsauth-block .nsauth-retry", { state: "visible" });
+    assert.equal(await status(page), "Login denied on the phone.");
+    assert.equal(await state(page), "cancelled");
+    assert.equal(await page.isHidden(".nsauth-block .nsauth-match"), true);
+    await h.screenshot(page, "block-cancelled");
+
+    const loads = fake.pageLoads;
+    await Promise.all([page.waitForNavigation(), page.click(".nsauth-block .nsauth-retry")]);
+    assert.equal(fake.pageLoads, loads + 1, "retry reloads the page");
+    h.assertNoErrors(rec);
+  } finally {
+    await context.close();
+  }
+});
+
+test("LOGIN reloads the page; a block ignores a late LOGOUT", { timeout: 30_000 }, async () => {
+  const { context, page, rec } = await openPage();
+  try {
+    await fake.waitForFrame(`REGISTER ${HSID} ${SERVERID}`);
+    fake.send(frame("LOGOUT"));
+    await page.waitForTimeout(300);
+    assert.equal(await state(page), "pending");
+    const loads = fake.pageLoads;
+    await Promise.all([page.waitForNavigation(), fake.send(frame("LOGIN"))]);
+    assert.equal(fake.pageLoads, loads + 1);
+    h.assertNoErrors(rec);
+  } finally {
+    await context.close();
+  }
+});
+
+test("LOGIN calls the data-callback function with the hsid instead of reloading", { timeout: 30_000 }, async () => {
+  const { context, page, rec } = await openPage({ callback: "onNsauthLogin" });
+  try {
+    await fake.waitForFrame(`REGISTER ${HSID} ${SERVERID}`);
+    const loads = fake.pageLoads;
+    fake.send(frame("LOGIN"));
+    await page.waitForFunction(() => window.loginCalls.length === 1);
+    assert.deepEqual(await page.evaluate(() => window.loginCalls), [HSID]);
+    assert.equal(await status(page), "Logged in.");
+    assert.equal(await state(page), "loggedin");
+    await page.waitForTimeout(300);
+    assert.equal(fake.pageLoads, loads, "no reload");
+    h.assertNoErrors(rec);
+  } finally {
+    await context.close();
+  }
+});
+
+test("EXPIRED hides the QR code and offers a retry; NOACCOUNTS says so", { timeout: 30_000 }, async () => {
+  const { context, page, rec } = await openPage();
+  try {
+    await fake.waitForFrame(`REGISTER ${HSID} ${SERVERID}`);
+    fake.send(frame("NOACCOUNTS"));
+    await page.waitForFunction(
+      () => document.querySelector(".nsauth-status").textContent === "Your phone has no account for this site yet."
+    );
+    fake.send(frame("EXPIRED"));
+    await page.waitForSelector(".nsauth-block .nsauth-retry", { state: "visible" });
+    assert.equal(await status(page), "The code has expired.");
+    assert.equal(await page.isHidden(".nsauth-block .nsauth-qr"), true);
+    assert.equal(await state(page), "expired");
+    await h.screenshot(page, "block-expired");
+    // A final state closes the WebSocket: nothing more to wait for.
+    await fake.waitFor((s) => s.sockets.size === 0, "the socket to close");
+    h.assertNoErrors(rec);
+  } finally {
+    await context.close();
+  }
+});
+
+test("once data-expires has passed the block asks again over the WebSocket and shows the expiry", { timeout: 30_000 }, async () => {
+  const expires = Math.floor(Date.now() / 1000) + 2;
+  const { context, page, rec } = await openPage({ expires });
+  try {
+    const register = `REGISTER ${HSID} ${SERVERID}`;
+    await fake.waitForFrame(register);
+    // Pending: REGISTER gets no answer. After the expiry (+1 s) the block registers again.
+    await fake.waitForFrame(register, 2, 6000);
+    assert.ok(Date.now() >= expires * 1000, "not before the expiry");
+    fake.send(frame("EXPIRED"));
+    await page.waitForSelector(".nsauth-block .nsauth-retry", { state: "visible" });
+    assert.equal(await status(page), "The code has expired.");
+    h.assertNoErrors(rec);
+  } finally {
+    await context.close();
+  }
+});
+
+test("push button: shown on CANPROVOKE, sends PROVOKE, shows ERROR messages and the request", { timeout: 30_000 }, async () => {
+  const { context, page, rec } = await openPage();
+  try {
+    await fake.waitForFrame(`REGISTER ${HSID} ${SERVERID}`);
+    assert.equal(await page.isHidden(".nsauth-block .nsauth-push"), true);
+    fake.send(frame("CANPROVOKE"));
+    await page.waitForSelector(".nsauth-block .nsauth-push", { state: "visible" });
+    await h.screenshot(page, "block-push-button");
+    await page.click(".nsauth-block .nsauth-push");
+    await fake.waitForFrame(`PROVOKE ${HSID} ${SERVERID}`);
+    assert.equal(await page.isDisabled(".nsauth-block .nsauth-push"), true, "disabled for a moment");
+    fake.send("ERROR push_rate_limited Too many login requests: try again in 10 minutes.");
+    await page.waitForFunction(
+      () => document.querySelector(".nsauth-status").textContent === "Too many login requests: try again in 10 minutes."
+    );
+    assert.equal(await page.getAttribute(".nsauth-block", "data-error"), "push_rate_limited");
+    assert.equal(await page.isEnabled(".nsauth-block .nsauth-push"), true, "usable again after an error");
+    await h.screenshot(page, "block-push-error");
+    await page.click(".nsauth-block .nsauth-push");
+    await fake.waitForFrame(`PROVOKE ${HSID} ${SERVERID}`, 2);
+    fake.send(frame("CONFIRMPROVOKE"));
+    fake.send(frame("MATCH", "07"));
+    await page.waitForSelector(".nsauth-block .nsauth-match-number:text('07')", { state: "visible" });
+    assert.equal(await status(page), "Request sent - check your phone.");
+    assert.equal(await page.getAttribute(".nsauth-block", "data-error"), null);
+    h.assertNoErrors(rec);
+  } finally {
+    await context.close();
+  }
+});
+
+test("data-canprovoke shows the push button once the WebSocket is open; not while polling", { timeout: 30_000 }, async () => {
+  const { context, page, rec } = await openPage({ canprovoke: "true", match: "31" });
+  try {
+    await page.waitForSelector(".nsauth-block .nsauth-push", { state: "visible" });
+    assert.equal((await page.textContent(".nsauth-block .nsauth-match-number")).trim(), "31");
+    await context.close();
+    const polled = await openPage({ canprovoke: "true", ws: "" });
+    await polled.page.waitForSelector('.nsauth-block[data-transport="poll"]');
+    await polled.page.waitForTimeout(300);
+    assert.equal(await polled.page.isHidden(".nsauth-block .nsauth-push"), true);
+    h.assertNoErrors(rec);
+    h.assertNoErrors(polled.rec);
+    await polled.context.close();
+  } finally {
+    await context.close();
+  }
+});
+
+test("reconnects after the server drops the WebSocket and registers again", { timeout: 30_000 }, async () => {
+  const { context, page, rec } = await openPage();
+  try {
+    await fake.waitForFrame(`REGISTER ${HSID} ${SERVERID}`);
+    const t0 = Date.now();
+    fake.dropSockets();
+    await fake.waitForFrame(`REGISTER ${HSID} ${SERVERID}`, 2);
+    const took = Date.now() - t0;
+    assert.ok(took >= 500 && took < 5000, `reconnected after ${took} ms (about 1 s)`);
+    fake.send(frame("CONFIRMSCAN"));
+    await page.waitForSelector(".nsauth-block .nsauth-qr", { state: "hidden" });
+    assert.equal(fake.statusRequests, 0);
+    h.assertNoErrors(rec);
+  } finally {
+    await context.close();
+  }
+});
+
+test("falls back to polling after 3 failed connections; polls every 2 s and stops at a final state", { timeout: 40_000 }, async () => {
+  const { context, page, rec } = await openPage({}, { blockWebSocket: true });
+  try {
+    const t0 = Date.now();
+    await page.waitForSelector('.nsauth-block[data-transport="poll"]', { timeout: 15_000 });
+    const took = Date.now() - t0;
+    assert.ok(took > 1000 && took < 8000, `switched to polling after ${took} ms (1 s + 2 s of backoff)`);
+    await fake.waitFor((s) => s.statusRequests >= 1, "a first poll");
+    const n0 = fake.statusRequests;
+    await page.waitForTimeout(4500);
+    const polls = fake.statusRequests - n0;
+    assert.ok(polls >= 2 && polls <= 3, `${polls} polls in 4.5 s`);
+    fake.status = { state: "scanned", canprovoke: false, match: "55" };
+    await page.waitForSelector(".nsauth-block .nsauth-qr", { state: "hidden", timeout: 5000 });
+    await page.waitForSelector(".nsauth-block .nsauth-match-number:text('55')", { state: "visible" });
+    assert.equal(await status(page), "Code scanned - confirm on your phone.");
+    fake.status = { state: "cancelled", canprovoke: false };
+    await page.waitForSelector(".nsauth-block .nsauth-retry", { state: "visible", timeout: 5000 });
+    const n1 = fake.statusRequests;
+    await page.waitForTimeout(4500);
+    assert.equal(fake.statusRequests, n1, "no polling after a final state");
+    h.assertNoErrors(rec);
+  } finally {
+    await context.close();
+  }
+});
+
+test("polling backs off to 10 s after an error, then logs in", { timeout: 40_000 }, async () => {
+  const { context, page, rec } = await openPage({ ws: "" });
+  try {
+    await fake.waitFor((s) => s.statusRequests >= 1, "a first poll");
+    fake.statusCode = 503;
+    await fake.waitFor((s) => s.statusRequests >= 2, "a failing poll", 5000);
+    const n = fake.statusRequests;
+    fake.statusCode = 200;
+    await page.waitForTimeout(6000);
+    assert.equal(fake.statusRequests, n, "no poll within 6 s of an error");
+    fake.status = { state: "loggedin", canprovoke: true };
+    await Promise.all([page.waitForNavigation({ timeout: 10_000 }), fake.waitFor((s) => s.statusRequests > n, "the next poll", 10_000)]);
+    // The browser reports the failed fetch itself; the script logs no error of its own.
+    h.assertNoErrors(rec, [/Failed to load resource: the server responded with a status of 503/]);
+  } finally {
+    await context.close();
+  }
+});
+
+test("a footer reloads the page when its session is logged out (WebSocket and polling)", { timeout: 40_000 }, async () => {
+  const { context, page, rec } = await openPage({ footer: "1" });
+  try {
+    await fake.waitForFrame(`REGISTER ${HSID} ${SERVERID}`);
+    fake.send(frame("LOGIN"));
+    fake.send(frame("CANPROVOKE"));
+    await page.waitForTimeout(300);
+    let loads = fake.pageLoads;
+    assert.equal(await page.evaluate(() => window.nsauthBlock._state(document.querySelector(".nsauth-footer"))), "loggedin");
+    await Promise.all([page.waitForNavigation(), fake.send(frame("LOGOUT"))]);
+    assert.equal(fake.pageLoads, loads + 1);
+    h.assertNoErrors(rec);
+  } finally {
+    await context.close();
+  }
+  fake.status = { state: "loggedin", canprovoke: true };
+  const polled = await openPage({ footer: "1", ws: "" });
+  try {
+    await fake.waitFor((s) => s.statusRequests >= 1, "a first poll");
+    const loads = fake.pageLoads;
+    fake.status = { state: "loggedout", canprovoke: true };
+    await polled.page.waitForNavigation({ timeout: 10_000 });
+    assert.equal(fake.pageLoads, loads + 1);
+    h.assertNoErrors(polled.rec);
+  } finally {
+    await polled.context.close();
+  }
+});
+
+test("on a phone the block offers to open the app (app link, else the login link)", { timeout: 30_000 }, async () => {
+  const phone = {
+    viewport: { width: 390, height: 844 },
+    isMobile: true,
+    hasTouch: true,
+    deviceScaleFactor: 2,
+    userAgent:
+      "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Mobile Safari/537.36",
+  };
+  const { context, page, rec } = await openPage({ canprovoke: "true" }, phone);
+  try {
+    await page.waitForSelector(".nsauth-block .nsauth-open-app", { state: "visible" });
+    const href = await page.getAttribute(".nsauth-block .nsauth-open-app", "href");
+    assert.match(href, /^nsauth:\/\/login\/.+\?return=/);
+    await page.waitForSelector(".nsauth-block .nsauth-push", { state: "visible" });
+    fake.send(frame("MATCH", "86"));
+    await page.waitForSelector(".nsauth-block .nsauth-match-number:text('86')", { state: "visible" });
+    const box = await page.$eval(".nsauth-block .nsauth-push", (b) => b.getBoundingClientRect().height);
+    assert.ok(box >= 44, `tap target ${box} px high`);
+    await h.screenshot(page, "block-phone");
+    h.assertNoErrors(rec);
+  } finally {
+    await context.close();
+  }
+  const noApp = await openPage({ applink: "" }, phone);
+  try {
+    await noApp.page.waitForSelector(".nsauth-block .nsauth-open-app", { state: "visible" });
+    assert.equal(
+      await noApp.page.getAttribute(".nsauth-block .nsauth-open-app", "href"),
+      `nsauth://login/${SERVERID}/${HSID}`
+    );
+    h.assertNoErrors(noApp.rec);
+  } finally {
+    await noApp.context.close();
+  }
+  const desktop = await openPage();
+  try {
+    await fake.waitForFrame(`REGISTER ${HSID} ${SERVERID}`, 3);
+    assert.equal(await desktop.page.isHidden(".nsauth-block .nsauth-open-app"), true, "not on a desktop");
+  } finally {
+    await desktop.context.close();
+  }
+});

@@ -1,0 +1,77 @@
+// Measurement, not an assertion on speed: the time from the authenticator's approve
+// returning to the page showing its logged-in view, median over 20 logins, with the
+// WebSocket and with polling. Printed as a test diagnostic and written to
+// artifacts/browser/measure.txt.
+"use strict";
+
+const { test, before, after } = require("node:test");
+const assert = require("node:assert/strict");
+const fs = require("node:fs");
+const path = require("node:path");
+const h = require("./helpers");
+
+const ROUNDS = Number(process.env.NSAUTH_MEASURE_ROUNDS || 20);
+const keyFile = h.tempKeyFile("measure-phone");
+let browser;
+const results = {};
+
+before(async () => {
+  browser = await h.launch();
+  // A phone of its own: enrol it on a throwaway session.
+  const { context, page } = await h.newContext(browser);
+  await h.openDemo(page);
+  const link = (await page.textContent(".demo-enrol-link")).trim();
+  await h.phone(keyFile, "enrol", link);
+  await context.close();
+});
+
+after(async () => {
+  if (browser) {
+    await browser.close();
+  }
+});
+
+async function measure(transport) {
+  const { context, page, rec } = await h.newContext(browser, { blockWebSocket: transport === "poll" });
+  const times = [];
+  try {
+    await h.openDemo(page);
+    for (let i = 0; i < ROUNDS; i++) {
+      await h.waitTransport(page, transport, 20_000);
+      const { link } = await h.blockInfo(page);
+      // Approve at a random moment of the 2 s polling period, as a person would.
+      await new Promise((r) => setTimeout(r, Math.random() * 2000));
+      await h.phone(keyFile, "approve", link);
+      const t0 = performance.now();
+      await page.waitForSelector(h.LOGGED_IN, { timeout: 20_000 });
+      times.push(performance.now() - t0);
+      await h.logoutFromPage(page);
+    }
+    h.assertNoErrors(rec);
+  } finally {
+    await context.close();
+  }
+  return times;
+}
+
+test(`approve -> logged-in view over the WebSocket (${ROUNDS} logins)`, { timeout: 300_000 }, async (t) => {
+  results.ws = await measure("ws");
+  t.diagnostic(`ws: median ${Math.round(h.median(results.ws))} ms, max ${Math.round(Math.max(...results.ws))} ms`);
+});
+
+test(`approve -> logged-in view with polling (${ROUNDS} logins)`, { timeout: 300_000 }, async (t) => {
+  results.poll = await measure("poll");
+  t.diagnostic(`polling: median ${Math.round(h.median(results.poll))} ms, max ${Math.round(Math.max(...results.poll))} ms`);
+});
+
+test("report", (t) => {
+  assert.ok(results.ws && results.poll, "both measurements ran");
+  const line = `approve->loggedin median: ws ${Math.round(h.median(results.ws))} ms, polling ${Math.round(h.median(results.poll))} ms`;
+  t.diagnostic(line);
+  fs.mkdirSync(h.env.artifacts, { recursive: true });
+  const detail = (xs) => xs.map((x) => Math.round(x)).join(" ");
+  fs.writeFileSync(
+    path.join(h.env.artifacts, "measure.txt"),
+    `${line} (${ROUNDS} logins each)\nws ms: ${detail(results.ws)}\npolling ms: ${detail(results.poll)}\n`
+  );
+});
