@@ -250,7 +250,7 @@ test("falls back to polling after 3 failed connections; polls every 2 s and stop
 });
 
 test("polling backs off to 10 s after an error, then logs in", { timeout: 40_000 }, async () => {
-  const { context, page, rec } = await openPage({ ws: "" });
+  const { context, page, rec } = await openPage({ ws: "", callback: "onNsauthLogin" });
   try {
     await fake.waitFor((s) => s.statusRequests >= 1, "a first poll");
     fake.statusCode = 503;
@@ -260,7 +260,9 @@ test("polling backs off to 10 s after an error, then logs in", { timeout: 40_000
     await page.waitForTimeout(6000);
     assert.equal(fake.statusRequests, n, "no poll within 6 s of an error");
     fake.status = { state: "loggedin", canprovoke: true };
-    await Promise.all([page.waitForNavigation({ timeout: 10_000 }), fake.waitFor((s) => s.statusRequests > n, "the next poll", 10_000)]);
+    await page.waitForFunction(() => window.loginCalls.length === 1, null, { timeout: 10_000 });
+    assert.equal(fake.statusRequests, n + 1);
+    assert.equal(await status(page), "Logged in.");
     // The browser reports the failed fetch itself; the script logs no error of its own.
     h.assertNoErrors(rec, [/Failed to load resource: the server responded with a status of 503/]);
   } finally {
@@ -290,7 +292,8 @@ test("a footer reloads the page when its session is logged out (WebSocket and po
     const loads = fake.pageLoads;
     fake.status = { state: "loggedout", canprovoke: true };
     await polled.page.waitForNavigation({ timeout: 10_000 });
-    assert.equal(fake.pageLoads, loads + 1);
+    // (The fake keeps answering loggedout, so the new page reloads again: count at least one.)
+    assert.ok(fake.pageLoads >= loads + 1);
     h.assertNoErrors(polled.rec);
   } finally {
     await polled.context.close();

@@ -302,3 +302,17 @@ pub fn assert_error(status: u16, body: &serde_json::Value, want_status: u16, wan
     assert!(!msg.is_empty(), "error without message: {body}");
     assert_eq!(body.as_object().map(|o| o.len()), Some(2), "{body}");
 }
+
+/// Decodes a PNG QR code with an independent decoder (rqrr).
+pub fn decode_png_qr(bytes: &[u8]) -> String {
+    let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!(info.color_type, png::ColorType::Grayscale);
+    let (w, h) = (info.width as usize, info.height as usize);
+    let mut img = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| buf[y * w + x]);
+    let grids = img.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code in the image");
+    grids[0].decode().unwrap().1
+}

@@ -741,19 +741,7 @@ async fn in_app_login_and_session_pages(stack: Stack) {
     assert_eq!(seen, ["3", "2", "1", "0", "enrol"]);
 }
 
-/// Decodes a PNG QR code with an independent decoder (rqrr).
-fn decode_png_qr(bytes: &[u8]) -> String {
-    let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
-    let mut reader = decoder.read_info().unwrap();
-    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
-    let info = reader.next_frame(&mut buf).unwrap();
-    assert_eq!(info.color_type, png::ColorType::Grayscale);
-    let (w, h) = (info.width as usize, info.height as usize);
-    let mut img = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| buf[y * w + x]);
-    let grids = img.detect_grids();
-    assert_eq!(grids.len(), 1, "one QR code in the image");
-    grids[0].decode().unwrap().1
-}
+use nsauth_tests::decode_png_qr;
 
 async fn enrol_qr_images(stack: Stack) {
     let n = nonce();

@@ -167,7 +167,9 @@ pub async fn html_login(
     let u = urls(deps, req, &ws.server.serverid, &session.hsid);
     let state = session.state_at(now);
     let matching = session.open_match(now).unwrap_or("");
-    let qr_svg = qr::svg(&link, 240)?;
+    let svg = qr::svg(&link, 240)?;
+    // Inline SVG in HTML takes no XML declaration.
+    let qr_svg = svg.find("<svg").map_or(svg.as_str(), |i| &svg[i..]);
     let body = format!(
         r#"<div class="nsauth-block" data-serverid="{sid}" data-hsid="{hsid}" data-ws="{ws}" data-status="{status}" data-state="{state}" data-canprovoke="{canprovoke}" data-match="{matching}" data-expires="{expires}" data-link="{link}" data-applink="{applink}" data-callback="{callback}">
   <div class="nsauth-qr" role="img" aria-label="QR code to log in with the authenticator app">{qr_svg}</div>
