@@ -316,3 +316,23 @@ pub fn decode_png_qr(bytes: &[u8]) -> String {
     assert_eq!(grids.len(), 1, "one QR code in the image");
     grids[0].decode().unwrap().1
 }
+
+/// Runs each named async test function (taking a [`Stack`]) twice: on the in-memory store
+/// and on DynamoDB (moto).
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn memory() {
+                super::$name($crate::Stack::memory().await).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn moto() {
+                if let Some(stack) = $crate::Stack::moto().await {
+                    super::$name(stack).await;
+                }
+            }
+        }
+    )*};
+}

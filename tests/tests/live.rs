@@ -565,10 +565,7 @@ async fn block_status_qr_and_assets() {
     }
     // The QR image decodes back to the exact login link.
     let png = nsauth_tests::http()
-        .get(format!(
-            "{}/qr/login?img=png&s=300",
-            stack.sessions_url()
-        ))
+        .get(format!("{}/qr/login?img=png&s=300", stack.sessions_url()))
         .header("X-apikey", &stack.apikey)
         .header("X-nonce", &n)
         .send()

@@ -5,26 +5,9 @@
 use base64::Engine;
 use nsauth::ids::{Hsid, Nonce};
 use nsauth_authenticator::Authenticator;
-use nsauth_tests::Stack;
+use nsauth_tests::{Stack, on_both_stores};
 use reqwest::Method;
 use serde_json::{Value, json};
-
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn memory() {
-                super::$name(nsauth_tests::Stack::memory().await).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn moto() {
-                if let Some(stack) = nsauth_tests::Stack::moto().await {
-                    super::$name(stack).await;
-                }
-            }
-        }
-    )*};
-}
 
 on_both_stores!(
     refusals_of_signed_requests,

@@ -6,26 +6,8 @@ use nsauth::apikey::{ApiKey, Permission};
 use nsauth::ids::{Hsid, Nonce};
 use nsauth::session::{LoginInfo, SessionState};
 use nsauth::settings::ServerSettings;
-use nsauth_tests::{Stack, assert_error, http, json};
+use nsauth_tests::{Stack, assert_error, http, json, on_both_stores};
 use serde_json::json;
-
-/// Runs an async test function against both stores.
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn memory() {
-                super::$name(nsauth_tests::Stack::memory().await).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn moto() {
-                if let Some(stack) = nsauth_tests::Stack::moto().await {
-                    super::$name(stack).await;
-                }
-            }
-        }
-    )*};
-}
 
 on_both_stores!(
     create_then_get,
