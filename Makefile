@@ -19,21 +19,25 @@ check-template: tools
 ## Everything CI checks, in order, stopping at the first failure.
 test:
 	@start=$$SECONDS; \
-	mkdir -p artifacts; log=artifacts/cargo-test.log; : > $$log; \
+	mkdir -p artifacts; log=artifacts/cargo-test.log; blog=artifacts/browser-tests.log; : > $$log; : > $$blog; \
 	trap 'rc=$$?; if [[ $$rc == 0 ]]; then r=passed; else r="FAILED (exit $$rc)"; fi; \
 	      printf "\n==> make test: %s in %d s\n" "$$r" $$((SECONDS - start)); \
 	      awk "/^test result:/ { p += \$$4; f += \$$6; i += \$$8 } \
-	           END { printf \"tests: %d passed, %d failed, %d skipped\\n\", p, f, i }" $$log' EXIT; \
+	           /^# pass / { p += \$$3 } /^# fail / { f += \$$3 } /^# skipped / { i += \$$3 } \
+	           END { printf \"tests: %d passed, %d failed, %d skipped\\n\", p, f, i }" $$log $$blog' EXIT; \
 	step() { printf '\n==> [%s] %s\n' "$$1" "$$2"; }; \
-	step 1/5 "tools: infra/scripts/tools.sh"; \
+	step 1/6 "tools: infra/scripts/tools.sh"; \
 	$(MAKE) --no-print-directory tools; \
-	step 2/5 "format: $(CARGO) fmt --all -- --check"; \
+	step 2/6 "format: $(CARGO) fmt --all -- --check"; \
 	$(CARGO) fmt --all -- --check; \
-	step 3/5 "tests: infra/scripts/with-services.sh $(CARGO) test --workspace --locked"; \
+	step 3/6 "tests: infra/scripts/with-services.sh $(CARGO) test --workspace --locked"; \
 	infra/scripts/with-services.sh $(CARGO) test --workspace --locked 2>&1 | tee $$log; \
-	step 4/5 "lint: $(CARGO) clippy --workspace --all-targets --locked -- -D warnings"; \
+	step 4/6 "browser: infra/scripts/browser-tests.sh (headless Chromium against the local stack)"; \
+	$(CARGO) build --locked --quiet -p nsauth-local -p nsauth-authenticator; \
+	infra/scripts/browser-tests.sh 2>&1 | tee $$blog; \
+	step 5/6 "lint: $(CARGO) clippy --workspace --all-targets --locked -- -D warnings"; \
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings; \
-	step 5/5 "template: infra/scripts/check-template.sh"; \
+	step 6/6 "template: infra/scripts/check-template.sh"; \
 	$(MAKE) --no-print-directory check-template
 
 ## Run the whole stack locally (no AWS account needed).

@@ -6,6 +6,9 @@
 #   .tools/py    Python venv: moto server (DynamoDB, DynamoDB Streams, SNS,
 #                API Gateway Management API) and cfn-lint
 #   .tools/sam   Python venv: aws-sam-cli (separate: it pins its own cfn-lint/boto3)
+#   .tools/st    Python venv: schemathesis, openapi-spec-validator, jsonschema and
+#                cryptography for the OpenAPI check (separate: its pins must not
+#                clash with moto's)
 #   .tools/node  npm prefix: dynalite (in-memory DynamoDB), run with node
 set -euo pipefail
 
@@ -29,6 +32,16 @@ PY_PINS=(
 )
 SAM_PINS=(
   aws-sam-cli==1.170.0
+)
+# The OpenAPI check (infra/scripts/openapi-check.sh): schemathesis fuzzes the local stack
+# from docs/openapi.yaml; openapi_check.py validates the document (openapi-spec-validator),
+# the answers (jsonschema) and signs phone calls (cryptography, ECDSA P-256).
+ST_PINS=(
+  schemathesis==4.32.5
+  hypothesis==6.170.17
+  openapi-spec-validator==0.9.0
+  jsonschema==4.26.0
+  cryptography==50.0.2
 )
 NODE_PINS=(
   dynalite@4.0.0
@@ -86,11 +99,12 @@ command -v npm >/dev/null || { echo "tools.sh: npm not found" >&2; exit 1; }
 mkdir -p "$TOOLS"
 install_venv "$TOOLS/py" moto_server "${PY_PINS[@]}"
 install_venv "$TOOLS/sam" sam "${SAM_PINS[@]}"
+install_venv "$TOOLS/st" schemathesis "${ST_PINS[@]}"
 install_node "$TOOLS/node" node_modules/dynalite/cli.js "${NODE_PINS[@]}"
 
 if [[ $did == 1 ]]; then
   "$TOOLS/py/bin/moto_server" --help >/dev/null
-  log "moto $("$TOOLS/py/bin/python" -c 'from importlib.metadata import version; print(version("moto"))'), $("$TOOLS/py/bin/cfn-lint" --version), $("$TOOLS/sam/bin/sam" --version), dynalite $(node -p "require('$TOOLS/node/node_modules/dynalite/package.json').version")"
+  log "moto $("$TOOLS/py/bin/python" -c 'from importlib.metadata import version; print(version("moto"))'), $("$TOOLS/py/bin/cfn-lint" --version), $("$TOOLS/sam/bin/sam" --version), schemathesis $("$TOOLS/st/bin/python" -c 'from importlib.metadata import version; print(version("schemathesis"))'), dynalite $(node -p "require('$TOOLS/node/node_modules/dynalite/package.json').version")"
   log "done in $((SECONDS - start)) s"
 else
   log "nothing to do"

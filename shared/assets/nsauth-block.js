@@ -113,7 +113,18 @@
     return Date.parse(v);
   }
 
+  // Until when the page is leaving by itself (a form was just submitted, e.g. the
+  // website's logout button): a reload then would abort that navigation, so it waits.
+  var leavingUntil = 0;
+  var LEAVING_FOR = 5000;
+
   function reload() {
+    var wait = leavingUntil - Date.now();
+    if (wait > 0) {
+      // Still here after the navigation should have happened: reload then.
+      setTimeout(reload, wait + 100);
+      return;
+    }
     try {
       window.location.reload();
     } catch (e) {
@@ -304,7 +315,8 @@
 
   Controller.prototype.scheduleReconnect = function (why) {
     var self = this;
-    var delay = Math.min(WS_MAX_DELAY, WS_FIRST_DELAY * Math.pow(2, this.wsFailures));
+    // 1 s after a drop or a first failure, then 2 s, 4 s, ... up to 30 s.
+    var delay = WS_FIRST_DELAY * Math.pow(2, Math.max(0, this.wsFailures - 1));
     delay = Math.min(WS_MAX_DELAY, jitter(delay));
     info(why + "; reconnecting in " + delay + " ms");
     clearTimeout(this.wsTimer);
@@ -740,6 +752,13 @@
     }
     return null;
   }
+
+  // A form submission the page's own scripts did not take over navigates away.
+  window.addEventListener("submit", function (ev) {
+    if (!ev.defaultPrevented) {
+      leavingUntil = Date.now() + LEAVING_FOR;
+    }
+  });
 
   // Leaving the page: close sockets so nothing reconnects; coming back from the
   // back-forward cache: start again (the session may have changed meanwhile).

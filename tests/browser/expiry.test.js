@@ -28,6 +28,12 @@ test("an expired code shows the retry button, which starts a new attempt", { ski
     assert.equal(await page.isVisible(".nsauth-block .nsauth-retry"), true, "retry button shown");
     assert.equal(await page.isHidden(".nsauth-block .nsauth-qr"), true, "QR code hidden");
     assert.equal((await h.blockInfo(page)).state, "expired");
+    // Expiry writes nothing on the server: the block asked again once data-expires had
+    // passed, and REGISTER was answered with EXPIRED.
+    assert.ok(
+      rec.frames.some((f) => f.dir === "in" && f.text.startsWith(`EXPIRED ${first.hsid} `)),
+      "an EXPIRED frame reached the page"
+    );
     await h.screenshot(page, "06-expired");
     await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.click(".nsauth-block .nsauth-retry")]);
     await page.waitForSelector(".nsauth-block .nsauth-qr svg", { state: "visible" });

@@ -68,6 +68,7 @@ class FakeServer {
     if (q.get("footer") === "1") {
       body =
         `<p class="logged-in">Logged in as someone</p>` +
+        `<form method="post" action="/logout"><button type="submit" class="logout">Log out</button></form>` +
         `<div class="nsauth-footer" hidden${a("serverid", SERVERID)}${a("hsid", HSID)}${a("ws", wsUrl)}` +
         `${a("status", statusUrl)}${a("state", "loggedin")}></div>`;
     } else {
@@ -100,6 +101,19 @@ class FakeServer {
   onRequest(req, res) {
     res.on("finish", () => this.notify());
     const u = new URL(req.url, this.base);
+    if (u.pathname === "/logout" && req.method === "POST") {
+      // A website's logout: slow enough for the LOGOUT frame to arrive meanwhile.
+      this.logoutPosts = (this.logoutPosts || 0) + 1;
+      req.resume();
+      setTimeout(() => {
+        res.writeHead(303, { location: "/page?after=logout" });
+        res.end();
+      }, 500);
+      if (this.onLogoutPost) {
+        this.onLogoutPost();
+      }
+      return;
+    }
     if (u.pathname === "/page") {
       this.pageLoads += 1;
       res.writeHead(200, { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" });

@@ -142,6 +142,7 @@ pub async fn handle(
         r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Demo website</title>
+<link rel="icon" href="data:,">
 <style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;line-height:1.5}}code{{word-break:break-all}}</style>
 </head><body>
 <h1>Demo website</h1>
