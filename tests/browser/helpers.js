@@ -66,9 +66,6 @@ async function newContext(browser, options = {}) {
   const { blockWebSocket = false, ...contextOptions } = options;
   const context = await browser.newContext({ viewport: { width: 900, height: 900 }, ...contextOptions });
   const rec = { errors: [], frames: [], statusRequests: 0, sockets: 0 };
-  // Chromium asks each new browser for /favicon.ico, which the demo page does not have; its
-  // 404 would be logged as a console error that has nothing to do with the login block.
-  await context.route(/\/favicon\.ico$/, (route) => route.fulfill({ status: 204, body: "" }));
   context.on("page", (page) => watchPage(page, rec));
   if (blockWebSocket) {
     if (typeof context.routeWebSocket === "function") {

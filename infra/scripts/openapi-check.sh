@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Usage: infra/scripts/openapi-check.sh
+#
+# Checks docs/openapi.yaml against the running local stack, then fuzzes the stack from it:
+#   1. infra/scripts/tools.sh (the pinned .tools/st venv: schemathesis, openapi-spec-validator,
+#      jsonschema, cryptography; a no-op when up to date);
+#   2. starts target/debug/nsauth-local (memory store) on a free loopback port with a fixed
+#      demo server, and waits until it answers;
+#   3. infra/scripts/openapi_check.py check: the document is valid OpenAPI 3.1, documents
+#      exactly the routes of `nsauth-admin routes`, every documented operation answers a real
+#      request as documented (status, content type, headers, JSON schema), and undocumented
+#      paths answer 404 JSON (methods 405);
+#   4. schemathesis against the stack (examples, coverage, fuzzing and stateful phases; a
+#      bounded number of cases per operation): no server error, and status codes, content
+#      types, headers and bodies as documented; phone API calls are signed by an account the
+#      hooks in openapi_check.py enrol; path parameters are bound in part to real accounts,
+#      users and sessions (openapi_check.py fixtures).
+# Builds nothing: expects target/debug/nsauth-local and target/debug/nsauth-admin
+# (cargo build -p nsauth-local -p nsauth-admin). Always stops the stack. Logs, the stack's
+# log and schemathesis' JUnit report go to artifacts/openapi/. Exits non-zero on any failure.
+#
+# Environment: NSAUTH_OPENAPI_EXAMPLES (cases per operation and phase, default 25),
+# NSAUTH_OPENAPI_SEED (default 20261127; `random` for a new one each run),
+# NSAUTH_OPENAPI_TIMEOUT (a hard limit on the schemathesis run in s, default 180).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+
+OUT="$ROOT/artifacts/openapi"
+PY="$ROOT/.tools/st/bin/python"
+ST="$ROOT/.tools/st/bin/schemathesis"
+LOCAL_BIN="$ROOT/target/debug/nsauth-local"
+ADMIN_BIN="${NSAUTH_ADMIN_BIN:-$ROOT/target/debug/nsauth-admin}"
+DOC="$ROOT/docs/openapi.yaml"
+SERVERID=AAECAwQFBgcICQoLDA0ODw
+APIKEY=nsk_AAAAAAAAAAA_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8
+EXAMPLES="${NSAUTH_OPENAPI_EXAMPLES:-25}"
+SEED="${NSAUTH_OPENAPI_SEED:-20261127}"
+TIMEOUT="${NSAUTH_OPENAPI_TIMEOUT:-180}"
+
+log() { printf '[openapi-check] %s\n' "$*"; }
+start=$SECONDS
+
+# ---- tools ------------------------------------------------------------------------------
+infra/scripts/tools.sh
+for f in "$PY" "$ST"; do
+  [[ -x "$f" ]] || { echo "openapi-check.sh: $f missing after tools.sh" >&2; exit 1; }
+done
+for f in "$LOCAL_BIN" "$ADMIN_BIN"; do
+  [[ -x "$f" ]] || {
+    echo "openapi-check.sh: $f missing; run: cargo build -p nsauth-local -p nsauth-admin" >&2
+    exit 1
+  }
+done
+mkdir -p "$OUT"
+rm -rf "$OUT"/junit.xml "$OUT"/*.log "$OUT"/schemathesis.toml
+
+# ---- the local stack ----------------------------------------------------------------------
+STACK_PID=""
+stop_stack() {
+  [[ -n "$STACK_PID" ]] || return 0
+  kill -TERM -- "-$STACK_PID" 2>/dev/null || true
+  for _ in $(seq 50); do
+    kill -0 -- "-$STACK_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL -- "-$STACK_PID" 2>/dev/null || true
+  wait "$STACK_PID" 2>/dev/null || true
+  STACK_PID=""
+}
+trap stop_stack EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+PORT=$("$PY" -c '
+import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()
+')
+BASE="http://127.0.0.1:$PORT"
+env PORT="$PORT" NSAUTH_STORE=memory NSAUTH_DEMO_SERVERID="$SERVERID" NSAUTH_DEMO_APIKEY="$APIKEY" \
+  setsid "$LOCAL_BIN" >"$OUT/stack.log" 2>&1 </dev/null &
+STACK_PID=$!
+ready=""
+for _ in $(seq 300); do
+  code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 -H "X-apikey: $APIKEY" \
+    -X POST "$BASE/servers/$SERVERID/sessions" || true)
+  if [[ "$code" == 201 ]]; then ready=1; break; fi
+  if ! kill -0 "$STACK_PID" 2>/dev/null; then break; fi
+  sleep 0.1
+done
+if [[ -z "$ready" ]]; then
+  echo "[openapi-check] the local stack did not answer at $BASE; last log lines ($OUT/stack.log):" >&2
+  tail -n 30 "$OUT/stack.log" >&2 || true
+  exit 1
+fi
+log "local stack at $BASE (pid $STACK_PID), demo server $SERVERID"
+
+rc=0
+
+# ---- the document against the stack ----------------------------------------------------------
+log "openapi_check.py check: the document, the routes, a real request per operation, undocumented paths"
+set +e
+"$PY" infra/scripts/openapi_check.py check --base "$BASE" --serverid "$SERVERID" --apikey "$APIKEY" \
+  --doc "$DOC" --admin-bin "$ADMIN_BIN" 2>&1 | tee "$OUT/check.log"
+check_rc=${PIPESTATUS[0]}
+set -e
+[[ $check_rc == 0 ]] || rc=1
+
+# ---- schemathesis ----------------------------------------------------------------------------
+"$PY" infra/scripts/openapi_check.py fixtures --base "$BASE" --serverid "$SERVERID" --apikey "$APIKEY" \
+  --out "$OUT/schemathesis.toml"
+seed_args=(--seed "$SEED")
+[[ "$SEED" == random ]] && seed_args=()
+log "schemathesis $("$ST" --version 2>/dev/null | awk '{print $NF}'): $EXAMPLES cases per operation and phase, seed $SEED, checks as in ${OUT#"$ROOT"/}/schemathesis.toml"
+set +e
+NSAUTH_CHECK_BASE="$BASE" NSAUTH_CHECK_SERVERID="$SERVERID" NSAUTH_CHECK_APIKEY="$APIKEY" \
+SCHEMATHESIS_HOOKS="$ROOT/infra/scripts/openapi_check.py" \
+  timeout --signal=INT --kill-after=10 "$TIMEOUT" "$ST" --config-file "$OUT/schemathesis.toml" run "$DOC" \
+  --url "$BASE" \
+  -H "X-apikey: $APIKEY" \
+  --max-examples "$EXAMPLES" \
+  "${seed_args[@]}" \
+  --workers 2 \
+  --request-timeout 10 \
+  --generation-database none \
+  --suppress-health-check all \
+  --report junit --report-junit-path "$OUT/junit.xml" \
+  --no-color 2>&1 | tee "$OUT/schemathesis.log"
+st_rc=${PIPESTATUS[0]}
+set -e
+[[ $st_rc == 0 ]] || rc=1
+
+# A server error the fuzzer did not pin on the API (a crash, a panic) shows in the stack's log.
+if grep -qiE 'panicked|handler task failed' "$OUT/stack.log"; then
+  echo "[openapi-check] the stack logged a panic (artifacts/openapi/stack.log):" >&2
+  grep -iE -m 5 'panicked|handler task failed' "$OUT/stack.log" >&2
+  rc=1
+fi
+if ! kill -0 "$STACK_PID" 2>/dev/null; then
+  echo "[openapi-check] the local stack died during the run (artifacts/openapi/stack.log)" >&2
+  rc=1
+fi
+
+log "check: $(tail -n1 "$OUT/check.log"); schemathesis: exit $st_rc; $((SECONDS - start)) s; logs in ${OUT#"$ROOT"/}/"
+exit "$rc"
