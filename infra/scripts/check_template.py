@@ -353,6 +353,36 @@ def check_globals(tpl: dict, functions: dict, p: Problems) -> None:
 
 # -----------------------------------------------------------------------------------------
 
+def check_watch_router(cargo_toml: str, code: dict | None, p: Problems) -> None:
+    """`cargo lambda watch` routes ([workspace.metadata.lambda.watch.router] in Cargo.toml)
+    must be the code's routes, each to the same binary."""
+    import tomllib
+
+    if code is None:
+        return
+    try:
+        with open(cargo_toml, "rb") as f:
+            meta = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        p.add("watch-router", f"cannot read {cargo_toml}: {e}")
+        return
+    router = (((meta.get("workspace") or {}).get("metadata") or {}).get("lambda") or {}).get("watch", {}).get("router")
+    if not isinstance(router, dict):
+        p.add("watch-router", f"{cargo_toml} has no [workspace.metadata.lambda.watch.router] table")
+        return
+    watch: dict[tuple[str, str], str] = {}
+    for path, entries in router.items():
+        for e in entries if isinstance(entries, list) else []:
+            watch[(str(e.get("method", "")).upper(), path)] = e.get("function", "")
+    for key in sorted(set(code) | set(watch)):
+        if key not in watch:
+            p.add("watch-router", f"{key[0]} {key[1]} is in the code but not in the cargo lambda watch router")
+        elif key not in code:
+            p.add("watch-router", f"{key[0]} {key[1]} is in the cargo lambda watch router but not in the code")
+        elif watch[key] != code[key]:
+            p.add("watch-router", f"{key[0]} {key[1]} goes to {watch[key]} in the watch router, {code[key]} in the code")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--template", default="template.yaml")
@@ -379,6 +409,7 @@ def main() -> int:
     table = check_table(resources, p)
     check_iam(tpl, functions, table, p)
     check_globals(tpl, functions, p)
+    check_watch_router(os.path.join(os.path.dirname(os.path.abspath(args.template)), "Cargo.toml"), code, p)
 
     if p.items:
         print(f"check_template.py: {args.template}: {len(p.items)} problem(s):", file=sys.stderr)
@@ -387,7 +418,8 @@ def main() -> int:
         return 1
     n_routes = len(code or {})
     print(f"check_template.py: {args.template}: ok ({len(functions)} functions, {n_routes} routes match"
-          f" the code; table {table}; inline least-privilege policies; globals)")
+          f" the code and the cargo lambda watch router; table {table}; inline least-privilege"
+          f" policies; globals)")
     return 0
 
 

@@ -543,7 +543,8 @@ def check_live(live: Live, checks: Checks) -> None:
 
 
 def check_undocumented(live: Live, checks: Checks) -> None:
-    for method, path in [("GET", "/nope"), ("GET", f"/servers/{live.serverid}/unknown"), ("POST", "/app/v2/enrol"),
+    for method, path in [("GET", "/nope"), ("GET", "/servers/x/unknown"), ("GET", f"/servers/{live.serverid}/unknown"),
+                         ("POST", "/app/v2/enrol"), ("GET", "/local/outbox/x"),
                          ("GET", f"/servers/{live.serverid}"), ("GET", "/"), ("GET", "/status/" + live.serverid)]:
         r = requests.request(method, live.base + path, headers={"X-apikey": live.apikey}, timeout=TIMEOUT)
         problems = []

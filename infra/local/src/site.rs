@@ -1,6 +1,17 @@
-//! The demo website: a page that embeds the login block the way a real website backend
-//! does - it keeps a nonce in its own cookie and asks the API, with its key, for the block
-//! (getHtmlLogin), the footer and the login status (getSession).
+//! The demo pages of the local stack (`make dev`):
+//!
+//! - `/`: the landing page - what to do in three lines, and the demo website beside it;
+//! - `/demo`: the demo website alone, a page that embeds the login block the way a real
+//!   website backend does - it keeps a nonce in its own cookie and asks the API, with its
+//!   key, for the block (getHtmlLogin), the footer and the login status (getSession);
+//! - `/phone`: a phone simulator, static HTML and JavaScript that run the phone's side of
+//!   the protocol in the browser with WebCrypto P-256 keys;
+//! - `/admin`: the demo server's accounts, their sessions and the server settings.
+//!
+//! The website pages and the admin page call the API in-process with the demo server's
+//! key, exactly as a website backend calls it over HTTPS.
+
+use std::net::SocketAddr;
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -10,12 +21,199 @@ use nsauth::Deps;
 use nsauth::http::dispatch;
 use nsauth::ids::{Nonce, ServerId};
 
+mod admin;
+mod assets;
+mod website;
+
 #[derive(Clone)]
 pub struct DemoSite {
     pub serverid: ServerId,
     pub apikey: String,
 }
 
+/// Whether a path is one of the demo pages (or their files) that [`handle`] serves.
+pub fn serves(path: &str) -> bool {
+    matches!(
+        path,
+        "/" | "/demo" | "/demo/logout" | "/logout" | "/phone" | "/admin"
+    ) || assets::serves(path)
+}
+
+/// One request to the demo pages, with what the in-process API calls pass on from it.
+struct Ctx<'a> {
+    deps: &'a Deps,
+    demo: &'a DemoSite,
+    host: String,
+    useragent: String,
+    remote: SocketAddr,
+}
+
+impl Ctx<'_> {
+    /// Calls the API in-process, as the website's backend would over HTTPS. The browser's
+    /// user agent and address go along, so that the sessions the website makes carry them
+    /// (a real backend passes them in the UserContext).
+    async fn api(
+        &self,
+        method: &str,
+        path: &str,
+        nonce: Option<&str>,
+        body: Option<String>,
+    ) -> (u16, String) {
+        let mut b = hyper::Request::builder()
+            .method(method)
+            .uri(format!("/servers/{}{path}", self.demo.serverid))
+            .header(header::HOST, &self.host)
+            .header("x-apikey", &self.demo.apikey)
+            .header(header::USER_AGENT, &self.useragent);
+        if let Some(n) = nonce {
+            b = b.header("x-nonce", n);
+        }
+        if body.is_some() {
+            b = b.header(header::CONTENT_TYPE, "application/json");
+        }
+        let Ok(req) = b.body(()) else {
+            return (500, String::new());
+        };
+        let (parts, ()) = req.into_parts();
+        let req = crate::to_lambda_request(parts, Bytes::from(body.unwrap_or_default()), self.remote);
+        let resp = dispatch(self.deps, None, req).await;
+        let status = resp.status().as_u16();
+        let text = match resp.body() {
+            Body::Text(t) => t.clone(),
+            Body::Binary(b) => String::from_utf8_lossy(b).into_owned(),
+            _ => String::new(),
+        };
+        (status, text)
+    }
+
+    /// A GET of the API answered with JSON: the JSON on 200, `None` on any other status.
+    async fn get_json(&self, path: &str) -> Option<serde_json::Value> {
+        match self.api("GET", path, None, None).await {
+            (200, body) => serde_json::from_str(&body).ok(),
+            _ => None,
+        }
+    }
+}
+
+/// Escapes text for an HTML element or a quoted attribute.
+pub(crate) fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn response(
+    status: u16,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+    cookie: Option<String>,
+) -> hyper::Response<Full<Bytes>> {
+    let mut r = hyper::Response::new(Full::new(body.into()));
+    *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::OK);
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(c) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        h.insert(header::SET_COOKIE, c);
+    }
+    r
+}
+
+fn html(status: u16, body: String, cookie: Option<String>) -> hyper::Response<Full<Bytes>> {
+    response(status, "text/html; charset=utf-8", body, cookie)
+}
+
+fn method_not_allowed(allow: &'static str) -> hyper::Response<Full<Bytes>> {
+    let mut r = response(
+        405,
+        "text/plain; charset=utf-8",
+        format!("method not allowed; use {allow}\n"),
+        None,
+    );
+    r.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    r
+}
+
+/// The navigation bar of every demo page; `current` is the page's path.
+fn topbar(current: &str) -> String {
+    let link = |path: &str, class: &str, text: &str, target: &str| {
+        let aria = if path == current {
+            r#" aria-current="page""#
+        } else {
+            ""
+        };
+        let target = if target.is_empty() {
+            String::new()
+        } else {
+            format!(r#" target="{target}""#)
+        };
+        format!(r#"<a class="{class}" href="{path}"{aria}{target}>{text}</a>"#)
+    };
+    format!(
+        r#"<header class="topbar"><a class="brand" href="/">nsauth <span>local demo</span></a>
+<nav>{}{}{}</nav></header>"#,
+        link("/", "nav-start", "Start", ""),
+        link(
+            "/phone",
+            "nav-phone",
+            "Phone simulator",
+            assets::PHONE_WINDOW
+        ),
+        link("/admin", "nav-admin", "Accounts and sessions", ""),
+    )
+}
+
+/// The demo pages: `/`, `/demo`, `POST /logout` and `POST /demo/logout`, `/phone`,
+/// `/admin` and the pages' files.
+pub async fn handle(
+    deps: &Deps,
+    demo: &DemoSite,
+    req: &hyper::Request<hyper::body::Incoming>,
+    remote: SocketAddr,
+) -> hyper::Response<Full<Bytes>> {
+    let path = req.uri().path();
+    if let Some(r) = assets::handle(path) {
+        return r;
+    }
+    let method = req.method();
+    let is_get = method == hyper::Method::GET || method == hyper::Method::HEAD;
+    let header_text = |name| {
+        req.headers()
+            .get(name)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_string)
+    };
+    let ctx = Ctx {
+        deps,
+        demo,
+        host: header_text(header::HOST).unwrap_or_else(|| "127.0.0.1".into()),
+        useragent: header_text(header::USER_AGENT)
+            .unwrap_or_else(|| "nsauth-demo-website".into()),
+        remote,
+    };
+    match path {
+        "/phone" if is_get => assets::phone_page(),
+        "/admin" if is_get => admin::page(&ctx).await,
+        "/" | "/demo" if is_get => website::page(&ctx, req.headers(), path).await,
+        "/logout" | "/demo/logout" if method == hyper::Method::POST => {
+            website::logout(&ctx, req.headers(), path).await
+        }
+        "/logout" | "/demo/logout" => method_not_allowed("POST"),
+        _ => method_not_allowed("GET"),
+    }
+}
+
+/// The nonce of the demo website's browser session, from its cookie.
 fn cookie_nonce(headers: &hyper::HeaderMap) -> Option<String> {
     headers
         .get_all(header::COOKIE)
@@ -27,129 +225,6 @@ fn cookie_nonce(headers: &hyper::HeaderMap) -> Option<String> {
         .map(String::from)
 }
 
-/// Calls the API in-process, as the website's backend would over HTTPS.
-async fn api(
-    deps: &Deps,
-    demo: &DemoSite,
-    host: &str,
-    method: &str,
-    path: &str,
-    nonce: &str,
-) -> (u16, String) {
-    let uri = format!("/servers/{}{path}", demo.serverid);
-    let req = lambda_http::http::Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("host", host)
-        .header("x-forwarded-proto", "http")
-        .header("x-apikey", &demo.apikey)
-        .header("x-nonce", nonce)
-        .header("user-agent", "nsauth-demo-website")
-        .body(Body::Empty);
-    let Ok(req) = req else {
-        return (500, String::new());
-    };
-    let resp = dispatch(deps, None, req).await;
-    let status = resp.status().as_u16();
-    (
-        status,
-        String::from_utf8_lossy(resp.body().as_ref()).into_owned(),
-    )
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-fn response(status: u16, body: String, cookie: Option<String>) -> hyper::Response<Full<Bytes>> {
-    let mut r = hyper::Response::new(Full::new(Bytes::from(body)));
-    *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::OK);
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if let Some(c) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
-        h.insert(header::SET_COOKIE, c);
-    }
-    r
-}
-
-/// `GET /demo` and `POST /demo/logout`.
-pub async fn handle(
-    deps: &Deps,
-    demo: &DemoSite,
-    req: &hyper::Request<hyper::body::Incoming>,
-) -> hyper::Response<Full<Bytes>> {
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("127.0.0.1")
-        .to_string();
-    let (nonce, cookie) = match cookie_nonce(req.headers()) {
-        Some(n) => (n, None),
-        None => {
-            let n = Nonce::generate().expose().to_string();
-            let c = format!("demo_nonce={n}; Path=/; HttpOnly; SameSite=Lax");
-            (n, Some(c))
-        }
-    };
-    if req.uri().path() == "/demo/logout" && req.method() == hyper::Method::POST {
-        api(deps, demo, &host, "POST", "/sessions/logout", &nonce).await;
-        let mut r = response(303, String::new(), cookie);
-        r.headers_mut()
-            .insert(header::LOCATION, HeaderValue::from_static("/demo"));
-        return r;
-    }
-    let (_, status) = api(deps, demo, &host, "GET", "/sessions", &nonce).await;
-    let status: serde_json::Value = serde_json::from_str(&status).unwrap_or_default();
-    let main = if status["loggedin"] == true {
-        format!(
-            r#"<p class="demo-loggedin">Logged in as <b>{}</b> (account {})</p>
-<form method="post" action="/demo/logout"><button type="submit" class="demo-logout">Log out</button></form>"#,
-            esc(status["userid"]
-                .as_str()
-                .unwrap_or("a phone without a user")),
-            status["accountid"]
-        )
-    } else {
-        let (_, block) = api(deps, demo, &host, "GET", "/sessions/html/login", &nonce).await;
-        let (_, enrol) = api(
-            deps,
-            demo,
-            &host,
-            "GET",
-            "/sessions/qr/enrol?userid=demo-user&name=Demo%20phone",
-            &nonce,
-        )
-        .await;
-        format!(
-            r#"<p>Log in with your phone:</p>
-{block}
-<details class="demo-enrol-box"><summary>No account yet? Enrol a phone</summary>
-<p>Open this enrolment link with the authenticator (or scan it as a QR code); the new account is logged in here at once.</p>
-<a class="demo-enrol" href="{link}"><code class="demo-enrol-link">{link}</code></a></details>"#,
-            link = esc(&enrol),
-        )
-    };
-    let (_, footer) = api(deps, demo, &host, "GET", "/sessions/html/footer", &nonce).await;
-    let page = format!(
-        r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Demo website</title>
-<link rel="icon" href="data:,">
-<style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;line-height:1.5}}code{{word-break:break-all}}</style>
-</head><body>
-<h1>Demo website</h1>
-{main}
-{footer}
-</body></html>
-"#
-    );
-    response(200, page, cookie)
+fn nonce_cookie(nonce: &str) -> String {
+    format!("demo_nonce={nonce}; Path=/; HttpOnly; SameSite=Lax")
 }
