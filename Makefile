@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 ARGS ?=
 
-.PHONY: tools check-template test dev admin
+.PHONY: tools check-template test dev admin build deploy deploy-guided
 
 ## Install the pinned test tools into .tools/ (no-op when up to date).
 tools:
@@ -24,6 +24,7 @@ test:
 	      printf "\n==> make test: %s in %d s\n" "$$r" $$((SECONDS - start)); \
 	      awk "/^test result:/ { p += \$$4; f += \$$6; i += \$$8 } \
 	           /^# pass / { p += \$$3 } /^# fail / { f += \$$3 } /^# skipped / { i += \$$3 } \
+	           /^(lambda-watch|openapi): [0-9]+ passed/ { p += \$$2; f += \$$4 } \
 	           END { printf \"tests: %d passed, %d failed, %d skipped\\n\", p, f, i }" $$log $$blog' EXIT; \
 	step() { printf '\n==> [%s] %s\n' "$$1" "$$2"; }; \
 	step 1/6 "tools: infra/scripts/tools.sh"; \
@@ -32,13 +33,25 @@ test:
 	$(CARGO) fmt --all -- --check; \
 	step 3/6 "tests: infra/scripts/with-services.sh $(CARGO) test --workspace --locked"; \
 	infra/scripts/with-services.sh $(CARGO) test --workspace --locked 2>&1 | tee $$log; \
-	step 4/6 "browser: infra/scripts/browser-tests.sh (headless Chromium against the local stack)"; \
-	$(CARGO) build --locked --quiet -p nsauth-local -p nsauth-authenticator; \
-	infra/scripts/browser-tests.sh 2>&1 | tee $$blog; \
+	step 4/6 "runtime and browser: cargo lambda watch end to end, headless Chromium, OpenAPI"; \
+	$(CARGO) build --locked --quiet -p nsauth-local -p nsauth-authenticator -p nsauth-admin; \
+	infra/scripts/with-services.sh infra/scripts/lambda-watch-e2e.sh 2>&1 | tee -a $$blog; \
+	infra/scripts/browser-tests.sh 2>&1 | tee -a $$blog; \
 	step 5/6 "lint: $(CARGO) clippy --workspace --all-targets --locked -- -D warnings"; \
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings; \
 	step 6/6 "template: infra/scripts/check-template.sh"; \
 	$(MAKE) --no-print-directory check-template
+
+## `sam build` (arm64, cargo-lambda) from a fresh clone; checks and lists the artifacts.
+build:
+	@infra/scripts/build.sh
+
+## `sam deploy` with samconfig.toml (run `make deploy-guided` the first time).
+deploy: build
+	@PATH="$$PWD/.tools/sam/bin:$$PATH" SAM_CLI_TELEMETRY=0 sam deploy
+
+deploy-guided: build
+	@PATH="$$PWD/.tools/sam/bin:$$PATH" SAM_CLI_TELEMETRY=0 sam deploy --guided
 
 ## Run the whole stack locally (no AWS account needed).
 dev:

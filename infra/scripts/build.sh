@@ -6,23 +6,14 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
-CARGO_LAMBDA_VERSION=1.9.2
-ZIGLANG_VERSION=0.17.1
-
 infra/scripts/tools.sh
 venv=.tools/lambda
-stamp="$venv/.nsauth-stamp"
-want="cargo-lambda==$CARGO_LAMBDA_VERSION ziglang==$ZIGLANG_VERSION"
-if [[ ! -f $stamp || "$(cat "$stamp")" != "$want" ]]; then
-  echo "[build] installing $want into $venv"
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check $want
-  echo "$want" > "$stamp"
-fi
 rustup target add aarch64-unknown-linux-gnu >/dev/null
 
 export PATH="$PWD/$venv/bin:$PWD/.tools/sam/bin:$PATH"
+# cargo-lambda cross-compiles C code (aws-lc) with zig from the pinned `ziglang` wheel.
+zig=$(echo "$PWD/$venv"/lib/python3*/site-packages/ziglang/zig)
+export CARGO_ZIGBUILD_ZIG_PATH="$zig"
 export SAM_CLI_TELEMETRY=0
 start=$SECONDS
 sam build --template template.yaml "$@"

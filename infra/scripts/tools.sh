@@ -43,6 +43,12 @@ ST_PINS=(
   jsonschema==4.26.0
   cryptography==50.0.2
 )
+# cargo-lambda (with zig, to cross-compile to arm64): `sam build` (make build) and the
+# `cargo lambda watch` end-to-end test; its PyPI wheel ships the binary.
+LAMBDA_PINS=(
+  cargo-lambda==1.9.2
+  ziglang==0.17.1
+)
 NODE_PINS=(
   dynalite@4.0.0
 )
@@ -100,6 +106,7 @@ mkdir -p "$TOOLS"
 install_venv "$TOOLS/py" moto_server "${PY_PINS[@]}"
 install_venv "$TOOLS/sam" sam "${SAM_PINS[@]}"
 install_venv "$TOOLS/st" schemathesis "${ST_PINS[@]}"
+install_venv "$TOOLS/lambda" cargo-lambda "${LAMBDA_PINS[@]}"
 install_node "$TOOLS/node" node_modules/dynalite/cli.js "${NODE_PINS[@]}"
 
 if [[ $did == 1 ]]; then

@@ -641,10 +641,18 @@
     this.stop();
     var name = this.callback;
     if (name) {
-      var fn = window[name];
+      // A dotted name (`app.auth.done`) is looked up step by step from window, and called
+      // with its object as `this`.
+      var owner = window;
+      var fn = window;
+      var parts = name.split(".");
+      for (var i = 0; i < parts.length && fn != null; i++) {
+        owner = fn;
+        fn = fn[parts[i]];
+      }
       if (typeof fn === "function") {
         try {
-          fn.call(window, this.hsid);
+          fn.call(owner, this.hsid);
         } catch (e) {
           if (window.console && console.warn) {
             console.warn("nsauth: the login callback " + name + " failed:", e);
