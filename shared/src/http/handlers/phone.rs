@@ -310,6 +310,9 @@ struct Shown<'a> {
     announceinfo: &'a SessionInfo,
     state: SessionState,
     choices: Option<Vec<String>>,
+    /// Where an app-to-app login may return: the app follows a link's `return` only when it
+    /// is on this list (exact, or under an entry ending in `/`).
+    return_urls: &'a [String],
 }
 
 /// `GET /app/v1/sessions/{hsid}`: what the phone shows; pending becomes scanned.
@@ -342,6 +345,7 @@ pub async fn show(
                 .as_ref()
                 .filter(|_| session.open_match(deps.clock.now()).is_some())
                 .map(|m| m.choices.clone()),
+            return_urls: &settings.return_urls,
         },
     )
 }
