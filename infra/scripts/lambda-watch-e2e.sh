@@ -25,6 +25,9 @@ out=$($admin create-server --name "Watch E2E")
 sid=$(awk '/^serverid:/ {print $2}' <<<"$out")
 key=$(awk '/^apikey:/ {print $2}' <<<"$out")
 
+# The functions build enrolment links from the API base; behind API Gateway it comes from the
+# request (https), here it is plain http on loopback.
+export NSAUTH_API_BASE="http://127.0.0.1:$port/"
 cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" --ignore-changes >"$log" 2>&1 &
 watch_pid=$!
 trap 'kill $watch_pid 2>/dev/null; pkill -P $watch_pid 2>/dev/null; wait $watch_pid 2>/dev/null || true' EXIT
