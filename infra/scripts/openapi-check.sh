@@ -122,7 +122,9 @@ seed_args=(--seed "$SEED")
 [[ "$SEED" == random ]] && seed_args=()
 log "schemathesis $("$ST" --version 2>/dev/null | awk '{print $NF}'): $EXAMPLES cases per operation and phase, seed $SEED, checks as in ${OUT#"$ROOT"/}/schemathesis.toml"
 set +e
-NSAUTH_CHECK_BASE="$BASE" NSAUTH_CHECK_SERVERID="$SERVERID" NSAUTH_CHECK_APIKEY="$APIKEY" \
+# Run from artifacts/openapi/: schemathesis and hypothesis keep caches (.schemathesis/,
+# .hypothesis/) in the working directory, which must not be the repository's root.
+(cd "$OUT" && NSAUTH_CHECK_BASE="$BASE" NSAUTH_CHECK_SERVERID="$SERVERID" NSAUTH_CHECK_APIKEY="$APIKEY" \
 SCHEMATHESIS_HOOKS="$ROOT/infra/scripts/openapi_check.py" \
   timeout --signal=INT --kill-after=10 "$TIMEOUT" "$ST" --config-file "$OUT/schemathesis.toml" run "$DOC" \
   --url "$BASE" \
@@ -135,7 +137,8 @@ SCHEMATHESIS_HOOKS="$ROOT/infra/scripts/openapi_check.py" \
   --suppress-health-check all \
   --report junit --report-junit-path "$OUT/junit.xml" \
   --no-color 2>&1 | tee "$OUT/schemathesis.log"
-st_rc=${PIPESTATUS[0]}
+exit "${PIPESTATUS[0]}")
+st_rc=$?
 set -e
 [[ $st_rc == 0 ]] || rc=1
 
