@@ -37,6 +37,7 @@ test:
 	$(CARGO) build --locked --quiet -p nsauth-local -p nsauth-authenticator -p nsauth-admin; \
 	infra/scripts/with-services.sh infra/scripts/lambda-watch-e2e.sh 2>&1 | tee -a $$blog; \
 	infra/scripts/browser-tests.sh 2>&1 | tee -a $$blog; \
+	infra/scripts/openapi-check.sh 2>&1 | tee -a $$blog; \
 	step 5/6 "lint: $(CARGO) clippy --workspace --all-targets --locked -- -D warnings"; \
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings; \
 	step 6/6 "template: infra/scripts/check-template.sh"; \
