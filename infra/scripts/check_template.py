@@ -145,6 +145,7 @@ def check_functions_and_routes(tpl: dict, functions: dict, code: dict | None, p:
     http_apis = {k for k, r in resources.items() if isinstance(r, dict) and r.get("Type") == "AWS::Serverless::HttpApi"}
     # (METHOD, path) -> list of (function logical id, binary)
     tmpl: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    defaults: list[tuple[str, str]] = []
     for name, res in functions.items():
         meta = res.get("Metadata") or {}
         props = res.get("Properties") or {}
@@ -172,8 +173,15 @@ def check_functions_and_routes(tpl: dict, functions: dict, code: dict | None, p:
                                 " template (without it SAM makes a second, implicit API)")
             if len(path) > 1 and path.endswith("/"):
                 p.add("routes", f"{where}: path {path} ends with \"/\" (HTTP API route keys cannot)")
+            if path == "$default":
+                # The catch-all route: unmatched requests get the API's JSON 404/405 (the
+                # dispatcher answers them from the whole route table). Exactly one, ANY.
+                defaults.append((name, method.upper()))
+                continue
             tmpl.setdefault((method.upper(), path), []).append((name, binary or "<none>"))
 
+    if len(defaults) != 1 or defaults[0][1] != "ANY":
+        p.add("routes", f"expected exactly one ANY $default (catch-all) route, found {defaults}")
     for key, owners in sorted(tmpl.items()):
         if len(owners) > 1:
             p.add("routes", f"{key[0]} {key[1]} is declared by more than one function: "

@@ -142,6 +142,13 @@ impl UserContext {
         if !value.is_object() {
             return Err(invalid(&"not an object"));
         }
+        // serde would fill a struct from an array by position too; only objects are meant.
+        for part in ["announceinfo", "sessioninfo"] {
+            match value.get(part) {
+                None | Some(serde_json::Value::Object(_)) => {}
+                Some(_) => return Err(ApiError::invalid_field(part, "must be a JSON object")),
+            }
+        }
         let ctx: UserContext = serde_json::from_value(value).map_err(|e| invalid(&e))?;
         ctx.validate()?;
         Ok(ctx)
@@ -199,6 +206,11 @@ mod tests {
         assert!(err_field("[1,2]").contains("UserContext"));
         assert!(err_field("[]").contains("UserContext"));
         assert!(err_field("null").contains("UserContext"));
+        assert!(
+            err_field(r#"{"announceinfo":[{"action":"x"},"1.2.3.4"]}"#)
+                .contains("announceinfo: must be a JSON object")
+        );
+        assert!(err_field(r#"{"sessioninfo":[]}"#).contains("sessioninfo"));
         assert!(err_field("{").contains("UserContext"));
         assert!(err_field(r#"{"announceinfo":{"ip":"not-an-ip"}}"#).contains("announceinfo.ip"));
         let long = "x".repeat(MAX_INFO_VALUE_CHARS + 1);

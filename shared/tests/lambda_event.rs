@@ -156,3 +156,34 @@ async fn oversized_event_body_is_413() {
     assert_eq!(resp.status(), 413);
     assert_eq!(body_json(&resp)["error"], "payload_too_large");
 }
+
+/// API Gateway sends requests no route matches to one function (the `$default` route); its
+/// answer describes the whole API: 405 with the methods other functions serve, else 404.
+#[tokio::test]
+async fn unmatched_requests_get_the_apis_json_errors() {
+    let (deps, sid, key) = deps().await;
+    let path = format!("/servers/{sid}/sessions");
+    let ev = event("PATCH", &path, json!({"x-apikey": key}), None);
+    let req = lambda_http::request::from_str(&ev).unwrap();
+    let resp = dispatch(&deps, Some(Function::LoginBlock), req).await;
+    assert_eq!(resp.status(), 405);
+    assert_eq!(resp.headers()["allow"], "POST, GET");
+    assert_eq!(body_json(&resp)["error"], "method_not_allowed");
+    let ev = event("GET", "/nope/at/all", json!({}), None);
+    let req = lambda_http::request::from_str(&ev).unwrap();
+    let resp = dispatch(&deps, Some(Function::LoginBlock), req).await;
+    assert_eq!(resp.status(), 404);
+    assert_eq!(body_json(&resp)["error"], "not_found");
+}
+
+#[tokio::test]
+async fn nested_arrays_are_not_objects() {
+    let (deps, sid, key) = deps().await;
+    let path = format!("/servers/{sid}/sessions");
+    let ctx = br#"{"announceinfo": [{"action":"x"}, "1.2.3.4", "ua", ""]}"#;
+    let ev = event("POST", &path, json!({"x-apikey": key}), Some(ctx));
+    let req = lambda_http::request::from_str(&ev).unwrap();
+    let resp = dispatch(&deps, Some(Function::CreateSession), req).await;
+    assert_eq!(resp.status(), 400);
+    assert_eq!(body_json(&resp)["error"], "invalid_field");
+}

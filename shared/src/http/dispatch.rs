@@ -16,7 +16,21 @@ pub async fn dispatch(deps: &Deps, function: Option<Function>, req: Request) -> 
     let routes = ROUTES
         .iter()
         .filter(|r| function.is_none_or(|f| r.function == f));
-    let found = routes::find(routes, &method, req.uri().path());
+    let found = match routes::find(routes, &method, req.uri().path()) {
+        // A path served by other functions with other methods is a 405 with their methods,
+        // as the local stack answers: this function also takes API Gateway's unmatched
+        // requests (the `$default` route), so its error must describe the whole API.
+        Err(ApiError::NotFound(_)) if function.is_some() => {
+            match routes::find(ROUTES.iter(), &method, req.uri().path()) {
+                Err(e @ ApiError::MethodNotAllowed { .. }) => Err(e),
+                _ => Err(ApiError::NotFound(format!(
+                    "no route for {}; see the API documentation",
+                    req.uri().path()
+                ))),
+            }
+        }
+        other => other,
+    };
     let route_path = found.as_ref().map(|(r, _)| r.path).unwrap_or("-");
     let result = match found {
         Err(e) => Err(e),
