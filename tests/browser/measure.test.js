@@ -51,12 +51,13 @@ async function measure(transport) {
       // Approve at a random moment of the 2 s polling period, as a person would. The
       // server's replay guard keys on (account, method, path, ts in whole seconds, body):
       // two approvals of the same session by one phone within one second look like a
-      // replay (401 replayed_request). So approve in a later second than last time.
+      // replay (401 replayed_request). So approve in a later second than last time
+      // (taken when the approve has returned: the authenticator signs after it starts).
       await new Promise((r) => setTimeout(r, Math.random() * 2000));
       await nextSecondAfter(lastApprove);
-      lastApprove = Date.now();
       await h.phone(keyFile, "approve", link);
       const t0 = Date.now();
+      lastApprove = t0;
       await page.waitForSelector(h.LOGGED_IN, { timeout: 20_000 });
       // When the logged-in page had been parsed, by the page's own clock (the same wall
       // clock as this process's): Playwright notices a new document only on its next

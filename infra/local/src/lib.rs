@@ -72,7 +72,7 @@ pub struct Local {
     pub push: Option<Arc<LocalPush>>,
     /// The native WebSocket endpoint (`/ws`), when the store feeds changes.
     pub ws: Option<ws::LocalConnections>,
-    /// The demo website (`/demo`).
+    /// The demo pages (`/`, `/demo`, `/phone`, `/admin`).
     pub demo: Option<site::DemoSite>,
 }
 
@@ -118,9 +118,9 @@ pub async fn handle(
         return ws::upgrade(deps, conns.clone(), req);
     }
     if let Some(demo) = &local.demo
-        && (req.uri().path() == "/demo" || req.uri().path() == "/demo/logout")
+        && site::serves(req.uri().path())
     {
-        return site::handle(&deps, demo, &req).await;
+        return site::handle(&deps, demo, &req, remote).await;
     }
     let (parts, body) = req.into_parts();
     let bytes = match Limited::new(body, MAX_BODY_BYTES + 1).collect().await {

@@ -108,7 +108,7 @@ async fn run() -> Result<(), String> {
     println!("nsauth local stack on {base} (store: {store_kind})");
     println!("demo server id: {}", demo.serverid);
     println!("demo API key:   {}", demo.apikey.expose());
-    println!("demo website:   {base}/demo");
+    println!("demo:           {base}/ (phone simulator /phone, accounts /admin)");
     println!("push outbox:    {base}/local/outbox (pushes stay on this machine)");
     println!("try getSession:");
     println!(

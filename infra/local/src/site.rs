@@ -75,7 +75,8 @@ impl Ctx<'_> {
             return (500, String::new());
         };
         let (parts, ()) = req.into_parts();
-        let req = crate::to_lambda_request(parts, Bytes::from(body.unwrap_or_default()), self.remote);
+        let req =
+            crate::to_lambda_request(parts, Bytes::from(body.unwrap_or_default()), self.remote);
         let resp = dispatch(self.deps, None, req).await;
         let status = resp.status().as_u16();
         let text = match resp.body() {
@@ -197,8 +198,7 @@ pub async fn handle(
         deps,
         demo,
         host: header_text(header::HOST).unwrap_or_else(|| "127.0.0.1".into()),
-        useragent: header_text(header::USER_AGENT)
-            .unwrap_or_else(|| "nsauth-demo-website".into()),
+        useragent: header_text(header::USER_AGENT).unwrap_or_else(|| "nsauth-demo-website".into()),
         remote,
     };
     match path {
