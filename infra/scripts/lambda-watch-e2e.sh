@@ -30,7 +30,14 @@ key=$(awk '/^apikey:/ {print $2}' <<<"$out")
 export NSAUTH_API_BASE="http://127.0.0.1:$port/"
 cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" --ignore-changes >"$log" 2>&1 &
 watch_pid=$!
-trap 'kill $watch_pid 2>/dev/null; pkill -P $watch_pid 2>/dev/null; wait $watch_pid 2>/dev/null || true' EXIT
+# Stop the watcher and the function processes it started (their parent first, so pkill
+# runs before they are reparented). No command here may fail the script under `set -e`.
+stop_watch() {
+  pkill -P "$watch_pid" 2>/dev/null || true
+  kill "$watch_pid" 2>/dev/null || true
+  wait "$watch_pid" 2>/dev/null || true
+}
+trap stop_watch EXIT
 base="http://127.0.0.1:$port"
 for _ in $(seq 1 120); do
   curl -s -o /dev/null "$base/status/x/y" && break
