@@ -46,8 +46,13 @@ fn parse_body<T: DeserializeOwned + Default>(req: &Request, what: &str) -> Resul
     }
     // serde would fill a nested struct (enrol's `push`) from an array by position; only an
     // object is meant. Unknown fields stay ignored, whatever they hold.
-    if v.get("push").is_some_and(|p| !p.is_object() && !p.is_null()) {
-        return Err(ApiError::invalid_field("push", "must be a JSON object or null"));
+    if v.get("push")
+        .is_some_and(|p| !p.is_object() && !p.is_null())
+    {
+        return Err(ApiError::invalid_field(
+            "push",
+            "must be a JSON object or null",
+        ));
     }
     serde_json::from_value(v)
         .map_err(|e| ApiError::bad_request("invalid_json", format!("the body must be {what}: {e}")))
