@@ -26,22 +26,25 @@ test:
 	           /^# pass / { p += \$$3 } /^# fail / { f += \$$3 } /^# skipped / { i += \$$3 } \
 	           /^(lambda-watch|openapi): [0-9]+ passed/ { p += \$$2; f += \$$4 } \
 	           END { printf \"tests: %d passed, %d failed, %d skipped\\n\", p, f, i }" $$log $$blog' EXIT; \
-	step() { printf '\n==> [%s] %s\n' "$$1" "$$2"; }; \
+	step() { printf '\n==> [%s] %s (at %d s)\n' "$$1" "$$2" $$((SECONDS - start)); }; \
+	limit() { local s=$$1 rc=0; shift; timeout -k 30 "$$s" "$$@" || rc=$$?; \
+	  if [[ $$rc == 124 || $$rc == 137 ]]; then printf '\n==> %s: stopped after its limit of %d s\n' "$$1" "$$s" >&2; fi; \
+	  return $$rc; }; \
 	step 1/6 "tools: infra/scripts/tools.sh"; \
-	$(MAKE) --no-print-directory tools; \
+	limit 1500 $(MAKE) --no-print-directory tools; \
 	step 2/6 "format: $(CARGO) fmt --all -- --check"; \
 	$(CARGO) fmt --all -- --check; \
 	step 3/6 "tests: infra/scripts/with-services.sh $(CARGO) test --workspace --locked"; \
-	infra/scripts/with-services.sh $(CARGO) test --workspace --locked 2>&1 | tee $$log; \
+	limit 2100 infra/scripts/with-services.sh $(CARGO) test --workspace --locked 2>&1 | tee $$log; \
 	step 4/6 "runtime and browser: cargo lambda watch end to end, headless Chromium, OpenAPI"; \
-	$(CARGO) build --locked --quiet -p nsauth-local -p nsauth-authenticator -p nsauth-admin; \
-	infra/scripts/with-services.sh infra/scripts/lambda-watch-e2e.sh 2>&1 | tee -a $$blog; \
-	infra/scripts/browser-tests.sh 2>&1 | tee -a $$blog; \
-	infra/scripts/openapi-check.sh 2>&1 | tee -a $$blog; \
+	limit 900 $(CARGO) build --locked --quiet -p nsauth-local -p nsauth-authenticator -p nsauth-admin; \
+	limit 900 infra/scripts/with-services.sh infra/scripts/lambda-watch-e2e.sh 2>&1 | tee -a $$blog; \
+	limit 1200 infra/scripts/browser-tests.sh 2>&1 | tee -a $$blog; \
+	limit 900 infra/scripts/openapi-check.sh 2>&1 | tee -a $$blog; \
 	step 5/6 "lint: $(CARGO) clippy --workspace --all-targets --locked -- -D warnings"; \
-	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings; \
+	limit 1200 $(CARGO) clippy --workspace --all-targets --locked -- -D warnings; \
 	step 6/6 "template: infra/scripts/check-template.sh"; \
-	$(MAKE) --no-print-directory check-template
+	limit 900 $(MAKE) --no-print-directory check-template
 
 ## `sam build` (arm64, cargo-lambda) from a fresh clone; checks and lists the artifacts.
 build:

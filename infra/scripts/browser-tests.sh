@@ -55,71 +55,29 @@ log "$("$CHROMIUM" --version 2>/dev/null | head -n1), playwright-core $PLAYWRIGH
 mkdir -p "$OUT"
 rm -f "$OUT"/*.png "$OUT"/measure.txt
 
-PIDS=()
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do
-    kill -TERM -- "-$pid" 2>/dev/null || true
-  done
-  for pid in "${PIDS[@]}"; do
-    for _ in $(seq 50); do
-      kill -0 -- "-$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL -- "-$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  PIDS=()
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+LIB_TAG=browser-tests
+# shellcheck source=infra/scripts/lib.sh
+source "$ROOT/infra/scripts/lib.sh"
+# A Chromium that outlived its test file (killed or force-exited) would keep a core busy.
+kill_stray_browsers() { pkill -KILL -f 'playwright_chromiumdev_profile-' 2>/dev/null || true; }
+services_trap kill_stray_browsers
 
-# Two distinct free loopback ports (bound together, so they differ).
-read -r PORT PORT_EXPIRY < <(python3 -c '
-import socket
-socks = [socket.socket() for _ in range(2)]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(*(s.getsockname()[1] for s in socks))
-for s in socks:
-    s.close()
-')
+read -r PORT PORT_EXPIRY < <(free_ports 2)
 
-# start_stack NAME PORT [VAR=VALUE...]: the local stack in its own process group.
+# start_stack NAME PORT [VAR=VALUE...]: a local stack with the fixed demo server.
 start_stack() {
-  local name=$1 port=$2; shift 2
-  env PORT="$port" NSAUTH_STORE=memory NSAUTH_DEMO_SERVERID="$SERVERID" NSAUTH_DEMO_APIKEY="$APIKEY" "$@" \
-    setsid "$LOCAL_BIN" >"$OUT/$name.log" 2>&1 </dev/null &
-  PIDS+=("$!")
-}
-
-# wait_ready NAME PID URL: polls URL until it answers 200 (up to ~30 s).
-wait_ready() {
-  local name=$1 pid=$2 url=$3
-  for _ in $(seq 300); do
-    if [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$url" || true)" == 200 ]]; then
-      log "$name ready at $url (pid $pid)"
-      return 0
-    fi
-    if ! kill -0 "$pid" 2>/dev/null; then
-      echo "[browser-tests] $name exited before answering; last log lines ($OUT/$name.log):" >&2
-      tail -n 30 "$OUT/$name.log" >&2 || true
-      exit 1
-    fi
-    sleep 0.1
-  done
-  echo "[browser-tests] $name did not answer 200 at $url within 30 s; last log lines:" >&2
-  tail -n 30 "$OUT/$name.log" >&2 || true
-  exit 1
+  local name=$1 port=$2
+  shift 2
+  start_service "$OUT/$name.log" env PORT="$port" NSAUTH_STORE=memory NSAUTH_DEMO_SERVERID="$SERVERID" \
+    NSAUTH_DEMO_APIKEY="$APIKEY" "$@" "$LOCAL_BIN"
 }
 
 start_stack stack "$PORT"
-STACK_PID=${PIDS[-1]}
+STACK_PID=${SERVICE_PIDS[-1]}
 start_stack stack-expiry "$PORT_EXPIRY" NSAUTH_DEMO_LOGIN_TIMEOUT=30
-EXPIRY_PID=${PIDS[-1]}
-wait_ready stack "$STACK_PID" "http://127.0.0.1:$PORT/demo"
-wait_ready stack-expiry "$EXPIRY_PID" "http://127.0.0.1:$PORT_EXPIRY/demo"
+EXPIRY_PID=${SERVICE_PIDS[-1]}
+wait_http stack "$STACK_PID" "$OUT/stack.log" "http://127.0.0.1:$PORT/demo" 200
+wait_http stack-expiry "$EXPIRY_PID" "$OUT/stack-expiry.log" "http://127.0.0.1:$PORT_EXPIRY/demo" 200
 
 # ---- the tests ------------------------------------------------------------------
 export NSAUTH_BASE="http://127.0.0.1:$PORT"
@@ -134,7 +92,10 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 
 set +e
 # One file at a time: the measurement should not share the 2 cores with another browser.
-node --test --test-concurrency=1 "$@" tests/browser/
+# --test-force-exit: a file ends when its tests have, even if a browser or socket is left
+# open (with the hooks' timeouts and helpers.js's watchdog, nothing here can hang `make
+# test`); --test-timeout bounds a test that sets no timeout of its own.
+node --test --test-concurrency=1 --test-force-exit --test-timeout=180000 "$@" tests/browser/
 rc=$?
 set -e
 if [[ -f "$OUT/measure.txt" ]]; then

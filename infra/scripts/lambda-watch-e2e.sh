@@ -40,7 +40,7 @@ stop_watch() {
 trap stop_watch EXIT
 base="http://127.0.0.1:$port"
 for _ in $(seq 1 120); do
-  curl -s -o /dev/null "$base/status/x/y" && break
+  curl -s -o /dev/null --max-time 300 "$base/status/x/y" && break
   sleep 1
 done
 
@@ -50,6 +50,9 @@ check() { # name, expected, actual
   else failed=$((failed + 1)); echo "FAIL $1: expected [$2], got [$3]"; fi
 }
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+# Every call is bounded: the first request to each function waits for cargo lambda watch to
+# compile it, later ones answer in milliseconds.
+curl() { command curl --max-time 300 "$@"; }
 
 # Enrol a phone through a website session (getQrEnrol -> website_sessions, enrol -> phone_api).
 nonce1=$(python3 -c 'import secrets; print(secrets.token_urlsafe(16))')

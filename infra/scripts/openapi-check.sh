@@ -62,46 +62,19 @@ mkdir -p "$OUT"
 rm -rf "$OUT"/junit.xml "$OUT"/*.log "$OUT"/schemathesis.toml
 
 # ---- the local stack ----------------------------------------------------------------------
-STACK_PID=""
-stop_stack() {
-  [[ -n "$STACK_PID" ]] || return 0
-  kill -TERM -- "-$STACK_PID" 2>/dev/null || true
-  for _ in $(seq 50); do
-    kill -0 -- "-$STACK_PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL -- "-$STACK_PID" 2>/dev/null || true
-  wait "$STACK_PID" 2>/dev/null || true
-  STACK_PID=""
-}
-trap stop_stack EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+LIB_TAG=openapi-check
+# shellcheck source=infra/scripts/lib.sh
+source "$ROOT/infra/scripts/lib.sh"
+services_trap
 
-PORT=$("$PY" -c '
-import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()
-')
+PORT=$(free_ports 1)
 BASE="http://127.0.0.1:$PORT"
-env PORT="$PORT" NSAUTH_STORE=memory NSAUTH_DEMO_SERVERID="$SERVERID" NSAUTH_DEMO_APIKEY="$APIKEY" \
-  setsid "$LOCAL_BIN" >"$OUT/stack.log" 2>&1 </dev/null &
-STACK_PID=$!
-ready=""
-for _ in $(seq 300); do
-  code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 -H "X-apikey: $APIKEY" \
-    -X POST "$BASE/servers/$SERVERID/sessions" || true)
-  if [[ "$code" == 201 ]]; then ready=1; break; fi
-  if ! kill -0 "$STACK_PID" 2>/dev/null; then break; fi
-  sleep 0.1
-done
-if [[ -z "$ready" ]]; then
-  echo "[openapi-check] the local stack did not answer at $BASE; last log lines ($OUT/stack.log):" >&2
-  tail -n 30 "$OUT/stack.log" >&2 || true
-  exit 1
-fi
+start_service "$OUT/stack.log" env PORT="$PORT" NSAUTH_STORE=memory NSAUTH_DEMO_SERVERID="$SERVERID" \
+  NSAUTH_DEMO_APIKEY="$APIKEY" "$LOCAL_BIN"
+STACK_PID=${SERVICE_PIDS[-1]}
+# Ready when createSession works (the demo server exists), not merely when the port is open.
+wait_http "local stack" "$STACK_PID" "$OUT/stack.log" "$BASE/servers/$SERVERID/sessions" 201 \
+  -X POST -H "X-apikey: $APIKEY"
 log "local stack at $BASE (pid $STACK_PID), demo server $SERVERID"
 
 rc=0

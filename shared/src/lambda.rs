@@ -16,7 +16,7 @@ use crate::store::DynamoStore;
 pub async fn run(function: Function) -> Result<(), lambda_http::Error> {
     // JSON when Lambda's log format is JSON (the template sets it), text otherwise.
     lambda_http::tracing::init_default_subscriber();
-    let aws = aws_config::load_from_env().await;
+    let aws = crate::aws::sdk_config().await;
     let deps = deps_from(&aws, Config::from_env()?);
     lambda_http::run(service_fn(move |req: Request| {
         let deps = deps.clone();
@@ -54,7 +54,7 @@ pub async fn run_websocket() -> Result<(), lambda_http::Error> {
     use crate::live::websocket;
 
     lambda_http::tracing::init_default_subscriber();
-    let aws = aws_config::load_from_env().await;
+    let aws = crate::aws::sdk_config().await;
     let deps = deps_from(&aws, Config::from_env()?);
     let fixed_endpoint = env("NSAUTH_WS_ENDPOINT");
     let aws = Arc::new(aws);
@@ -110,7 +110,7 @@ pub async fn run_notifier() -> Result<(), lambda_http::Error> {
     use crate::live::notifier;
 
     lambda_http::tracing::init_default_subscriber();
-    let aws = aws_config::load_from_env().await;
+    let aws = crate::aws::sdk_config().await;
     let deps = deps_from(&aws, Config::from_env()?);
     let endpoint = env("NSAUTH_WS_ENDPOINT").ok_or("NSAUTH_WS_ENDPOINT is not set")?;
     let conns = Arc::new(ManagementApi::new(&aws, &endpoint));

@@ -6,6 +6,7 @@
 pub mod account;
 pub mod admin;
 pub mod apikey;
+pub mod aws;
 pub mod clock;
 pub mod config;
 pub mod deps;

@@ -17,26 +17,22 @@ const state = (page) => page.evaluate(() => window.nsauthBlock._state(document.q
 
 before(async () => {
   browser = await h.launch();
-});
+}, { timeout: 90_000 });
 
-after(async () => {
-  if (browser) {
-    await browser.close();
-  }
-});
+after(() => h.closeBrowser(browser), { timeout: 60_000 });
 
 beforeEach(async () => {
   if (fake) {
     await fake.stop();
   }
   fake = await new FakeServer().start();
-});
+}, { timeout: 20_000 });
 
 after(async () => {
   if (fake) {
     await fake.stop();
   }
-});
+}, { timeout: 20_000 });
 
 async function openPage(options = {}, contextOptions = {}) {
   const ctx = await h.newContext(browser, contextOptions);

@@ -20,13 +20,9 @@ let browser;
 
 before(async () => {
   browser = await h.launch();
-});
+}, { timeout: 90_000 });
 
-after(async () => {
-  if (browser) {
-    await browser.close();
-  }
-});
+after(() => h.closeBrowser(browser), { timeout: 60_000 });
 
 async function openLanding(page) {
   const res = await page.goto(`${h.env.base}/`, { waitUntil: "load" });

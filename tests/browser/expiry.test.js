@@ -47,6 +47,6 @@ test("an expired code shows the retry button, which starts a new attempt", { ski
     await h.screenshot(page, "06-retried");
     h.assertNoErrors(rec);
   } finally {
-    await browser.close();
+    await h.closeBrowser(browser);
   }
 });

@@ -4,7 +4,7 @@
 "use strict";
 
 const assert = require("node:assert/strict");
-const { execFile } = require("node:child_process");
+const { execFile, execFileSync } = require("node:child_process");
 const fs = require("node:fs");
 const os = require("node:os");
 const path = require("node:path");
@@ -60,6 +60,55 @@ async function launch() {
   });
 }
 
+// Closes a browser, and never hangs a test file: a browser.close() that has not returned
+// after 20 s (a Chromium stuck in its shutdown) is given up on, and the Chromium
+// processes this process started are killed. Teardown trouble is reported on stderr, not
+// as a test failure: the tests have already said what they checked.
+async function closeBrowser(browser) {
+  if (!browser) {
+    return;
+  }
+  try {
+    await bounded(browser.close(), 20_000, "browser.close()");
+  } catch (e) {
+    console.error(`closeBrowser: ${e.message}; killing chromium`);
+    killChildBrowsers();
+  }
+}
+
+// Resolves as `promise` does, or rejects after `ms` with a message naming `what`.
+function bounded(promise, ms, what) {
+  let timer;
+  const limit = new Promise((_, reject) => {
+    timer = setTimeout(() => {
+      console.error(`${what} has not returned after ${ms} ms; giving up on it`);
+      reject(new Error(`${what} hung for ${ms} ms`));
+    }, ms);
+  });
+  return Promise.race([promise, limit]).finally(() => clearTimeout(timer));
+}
+
+// SIGKILLs the chromium processes that are children of this process (Playwright spawns the
+// browser directly; its zygote and renderers end with it).
+function killChildBrowsers() {
+  try {
+    execFileSync("pkill", ["-KILL", "-P", String(process.pid), "chromium"], { stdio: "ignore" });
+  } catch {
+    /* none left: pkill exits 1 */
+  }
+}
+
+// The last guard of a test file: whatever hangs (a hook, a browser that never answers),
+// the file's process ends within NSAUTH_BROWSER_FILE_LIMIT_S (default 10 minutes) with
+// a failure, instead of holding up `make test`. unref(): the timer alone keeps nothing
+// alive.
+const FILE_LIMIT_S = Number(process.env.NSAUTH_BROWSER_FILE_LIMIT_S || 600);
+setTimeout(() => {
+  console.error(`${path.basename(require.main ? require.main.filename : "test file")}: still running after ${FILE_LIMIT_S} s; killing chromium and failing the file`);
+  killChildBrowsers();
+  process.exit(1);
+}, FILE_LIMIT_S * 1000).unref();
+
 // A new context (a new cookie jar: a new demo session) that records console errors, page
 // errors and WebSocket frames of all its pages.
 async function newContext(browser, options = {}) {
@@ -77,6 +126,12 @@ async function newContext(browser, options = {}) {
       });
     }
   }
+  // context.close() can hang when a page is starting a navigation at that moment (a
+  // block reloading on LOGIN or LOGOUT): Chromium 156 then stalls for about two minutes
+  // and dies. Tests wait for such reloads before closing; this bound turns a missed one
+  // into a message and a quick failure instead of a stalled run.
+  const close = context.close.bind(context);
+  context.close = (...args) => bounded(close(...args), 20_000, "context.close()");
   const page = await context.newPage();
   return { context, page, rec };
 }
@@ -174,6 +229,7 @@ function median(xs) {
 module.exports = {
   env,
   launch,
+  closeBrowser,
   newContext,
   assertNoErrors,
   screenshot,

@@ -15,13 +15,9 @@ let enrolled;
 
 before(async () => {
   browser = await h.launch();
-});
+}, { timeout: 90_000 });
 
-after(async () => {
-  if (browser) {
-    await browser.close();
-  }
-});
+after(() => h.closeBrowser(browser), { timeout: 60_000 });
 
 test("the demo page shows the QR code and the status text", { timeout: 60_000 }, async () => {
   const { context, page, rec } = await h.newContext(browser);

@@ -1,5 +1,7 @@
 //! Test support: the services `make test` starts, and a local stack on a free port.
 
+pub mod proxy;
+
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::Client;

@@ -241,10 +241,9 @@ impl DynamoStore {
     }
 
     /// A client from the environment (region, credentials and `AWS_ENDPOINT_URL`, which
-    /// the SDK reads by itself).
+    /// the SDK reads by itself) with the timeouts of [`crate::aws::timeouts`].
     pub async fn client_from_env() -> Client {
-        let conf = aws_config::load_from_env().await;
-        Client::new(&conf)
+        Client::new(&crate::aws::sdk_config().await)
     }
 
     pub fn client(&self) -> &Client {

@@ -1,0 +1,163 @@
+//! DynamoDB failing under the handlers: a service that hangs or refuses connections gives
+//! every caller a JSON 503 `service_unavailable` in time, and leaves stored data as it was.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use lambda_http::lambda_runtime::Context;
+use lambda_http::{Body, RequestExt};
+use nsauth::Deps;
+use nsauth::clock::ManualClock;
+use nsauth::config::Config;
+use nsauth::http::dispatch_guarded;
+use nsauth::http::routes::Function;
+use nsauth::ids::Nonce;
+use nsauth::push::LocalPush;
+use nsauth::store::{DynamoStore, TableSpec};
+use nsauth_tests::proxy::{FaultyProxy, Mode};
+use nsauth_tests::{START, Stack, assert_error, dynamo_client, http, unique_name};
+use tokio::net::TcpListener;
+
+/// A DynamoDB client as the functions build it (`nsauth::aws::timeouts`), for `endpoint`.
+fn client_with_production_timeouts(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    let conf = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+        .timeout_config(nsauth::aws::timeouts())
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(conf)
+}
+
+/// getSession's raw answer: status, Retry-After and JSON body.
+async fn get_session(stack: &Stack, nonce: &str) -> (u16, Option<String>, serde_json::Value) {
+    let resp = http()
+        .get(stack.sessions_url())
+        .header("X-apikey", &stack.apikey)
+        .header("X-nonce", nonce)
+        .send()
+        .await
+        .expect("request");
+    let status = resp.status().as_u16();
+    let retry = resp
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_string());
+    let text = resp.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    (status, retry, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_hanging_or_refusing_answers_503_and_keeps_stored_data() {
+    let Some(moto) = nsauth_tests::moto() else {
+        return;
+    };
+    let table = unique_name("nsauth-outage");
+    TableSpec::create(&dynamo_client(&moto), &table, true, true)
+        .await
+        .expect("create table");
+    let proxy = FaultyProxy::start(&moto).await;
+    let store = DynamoStore::new(client_with_production_timeouts(&proxy.url), table);
+    let stack = Stack::over(Arc::new(store)).await;
+    let (nonce, _) = stack.new_session(None).await;
+    let before = stack.status(&nonce).await;
+    let unseen = Nonce::generate().expose().to_string();
+
+    for mode in [Mode::Hang, Mode::Drop] {
+        proxy.set(mode);
+        // In Lambda an answer after the function's 10 s timeout is no answer at all.
+        let (known, fresh, created) = tokio::time::timeout(Duration::from_secs(10), async {
+            tokio::join!(
+                get_session(&stack, &nonce),
+                get_session(&stack, &unseen),
+                stack.call(reqwest::Method::POST, "/sessions", None, None),
+            )
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{mode:?}: no answer within the function's 10 s"));
+        for (status, retry, body) in [known, fresh] {
+            assert_error(status, &body, 503, "service_unavailable");
+            assert_eq!(retry.as_deref(), Some("1"), "{mode:?}: Retry-After");
+            let message = body["message"].as_str().unwrap();
+            assert!(
+                !message.contains("127.0.0.1") && !message.contains("dispatch"),
+                "{mode:?}: the message leaks internals: {message}"
+            );
+        }
+        assert_error(created.0, &created.1, 503, "service_unavailable");
+    }
+
+    proxy.set(Mode::Forward);
+    assert_eq!(
+        stack.status(&nonce).await,
+        before,
+        "the session is unchanged"
+    );
+    // The nonce first seen during the outage was not stored half-way: it starts now.
+    assert_eq!(stack.status(&unseen).await["state"], "pending");
+}
+
+/// A DynamoDB that accepts connections and never answers, behind a client without any
+/// timeout: only the request budget of `dispatch_guarded` can end the request, and it
+/// must do so before the Lambda deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_answers_503_before_its_lambda_deadline() {
+    let hole = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", hole.local_addr().unwrap());
+    let holder = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = hole.accept().await {
+            open.push(socket);
+        }
+    });
+    let deps = Deps {
+        store: Arc::new(DynamoStore::new(dynamo_client(&url), "never-answers")),
+        push: Arc::new(LocalPush::new()),
+        clock: Arc::new(ManualClock::new(START)),
+        config: Arc::new(Config {
+            table: "never-answers".into(),
+            api_base: None,
+            ws_url: None,
+        }),
+    };
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let mut ctx = Context::default();
+    ctx.deadline = now_ms + 2_000;
+    let req = lambda_http::http::Request::builder()
+        .method("GET")
+        .uri("/servers/AAECAwQFBgcICQoLDA0ODw/sessions")
+        .header(
+            "X-apikey",
+            "nsk_AAAAAAAAAAA_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
+        )
+        .header("X-nonce", Nonce::generate().expose())
+        .body(Body::Empty)
+        .unwrap()
+        .with_lambda_context(ctx);
+
+    let started = Instant::now();
+    let resp = tokio::time::timeout(
+        Duration::from_secs(20),
+        dispatch_guarded(deps, Some(Function::GetSession), req),
+    )
+    .await
+    .expect("an answer, not a hang");
+    let took = started.elapsed();
+    holder.abort();
+
+    assert_eq!(resp.status(), 503);
+    assert_eq!(resp.headers()["retry-after"], "1");
+    let body: serde_json::Value = serde_json::from_slice(resp.body().as_ref()).unwrap();
+    assert_error(503, &body, 503, "service_unavailable");
+    // Lambda would have ended the invocation at the deadline, with no answer of ours.
+    assert!(
+        took < Duration::from_millis(2_000),
+        "answered after {took:?}"
+    );
+}
