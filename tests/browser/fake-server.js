@@ -26,6 +26,8 @@ class FakeServer {
     this.sockets = new Set();
     this.received = []; // text frames from the page
     this.status = { state: "pending", canprovoke: false };
+    // Served to the next status request only, then `status` again.
+    this.statusOnce = null;
     this.statusCode = 200;
     this.statusRequests = 0;
     this.pageLoads = 0;
@@ -134,7 +136,9 @@ class FakeServer {
         "access-control-allow-origin": "*",
         "cache-control": "no-store",
       });
-      res.end(JSON.stringify(this.status));
+      const answer = this.statusOnce || this.status;
+      this.statusOnce = null;
+      res.end(JSON.stringify(answer));
       return;
     }
     res.writeHead(404, { "content-type": "text/plain" });
