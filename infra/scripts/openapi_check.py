@@ -398,6 +398,21 @@ def check_live(live: Live, checks: Checks) -> None:
                  params={"callback": "alert(1)"})
     live.website("GET", f"{S}/sessions/html/login", 400, "getHtmlLogin with a return URL not allowed", nonce=nonce,
                  params={"return": "https://evil.example/"})
+    # The UserContext of the block calls: a GET with a body (v2.2) or the POST alias.
+    block_ctx = {"announceinfo": {"info": {"action": "Block with a context"}}}
+    r, _ = live.website("GET", f"{S}/sessions/qr/login", 200, "getQrLogin with a UserContext body", nonce=new_nonce(),
+                        body=block_ctx)
+    r, _ = live.website("POST", f"{S}/sessions/qr/login", 200, "getQrLogin (POST) with a UserContext", nonce=new_nonce(),
+                        body=block_ctx, params={"img": "svg"})
+    checks.result("<svg" in r.text, "(c) getQrLogin (POST) img=svg is an SVG")
+    live.website("POST", f"{S}/sessions/qr/login", 400, "getQrLogin (POST) with an array body", nonce=nonce, raw=b"[1]")
+    r, _ = live.website("POST", f"{S}/sessions/html/login", 200, "getHtmlLogin (POST) with a UserContext",
+                        nonce=new_nonce(), body=block_ctx)
+    checks.result('class="nsauth-block"' in r.text, "(c) getHtmlLogin (POST) is the login block")
+    live.website("POST", f"{S}/sessions/html/login", 400, "getHtmlLogin (POST) with a bad body", nonce=nonce,
+                 raw=b"not json")
+    live.website("GET", f"{S}/sessions/html/login", 400, "getHtmlLogin with a bad body", nonce=nonce,
+                 body={"announceinfo": []})
     r, _ = live.website("GET", f"{S}/sessions/html/footer", 200, "getHtmlFooter", nonce=nonce)
     assets = re.findall(r"/assets/(nsauth-block\.[0-9a-f]{12}\.(?:js|css))", r.text)
     checks.result(len(assets) == 2, "(c) getHtmlFooter names the script and the stylesheet", ", ".join(assets))
@@ -638,7 +653,7 @@ def run_fixtures(args: argparse.Namespace) -> int:
         "positive_data_acceptance.enabled = false",
         "",
         "[[operations]]",
-        'include-operation-id = ["getQrLogin", "getQrEnrol", "getHtmlLogin", "getAccountSessions", "phoneSessions"]',
+        'include-operation-id = ["getQrLogin", "getQrLoginPost", "getQrEnrol", "getHtmlLogin", "getHtmlLoginPost", "getAccountSessions", "phoneSessions"]',
         "checks.positive_data_acceptance.enabled = false",
         "",
         "[dictionaries.accounts]",

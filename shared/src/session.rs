@@ -315,6 +315,24 @@ impl Session {
         }
     }
 
+    /// The website's UserContext for the attempt it shows (getQrLogin or getHtmlLogin with
+    /// a body). Taken only while the session is pending: once a phone has shown the
+    /// announceinfo, the user decides on what was shown, and a logged-in session keeps the
+    /// sessioninfo of its login. `None` when nothing changes (no write).
+    pub fn with_context(
+        &self,
+        context: &UserContext,
+        settings: &ServerSettings,
+        now: UnixTime,
+    ) -> Option<Session> {
+        if self.state_at(now) != SessionState::Pending || &self.context == context {
+            return None;
+        }
+        let mut s = self.next(SessionState::Pending, settings, now);
+        s.context = context.clone();
+        Some(s)
+    }
+
     /// A phone opened the login link.
     pub fn scan(
         &self,

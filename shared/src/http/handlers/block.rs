@@ -7,7 +7,9 @@ use lambda_http::http::{HeaderValue, Response, StatusCode, header};
 use lambda_http::{Body, Request};
 use sha2::{Digest, Sha256};
 
-use super::common::{ensure_session, transition, website_session};
+use super::common::{
+    body_context, ensure_session, ensure_session_with, transition, website_session,
+};
 use super::sessions::link_or_image;
 use crate::apikey::Permission;
 use crate::deps::Deps;
@@ -72,17 +74,25 @@ fn html(status: StatusCode, body: String, cache: &'static str) -> Response<Body>
     resp
 }
 
-/// A new login attempt when the website shows the QR or the block (SPEC section 3).
+/// A new login attempt when the website shows the QR or the block (SPEC section 3), with
+/// the optional UserContext of the body (a GET with a body, as in the v2.2 API, or the
+/// POST alias): it starts the new attempt, or replaces the context of a pending one. One
+/// write at most, none when nothing changes.
 async fn attempt(
     deps: &Deps,
     params: &PathParams,
     req: &Request,
 ) -> Result<(super::common::WebsiteSession, Session), ApiError> {
     let ws = website_session(deps, params, req, Permission::Sessions).await?;
-    let session = ensure_session(deps, &ws, req).await?;
+    let context = body_context(req)?;
+    let session = ensure_session_with(deps, &ws, req, context.as_ref()).await?;
     let settings = &ws.server.settings;
     let session = transition(deps, session.clone(), |s, now| {
-        Ok(s.begin_attempt(settings, None, now))
+        Ok(s.begin_attempt(settings, context.clone(), now).or_else(|| {
+            context
+                .as_ref()
+                .and_then(|c| s.with_context(c, settings, now))
+        }))
     })
     .await?
     .unwrap_or(session);

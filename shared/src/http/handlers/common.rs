@@ -9,7 +9,7 @@ use crate::clock::{UnixTime, rfc3339};
 use crate::deps::Deps;
 use crate::error::ApiError;
 use crate::http::auth;
-use crate::http::request::{header, origin};
+use crate::http::request::{body, header, origin};
 use crate::http::routes::PathParams;
 use crate::ids::{Hsid, Nonce, ServerId};
 use crate::server::Server;
@@ -63,11 +63,27 @@ pub async fn ensure_session(
     ws: &WebsiteSession,
     req: &Request,
 ) -> Result<Session, ApiError> {
+    ensure_session_with(deps, ws, req, None).await
+}
+
+/// [`ensure_session`], a new session starting with `context` when one is given.
+pub async fn ensure_session_with(
+    deps: &Deps,
+    ws: &WebsiteSession,
+    req: &Request,
+    context: Option<&UserContext>,
+) -> Result<Session, ApiError> {
     if let Some(s) = &ws.session {
         return Ok(s.clone());
     }
-    let mut context = UserContext::default();
-    context.fill_from(&origin(req));
+    let context = match context {
+        Some(c) => c.clone(),
+        None => {
+            let mut c = UserContext::default();
+            c.fill_from(&origin(req));
+            c
+        }
+    };
     let fresh = Session::new_pending(
         ws.server.serverid.clone(),
         ws.hsid.clone(),
@@ -90,6 +106,19 @@ pub async fn ensure_session(
         ),
         Err(e) => Err(e.into()),
     }
+}
+
+/// The UserContext of a call's optional body (push calls, getQrLogin, getHtmlLogin), with
+/// ip and useragent filled from the request where the website left them out; `None` (no
+/// body) keeps the session's.
+pub fn body_context(req: &Request) -> Result<Option<UserContext>, ApiError> {
+    let b = body(req);
+    if b.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let mut ctx = UserContext::from_body(b)?;
+    ctx.fill_from(&origin(req));
+    Ok(Some(ctx))
 }
 
 /// A session read by hsid must belong to the server asking. Another server's session under

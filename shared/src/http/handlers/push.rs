@@ -7,13 +7,12 @@ use lambda_http::{Body, Request};
 use serde::Serialize;
 
 use super::accounts::update_account;
-use super::common::{WebsiteSession, ensure_session, transition, website_session};
+use super::common::{WebsiteSession, body_context, ensure_session, transition, website_session};
 use crate::account::{Account, parse_accountid, validate_userid};
 use crate::apikey::Permission;
 use crate::clock::UnixTime;
 use crate::deps::Deps;
 use crate::error::ApiError;
-use crate::http::request::{body, origin};
 use crate::http::response::json;
 use crate::http::routes::PathParams;
 use crate::push::{PushError, PushMessage};
@@ -247,18 +246,6 @@ pub async fn last_account(
         .ok_or_else(cannot)
 }
 
-/// The UserContext of a push call's body, with ip and useragent filled from the request
-/// where the website left them out; `None` keeps the session's.
-fn context_of(req: &Request) -> Result<Option<UserContext>, ApiError> {
-    let b = body(req);
-    if b.iter().all(u8::is_ascii_whitespace) {
-        return Ok(None);
-    }
-    let mut ctx = UserContext::from_body(b)?;
-    ctx.fill_from(&origin(req));
-    Ok(Some(ctx))
-}
-
 /// `POST /servers/{serverid}/sessions/provokelogin` + X-nonce: push to the session's last
 /// account.
 pub async fn provoke_login(
@@ -267,7 +254,7 @@ pub async fn provoke_login(
     req: &Request,
 ) -> Result<Response<Body>, ApiError> {
     let ws = website_session(deps, params, req, Permission::Sessions).await?;
-    let context = context_of(req)?;
+    let context = body_context(req)?;
     let account = last_account(deps, &ws.server, ws.session.as_ref()).await?;
     provoke_http(deps, &ws, req, vec![account], context).await
 }
@@ -281,7 +268,7 @@ pub async fn provoke_login_on_user(
 ) -> Result<Response<Body>, ApiError> {
     let ws = website_session(deps, params, req, Permission::Sessions).await?;
     let userid = validate_userid("userid", params.get("userid"))?;
-    let context = context_of(req)?;
+    let context = body_context(req)?;
     let accounts = deps
         .store
         .user_accounts(&ws.server.serverid, &userid)
@@ -303,7 +290,7 @@ pub async fn provoke_login_on_account(
 ) -> Result<Response<Body>, ApiError> {
     let ws = website_session(deps, params, req, Permission::Sessions).await?;
     let id = parse_accountid(params.get("accountid"))?;
-    let context = context_of(req)?;
+    let context = body_context(req)?;
     let account = deps
         .store
         .get_account(&ws.server.serverid, id)
