@@ -198,8 +198,10 @@
       if (this.state in FINAL) {
         return;
       }
-      this.watchExpiry();
     }
+    // A block's attempt, or a footer's login (session_lifetime), ends without a frame:
+    // the server writes nothing then, so ask again at data-expires.
+    this.watchExpiry();
     this.connect();
   };
 
@@ -210,7 +212,8 @@
     }
     var checks = 0;
     var check = function () {
-      if (self.stopped || self.state in FINAL) {
+      // A footer watches a logged-in session: "loggedin" is final for blocks only.
+      if (self.stopped || (!self.footer && self.state in FINAL) || self.state === "loggedout") {
         return;
       }
       // Polling sees the expiry by itself; over the WebSocket, ask.

@@ -300,6 +300,26 @@ test("a footer reloads the page when its session is logged out (WebSocket and po
   }
 });
 
+test("a footer asks again when its login's data-expires passes (session_lifetime) and reloads on LOGOUT", { timeout: 30_000 }, async () => {
+  const expires = Math.floor(Date.now() / 1000) + 2;
+  const { context, page, rec } = await openPage({ footer: "1", expires });
+  try {
+    const register = `REGISTER ${HSID} ${SERVERID}`;
+    await fake.waitForFrame(register);
+    // Logged in: REGISTER is answered with LOGIN, and nothing else happens until the end.
+    fake.send(frame("LOGIN"));
+    await fake.waitForFrame(register, 2, 6000);
+    assert.ok(Date.now() >= expires * 1000, "not before the expiry");
+    const loads = fake.pageLoads;
+    // The server decides at read time that the login has ended and answers LOGOUT.
+    await Promise.all([page.waitForNavigation(), fake.send(frame("LOGOUT"))]);
+    assert.equal(fake.pageLoads, loads + 1, "the footer reloaded the page");
+    h.assertNoErrors(rec);
+  } finally {
+    await context.close();
+  }
+});
+
 test("a footer does not abort the page's own logout form with a reload", { timeout: 30_000 }, async () => {
   const { context, page, rec } = await openPage({ footer: "1" });
   try {

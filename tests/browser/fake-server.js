@@ -72,7 +72,8 @@ class FakeServer {
         `<p class="logged-in">Logged in as someone</p>` +
         `<form method="post" action="/logout"><button type="submit" class="logout">Log out</button></form>` +
         `<div class="nsauth-footer" hidden${a("serverid", SERVERID)}${a("hsid", HSID)}${a("ws", wsUrl)}` +
-        `${a("status", statusUrl)}${a("state", "loggedin")}></div>`;
+        `${a("status", statusUrl)}${a("state", "loggedin")}` +
+        `${q.has("expires") ? a("expires", q.get("expires")) : ""}></div>`;
     } else {
       body =
         `<h1>Fake website</h1>` +

@@ -1,6 +1,7 @@
 //! getQrLogin and getHtmlLogin with a UserContext (SPEC section 4): the v2.2 API sends it as
 //! the body of the GET, and the POST alias takes the same. On both stores.
 
+use nsauth::clock::Clock;
 use nsauth::ids::{Hsid, Nonce};
 use nsauth_authenticator::Authenticator;
 use nsauth_tests::{Stack, assert_error, http, on_both_stores};
@@ -10,6 +11,7 @@ use serde_json::{Value, json};
 on_both_stores!(
     block_calls_carry_the_usercontext,
     bad_contexts_are_refused_and_change_nothing,
+    footer_carries_the_end_of_the_login,
 );
 
 fn nonce() -> String {
@@ -245,4 +247,34 @@ async fn bad_contexts_are_refused_and_change_nothing(stack: Stack) {
         .await
         .unwrap();
     assert_eq!(resp.status().as_u16(), 401);
+}
+
+/// A logged-in page's footer carries the end of the login (session_lifetime), which writes
+/// nothing when it comes: the block script asks again then (tests/browser/block.test.js).
+async fn footer_carries_the_end_of_the_login(stack: Stack) {
+    let n = nonce();
+    let link = stack.enrol_link(&n, "?userid=footer-user").await;
+    let mut phone = stack.phone();
+    phone.enrol(&link, "Test phone", None).await.expect("enrol");
+    assert_eq!(stack.status(&n).await["state"], "loggedin");
+    let session = stack
+        .store()
+        .get_session(&hsid_of(&stack, &n))
+        .await
+        .unwrap()
+        .unwrap();
+    let (status, footer) = block_call(&stack, Method::GET, "html/footer", &n, None).await;
+    assert_eq!(status, 200);
+    assert!(
+        footer.contains(&format!(r#"data-expires="{}""#, session.expires_at)),
+        "{footer}"
+    );
+    // The login has ended: no watcher, and getSession agrees.
+    stack
+        .clock
+        .advance(session.expires_at - stack.clock.now() + 1);
+    assert_eq!(stack.status(&n).await["state"], "loggedout");
+    let (status, footer) = block_call(&stack, Method::GET, "html/footer", &n, None).await;
+    assert_eq!(status, 200);
+    assert!(!footer.contains("nsauth-footer"), "{footer}");
 }

@@ -225,12 +225,15 @@ pub async fn html_footer(
         js = script_name(),
     );
     if session.state_at(now) == SessionState::LoggedIn {
+        // data-expires: the end of the login (session_lifetime). That end is decided at read
+        // time and writes nothing, so no LOGOUT frame comes; the footer asks again then.
         body.push_str(&format!(
-            "<div class=\"nsauth-footer\" hidden data-serverid=\"{}\" data-hsid=\"{}\" data-ws=\"{}\" data-status=\"{}\" data-state=\"loggedin\"></div>\n",
+            "<div class=\"nsauth-footer\" hidden data-serverid=\"{}\" data-hsid=\"{}\" data-ws=\"{}\" data-status=\"{}\" data-state=\"loggedin\" data-expires=\"{}\"></div>\n",
             esc(ws.server.serverid.as_str()),
             esc(session.hsid.as_str()),
             esc(&u.ws),
             esc(&u.status),
+            session.expires_at,
         ));
     }
     Ok(html(StatusCode::OK, body, "no-store"))
