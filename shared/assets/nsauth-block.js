@@ -212,8 +212,9 @@
     }
     var checks = 0;
     var check = function () {
-      // A footer watches a logged-in session: "loggedin" is final for blocks only.
-      if (self.stopped || (!self.footer && self.state in FINAL) || self.state === "loggedout") {
+      // A footer watches a logged-in session until it ends; a block an attempt.
+      var over = self.footer ? self.state === "loggedout" : self.state in FINAL;
+      if (self.stopped || over) {
         return;
       }
       // Polling sees the expiry by itself; over the WebSocket, ask.

@@ -315,17 +315,23 @@ impl Session {
         }
     }
 
-    /// The website's UserContext for the attempt it shows (getQrLogin or getHtmlLogin with
-    /// a body). Taken only while the session is pending: once a phone has shown the
-    /// announceinfo, the user decides on what was shown, and a logged-in session keeps the
-    /// sessioninfo of its login. `None` when nothing changes (no write).
-    pub fn with_context(
+    /// The website shows the QR or the block (getQrLogin, getHtmlLogin), with the optional
+    /// UserContext of the call: a new attempt, with that context, unless one is under way
+    /// or the session is logged in; a pending session takes a new context. A scanned
+    /// session keeps its own (the phone has shown the announceinfo and the user decides on
+    /// that), a logged-in one the sessioninfo of its login. `None`: nothing changes (no
+    /// write).
+    pub fn shown(
         &self,
-        context: &UserContext,
         settings: &ServerSettings,
+        context: Option<&UserContext>,
         now: UnixTime,
     ) -> Option<Session> {
-        if self.state_at(now) != SessionState::Pending || &self.context == context {
+        if let Some(s) = self.begin_attempt(settings, context.cloned(), now) {
+            return Some(s);
+        }
+        let context = context.filter(|c| *c != &self.context)?;
+        if self.state_at(now) != SessionState::Pending {
             return None;
         }
         let mut s = self.next(SessionState::Pending, settings, now);
@@ -454,6 +460,50 @@ mod tests {
             userid: Some("alice".into()),
             pk: "cGs=".into(),
         }
+    }
+
+    fn context(action: &str) -> UserContext {
+        let mut c = UserContext::default();
+        c.announceinfo.info.insert("action".into(), action.into());
+        c
+    }
+
+    #[test]
+    fn shown_takes_a_context_only_for_a_new_attempt_or_while_pending() {
+        let (s, settings) = fixture(1000);
+        let pay = context("Pay");
+        // Pending: a new context is one change, the same one again none, no body none.
+        let taken = s.shown(&settings, Some(&pay), 1010).expect("a change");
+        assert_eq!(
+            (taken.context.clone(), taken.version, taken.expires_at),
+            (pay.clone(), s.version + 1, s.expires_at),
+            "the attempt goes on"
+        );
+        assert!(taken.shown(&settings, Some(&pay), 1020).is_none());
+        assert!(taken.shown(&settings, None, 1020).is_none());
+        // Scanned and logged in keep theirs.
+        let scanned = taken.scan(&settings, 1030).unwrap();
+        assert!(
+            scanned
+                .shown(&settings, Some(&context("Other")), 1040)
+                .is_none()
+        );
+        let loggedin = scanned.approve(login(), &settings, 1050).unwrap();
+        assert!(
+            loggedin
+                .shown(&settings, Some(&context("Other")), 1060)
+                .is_none()
+        );
+        // Expired: a new attempt, with the context given (or the old one without).
+        let later = taken.expires_at + 1;
+        let again = taken
+            .shown(&settings, Some(&context("Again")), later)
+            .unwrap();
+        assert_eq!(again.state_at(later), SessionState::Pending);
+        assert_eq!(again.context, context("Again"));
+        assert_eq!(again.expires_at, later + i64::from(settings.login_timeout));
+        let kept = taken.shown(&settings, None, later).unwrap();
+        assert_eq!(kept.context, pay);
     }
 
     #[test]

@@ -43,13 +43,28 @@ pub fn dynalite() -> Option<String> {
 
 /// A DynamoDB client for an emulator endpoint with dummy credentials.
 pub fn dynamo_client(endpoint: &str) -> Client {
-    let conf = aws_sdk_dynamodb::Config::builder()
+    Client::from_conf(dynamo_config(endpoint).build())
+}
+
+/// The configuration of [`dynamo_client`], for a test that changes a setting.
+pub fn dynamo_config(endpoint: &str) -> aws_sdk_dynamodb::config::Builder {
+    aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .endpoint_url(endpoint)
         .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
-        .build();
-    Client::from_conf(conf)
+}
+
+/// A new random nonce, as a website makes one.
+pub fn new_nonce() -> String {
+    nsauth::ids::Nonce::generate().expose().to_string()
+}
+
+/// The hsid of a nonce on the stack's demo server.
+pub fn hsid_of(stack: &Stack, nonce: &str) -> nsauth::ids::Hsid {
+    nsauth::ids::Nonce::parse(Some(nonce))
+        .expect("a valid nonce")
+        .hsid(&stack.serverid)
 }
 
 /// A table of its own for one test (moto's state is shared by every test of a run).

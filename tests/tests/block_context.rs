@@ -2,25 +2,19 @@
 //! the body of the GET, and the POST alias takes the same. On both stores.
 
 use nsauth::clock::Clock;
-use nsauth::ids::{Hsid, Nonce};
 use nsauth_authenticator::Authenticator;
-use nsauth_tests::{Stack, assert_error, http, on_both_stores};
+use nsauth_tests::{Stack, assert_error, hsid_of, http, on_both_stores};
 use reqwest::Method;
 use serde_json::{Value, json};
 
 on_both_stores!(
     block_calls_carry_the_usercontext,
     bad_contexts_are_refused_and_change_nothing,
+    concurrent_contexts_lose_no_write,
     footer_carries_the_end_of_the_login,
 );
 
-fn nonce() -> String {
-    Nonce::generate().expose().to_string()
-}
-
-fn hsid_of(stack: &Stack, nonce: &str) -> Hsid {
-    Nonce::parse(Some(nonce)).unwrap().hsid(&stack.serverid)
-}
+use nsauth_tests::new_nonce as nonce;
 
 fn ctx(action: &str) -> Value {
     json!({
@@ -47,6 +41,13 @@ async fn block_call(
     let resp = req.send().await.expect("request");
     let status = resp.status().as_u16();
     (status, resp.text().await.unwrap())
+}
+
+/// A block call with the UserContext `ctx(action)` as its body: the status.
+async fn with_context(stack: &Stack, method: Method, what: &str, nonce: &str, action: &str) -> u16 {
+    block_call(stack, method, what, nonce, Some(ctx(action).to_string()))
+        .await
+        .0
 }
 
 /// The announceinfo action stored on the session of `nonce`.
@@ -117,15 +118,10 @@ async fn block_calls_carry_the_usercontext(stack: Stack) {
     assert_eq!(shown["announceinfo"]["useragent"], "Browser/1.0", "{shown}");
 
     // Scanned: the user decides on what was shown; a new context changes nothing.
-    let (status, _) = block_call(
-        &stack,
-        Method::POST,
-        "html/login",
-        &n,
-        Some(ctx("Pay 1000 EUR").to_string()),
-    )
-    .await;
-    assert_eq!(status, 200);
+    assert_eq!(
+        with_context(&stack, Method::POST, "html/login", &n, "Pay 1000 EUR").await,
+        200
+    );
     assert_eq!(
         stored_action(&stack, &n).await.as_deref(),
         Some("Pay 20 EUR")
@@ -143,15 +139,10 @@ async fn block_calls_carry_the_usercontext(stack: Stack) {
         .find(|s| s["hsid"] == hsid.as_str())
         .unwrap_or_else(|| panic!("{hsid} in {listed}"));
     assert_eq!(entry["sessioninfo"]["info"]["where"], "Checkout", "{entry}");
-    let (status, _) = block_call(
-        &stack,
-        Method::POST,
-        "qr/login",
-        &n,
-        Some(ctx("Changed").to_string()),
-    )
-    .await;
-    assert_eq!(status, 200);
+    assert_eq!(
+        with_context(&stack, Method::POST, "qr/login", &n, "Changed").await,
+        200
+    );
     assert_eq!(
         stored_action(&stack, &n).await.as_deref(),
         Some("Pay 20 EUR")
@@ -163,15 +154,10 @@ async fn block_calls_carry_the_usercontext(stack: Stack) {
         .call(Method::POST, "/sessions/logout", Some(&n), None)
         .await;
     assert_eq!(status, 200, "{v}");
-    let (status, _) = block_call(
-        &stack,
-        Method::POST,
-        "qr/login",
-        &n,
-        Some(ctx("Second login").to_string()),
-    )
-    .await;
-    assert_eq!(status, 200);
+    assert_eq!(
+        with_context(&stack, Method::POST, "qr/login", &n, "Second login").await,
+        200
+    );
     assert_eq!(
         stored_action(&stack, &n).await.as_deref(),
         Some("Second login")
@@ -181,15 +167,10 @@ async fn block_calls_carry_the_usercontext(stack: Stack) {
 
 async fn bad_contexts_are_refused_and_change_nothing(stack: Stack) {
     let n = nonce();
-    let (status, _) = block_call(
-        &stack,
-        Method::GET,
-        "html/login",
-        &n,
-        Some(ctx("Original").to_string()),
-    )
-    .await;
-    assert_eq!(status, 200);
+    assert_eq!(
+        with_context(&stack, Method::GET, "html/login", &n, "Original").await,
+        200
+    );
     let too_many: serde_json::Map<String, Value> =
         (0..21).map(|i| (format!("k{i}"), json!("v"))).collect();
     let bad = [
@@ -277,4 +258,50 @@ async fn footer_carries_the_end_of_the_login(stack: Stack) {
     let (status, footer) = block_call(&stack, Method::GET, "html/footer", &n, None).await;
     assert_eq!(status, 200);
     assert!(!footer.contains("nsauth-footer"), "{footer}");
+}
+
+/// Tabs of one browser session asking for the block at once, each with its own context:
+/// every answer is the block or a JSON 409 `conflict` (the retries ran out), every 200 is
+/// exactly one write, the session stays pending in the same attempt, and what is stored is
+/// the context of one of the answered calls.
+async fn concurrent_contexts_lose_no_write(stack: Stack) {
+    let n = nonce();
+    assert_eq!(
+        with_context(&stack, Method::GET, "html/login", &n, "First").await,
+        200
+    );
+    let hsid = hsid_of(&stack, &n);
+    let before = stack.store().get_session(&hsid).await.unwrap().unwrap();
+    let actions: Vec<String> = (0..8).map(|i| format!("Tab {i}")).collect();
+    let answers = futures_util::future::join_all(actions.iter().enumerate().map(|(i, a)| {
+        let method = if i % 2 == 0 {
+            Method::POST
+        } else {
+            Method::GET
+        };
+        block_call(&stack, method, "html/login", &n, Some(ctx(a).to_string()))
+    }))
+    .await;
+    let mut answered = Vec::new();
+    for (action, (status, text)) in actions.iter().zip(&answers) {
+        match status {
+            200 => answered.push(action.clone()),
+            409 => {
+                let v: Value = serde_json::from_str(text).unwrap();
+                assert_error(409, &v, 409, "conflict");
+            }
+            other => panic!("{action}: {other} {text}"),
+        }
+    }
+    assert!(!answered.is_empty(), "{answers:?}");
+    let after = stack.store().get_session(&hsid).await.unwrap().unwrap();
+    assert_eq!(
+        after.version - before.version,
+        answered.len() as u64,
+        "one write per answered call"
+    );
+    assert_eq!(after.expires_at, before.expires_at, "the same attempt");
+    assert_eq!(stack.status(&n).await["state"], "pending");
+    let action = after.context.announceinfo.info["action"].clone();
+    assert!(answered.contains(&action), "{action} not in {answered:?}");
 }

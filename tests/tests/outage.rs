@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use lambda_http::lambda_runtime::Context;
 use lambda_http::{Body, RequestExt};
 use nsauth::Deps;
@@ -12,23 +11,20 @@ use nsauth::clock::ManualClock;
 use nsauth::config::Config;
 use nsauth::http::dispatch_guarded;
 use nsauth::http::routes::Function;
-use nsauth::ids::Nonce;
 use nsauth::push::LocalPush;
 use nsauth::store::{DynamoStore, TableSpec};
 use nsauth_tests::proxy::{FaultyProxy, Mode};
-use nsauth_tests::{START, Stack, assert_error, dynamo_client, http, unique_name};
-use tokio::net::TcpListener;
+use nsauth_tests::{
+    START, Stack, assert_error, dynamo_client, dynamo_config, http, new_nonce, unique_name,
+};
 
 /// A DynamoDB client as the functions build it (`nsauth::aws::timeouts`), for `endpoint`.
 fn client_with_production_timeouts(endpoint: &str) -> aws_sdk_dynamodb::Client {
-    let conf = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
-        .timeout_config(nsauth::aws::timeouts())
-        .build();
-    aws_sdk_dynamodb::Client::from_conf(conf)
+    aws_sdk_dynamodb::Client::from_conf(
+        dynamo_config(endpoint)
+            .timeout_config(nsauth::aws::timeouts())
+            .build(),
+    )
 }
 
 /// getSession's raw answer: status, Retry-After and JSON body.
@@ -64,7 +60,7 @@ async fn dynamodb_hanging_or_refusing_answers_503_and_keeps_stored_data() {
     let stack = Stack::over(Arc::new(store)).await;
     let (nonce, _) = stack.new_session(None).await;
     let before = stack.status(&nonce).await;
-    let unseen = Nonce::generate().expose().to_string();
+    let unseen = new_nonce();
 
     for mode in [Mode::Hang, Mode::Drop] {
         proxy.set(mode);
@@ -105,14 +101,10 @@ async fn dynamodb_hanging_or_refusing_answers_503_and_keeps_stored_data() {
 /// must do so before the Lambda deadline.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_answers_503_before_its_lambda_deadline() {
-    let hole = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", hole.local_addr().unwrap());
-    let holder = tokio::spawn(async move {
-        let mut open = Vec::new();
-        while let Ok((socket, _)) = hole.accept().await {
-            open.push(socket);
-        }
-    });
+    // The upstream is never reached: the proxy hangs from its first connection on.
+    let hole = FaultyProxy::start("http://127.0.0.1:9").await;
+    hole.set(Mode::Hang);
+    let url = hole.url.clone();
     let deps = Deps {
         store: Arc::new(DynamoStore::new(dynamo_client(&url), "never-answers")),
         push: Arc::new(LocalPush::new()),
@@ -136,7 +128,7 @@ async fn a_request_answers_503_before_its_lambda_deadline() {
             "X-apikey",
             "nsk_AAAAAAAAAAA_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
         )
-        .header("X-nonce", Nonce::generate().expose())
+        .header("X-nonce", new_nonce())
         .body(Body::Empty)
         .unwrap()
         .with_lambda_context(ctx);
@@ -149,7 +141,6 @@ async fn a_request_answers_503_before_its_lambda_deadline() {
     .await
     .expect("an answer, not a hang");
     let took = started.elapsed();
-    holder.abort();
 
     assert_eq!(resp.status(), 503);
     assert_eq!(resp.headers()["retry-after"], "1");

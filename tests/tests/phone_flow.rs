@@ -21,9 +21,7 @@ on_both_stores!(
     in_app_login_and_session_pages,
 );
 
-fn nonce() -> String {
-    Nonce::generate().expose().to_string()
-}
+use nsauth_tests::new_nonce as nonce;
 
 fn hsid_of_link(link: &str) -> String {
     link.rsplit('/')

@@ -10,9 +10,7 @@ use nsauth_tests::{Stack, moto};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-fn nonce() -> String {
-    Nonce::generate().expose().to_string()
-}
+use nsauth_tests::new_nonce as nonce;
 
 fn hsid_of(stack: &Stack, nonce: &str) -> String {
     Nonce::parse(Some(nonce))

@@ -3,10 +3,10 @@
 
 use base64::Engine;
 use nsauth::apikey::{ApiKey, Permission};
-use nsauth::ids::{Hsid, Nonce};
+use nsauth::ids::Nonce;
 use nsauth::session::{LoginInfo, SessionState};
 use nsauth::settings::ServerSettings;
-use nsauth_tests::{Stack, assert_error, http, json, on_both_stores};
+use nsauth_tests::{Stack, assert_error, hsid_of, http, json, on_both_stores};
 use serde_json::json;
 
 on_both_stores!(
@@ -22,13 +22,7 @@ on_both_stores!(
     concurrent_first_reads_create_one_session,
 );
 
-fn nonce() -> String {
-    Nonce::generate().expose().to_string()
-}
-
-fn hsid_of(stack: &Stack, nonce: &str) -> Hsid {
-    Nonce::parse(Some(nonce)).unwrap().hsid(&stack.serverid)
-}
+use nsauth_tests::new_nonce as nonce;
 
 async fn get(stack: &Stack, nonce: &str) -> (u16, serde_json::Value) {
     json(

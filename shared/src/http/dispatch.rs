@@ -85,7 +85,7 @@ pub async fn dispatch(deps: &Deps, function: Option<Function>, req: Request) -> 
 
 /// How long a request may take where no Lambda deadline says (the local stack): below API
 /// Gateway's 30 s integration limit, so a caller always gets our JSON answer.
-pub const LOCAL_BUDGET: Duration = Duration::from_secs(25);
+const LOCAL_BUDGET: Duration = Duration::from_secs(25);
 /// Kept free before the Lambda deadline to send the answer and its log line.
 const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
 /// The least budget given, even to an invocation that starts late.

@@ -74,10 +74,9 @@ fn html(status: StatusCode, body: String, cache: &'static str) -> Response<Body>
     resp
 }
 
-/// A new login attempt when the website shows the QR or the block (SPEC section 3), with
-/// the optional UserContext of the body (a GET with a body, as in the v2.2 API, or the
-/// POST alias): it starts the new attempt, or replaces the context of a pending one. One
-/// write at most, none when nothing changes.
+/// The website shows the QR or the block (SPEC section 3), with the optional UserContext
+/// of the body (a GET with a body, as in the v2.2 API, or the POST alias): see
+/// [`Session::shown`]. One write at most, none when nothing changes.
 async fn attempt(
     deps: &Deps,
     params: &PathParams,
@@ -88,11 +87,7 @@ async fn attempt(
     let session = ensure_session_with(deps, &ws, req, context.as_ref()).await?;
     let settings = &ws.server.settings;
     let session = transition(deps, session.clone(), |s, now| {
-        Ok(s.begin_attempt(settings, context.clone(), now).or_else(|| {
-            context
-                .as_ref()
-                .and_then(|c| s.with_context(c, settings, now))
-        }))
+        Ok(s.shown(settings, context.as_ref(), now))
     })
     .await?
     .unwrap_or(session);
