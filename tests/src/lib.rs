@@ -117,10 +117,36 @@ impl Stack {
         Some(Stack::over(Arc::new(dynamo_store(&url, true).await)).await)
     }
 
+    /// Over DynamoDB on dynalite, or `None` when dynalite is not there (skipped). For the
+    /// tests of concurrent writes: dynalite locks each item for a conditional write, as
+    /// DynamoDB does, and moto does not (see [`on_atomic_stores`]).
+    pub async fn dynalite() -> Option<Stack> {
+        let url = dynalite()?;
+        Some(Stack::over(Arc::new(dynamo_store(&url, false).await)).await)
+    }
+
     /// Over DynamoDB and SNS on moto, with an FCM platform application of its own.
     pub async fn moto_with_sns() -> Option<(Stack, aws_sdk_sns::Client, String)> {
         let url = moto()?;
-        let sns = sns_client(&url);
+        let store = Arc::new(dynamo_store(&url, true).await);
+        Some(Stack::with_moto_sns(store, &url).await)
+    }
+
+    /// Over DynamoDB on dynalite and SNS on moto: for concurrent pushes, whose counters need
+    /// atomic conditional writes that moto's DynamoDB does not give.
+    pub async fn dynalite_with_moto_sns() -> Option<(Stack, aws_sdk_sns::Client, String)> {
+        let (Some(dynalite), Some(moto)) = (dynalite(), moto()) else {
+            return None;
+        };
+        let store = Arc::new(dynamo_store(&dynalite, false).await);
+        Some(Stack::with_moto_sns(store, &moto).await)
+    }
+
+    async fn with_moto_sns(
+        store: Arc<dyn Store>,
+        moto: &str,
+    ) -> (Stack, aws_sdk_sns::Client, String) {
+        let sns = sns_client(moto);
         let app = sns
             .create_platform_application()
             .name(unique_name("nsauth-fcm"))
@@ -138,13 +164,8 @@ impl Stack {
                 ..Default::default()
             },
         );
-        let stack = Stack::with_push(
-            Arc::new(dynamo_store(&url, true).await),
-            Arc::new(push),
-            None,
-        )
-        .await;
-        Some((stack, sns, app))
+        let stack = Stack::with_push(store, Arc::new(push), None).await;
+        (stack, sns, app)
     }
 
     pub async fn over(store: Arc<dyn Store>) -> Stack {
@@ -347,6 +368,29 @@ macro_rules! on_both_stores {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn moto() {
                 if let Some(stack) = $crate::Stack::moto().await {
+                    super::$name(stack).await;
+                }
+            }
+        }
+    )*};
+}
+
+/// Runs each named async test function (taking a [`Stack`]) on the stores whose conditional
+/// writes are atomic: in-memory and DynamoDB on dynalite. For tests of concurrent writes:
+/// moto evaluates a condition and writes the item without a lock
+/// (moto/dynamodb/models/table.py, `put_item`), so two writes on one version can both
+/// succeed there under load, which DynamoDB never allows.
+#[macro_export]
+macro_rules! on_atomic_stores {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn memory() {
+                super::$name($crate::Stack::memory().await).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn dynalite() {
+                if let Some(stack) = $crate::Stack::dynalite().await {
                     super::$name(stack).await;
                 }
             }

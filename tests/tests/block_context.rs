@@ -1,18 +1,19 @@
 //! getQrLogin and getHtmlLogin with a UserContext (SPEC section 4): the v2.2 API sends it as
-//! the body of the GET, and the POST alias takes the same. On both stores.
+//! the body of the GET, and the POST alias takes the same. On both stores (concurrent
+//! writes on the in-memory store and dynalite: see `on_atomic_stores`).
 
 use nsauth::clock::Clock;
 use nsauth_authenticator::Authenticator;
-use nsauth_tests::{Stack, assert_error, hsid_of, http, on_both_stores};
+use nsauth_tests::{Stack, assert_error, hsid_of, http, on_atomic_stores, on_both_stores};
 use reqwest::Method;
 use serde_json::{Value, json};
 
 on_both_stores!(
     block_calls_carry_the_usercontext,
     bad_contexts_are_refused_and_change_nothing,
-    concurrent_contexts_lose_no_write,
     footer_carries_the_end_of_the_login,
 );
+on_atomic_stores!(concurrent_contexts_lose_no_write);
 
 use nsauth_tests::new_nonce as nonce;
 

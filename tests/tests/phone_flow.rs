@@ -5,7 +5,7 @@
 use base64::Engine;
 use nsauth::ids::{Hsid, Nonce};
 use nsauth_authenticator::Authenticator;
-use nsauth_tests::{Stack, on_both_stores};
+use nsauth_tests::{Stack, on_atomic_stores, on_both_stores};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -16,10 +16,11 @@ on_both_stores!(
     blocked_account_is_refused,
     enrol_token_is_single_use_and_expires,
     account_of_another_server,
-    two_phones_approve_at_once,
     website_account_and_user_calls,
     in_app_login_and_session_pages,
 );
+// Concurrent conditional writes: on the stores that make them atomic, as DynamoDB does.
+on_atomic_stores!(two_phones_approve_at_once);
 
 use nsauth_tests::new_nonce as nonce;
 
