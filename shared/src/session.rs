@@ -248,6 +248,27 @@ impl Session {
             .map(|m| m.number.as_str())
     }
 
+    /// Why a push with `context` (None: keep the session's) may not go out now, if it may
+    /// not: a logged-in session must be logged out first; a scanned one has shown its
+    /// announceinfo on a phone whose user is deciding on it, so another context would make
+    /// that approval stand for something the user never saw.
+    pub fn push_refusal(
+        &self,
+        context: Option<&UserContext>,
+        now: UnixTime,
+    ) -> Option<&'static str> {
+        match self.state_at(now) {
+            SessionState::LoggedIn => {
+                Some("the session is logged in; log it out before pushing a new login")
+            }
+            SessionState::Scanned if context.is_some_and(|c| *c != self.context) => Some(
+                "a phone is showing this login request; push another UserContext after it is \
+                 answered or expires, or push without one",
+            ),
+            _ => None,
+        }
+    }
+
     /// A push in this attempt: records the accounts and sets up number matching when the
     /// server asks for it (keeping an existing number, so every push of one attempt shows
     /// the same). Begins a new attempt if none is open; the caller refuses logged-in ones.
@@ -466,6 +487,27 @@ mod tests {
         let mut c = UserContext::default();
         c.announceinfo.info.insert("action".into(), action.into());
         c
+    }
+
+    #[test]
+    fn a_push_keeps_what_a_phone_has_shown() {
+        let (s, settings) = fixture(1000);
+        let pay = context("Pay");
+        let other = context("Other");
+        // Pending: any context may be pushed; nobody has seen the request yet.
+        assert_eq!(s.push_refusal(Some(&pay), 1010), None);
+        let pushed = s.pushed_to(&[7], Some(pay.clone()), &settings, 1010);
+        // Scanned: the same context or none, not another.
+        let scanned = pushed.scan(&settings, 1020).unwrap();
+        assert_eq!(scanned.push_refusal(None, 1030), None);
+        assert_eq!(scanned.push_refusal(Some(&pay), 1030), None);
+        assert!(scanned.push_refusal(Some(&other), 1030).is_some());
+        // Once the attempt is over, a push begins a new one with any context.
+        let later = scanned.expires_at + 1;
+        assert_eq!(scanned.push_refusal(Some(&other), later), None);
+        // Logged in: never.
+        let loggedin = scanned.approve(login(), &settings, 1040).unwrap();
+        assert!(loggedin.push_refusal(None, 1050).is_some());
     }
 
     #[test]

@@ -621,3 +621,66 @@ async fn push_login_through_the_local_outbox() {
         (json!(true), json!(acc))
     );
 }
+
+/// A phone showing the request decides on the announceinfo it showed: a push with another
+/// UserContext is refused (409 `session_state`), counts nothing and changes nothing; the
+/// same context or none still pushes. Once the attempt is over, any context goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scanned_session_keeps_what_the_phone_shows() {
+    let stack = Stack::memory().await;
+    set_setting(&stack, "push_limit", "3").await;
+    set_setting(&stack, "number_match", "off").await;
+    let (phone, acc, n) = phone_with_push(&stack, "sky", "tok-scan").await;
+    stack
+        .call(Method::POST, "/sessions/logout", Some(&n), None)
+        .await;
+    let first = json!({"announceinfo": {"info": {"action": "Log in"}}});
+    let other = json!({"announceinfo": {"info": {"action": "Pay 500 EUR"}}});
+    let (status, v) = provoke(&stack, "/sessions/provokelogin", &n, Some(first.clone())).await;
+    assert_eq!(status, 200, "{v}");
+    let shown = phone.show(&login_link(&stack, &n)).await.unwrap();
+    assert_eq!(shown["announceinfo"]["info"]["action"], "Log in");
+    assert_eq!(stack.status(&n).await["state"], "scanned");
+    let hsid = nsauth::ids::Hsid::parse(&hsid_of(&stack, &n)).unwrap();
+    let before = stack.store().get_session(&hsid).await.unwrap().unwrap();
+
+    for path in [
+        "/sessions/provokelogin".to_string(),
+        format!("/accounts/{acc}/provokelogin"),
+        "/users/sky/provokelogin".to_string(),
+    ] {
+        let (status, v) = provoke(&stack, &path, &n, Some(other.clone())).await;
+        assert_eq!(
+            (status, v["error"].clone()),
+            (409, json!("session_state")),
+            "{path}: {v}"
+        );
+        assert!(v["message"].as_str().unwrap().contains("showing"), "{v}");
+    }
+    let after = stack.store().get_session(&hsid).await.unwrap().unwrap();
+    assert_eq!(after, before, "nothing stored");
+    assert_eq!(phone.inbox(None).await.unwrap().len(), 1, "nothing pushed");
+
+    // The refusals counted nothing: two more pushes fit in the limit of 3.
+    let (status, v) = provoke(&stack, "/sessions/provokelogin", &n, Some(first.clone())).await;
+    assert_eq!(status, 200, "the same context: {v}");
+    let (status, v) = provoke(&stack, "/sessions/provokelogin", &n, None).await;
+    assert_eq!(status, 200, "no context: {v}");
+    let (status, v) = provoke(&stack, "/sessions/provokelogin", &n, None).await;
+    assert_eq!(
+        (status, v["error"].clone()),
+        (429, json!("push_rate_limited"))
+    );
+    let inbox = phone.inbox(None).await.unwrap();
+    assert_eq!(inbox.len(), 3);
+    assert!(inbox.iter().all(|p| p.body.contains("Log in")), "{inbox:?}");
+
+    // The attempt ends unanswered: a new one takes the other context.
+    stack.clock.advance(3600);
+    set_setting(&stack, "push_limit", "10").await;
+    let (status, v) = provoke(&stack, "/sessions/provokelogin", &n, Some(other)).await;
+    assert_eq!(status, 200, "{v}");
+    let s = stack.store().get_session(&hsid).await.unwrap().unwrap();
+    assert_eq!(s.context.announceinfo.info["action"], "Pay 500 EUR");
+    assert_eq!(stack.status(&n).await["state"], "pending");
+}

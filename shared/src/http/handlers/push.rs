@@ -17,7 +17,7 @@ use crate::http::response::json;
 use crate::http::routes::PathParams;
 use crate::push::{PushError, PushMessage};
 use crate::server::Server;
-use crate::session::{Session, SessionState};
+use crate::session::Session;
 use crate::settings::ServerSettings;
 use crate::store::StoreError;
 use crate::usercontext::UserContext;
@@ -85,6 +85,19 @@ pub async fn adjust_for_attempt(
     }
 }
 
+/// Gives back a push counted in `window` that did not go out. Best effort, as
+/// [`adjust_for_attempt`].
+async fn refund(deps: &Deps, server: &Server, accountid: u64, window: i64) {
+    let ttl = window_end(&server.settings, window) + 3_600;
+    if let Err(e) = deps
+        .store
+        .adjust_push_count(&server.serverid, accountid, window, -1, ttl)
+        .await
+    {
+        tracing::warn!(error = %e, accountid, "push count not refunded");
+    }
+}
+
 /// Pushes the session to `targets`: filters those that cannot be pushed, counts each
 /// against its rate limit, begins or joins the login attempt, publishes, and marks
 /// endpoints SNS reports disabled.
@@ -97,11 +110,8 @@ pub async fn provoke(
 ) -> Result<Pushed, ApiError> {
     let settings = &server.settings;
     let now = deps.clock.now();
-    if session.state_at(now) == SessionState::LoggedIn {
-        return Err(ApiError::conflict(
-            "session_state",
-            "the session is logged in; log it out before pushing a new login",
-        ));
+    if let Some(why) = session.push_refusal(context.as_ref(), now) {
+        return Err(ApiError::conflict("session_state", why));
     }
     let mut reasons = Vec::new();
     let candidates: Vec<Account> = targets
@@ -158,17 +168,25 @@ pub async fn provoke(
         });
     }
     let ids: Vec<u64> = counted.iter().map(|a| a.accountid).collect();
-    let session = transition(deps, session, |s, now| {
-        if s.state_at(now) == SessionState::LoggedIn {
-            return Err(ApiError::conflict(
-                "session_state",
-                "the session was logged in meanwhile",
-            ));
+    let attempt = transition(deps, session, |s, now| {
+        // The session may have changed since it was read (logged in, scanned).
+        if let Some(why) = s.push_refusal(context.as_ref(), now) {
+            return Err(ApiError::conflict("session_state", why));
         }
         Ok(Some(s.pushed_to(&ids, context.clone(), settings, now)))
     })
-    .await?
-    .ok_or(ApiError::Internal)?;
+    .await
+    .and_then(|s| s.ok_or(ApiError::Internal));
+    let session = match attempt {
+        Ok(s) => s,
+        Err(e) => {
+            // Nothing was pushed: give the counted slots back.
+            for a in &counted {
+                refund(deps, server, a.accountid, window).await;
+            }
+            return Err(e);
+        }
+    };
     let message = PushMessage {
         serverid: server.serverid.to_string(),
         hsid: session.hsid.to_string(),
@@ -199,10 +217,7 @@ pub async fn provoke(
                     })
                     .await;
                 }
-                let _ = deps
-                    .store
-                    .adjust_push_count(&server.serverid, a.accountid, window, -1, ttl)
-                    .await;
+                refund(deps, server, a.accountid, window).await;
             }
         }
     }
