@@ -341,6 +341,32 @@ pub fn assert_error(status: u16, body: &serde_json::Value, want_status: u16, wan
     assert_eq!(body.as_object().map(|o| o.len()), Some(2), "{body}");
 }
 
+/// The SNS messages moto recorded for an endpoint, oldest first.
+pub async fn moto_messages(endpoint: &str) -> Vec<serde_json::Value> {
+    let url = moto().unwrap();
+    let data: serde_json::Value = reqwest::get(format!("{url}/moto-api/data.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let eps = data["sns"]["PlatformEndpoint"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    eps.iter()
+        .filter(|e| e["arn"] == endpoint)
+        .flat_map(|e| {
+            e["messages"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default()
+                .into_values()
+        })
+        .map(|m| serde_json::from_str(m.as_str().unwrap()).unwrap())
+        .collect()
+}
+
 /// Decodes a PNG QR code with an independent decoder (rqrr).
 pub fn decode_png_qr(bytes: &[u8]) -> String {
     let decoder = png::Decoder::new(std::io::Cursor::new(bytes));

@@ -1,5 +1,6 @@
-//! DynamoDB failing under the handlers: a service that hangs or refuses connections gives
-//! every caller a JSON 503 `service_unavailable` in time, and leaves stored data as it was.
+//! DynamoDB or SNS failing under the handlers: a service that hangs or refuses connections
+//! gives every caller a JSON 503 `service_unavailable` in time, and leaves stored data as it
+//! was.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -11,11 +12,12 @@ use nsauth::clock::ManualClock;
 use nsauth::config::Config;
 use nsauth::http::dispatch_guarded;
 use nsauth::http::routes::Function;
-use nsauth::push::LocalPush;
-use nsauth::store::{DynamoStore, TableSpec};
+use nsauth::push::{LocalPush, PlatformApps, SnsPush};
+use nsauth::store::{DynamoStore, MemoryStore, TableSpec};
 use nsauth_tests::proxy::{FaultyProxy, Mode};
 use nsauth_tests::{
-    START, Stack, assert_error, dynamo_client, dynamo_config, http, new_nonce, unique_name,
+    START, Stack, assert_error, dynamo_client, dynamo_config, http, moto_messages, new_nonce,
+    unique_name,
 };
 
 /// A DynamoDB client as the functions build it (`nsauth::aws::timeouts`), for `endpoint`.
@@ -151,4 +153,131 @@ async fn a_request_answers_503_before_its_lambda_deadline() {
         took < Duration::from_millis(2_000),
         "answered after {took:?}"
     );
+}
+
+/// SNS failing under a push to a user's three devices: the publishes run side by side, so
+/// all three give up within one SDK operation timeout (3.5 s) and the push call answers a
+/// JSON 503 itself, inside a Lambda budget (5.5 s) that three publishes one after another
+/// (10.5 s) would overrun. Answering itself matters: it gives back the rate-limit counts
+/// and marks no endpoint disabled, so after the outage every device is pushed again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sns_hanging_answers_503_and_gives_the_counts_back() {
+    let Some(moto) = nsauth_tests::moto() else {
+        return;
+    };
+    let proxy = FaultyProxy::start(&moto).await;
+    let app = nsauth_tests::sns_client(&moto)
+        .create_platform_application()
+        .name(unique_name("nsauth-fcm"))
+        .platform("GCM")
+        .attributes("PlatformCredential", "test-server-key")
+        .send()
+        .await
+        .expect("platform application")
+        .platform_application_arn
+        .expect("arn");
+    let sns = aws_sdk_sns::Client::from_conf(
+        aws_sdk_sns::Config::builder()
+            .behavior_version(aws_sdk_sns::config::BehaviorVersion::latest())
+            .region(aws_sdk_sns::config::Region::new("us-east-1"))
+            .endpoint_url(&proxy.url)
+            .credentials_provider(aws_sdk_sns::config::Credentials::new(
+                "testing", "testing", None, None, "tests",
+            ))
+            .timeout_config(nsauth::aws::timeouts())
+            .build(),
+    );
+    let push = Arc::new(SnsPush::new(
+        sns,
+        PlatformApps {
+            fcm: Some(app),
+            ..Default::default()
+        },
+    ));
+    let stack = Stack::with_push(Arc::new(MemoryStore::new()), push.clone(), None).await;
+    let user = format!(
+        "una{}",
+        new_nonce()[..6].to_lowercase().replace(['-', '_'], "x")
+    );
+    let mut endpoints = Vec::new();
+    for i in 0..3 {
+        let link = stack
+            .enrol_link(&new_nonce(), &format!("?userid={user}"))
+            .await;
+        let acc = stack
+            .phone()
+            .enrol(
+                &link,
+                "Push phone",
+                Some(("fcm", &format!("tok-{user}-{i}"))),
+            )
+            .await
+            .expect("enrol");
+        let account = stack
+            .store()
+            .get_account(&stack.serverid, acc.accountid)
+            .await
+            .unwrap()
+            .unwrap();
+        endpoints.push(account.push.expect("an endpoint").endpoint_arn);
+    }
+    nsauth::admin::update_settings(
+        stack.store(),
+        &stack.serverid,
+        &[("push_limit".into(), "1".into())],
+    )
+    .await
+    .unwrap();
+    let deps = Deps {
+        store: stack.counting.clone(),
+        push,
+        clock: stack.clock.clone(),
+        config: Arc::new(Config {
+            table: "unused".into(),
+            api_base: None,
+            ws_url: None,
+        }),
+    };
+    let nonce = new_nonce();
+    let request = |deadline_in_ms: u64| {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let mut ctx = Context::default();
+        ctx.deadline = now_ms + deadline_in_ms;
+        lambda_http::http::Request::builder()
+            .method("POST")
+            .uri(format!(
+                "/servers/{}/users/{user}/provokelogin",
+                stack.serverid
+            ))
+            .header("X-apikey", &stack.apikey)
+            .header("X-nonce", &nonce)
+            .body(Body::Empty)
+            .unwrap()
+            .with_lambda_context(ctx)
+    };
+
+    proxy.set(Mode::Hang);
+    let resp = dispatch_guarded(deps.clone(), Some(Function::PushLogin), request(6_000)).await;
+    let status = resp.status().as_u16();
+    let body: serde_json::Value = serde_json::from_slice(resp.body().as_ref()).unwrap();
+    assert_error(status, &body, 503, "service_unavailable");
+    assert_eq!(resp.headers()["retry-after"], "1");
+    for e in &endpoints {
+        assert!(moto_messages(e).await.is_empty(), "nothing reached SNS");
+    }
+
+    proxy.set(Mode::Forward);
+    let resp = dispatch_guarded(deps, Some(Function::PushLogin), request(6_000)).await;
+    let body: serde_json::Value = serde_json::from_slice(resp.body().as_ref()).unwrap();
+    assert_eq!(
+        (resp.status().as_u16(), body["pushed"].clone()),
+        (200, serde_json::json!(3)),
+        "every count was given back and no endpoint marked disabled: {body}"
+    );
+    for e in &endpoints {
+        assert_eq!(moto_messages(e).await.len(), 1, "{e}");
+    }
 }

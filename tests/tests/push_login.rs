@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use nsauth::ids::Nonce;
 use nsauth_authenticator::Authenticator;
-use nsauth_tests::{Stack, moto};
+use nsauth_tests::{Stack, moto_messages};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -53,32 +53,6 @@ async fn endpoint_of(stack: &Stack, accountid: u64) -> String {
         .push
         .unwrap()
         .endpoint_arn
-}
-
-/// The SNS messages moto recorded for an endpoint, oldest first.
-async fn moto_messages(endpoint: &str) -> Vec<Value> {
-    let url = moto().unwrap();
-    let data: Value = reqwest::get(format!("{url}/moto-api/data.json"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let eps = data["sns"]["PlatformEndpoint"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    eps.iter()
-        .filter(|e| e["arn"] == endpoint)
-        .flat_map(|e| {
-            e["messages"]
-                .as_object()
-                .cloned()
-                .unwrap_or_default()
-                .into_values()
-        })
-        .map(|m| serde_json::from_str(m.as_str().unwrap()).unwrap())
-        .collect()
 }
 
 async fn set_setting(stack: &Stack, name: &str, value: &str) {

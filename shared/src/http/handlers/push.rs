@@ -2,6 +2,7 @@
 //! provokeLoginOnAccount, with the per-account rate limit, the fraud block and number
 //! matching.
 
+use futures_util::future::join_all;
 use lambda_http::http::{Response, StatusCode};
 use lambda_http::{Body, Request};
 use serde::Serialize;
@@ -83,6 +84,46 @@ pub async fn adjust_for_attempt(
     {
         tracing::warn!(error = %e, accountid, "push count not adjusted");
     }
+}
+
+/// Publishes at most this many pushes of one call at once.
+const PUBLISH_CONCURRENCY: usize = 8;
+
+/// Publishes one account's push. On failure its count is refunded, and an endpoint SNS
+/// reports disabled is marked on the account; one failing account does not stop the others.
+async fn deliver(
+    deps: &Deps,
+    server: &Server,
+    account: &Account,
+    message: &PushMessage,
+    window: i64,
+    now: UnixTime,
+) -> Result<(), PushError> {
+    let result = match account.push.as_ref() {
+        Some(endpoint) => deps.push.publish(&endpoint.endpoint_arn, message).await,
+        None => Err(PushError::Refused(
+            "the account has no push endpoint".into(),
+        )),
+    };
+    let accountid = account.accountid;
+    match &result {
+        Ok(()) => {
+            let _ = update_account(deps, server, accountid, |x| x.lastprovoke = Some(now)).await;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, accountid, "push not sent");
+            if *e == PushError::Disabled {
+                let _ = update_account(deps, server, accountid, |x| {
+                    if let Some(p) = x.push.as_mut() {
+                        p.disabled = true;
+                    }
+                })
+                .await;
+            }
+            refund(deps, server, accountid, window).await;
+        }
+    }
+    result
 }
 
 /// Gives back a push counted in `window` that did not go out. Best effort, as
@@ -195,31 +236,25 @@ pub async fn provoke(
         choices: session.matching.as_ref().map(|m| m.choices.clone()),
         expires_in: session.expires_at - now,
     };
-    let mut pushed = 0;
-    for a in &counted {
-        let Some(endpoint) = a.push.as_ref() else {
-            continue;
-        };
-        match deps.push.publish(&endpoint.endpoint_arn, &message).await {
-            Ok(()) => {
-                pushed += 1;
-                let _ =
-                    update_account(deps, server, a.accountid, |x| x.lastprovoke = Some(now)).await;
-            }
-            Err(e) => {
-                // One failing account does not stop the others; its count is refunded.
-                tracing::warn!(error = %e, accountid = a.accountid, "push not sent");
-                if e == PushError::Disabled {
-                    let _ = update_account(deps, server, a.accountid, |x| {
-                        if let Some(p) = x.push.as_mut() {
-                            p.disabled = true;
-                        }
-                    })
-                    .await;
-                }
-                refund(deps, server, a.accountid, window).await;
-            }
-        }
+    // In parallel, so that a user's devices do not wait for each other and an SNS outage
+    // costs one timeout, not one per device.
+    let mut results = Vec::with_capacity(counted.len());
+    for batch in counted.chunks(PUBLISH_CONCURRENCY) {
+        let sends: Vec<_> = batch
+            .iter()
+            .map(|a| deliver(deps, server, a, &message, window, now))
+            .collect();
+        results.extend(join_all(sends).await);
+    }
+    let pushed = results.iter().filter(|r| r.is_ok()).count();
+    if pushed == 0
+        && results
+            .iter()
+            .any(|r| matches!(r, Err(PushError::Unavailable(_))))
+    {
+        // Nothing went out because SNS failed: a transient error the caller retries, not
+        // an answer of "pushed 0".
+        return Err(ApiError::Unavailable);
     }
     tracing::info!(hsid = %session.hsid, pushed, "login pushed");
     Ok(Pushed {
