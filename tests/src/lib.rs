@@ -147,16 +147,7 @@ impl Stack {
         moto: &str,
     ) -> (Stack, aws_sdk_sns::Client, String) {
         let sns = sns_client(moto);
-        let app = sns
-            .create_platform_application()
-            .name(unique_name("nsauth-fcm"))
-            .platform("GCM")
-            .attributes("PlatformCredential", "test-server-key")
-            .send()
-            .await
-            .expect("create platform application")
-            .platform_application_arn
-            .expect("arn");
+        let app = fcm_platform_app(&sns).await;
         let push = nsauth::push::SnsPush::new(
             sns.clone(),
             nsauth::push::PlatformApps {
@@ -235,15 +226,31 @@ impl Stack {
 
 /// An SNS client for an emulator endpoint with dummy credentials.
 pub fn sns_client(endpoint: &str) -> aws_sdk_sns::Client {
-    let conf = aws_sdk_sns::Config::builder()
+    aws_sdk_sns::Client::from_conf(sns_config(endpoint).build())
+}
+
+/// The configuration of [`sns_client`], for a test that changes a setting.
+pub fn sns_config(endpoint: &str) -> aws_sdk_sns::config::Builder {
+    aws_sdk_sns::Config::builder()
         .behavior_version(aws_sdk_sns::config::BehaviorVersion::latest())
         .region(aws_sdk_sns::config::Region::new("us-east-1"))
         .endpoint_url(endpoint)
         .credentials_provider(aws_sdk_sns::config::Credentials::new(
             "testing", "testing", None, None, "tests",
         ))
-        .build();
-    aws_sdk_sns::Client::from_conf(conf)
+}
+
+/// A new FCM platform application on moto's SNS: its ARN.
+pub async fn fcm_platform_app(sns: &aws_sdk_sns::Client) -> String {
+    sns.create_platform_application()
+        .name(unique_name("nsauth-fcm"))
+        .platform("GCM")
+        .attributes("PlatformCredential", "test-server-key")
+        .send()
+        .await
+        .expect("create platform application")
+        .platform_application_arn
+        .expect("arn")
 }
 
 impl Stack {
@@ -381,24 +388,32 @@ pub fn decode_png_qr(bytes: &[u8]) -> String {
     grids[0].decode().unwrap().1
 }
 
-/// Runs each named async test function (taking a [`Stack`]) twice: on the in-memory store
-/// and on DynamoDB (moto).
+/// Runs each named async test function (taking a [`Stack`]) on the in-memory store and on
+/// DynamoDB through `$emulator` (a `Stack` constructor of that name, skipped when the
+/// emulator is not running): the body of [`on_both_stores`] and [`on_atomic_stores`].
 #[macro_export]
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {$(
+macro_rules! on_stores {
+    ($emulator:ident; $($name:ident),* $(,)?) => {$(
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn memory() {
                 super::$name($crate::Stack::memory().await).await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn moto() {
-                if let Some(stack) = $crate::Stack::moto().await {
+            async fn $emulator() {
+                if let Some(stack) = $crate::Stack::$emulator().await {
                     super::$name(stack).await;
                 }
             }
         }
     )*};
+}
+
+/// Runs each named async test function (taking a [`Stack`]) twice: on the in-memory store
+/// and on DynamoDB (moto).
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => { $crate::on_stores!(moto; $($name),*); };
 }
 
 /// Runs each named async test function (taking a [`Stack`]) on the stores whose conditional
@@ -408,18 +423,5 @@ macro_rules! on_both_stores {
 /// succeed there under load, which DynamoDB never allows.
 #[macro_export]
 macro_rules! on_atomic_stores {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn memory() {
-                super::$name($crate::Stack::memory().await).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn dynalite() {
-                if let Some(stack) = $crate::Stack::dynalite().await {
-                    super::$name(stack).await;
-                }
-            }
-        }
-    )*};
+    ($($name:ident),* $(,)?) => { $crate::on_stores!(dynalite; $($name),*); };
 }

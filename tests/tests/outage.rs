@@ -166,24 +166,9 @@ async fn sns_hanging_answers_503_and_gives_the_counts_back() {
         return;
     };
     let proxy = FaultyProxy::start(&moto).await;
-    let app = nsauth_tests::sns_client(&moto)
-        .create_platform_application()
-        .name(unique_name("nsauth-fcm"))
-        .platform("GCM")
-        .attributes("PlatformCredential", "test-server-key")
-        .send()
-        .await
-        .expect("platform application")
-        .platform_application_arn
-        .expect("arn");
+    let app = nsauth_tests::fcm_platform_app(&nsauth_tests::sns_client(&moto)).await;
     let sns = aws_sdk_sns::Client::from_conf(
-        aws_sdk_sns::Config::builder()
-            .behavior_version(aws_sdk_sns::config::BehaviorVersion::latest())
-            .region(aws_sdk_sns::config::Region::new("us-east-1"))
-            .endpoint_url(&proxy.url)
-            .credentials_provider(aws_sdk_sns::config::Credentials::new(
-                "testing", "testing", None, None, "tests",
-            ))
+        nsauth_tests::sns_config(&proxy.url)
             .timeout_config(nsauth::aws::timeouts())
             .build(),
     );
