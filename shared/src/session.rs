@@ -271,7 +271,8 @@ impl Session {
 
     /// A push in this attempt: records the accounts and sets up number matching when the
     /// server asks for it (keeping an existing number, so every push of one attempt shows
-    /// the same). Begins a new attempt if none is open; the caller refuses logged-in ones.
+    /// the same). Begins a new attempt if none is open; the caller checks [`Session::push_refusal`]
+    /// first.
     pub fn pushed_to(
         &self,
         accounts: &[u64],

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::accounts::update_account;
 use super::common::{WebsiteSession, body_context, ensure_session, transition, website_session};
-use crate::account::{Account, parse_accountid, validate_userid};
+use crate::account::{Account, PushEndpoint, parse_accountid, validate_userid};
 use crate::apikey::Permission;
 use crate::clock::UnixTime;
 use crate::deps::Deps;
@@ -30,6 +30,24 @@ pub fn window_of(settings: &ServerSettings, t: UnixTime) -> i64 {
 
 fn window_end(settings: &ServerSettings, window: i64) -> UnixTime {
     (window + 1) * i64::from(settings.push_window.max(1))
+}
+
+/// A window's counter lives an hour past the window, then DynamoDB's TTL removes it.
+fn counter_ttl(settings: &ServerSettings, window: i64) -> UnixTime {
+    window_end(settings, window) + 3_600
+}
+
+/// Adds `delta` to an account's push count in `window`. Best effort: a lost adjustment
+/// only makes the limit a little stricter or looser for one window.
+async fn adjust_count(deps: &Deps, server: &Server, accountid: u64, window: i64, delta: i32) {
+    let ttl = counter_ttl(&server.settings, window);
+    if let Err(e) = deps
+        .store
+        .adjust_push_count(&server.serverid, accountid, window, delta, ttl)
+        .await
+    {
+        tracing::warn!(error = %e, accountid, delta, "push count not adjusted");
+    }
 }
 
 /// Why an account cannot be pushed, if it cannot.
@@ -54,9 +72,8 @@ pub struct Pushed {
     pub match_number: Option<String>,
 }
 
-/// Refunds (-1) or penalises (+1) the pushes of an attempt for these accounts, in the
-/// window the push was counted in (`pushed_at`). Best effort: a lost adjustment only
-/// makes the limit a little stricter or looser for one window.
+/// Refunds (-1) the push of an attempt to this account, in the window it was counted in
+/// (`pushed_at`), or penalises (+1) it in the current window.
 pub async fn adjust_for_attempt(
     deps: &Deps,
     server: &Server,
@@ -70,20 +87,12 @@ pub async fn adjust_for_attempt(
     else {
         return;
     };
-    let settings = &server.settings;
     let window = if delta < 0 {
-        window_of(settings, at)
+        window_of(&server.settings, at)
     } else {
-        window_of(settings, deps.clock.now())
+        window_of(&server.settings, deps.clock.now())
     };
-    let ttl = window_end(settings, window) + 3_600;
-    if let Err(e) = deps
-        .store
-        .adjust_push_count(&server.serverid, accountid, window, delta, ttl)
-        .await
-    {
-        tracing::warn!(error = %e, accountid, "push count not adjusted");
-    }
+    adjust_count(deps, server, accountid, window, delta).await;
 }
 
 /// Publishes at most this many pushes of one call at once.
@@ -94,18 +103,12 @@ const PUBLISH_CONCURRENCY: usize = 8;
 async fn deliver(
     deps: &Deps,
     server: &Server,
-    account: &Account,
+    (accountid, endpoint): (u64, &PushEndpoint),
     message: &PushMessage,
     window: i64,
     now: UnixTime,
 ) -> Result<(), PushError> {
-    let result = match account.push.as_ref() {
-        Some(endpoint) => deps.push.publish(&endpoint.endpoint_arn, message).await,
-        None => Err(PushError::Refused(
-            "the account has no push endpoint".into(),
-        )),
-    };
-    let accountid = account.accountid;
+    let result = deps.push.publish(&endpoint.endpoint_arn, message).await;
     match &result {
         Ok(()) => {
             let _ = update_account(deps, server, accountid, |x| x.lastprovoke = Some(now)).await;
@@ -120,23 +123,10 @@ async fn deliver(
                 })
                 .await;
             }
-            refund(deps, server, accountid, window).await;
+            adjust_count(deps, server, accountid, window, -1).await;
         }
     }
     result
-}
-
-/// Gives back a push counted in `window` that did not go out. Best effort, as
-/// [`adjust_for_attempt`].
-async fn refund(deps: &Deps, server: &Server, accountid: u64, window: i64) {
-    let ttl = window_end(&server.settings, window) + 3_600;
-    if let Err(e) = deps
-        .store
-        .adjust_push_count(&server.serverid, accountid, window, -1, ttl)
-        .await
-    {
-        tracing::warn!(error = %e, accountid, "push count not refunded");
-    }
 }
 
 /// Pushes the session to `targets`: filters those that cannot be pushed, counts each
@@ -151,6 +141,7 @@ pub async fn provoke(
 ) -> Result<Pushed, ApiError> {
     let settings = &server.settings;
     let now = deps.clock.now();
+    // Checked again in the write below; here it spares a refused push the count writes.
     if let Some(why) = session.push_refusal(context.as_ref(), now) {
         return Err(ApiError::conflict("session_state", why));
     }
@@ -176,7 +167,7 @@ pub async fn provoke(
     }
     // The rate limit: one conditional counter per account and window.
     let window = window_of(settings, now);
-    let ttl = window_end(settings, window) + 3_600;
+    let ttl = counter_ttl(settings, window);
     let mut counted = Vec::new();
     for a in candidates {
         match deps
@@ -223,7 +214,7 @@ pub async fn provoke(
         Err(e) => {
             // Nothing was pushed: give the counted slots back.
             for a in &counted {
-                refund(deps, server, a.accountid, window).await;
+                adjust_count(deps, server, a.accountid, window, -1).await;
             }
             return Err(e);
         }
@@ -239,10 +230,15 @@ pub async fn provoke(
     // In parallel, so that a user's devices do not wait for each other and an SNS outage
     // costs one timeout, not one per device.
     let mut results = Vec::with_capacity(counted.len());
-    for batch in counted.chunks(PUBLISH_CONCURRENCY) {
+    // Every counted account has an endpoint (`unpushable` let none without one through).
+    let endpoints: Vec<(u64, &PushEndpoint)> = counted
+        .iter()
+        .filter_map(|a| a.push.as_ref().map(|p| (a.accountid, p)))
+        .collect();
+    for batch in endpoints.chunks(PUBLISH_CONCURRENCY) {
         let sends: Vec<_> = batch
             .iter()
-            .map(|a| deliver(deps, server, a, &message, window, now))
+            .map(|&target| deliver(deps, server, target, &message, window, now))
             .collect();
         results.extend(join_all(sends).await);
     }
