@@ -95,6 +95,9 @@ pub struct Stack {
     pub counting: Arc<CountingStore>,
     /// The push service when it is the local one (the in-memory stack).
     pub local_push: Option<Arc<LocalPush>>,
+    /// What the handlers are given, for a test that calls one directly (with a Lambda
+    /// context, or a session it read earlier).
+    pub deps: Deps,
     task: JoinHandle<()>,
 }
 
@@ -190,7 +193,7 @@ impl Stack {
             push: local_push.clone(),
             ..Default::default()
         };
-        let task = tokio::spawn(nsauth_local::serve(listener, deps, local));
+        let task = tokio::spawn(nsauth_local::serve(listener, deps.clone(), local));
         Stack {
             base,
             serverid: demo.serverid,
@@ -198,6 +201,7 @@ impl Stack {
             clock,
             counting,
             local_push,
+            deps,
             task,
         }
     }
@@ -302,6 +306,40 @@ impl Stack {
             .await;
         assert_eq!(status, 200, "{v}");
         v.as_str().expect("link text").to_string()
+    }
+
+    /// A phone with a push token, enrolled (and logged in) through a new website session:
+    /// the phone, its account id and the session's nonce.
+    pub async fn phone_with_push(
+        &self,
+        userid: &str,
+        token: &str,
+    ) -> (nsauth_authenticator::Authenticator, u64, String) {
+        let n = new_nonce();
+        let link = self.enrol_link(&n, &format!("?userid={userid}")).await;
+        let mut phone = self.phone();
+        let acc = phone
+            .enrol(&link, "Push phone", Some(("fcm", token)))
+            .await
+            .expect("enrol");
+        (phone, acc.accountid, n)
+    }
+
+    /// The stored session of `nonce`.
+    pub async fn stored_session(&self, nonce: &str) -> Option<nsauth::session::Session> {
+        self.store()
+            .get_session(&hsid_of(self, nonce))
+            .await
+            .expect("store")
+    }
+
+    /// The stored account `accountid` of the stack's server.
+    pub async fn stored_account(&self, accountid: u64) -> nsauth::account::Account {
+        self.store()
+            .get_account(&self.serverid, accountid)
+            .await
+            .expect("store")
+            .expect("the account")
     }
 
     /// getSession of `nonce`.

@@ -53,11 +53,7 @@ async fn with_context(stack: &Stack, method: Method, what: &str, nonce: &str, ac
 
 /// The announceinfo action stored on the session of `nonce`.
 async fn stored_action(stack: &Stack, nonce: &str) -> Option<String> {
-    let session = stack
-        .store()
-        .get_session(&hsid_of(stack, nonce))
-        .await
-        .unwrap()?;
+    let session = stack.stored_session(nonce).await?;
     session.context.announceinfo.info.get("action").cloned()
 }
 
@@ -205,14 +201,7 @@ async fn bad_contexts_are_refused_and_change_nothing(stack: Stack) {
         }
         if fresh {
             // Refused before anything was stored: the nonce is still unknown.
-            assert!(
-                stack
-                    .store()
-                    .get_session(&hsid_of(&stack, &nonce))
-                    .await
-                    .unwrap()
-                    .is_none()
-            );
+            assert!(stack.stored_session(&nonce).await.is_none());
         }
     }
     assert_eq!(stored_action(&stack, &n).await.as_deref(), Some("Original"));
@@ -239,12 +228,7 @@ async fn footer_carries_the_end_of_the_login(stack: Stack) {
     let mut phone = stack.phone();
     phone.enrol(&link, "Test phone", None).await.expect("enrol");
     assert_eq!(stack.status(&n).await["state"], "loggedin");
-    let session = stack
-        .store()
-        .get_session(&hsid_of(&stack, &n))
-        .await
-        .unwrap()
-        .unwrap();
+    let session = stack.stored_session(&n).await.unwrap();
     let (status, footer) = block_call(&stack, Method::GET, "html/footer", &n, None).await;
     assert_eq!(status, 200);
     assert!(

@@ -179,31 +179,11 @@ async fn sns_hanging_answers_503_and_gives_the_counts_back() {
             ..Default::default()
         },
     ));
-    let stack = Stack::with_push(Arc::new(MemoryStore::new()), push.clone(), None).await;
-    let user = format!(
-        "una{}",
-        new_nonce()[..6].to_lowercase().replace(['-', '_'], "x")
-    );
+    let stack = Stack::with_push(Arc::new(MemoryStore::new()), push, None).await;
     let mut endpoints = Vec::new();
     for i in 0..3 {
-        let link = stack
-            .enrol_link(&new_nonce(), &format!("?userid={user}"))
-            .await;
-        let acc = stack
-            .phone()
-            .enrol(
-                &link,
-                "Push phone",
-                Some(("fcm", &format!("tok-{user}-{i}"))),
-            )
-            .await
-            .expect("enrol");
-        let account = stack
-            .store()
-            .get_account(&stack.serverid, acc.accountid)
-            .await
-            .unwrap()
-            .unwrap();
+        let (_, acc, _) = stack.phone_with_push("una", &format!("tok-una-{i}")).await;
+        let account = stack.stored_account(acc).await;
         endpoints.push(account.push.expect("an endpoint").endpoint_arn);
     }
     nsauth::admin::update_settings(
@@ -213,16 +193,6 @@ async fn sns_hanging_answers_503_and_gives_the_counts_back() {
     )
     .await
     .unwrap();
-    let deps = Deps {
-        store: stack.counting.clone(),
-        push,
-        clock: stack.clock.clone(),
-        config: Arc::new(Config {
-            table: "unused".into(),
-            api_base: None,
-            ws_url: None,
-        }),
-    };
     let nonce = new_nonce();
     let request = |deadline_in_ms: u64| {
         let now_ms = SystemTime::now()
@@ -234,7 +204,7 @@ async fn sns_hanging_answers_503_and_gives_the_counts_back() {
         lambda_http::http::Request::builder()
             .method("POST")
             .uri(format!(
-                "/servers/{}/users/{user}/provokelogin",
+                "/servers/{}/users/una/provokelogin",
                 stack.serverid
             ))
             .header("X-apikey", &stack.apikey)
@@ -245,7 +215,12 @@ async fn sns_hanging_answers_503_and_gives_the_counts_back() {
     };
 
     proxy.set(Mode::Hang);
-    let resp = dispatch_guarded(deps.clone(), Some(Function::PushLogin), request(6_000)).await;
+    let resp = dispatch_guarded(
+        stack.deps.clone(),
+        Some(Function::PushLogin),
+        request(6_000),
+    )
+    .await;
     let status = resp.status().as_u16();
     let body: serde_json::Value = serde_json::from_slice(resp.body().as_ref()).unwrap();
     assert_error(status, &body, 503, "service_unavailable");
@@ -255,7 +230,12 @@ async fn sns_hanging_answers_503_and_gives_the_counts_back() {
     }
 
     proxy.set(Mode::Forward);
-    let resp = dispatch_guarded(deps, Some(Function::PushLogin), request(6_000)).await;
+    let resp = dispatch_guarded(
+        stack.deps.clone(),
+        Some(Function::PushLogin),
+        request(6_000),
+    )
+    .await;
     let body: serde_json::Value = serde_json::from_slice(resp.body().as_ref()).unwrap();
     assert_eq!(
         (resp.status().as_u16(), body["pushed"].clone()),

@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use nsauth::ids::Nonce;
-use nsauth_authenticator::Authenticator;
 use nsauth_tests::{Stack, moto_messages};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -27,29 +26,14 @@ fn login_link(stack: &Stack, nonce: &str) -> String {
     )
 }
 
-/// A phone with a push token, enrolled (and logged in) through a website session.
-async fn phone_with_push(stack: &Stack, userid: &str, token: &str) -> (Authenticator, u64, String) {
-    let n = nonce();
-    let link = stack.enrol_link(&n, &format!("?userid={userid}")).await;
-    let mut phone = stack.phone();
-    let acc = phone
-        .enrol(&link, "Push phone", Some(("fcm", token)))
-        .await
-        .unwrap();
-    (phone, acc.accountid, n)
-}
-
 async fn provoke(stack: &Stack, path: &str, nonce: &str, ctx: Option<Value>) -> (u16, Value) {
     stack.call(Method::POST, path, Some(nonce), ctx).await
 }
 
 async fn endpoint_of(stack: &Stack, accountid: u64) -> String {
     stack
-        .store()
-        .get_account(&stack.serverid, accountid)
+        .stored_account(accountid)
         .await
-        .unwrap()
-        .unwrap()
         .push
         .unwrap()
         .endpoint_arn
@@ -70,7 +54,7 @@ async fn provoke_login_publishes_one_complete_message_on_moto() {
     let Some((stack, _sns, _app)) = Stack::moto_with_sns().await else {
         return;
     };
-    let (phone, acc, n) = phone_with_push(&stack, "alice", "device-token-A").await;
+    let (phone, acc, n) = stack.phone_with_push("alice", "device-token-A").await;
     let endpoint = endpoint_of(&stack, acc).await;
     // After the first login, the website logs out; then it pushes a new login.
     stack
@@ -171,7 +155,7 @@ async fn rate_limit_holds_under_concurrency_on_moto() {
         return;
     };
     let stack = Arc::new(stack);
-    let (_phone, acc, _) = phone_with_push(&stack, "rita", "device-token-R").await;
+    let (_phone, acc, _) = stack.phone_with_push("rita", "device-token-R").await;
     let endpoint = endpoint_of(&stack, acc).await;
     let mut tasks = Vec::new();
     for _ in 0..20 {
@@ -252,8 +236,8 @@ async fn disabled_endpoint_is_skipped_and_marked_on_moto() {
     let Some((stack, sns, _app)) = Stack::moto_with_sns().await else {
         return;
     };
-    let (_p1, a1, _) = phone_with_push(&stack, "sam", "device-token-S1").await;
-    let (_p2, a2, _) = phone_with_push(&stack, "sam", "device-token-S2").await;
+    let (_p1, a1, _) = stack.phone_with_push("sam", "device-token-S1").await;
+    let (_p2, a2, _) = stack.phone_with_push("sam", "device-token-S2").await;
     let e1 = endpoint_of(&stack, a1).await;
     let e2 = endpoint_of(&stack, a2).await;
     sns.set_endpoint_attributes()
@@ -322,10 +306,10 @@ mod super_tests {
     }
 
     pub async fn provoke_on_user_reaches_exactly_its_unblocked_accounts(stack: Stack) {
-        let (_a1, _, _) = phone_with_push(&stack, "alice", "tok-a1").await;
-        let (_a2, _, _) = phone_with_push(&stack, "alice", "tok-a2").await;
-        let (_a3, a3, _) = phone_with_push(&stack, "alice", "tok-a3").await;
-        let (_b1, _, _) = phone_with_push(&stack, "bob", "tok-b1").await;
+        let (_a1, _, _) = stack.phone_with_push("alice", "tok-a1").await;
+        let (_a2, _, _) = stack.phone_with_push("alice", "tok-a2").await;
+        let (_a3, a3, _) = stack.phone_with_push("alice", "tok-a3").await;
+        let (_b1, _, _) = stack.phone_with_push("bob", "tok-b1").await;
         stack
             .call(
                 Method::PUT,
@@ -355,7 +339,7 @@ mod super_tests {
             "{v}"
         );
         // A logged-in session is not pushed.
-        let (phone, _, n0) = phone_with_push(&stack, "carl", "tok-c").await;
+        let (phone, _, n0) = stack.phone_with_push("carl", "tok-c").await;
         drop(phone);
         let (status, v) = provoke(&stack, "/users/carl/provokelogin", &n0, None).await;
         assert_eq!(
@@ -366,7 +350,7 @@ mod super_tests {
     }
 
     pub async fn cannot_provoke_without_a_login(stack: Stack) {
-        phone_with_push(&stack, "dora", "tok-d").await;
+        stack.phone_with_push("dora", "tok-d").await;
         let n = nonce();
         stack.status(&n).await;
         let (status, v) = provoke(&stack, "/sessions/provokelogin", &n, None).await;
@@ -419,7 +403,7 @@ mod super_tests {
     }
 
     pub async fn fraud_reports_block_pushes_until_unblocked(stack: Stack) {
-        let (phone, acc, _) = phone_with_push(&stack, "eve", "tok-e").await;
+        let (phone, acc, _) = stack.phone_with_push("eve", "tok-e").await;
         for _ in 0..3 {
             let (_, login) = stack.new_session(None).await;
             phone.deny(&login, true).await.unwrap();
@@ -449,7 +433,7 @@ mod super_tests {
     }
 
     pub async fn number_matching_wrong_pick_cancels_and_counts(stack: Stack) {
-        let (phone, acc, _) = phone_with_push(&stack, "finn", "tok-f").await;
+        let (phone, acc, _) = stack.phone_with_push("finn", "tok-f").await;
         let path = format!("/accounts/{acc}/provokelogin");
         let n = nonce();
         let (_, v) = provoke(&stack, &path, &n, None).await;
@@ -481,7 +465,7 @@ mod super_tests {
     }
 
     pub async fn number_matching_off_and_always(stack: Stack) {
-        let (phone, acc, _) = phone_with_push(&stack, "gus", "tok-g").await;
+        let (phone, acc, _) = stack.phone_with_push("gus", "tok-g").await;
         set_setting(&stack, "number_match", "off").await;
         let n = nonce();
         let (status, v) = provoke(&stack, &format!("/accounts/{acc}/provokelogin"), &n, None).await;
@@ -513,7 +497,7 @@ mod super_tests {
     }
 
     pub async fn wanted_pushes_are_refunded(stack: Stack) {
-        let (phone, acc, _) = phone_with_push(&stack, "hal", "tok-h").await;
+        let (phone, acc, _) = stack.phone_with_push("hal", "tok-h").await;
         let path = format!("/accounts/{acc}/provokelogin");
         // Eight pushes the user approves, all in one window: none is refused.
         for i in 0..8 {
@@ -540,7 +524,7 @@ mod super_tests {
     }
 
     pub async fn disabled_local_endpoint_is_marked(stack: Stack) {
-        let (_p, acc, _) = phone_with_push(&stack, "ida", "tok-i").await;
+        let (_p, acc, _) = stack.phone_with_push("ida", "tok-i").await;
         let endpoint = endpoint_of(&stack, acc).await;
         stack.local_push.as_ref().unwrap().disable(&endpoint);
         let (status, v) = provoke(
@@ -570,7 +554,7 @@ mod super_tests {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn push_login_through_the_local_outbox() {
     let stack = Stack::memory().await;
-    let (phone, acc, n) = phone_with_push(&stack, "lou", "tok-local").await;
+    let (phone, acc, n) = stack.phone_with_push("lou", "tok-local").await;
     stack
         .call(Method::POST, "/sessions/logout", Some(&n), None)
         .await;
@@ -604,7 +588,7 @@ async fn a_scanned_session_keeps_what_the_phone_shows() {
     let stack = Stack::memory().await;
     set_setting(&stack, "push_limit", "3").await;
     set_setting(&stack, "number_match", "off").await;
-    let (phone, acc, n) = phone_with_push(&stack, "sky", "tok-scan").await;
+    let (phone, acc, n) = stack.phone_with_push("sky", "tok-scan").await;
     stack
         .call(Method::POST, "/sessions/logout", Some(&n), None)
         .await;
@@ -615,8 +599,7 @@ async fn a_scanned_session_keeps_what_the_phone_shows() {
     let shown = phone.show(&login_link(&stack, &n)).await.unwrap();
     assert_eq!(shown["announceinfo"]["info"]["action"], "Log in");
     assert_eq!(stack.status(&n).await["state"], "scanned");
-    let hsid = nsauth::ids::Hsid::parse(&hsid_of(&stack, &n)).unwrap();
-    let before = stack.store().get_session(&hsid).await.unwrap().unwrap();
+    let before = stack.stored_session(&n).await.unwrap();
 
     for path in [
         "/sessions/provokelogin".to_string(),
@@ -631,8 +614,11 @@ async fn a_scanned_session_keeps_what_the_phone_shows() {
         );
         assert!(v["message"].as_str().unwrap().contains("showing"), "{v}");
     }
-    let after = stack.store().get_session(&hsid).await.unwrap().unwrap();
-    assert_eq!(after, before, "nothing stored");
+    assert_eq!(
+        stack.stored_session(&n).await.unwrap(),
+        before,
+        "nothing stored"
+    );
     assert_eq!(phone.inbox(None).await.unwrap().len(), 1, "nothing pushed");
 
     // The refusals counted nothing: two more pushes fit in the limit of 3.
@@ -654,7 +640,63 @@ async fn a_scanned_session_keeps_what_the_phone_shows() {
     set_setting(&stack, "push_limit", "10").await;
     let (status, v) = provoke(&stack, "/sessions/provokelogin", &n, Some(other)).await;
     assert_eq!(status, 200, "{v}");
-    let s = stack.store().get_session(&hsid).await.unwrap().unwrap();
+    let s = stack.stored_session(&n).await.unwrap();
     assert_eq!(s.context.announceinfo.info["action"], "Pay 500 EUR");
     assert_eq!(stack.status(&n).await["state"], "pending");
+}
+
+/// The same refusal when the phone shows the request between the push call's read of the
+/// session and its write: the conditional write fails, the re-read session is scanned, and
+/// the counts already taken are given back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_that_loses_the_race_to_a_scan_gives_its_count_back() {
+    let stack = Stack::memory().await;
+    set_setting(&stack, "push_limit", "1").await;
+    let (phone, acc, n) = stack.phone_with_push("ray", "tok-race").await;
+    stack
+        .call(Method::POST, "/sessions/logout", Some(&n), None)
+        .await;
+    // A new attempt (the website shows the QR code), read by the push call before the
+    // phone shows it.
+    let (status, _) = stack
+        .call(Method::GET, "/sessions/qr/login", Some(&n), None)
+        .await;
+    assert_eq!(status, 200);
+    let read = stack.stored_session(&n).await.unwrap();
+    phone.show(&login_link(&stack, &n)).await.unwrap();
+    let scanned = stack.stored_session(&n).await.unwrap();
+    assert_eq!(scanned.state, nsauth::session::SessionState::Scanned);
+
+    let server = stack
+        .store()
+        .get_server(&stack.serverid)
+        .await
+        .unwrap()
+        .unwrap();
+    let other: nsauth::usercontext::UserContext =
+        serde_json::from_value(json!({"announceinfo": {"info": {"action": "Pay 500 EUR"}}}))
+            .unwrap();
+    let refused = nsauth::http::handlers::push::provoke(
+        &stack.deps,
+        &server,
+        read,
+        vec![stack.stored_account(acc).await],
+        Some(other),
+    )
+    .await
+    .err()
+    .expect("refused");
+    assert_eq!(refused.code(), "session_state", "{refused}");
+    assert_eq!(
+        stack.stored_session(&n).await.unwrap(),
+        scanned,
+        "nothing stored"
+    );
+    assert!(
+        phone.inbox(None).await.unwrap().is_empty(),
+        "nothing pushed"
+    );
+    // The limit is 1: the count taken before the write was given back.
+    let (status, v) = provoke(&stack, "/sessions/provokelogin", &n, None).await;
+    assert_eq!(status, 200, "{v}");
 }

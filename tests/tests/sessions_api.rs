@@ -97,12 +97,7 @@ async fn unseen_nonce_becomes_pending_once(stack: Stack) {
         second["expires"], first["expires"],
         "a read does not begin a new attempt"
     );
-    let stored = stack
-        .store()
-        .get_session(&hsid_of(&stack, &n))
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = stack.stored_session(&n).await.unwrap();
     assert_eq!(stored.version, 1);
 }
 
@@ -120,12 +115,7 @@ async fn pending_expires_at_login_timeout(stack: Stack) {
     assert_eq!(st["expires"], serde_json::Value::Null);
     assert_eq!(st["loggedin"], false);
     // The item still exists and still says pending: expiry is decided at read time.
-    let stored = stack
-        .store()
-        .get_session(&hsid_of(&stack, &n))
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = stack.stored_session(&n).await.unwrap();
     assert_eq!(stored.state, SessionState::Pending);
     assert_eq!(stack.counting.counts().get("update_session"), None);
 }
@@ -526,11 +516,6 @@ async fn concurrent_first_reads_create_one_session(stack: Stack) {
     }
     expires.dedup();
     assert_eq!(expires.len(), 1, "all readers see the one session");
-    let stored = stack
-        .store()
-        .get_session(&hsid_of(&stack, &n))
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = stack.stored_session(&n).await.unwrap();
     assert_eq!(stored.version, 1, "created once, never overwritten");
 }
