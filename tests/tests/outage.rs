@@ -48,6 +48,30 @@ async fn get_session(stack: &Stack, nonce: &str) -> (u16, Option<String>, serde_
     (status, retry, body)
 }
 
+/// A website call as Lambda hands it to a function: `ms_left` before the deadline.
+fn lambda_request(
+    method: &str,
+    uri: &str,
+    apikey: &str,
+    nonce: &str,
+    ms_left: u64,
+) -> lambda_http::Request {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let mut ctx = Context::default();
+    ctx.deadline = now_ms + ms_left;
+    lambda_http::http::Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("X-apikey", apikey)
+        .header("X-nonce", nonce)
+        .body(Body::Empty)
+        .unwrap()
+        .with_lambda_context(ctx)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamodb_hanging_or_refusing_answers_503_and_keeps_stored_data() {
     let Some(moto) = nsauth_tests::moto() else {
@@ -117,23 +141,13 @@ async fn a_request_answers_503_before_its_lambda_deadline() {
             ws_url: None,
         }),
     };
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
-    let mut ctx = Context::default();
-    ctx.deadline = now_ms + 2_000;
-    let req = lambda_http::http::Request::builder()
-        .method("GET")
-        .uri("/servers/AAECAwQFBgcICQoLDA0ODw/sessions")
-        .header(
-            "X-apikey",
-            "nsk_AAAAAAAAAAA_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
-        )
-        .header("X-nonce", new_nonce())
-        .body(Body::Empty)
-        .unwrap()
-        .with_lambda_context(ctx);
+    let req = lambda_request(
+        "GET",
+        "/servers/AAECAwQFBgcICQoLDA0ODw/sessions",
+        "nsk_AAAAAAAAAAA_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
+        &new_nonce(),
+        2_000,
+    );
 
     let started = Instant::now();
     let resp = tokio::time::timeout(
@@ -194,51 +208,33 @@ async fn sns_hanging_answers_503_and_gives_the_counts_back() {
     .await
     .unwrap();
     let nonce = new_nonce();
-    let request = |deadline_in_ms: u64| {
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as u64;
-        let mut ctx = Context::default();
-        ctx.deadline = now_ms + deadline_in_ms;
-        lambda_http::http::Request::builder()
-            .method("POST")
-            .uri(format!(
-                "/servers/{}/users/una/provokelogin",
-                stack.serverid
-            ))
-            .header("X-apikey", &stack.apikey)
-            .header("X-nonce", &nonce)
-            .body(Body::Empty)
-            .unwrap()
-            .with_lambda_context(ctx)
+    // provokeLoginOnUser as Lambda runs it, with 6 s left before the deadline.
+    let push_to_una = || async {
+        let req = lambda_request(
+            "POST",
+            &format!("/servers/{}/users/una/provokelogin", stack.serverid),
+            &stack.apikey,
+            &nonce,
+            6_000,
+        );
+        let resp = dispatch_guarded(stack.deps.clone(), Some(Function::PushLogin), req).await;
+        let retry = resp.headers().get("retry-after").cloned();
+        let body: serde_json::Value = serde_json::from_slice(resp.body().as_ref()).unwrap();
+        (resp.status().as_u16(), retry, body)
     };
 
     proxy.set(Mode::Hang);
-    let resp = dispatch_guarded(
-        stack.deps.clone(),
-        Some(Function::PushLogin),
-        request(6_000),
-    )
-    .await;
-    let status = resp.status().as_u16();
-    let body: serde_json::Value = serde_json::from_slice(resp.body().as_ref()).unwrap();
+    let (status, retry, body) = push_to_una().await;
     assert_error(status, &body, 503, "service_unavailable");
-    assert_eq!(resp.headers()["retry-after"], "1");
+    assert_eq!(retry.as_ref().map(|v| v.as_bytes()), Some(&b"1"[..]));
     for e in &endpoints {
         assert!(moto_messages(e).await.is_empty(), "nothing reached SNS");
     }
 
     proxy.set(Mode::Forward);
-    let resp = dispatch_guarded(
-        stack.deps.clone(),
-        Some(Function::PushLogin),
-        request(6_000),
-    )
-    .await;
-    let body: serde_json::Value = serde_json::from_slice(resp.body().as_ref()).unwrap();
+    let (status, _, body) = push_to_una().await;
     assert_eq!(
-        (resp.status().as_u16(), body["pushed"].clone()),
+        (status, body["pushed"].clone()),
         (200, serde_json::json!(3)),
         "every count was given back and no endpoint marked disabled: {body}"
     );
