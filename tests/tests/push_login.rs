@@ -700,3 +700,86 @@ async fn a_push_that_loses_the_race_to_a_scan_gives_its_count_back() {
     let (status, v) = provoke(&stack, "/sessions/provokelogin", &n, None).await;
     assert_eq!(status, 200, "{v}");
 }
+
+/// The local push service with one endpoint whose publishes fail as an SNS outage does.
+struct OneEndpointDown {
+    inner: Arc<nsauth::push::LocalPush>,
+    down: std::sync::Mutex<Option<String>>,
+}
+
+#[async_trait::async_trait]
+impl nsauth::push::PushSender for OneEndpointDown {
+    async fn create_endpoint(
+        &self,
+        platform: nsauth::account::Platform,
+        token: &str,
+        user_data: &str,
+    ) -> Result<String, nsauth::push::PushError> {
+        self.inner.create_endpoint(platform, token, user_data).await
+    }
+    async fn delete_endpoint(&self, arn: &str) -> Result<(), nsauth::push::PushError> {
+        self.inner.delete_endpoint(arn).await
+    }
+    async fn publish(
+        &self,
+        arn: &str,
+        message: &nsauth::push::PushMessage,
+    ) -> Result<(), nsauth::push::PushError> {
+        if self.down.lock().unwrap().as_deref() == Some(arn) {
+            return Err(nsauth::push::PushError::Unavailable("timed out".into()));
+        }
+        self.inner.publish(arn, message).await
+    }
+}
+
+/// SNS failing for one of a user's devices: the others are still pushed and the call
+/// answers 200 with `pushed` counting them (a 503 is only for a call that pushed nothing);
+/// the failed device gets its count back and is not marked disabled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_sns_fails_for_does_not_stop_the_others() {
+    let local = Arc::new(nsauth::push::LocalPush::new());
+    let push = Arc::new(OneEndpointDown {
+        inner: local.clone(),
+        down: Default::default(),
+    });
+    let stack = Stack::with_push(
+        Arc::new(nsauth::store::MemoryStore::new()),
+        push.clone(),
+        Some(local),
+    )
+    .await;
+    set_setting(&stack, "push_limit", "1").await;
+    let (_p1, a1, _) = stack.phone_with_push("vic", "tok-v1").await;
+    let (_p2, a2, _) = stack.phone_with_push("vic", "tok-v2").await;
+    *push.down.lock().unwrap() = Some(endpoint_of(&stack, a1).await);
+
+    let (status, v) = provoke(&stack, "/users/vic/provokelogin", &nonce(), None).await;
+    assert_eq!((status, v["pushed"].clone()), (200, json!(1)), "{v}");
+    let v1 = stack.local_push.as_ref().unwrap().outbox_for("tok-v1");
+    let v2 = stack.local_push.as_ref().unwrap().outbox_for("tok-v2");
+    assert_eq!((v1.len(), v2.len()), (0, 1));
+    assert!(!stack.stored_account(a1).await.push.unwrap().disabled);
+
+    // Only the delivered push was counted (limit 1): the failed device can be pushed,
+    // the other is limited.
+    *push.down.lock().unwrap() = None;
+    let (status, v) = provoke(
+        &stack,
+        &format!("/accounts/{a1}/provokelogin"),
+        &nonce(),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = provoke(
+        &stack,
+        &format!("/accounts/{a2}/provokelogin"),
+        &nonce(),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, v["error"].clone()),
+        (429, json!("push_rate_limited"))
+    );
+}
