@@ -30,6 +30,12 @@ async fn provoke(stack: &Stack, path: &str, nonce: &str, ctx: Option<Value>) -> 
     stack.call(Method::POST, path, Some(nonce), ctx).await
 }
 
+/// provokeLoginOnAccount on a new browser session.
+async fn push_account(stack: &Stack, accountid: u64) -> (u16, Value) {
+    let path = format!("/accounts/{accountid}/provokelogin");
+    provoke(stack, &path, &nonce(), None).await
+}
+
 async fn endpoint_of(stack: &Stack, accountid: u64) -> String {
     stack
         .stored_account(accountid)
@@ -207,26 +213,14 @@ async fn rate_limit_holds_under_concurrency_on_moto() {
     );
     // Later in the window the wait is shorter; after it, pushes work again.
     stack.clock.advance(590);
-    let (status, v) = provoke(
-        &stack,
-        &format!("/accounts/{acc}/provokelogin"),
-        &nonce(),
-        None,
-    )
-    .await;
+    let (status, v) = push_account(&stack, acc).await;
     assert_eq!(
         (status, v["error"].clone()),
         (429, json!("push_rate_limited")),
         "{v}"
     );
     stack.clock.advance(10);
-    let (status, v) = provoke(
-        &stack,
-        &format!("/accounts/{acc}/provokelogin"),
-        &nonce(),
-        None,
-    )
-    .await;
+    let (status, v) = push_account(&stack, acc).await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(moto_messages(&endpoint).await.len(), 6);
 }
@@ -264,13 +258,7 @@ async fn disabled_endpoint_is_skipped_and_marked_on_moto() {
         "marked disabled on the account"
     );
     // Next time it is skipped without a publish; a new token brings it back.
-    let (status, v) = provoke(
-        &stack,
-        &format!("/accounts/{a1}/provokelogin"),
-        &nonce(),
-        None,
-    )
-    .await;
+    let (status, v) = push_account(&stack, a1).await;
     assert_eq!(
         (status, v["error"].clone()),
         (409, json!("cannot_provoke")),
@@ -527,13 +515,7 @@ mod super_tests {
         let (_p, acc, _) = stack.phone_with_push("ida", "tok-i").await;
         let endpoint = endpoint_of(&stack, acc).await;
         stack.local_push.as_ref().unwrap().disable(&endpoint);
-        let (status, v) = provoke(
-            &stack,
-            &format!("/accounts/{acc}/provokelogin"),
-            &nonce(),
-            None,
-        )
-        .await;
+        let (status, v) = push_account(&stack, acc).await;
         assert_eq!((status, v["pushed"].clone()), (200, json!(0)), "{v}");
         let a = stack
             .store()
@@ -763,21 +745,9 @@ async fn a_device_sns_fails_for_does_not_stop_the_others() {
     // Only the delivered push was counted (limit 1): the failed device can be pushed,
     // the other is limited.
     *push.down.lock().unwrap() = None;
-    let (status, v) = provoke(
-        &stack,
-        &format!("/accounts/{a1}/provokelogin"),
-        &nonce(),
-        None,
-    )
-    .await;
+    let (status, v) = push_account(&stack, a1).await;
     assert_eq!(status, 200, "{v}");
-    let (status, v) = provoke(
-        &stack,
-        &format!("/accounts/{a2}/provokelogin"),
-        &nonce(),
-        None,
-    )
-    .await;
+    let (status, v) = push_account(&stack, a2).await;
     assert_eq!(
         (status, v["error"].clone()),
         (429, json!("push_rate_limited"))
