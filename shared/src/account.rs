@@ -6,24 +6,8 @@ use crate::clock::{UnixTime, rfc3339};
 use crate::error::ApiError;
 use crate::ids::ServerId;
 
-/// The push service an account's app uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Platform {
-    Apns,
-    ApnsSandbox,
-    Fcm,
-}
-
-impl Platform {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Platform::Apns => "apns",
-            Platform::ApnsSandbox => "apns_sandbox",
-            Platform::Fcm => "fcm",
-        }
-    }
-}
+pub use crate::ids::parse_accountid;
+pub use crate::wire::Platform;
 
 /// The account's SNS platform endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,30 +112,15 @@ pub fn validate_userid(field: &str, v: &str) -> Result<String, ApiError> {
     Ok(v.to_string())
 }
 
-/// An account id in a path: a positive integer of at most 15 digits.
-pub fn parse_accountid(v: &str) -> Result<u64, ApiError> {
-    match v.parse::<u64>() {
-        Ok(n) if n > 0 && v.len() <= 15 && v.bytes().all(|c| c.is_ascii_digit()) => Ok(n),
-        _ => Err(ApiError::invalid_field(
-            "accountid",
-            "must be a positive integer",
-        )),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn userids_and_accountids() {
+    fn userids() {
         assert!(validate_userid("userid", "alice@example.com").is_ok());
         assert!(validate_userid("userid", "").is_err());
         assert!(validate_userid("userid", &"x".repeat(257)).is_err());
         assert!(validate_userid("userid", "a\nb").is_err());
-        assert_eq!(parse_accountid("42").unwrap(), 42);
-        for bad in ["0", "-1", "+1", "1.0", "abc", "1234567890123456", ""] {
-            assert!(parse_accountid(bad).is_err(), "{bad}");
-        }
     }
 }

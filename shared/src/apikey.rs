@@ -9,7 +9,9 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::clock::UnixTime;
+use crate::error::ApiError;
 use crate::ids::{ServerId, b64url, random_bytes};
+use crate::server::Server;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -145,6 +147,54 @@ impl ApiKeyRecord {
     }
 }
 
+/// What a website backend call presents (SPEC section 4): a key that is syntactically ours,
+/// for a server id that is syntactically valid. Nothing is read to parse one.
+pub struct Credentials {
+    pub serverid: ServerId,
+    pub key: ApiKey,
+}
+
+const WRONG: &str = "the X-apikey is not valid for this server; check the key and the server id";
+
+impl Credentials {
+    /// Checks the shapes of the `X-apikey` value (`None`: the header is missing; a value
+    /// that is not visible ASCII arrives as an empty one) and of the path's server id. A
+    /// malformed one gets the same 401 as an unknown one.
+    pub fn parse(apikey: Option<&str>, serverid: &str) -> Result<Credentials, ApiError> {
+        let apikey = apikey.ok_or(ApiError::InvalidApiKey(
+            "the X-apikey header is missing; send the server's API key in it",
+        ))?;
+        let key = ApiKey::parse(apikey).ok_or(ApiError::InvalidApiKey(WRONG))?;
+        let serverid = ServerId::parse(serverid).ok_or(ApiError::InvalidApiKey(WRONG))?;
+        Ok(Credentials { serverid, key })
+    }
+
+    /// Decides on what the store holds for these credentials: the server, when the key is
+    /// its own, unrevoked, and carries `needs`.
+    pub fn verify(
+        &self,
+        server: Option<Server>,
+        record: Option<ApiKeyRecord>,
+        needs: Permission,
+    ) -> Result<Server, ApiError> {
+        let (Some(server), Some(record)) = (server, record) else {
+            return Err(ApiError::InvalidApiKey(WRONG));
+        };
+        if !self.key.matches(&record.hash) || record.serverid != self.serverid {
+            return Err(ApiError::InvalidApiKey(WRONG));
+        }
+        if record.revoked.is_some() {
+            return Err(ApiError::InvalidApiKey(
+                "this API key has been revoked; ask the server's admin for a new one",
+            ));
+        }
+        if !record.allows(needs) {
+            return Err(ApiError::MissingPermission(needs.as_str()));
+        }
+        Ok(server)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,6 +233,56 @@ mod tests {
         ] {
             assert!(ApiKey::parse(bad).is_none(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn credentials_shapes_and_verdicts() {
+        let sid = "AAECAwQFBgcICQoLDA0ODw";
+        let missing = Credentials::parse(None, sid).err().unwrap();
+        assert!(missing.to_string().contains("missing"), "{missing}");
+        for (key, server) in [("", sid), ("nsk_x", sid)] {
+            let e = Credentials::parse(Some(key), server).err().unwrap();
+            assert_eq!(e.code(), "invalid_api_key");
+        }
+        let k = ApiKey::generate();
+        assert!(Credentials::parse(Some(k.expose()), "short").is_err());
+        let creds = Credentials::parse(Some(k.expose()), sid).unwrap();
+        let server = Server {
+            serverid: creds.serverid.clone(),
+            created: 1,
+            settings: crate::settings::ServerSettings::default(),
+        };
+        let mut record = ApiKeyRecord::new(
+            creds.serverid.clone(),
+            &k,
+            vec![Permission::Sessions],
+            "".into(),
+            1,
+        );
+        let ok = creds.verify(
+            Some(server.clone()),
+            Some(record.clone()),
+            Permission::Sessions,
+        );
+        assert_eq!(ok.unwrap(), server);
+        let e = creds
+            .verify(
+                Some(server.clone()),
+                Some(record.clone()),
+                Permission::Users,
+            )
+            .unwrap_err();
+        assert_eq!(e, ApiError::MissingPermission("users"));
+        assert!(
+            creds
+                .verify(None, Some(record.clone()), Permission::Sessions)
+                .is_err()
+        );
+        record.revoked = Some(2);
+        let e = creds
+            .verify(Some(server), Some(record), Permission::Sessions)
+            .unwrap_err();
+        assert!(e.to_string().contains("revoked"), "{e}");
     }
 
     #[test]

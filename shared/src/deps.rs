@@ -1,16 +1,48 @@
-//! What a handler is given: the store, the push service, the clock and the configuration.
+//! What a service is given: each store capability, the push service, the clock and the
+//! configuration. Each capability is its own handle, so a test (or a future store) can put
+//! a wrapper in front of one of them without implementing the others.
 
 use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::push::PushSender;
-use crate::store::Store;
+use crate::store::{
+    AccountStore, PushCounterStore, ReplayStore, ServerStore, SessionStore, Store,
+    SubscriptionStore,
+};
 
 #[derive(Clone)]
 pub struct Deps {
-    pub store: Arc<dyn Store>,
+    pub servers: Arc<dyn ServerStore>,
+    pub sessions: Arc<dyn SessionStore>,
+    pub accounts: Arc<dyn AccountStore>,
+    pub push_counters: Arc<dyn PushCounterStore>,
+    pub subscriptions: Arc<dyn SubscriptionStore>,
+    pub replays: Arc<dyn ReplayStore>,
     pub push: Arc<dyn PushSender>,
     pub clock: Arc<dyn Clock>,
     pub config: Arc<Config>,
+}
+
+impl Deps {
+    /// Every capability from one store.
+    pub fn new(
+        store: Arc<dyn Store>,
+        push: Arc<dyn PushSender>,
+        clock: Arc<dyn Clock>,
+        config: Arc<Config>,
+    ) -> Self {
+        Deps {
+            servers: store.clone(),
+            sessions: store.clone(),
+            accounts: store.clone(),
+            push_counters: store.clone(),
+            subscriptions: store.clone(),
+            replays: store,
+            push,
+            clock,
+            config,
+        }
+    }
 }

@@ -26,18 +26,18 @@ pub async fn run(function: Function) -> Result<(), lambda_http::Error> {
 }
 
 fn deps_from(aws: &aws_config::SdkConfig, config: Config) -> Deps {
-    Deps {
-        store: Arc::new(DynamoStore::new(
+    Deps::new(
+        Arc::new(DynamoStore::new(
             aws_sdk_dynamodb::Client::new(aws),
             config.table.clone(),
         )),
-        push: Arc::new(SnsPush::new(
+        Arc::new(SnsPush::new(
             aws_sdk_sns::Client::new(aws),
             PlatformApps::from_env(),
         )),
-        clock: Arc::new(SystemClock),
-        config: Arc::new(config),
-    }
+        Arc::new(SystemClock),
+        Arc::new(config),
+    )
 }
 
 fn env(name: &str) -> Option<String> {

@@ -1,29 +1,45 @@
-//! Shared library of the nsauth phone-login server: the domain (servers, API keys, nonces,
-//! sessions, UserContext), the error type and its one mapping to HTTP, configuration, the
-//! store (DynamoDB and in-memory) and the HTTP handlers that every Lambda function and the
-//! local stack run.
+//! The server library of the nsauth phone-login server, which every Lambda function and the
+//! local stack run. Its modules stand on five floors; a module imports only from its own
+//! floor or those below (`tests/layers.rs` checks it):
+//!
+//! ```text
+//!  4  lambda                      the functions' entry points
+//!  3  http          live          HTTP handlers and routes | WebSocket frames, stream notifier
+//!  2  service       deps          the use cases: sessions, phone, push, accounts, live, admin
+//!  1  store   push  aws           DynamoDB / in-memory store, SNS / local push, SDK config
+//!  0  domain and error            ids, sessions, accounts, keys, settings, ... (no I/O)
+//! ```
+//!
+//! Floor 0 includes the client protocol (`nsauth-protocol`: ids, links, signing, enrolment
+//! tokens, UserContext, wire types, the error type), re-exported here under the same names.
 
+// Floor 0: the domain and the error type.
+pub use nsauth_protocol::{enrol, error, ids, links, signing, usercontext, wire};
 pub mod account;
-pub mod admin;
 pub mod apikey;
-pub mod aws;
 pub mod clock;
 pub mod config;
-pub mod deps;
-pub mod error;
-pub mod http;
-pub mod ids;
-pub mod lambda;
-pub mod links;
-pub mod live;
-pub mod phone;
-pub mod push;
+pub mod enrolment;
 pub mod qr;
 pub mod server;
 pub mod session;
 pub mod settings;
+
+// Floor 1: storage and the outside services.
+pub mod aws;
+pub mod push;
 pub mod store;
-pub mod usercontext;
+
+// Floor 2: the use cases.
+pub mod deps;
+pub mod service;
+
+// Floor 3: the ways in.
+pub mod http;
+pub mod live;
+
+// Floor 4: the Lambda functions' entry points.
+pub mod lambda;
 
 pub use deps::Deps;
 pub use error::ApiError;

@@ -9,45 +9,14 @@
 use serde::{Deserialize, Serialize};
 
 use crate::clock::{UnixTime, rfc3339};
+use crate::error::ApiError;
 use crate::ids::{Hsid, ServerId};
 use crate::links;
 use crate::settings::{NumberMatch, ServerSettings};
 use crate::usercontext::UserContext;
+use crate::wire::SessionListEntry;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SessionState {
-    Pending,
-    Scanned,
-    LoggedIn,
-    LoggedOut,
-    Cancelled,
-    Expired,
-}
-
-impl SessionState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SessionState::Pending => "pending",
-            SessionState::Scanned => "scanned",
-            SessionState::LoggedIn => "loggedin",
-            SessionState::LoggedOut => "loggedout",
-            SessionState::Cancelled => "cancelled",
-            SessionState::Expired => "expired",
-        }
-    }
-
-    /// A login attempt is under way: the phone may still scan or approve.
-    pub fn is_open_attempt(self) -> bool {
-        matches!(self, SessionState::Pending | SessionState::Scanned)
-    }
-}
-
-impl std::fmt::Display for SessionState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::wire::SessionState;
 
 /// Who is logged in; copied into the session at login so that getSession is one read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -160,12 +129,29 @@ pub struct LoginStatus {
     pub match_number: Option<String>,
 }
 
+/// The answer of the polling fallback (`GET /status/{serverid}/{hsid}`): nothing about the
+/// user.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct PollStatus {
+    pub state: SessionState,
+    pub canprovoke: bool,
+    #[serde(rename = "match", skip_serializing_if = "Option::is_none")]
+    pub match_number: Option<String>,
+}
+
 /// A transition the session's state does not allow (409).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("cannot {action} a session that is {state}")]
 pub struct TransitionRefused {
     pub action: &'static str,
     pub state: SessionState,
+}
+
+impl From<TransitionRefused> for ApiError {
+    /// 409 `session_state`, naming the state.
+    fn from(e: TransitionRefused) -> Self {
+        ApiError::conflict("session_state", e.to_string())
+    }
 }
 
 impl Session {
@@ -237,6 +223,28 @@ impl Session {
             state,
             expires,
             match_number: self.open_match(now).map(String::from),
+        }
+    }
+
+    pub fn poll_status(&self, now: UnixTime) -> PollStatus {
+        PollStatus {
+            state: self.state_at(now),
+            canprovoke: self.canprovoke,
+            match_number: self.open_match(now).map(String::from),
+        }
+    }
+
+    /// The session as the phone's and the website's session lists show it.
+    pub fn list_entry(&self, settings: &ServerSettings, now: UnixTime) -> SessionListEntry {
+        let st = self.status(settings, now);
+        SessionListEntry {
+            hsid: self.hsid.to_string(),
+            state: st.state,
+            loggedin: st.loggedin,
+            accountid: st.accountid,
+            login_at: self.login_at.map(rfc3339),
+            expires: st.expires,
+            sessioninfo: self.context.sessioninfo.clone(),
         }
     }
 

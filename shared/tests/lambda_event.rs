@@ -5,12 +5,12 @@ use std::sync::Arc;
 
 use base64::Engine;
 use nsauth::Deps;
-use nsauth::admin;
 use nsauth::clock::{Clock, ManualClock};
 use nsauth::config::Config;
 use nsauth::http::dispatch;
 use nsauth::http::routes::Function;
 use nsauth::ids::Nonce;
+use nsauth::service::admin;
 use nsauth::settings::ServerSettings;
 use nsauth::store::{MemoryStore, Store};
 use serde_json::json;
@@ -60,16 +60,16 @@ async fn deps() -> (Deps, String, String) {
     )
     .await
     .unwrap();
-    let deps = Deps {
+    let deps = Deps::new(
         store,
-        push: Arc::new(nsauth::push::LocalPush::new()),
+        Arc::new(nsauth::push::LocalPush::new()),
         clock,
-        config: Arc::new(Config {
+        Arc::new(Config {
             table: "t".into(),
             api_base: None,
             ws_url: None,
         }),
-    };
+    );
     (deps, server.serverid.to_string(), key.expose().to_string())
 }
 
@@ -96,7 +96,7 @@ async fn get_session_from_an_api_gateway_event() {
     assert_eq!(st["state"], "pending");
     let sid = nsauth::ids::ServerId::parse(&sid).unwrap();
     let stored = deps
-        .store
+        .sessions
         .get_session(&nonce.hsid(&sid))
         .await
         .unwrap()
@@ -125,7 +125,7 @@ async fn create_session_with_a_base64_body() {
     assert_eq!(resp.status(), 201);
     let created = body_json(&resp);
     let hsid = nsauth::ids::Hsid::parse(created["hsid"].as_str().unwrap()).unwrap();
-    let stored = deps.store.get_session(&hsid).await.unwrap().unwrap();
+    let stored = deps.sessions.get_session(&hsid).await.unwrap().unwrap();
     assert_eq!(stored.context.announceinfo.info["action"], "Pay 10 EUR");
 }
 

@@ -172,21 +172,21 @@ impl Stack {
         push: Arc<dyn PushSender>,
         local_push: Option<Arc<LocalPush>>,
     ) -> Stack {
-        let counting = Arc::new(CountingStore::new(store));
+        let counting = Arc::new(CountingStore::counting(store));
         let clock = Arc::new(ManualClock::new(START));
         let demo = nsauth_local::demo::ensure(counting.as_ref(), None, None, clock.now())
             .await
             .expect("demo server");
-        let deps = Deps {
-            store: counting.clone(),
-            push: push.clone(),
-            clock: clock.clone(),
-            config: Arc::new(Config {
+        let deps = Deps::new(
+            counting.clone(),
+            push.clone(),
+            clock.clone(),
+            Arc::new(Config {
                 table: "unused".into(),
                 api_base: None,
                 ws_url: None,
             }),
-        };
+        );
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().unwrap());
         let local = nsauth_local::Local {
@@ -212,7 +212,7 @@ impl Stack {
 
     /// A second server with its own key, in the same store.
     pub async fn other_server(&self) -> (ServerId, ApiKey) {
-        let (server, key) = nsauth::admin::create_server(
+        let (server, key) = nsauth::service::admin::create_server(
             self.store(),
             ServerSettings::named("Other website").unwrap(),
             None,

@@ -68,16 +68,16 @@ impl EventSink for Events {
 }
 
 fn deps_over(store: Arc<dyn Store>, clock: Arc<ManualClock>) -> Deps {
-    Deps {
+    Deps::new(
         store,
-        push: Arc::new(LocalPush::new()),
+        Arc::new(LocalPush::new()),
         clock,
-        config: Arc::new(Config {
+        Arc::new(Config {
             table: "t".into(),
             api_base: None,
             ws_url: None,
         }),
-    }
+    )
 }
 
 async fn server_in(store: &dyn Store) -> Server {
@@ -441,21 +441,21 @@ async fn notifier_reports_only_the_failed_records() {
 async fn local_websocket_endpoint_delivers_login() {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
-    let feed = Arc::new(nsauth::store::FeedStore::new(Arc::new(MemoryStore::new())));
-    let changes = feed.changes();
-    let stack = Stack::over(feed).await;
+    let stream = nsauth::store::ChangeStream::new();
+    let changes = stream.subscribe();
+    let stack = Stack::over(Arc::new(MemoryStore::new().with_stream(stream))).await;
     let conns = nsauth_local::ws::LocalConnections::default();
     let clock: Arc<dyn Clock> = stack.clock.clone();
-    let deps = Deps {
-        store: stack.counting.clone(),
-        push: Arc::new(LocalPush::new()),
+    let deps = Deps::new(
+        stack.counting.clone(),
+        Arc::new(LocalPush::new()),
         clock,
-        config: Arc::new(Config {
+        Arc::new(Config {
             table: "t".into(),
             api_base: None,
             ws_url: None,
         }),
-    };
+    );
     tokio::spawn(nsauth_local::ws::notify(
         deps.clone(),
         conns.clone(),

@@ -131,16 +131,16 @@ async fn a_request_answers_503_before_its_lambda_deadline() {
     let hole = FaultyProxy::start("http://127.0.0.1:9").await;
     hole.set(Mode::Hang);
     let url = hole.url.clone();
-    let deps = Deps {
-        store: Arc::new(DynamoStore::new(dynamo_client(&url), "never-answers")),
-        push: Arc::new(LocalPush::new()),
-        clock: Arc::new(ManualClock::new(START)),
-        config: Arc::new(Config {
+    let deps = Deps::new(
+        Arc::new(DynamoStore::new(dynamo_client(&url), "never-answers")),
+        Arc::new(LocalPush::new()),
+        Arc::new(ManualClock::new(START)),
+        Arc::new(Config {
             table: "never-answers".into(),
             api_base: None,
             ws_url: None,
         }),
-    };
+    );
     let req = lambda_request(
         "GET",
         "/servers/AAECAwQFBgcICQoLDA0ODw/sessions",
@@ -200,7 +200,7 @@ async fn sns_hanging_answers_503_and_gives_the_counts_back() {
         let account = stack.stored_account(acc).await;
         endpoints.push(account.push.expect("an endpoint").endpoint_arn);
     }
-    nsauth::admin::update_settings(
+    nsauth::service::admin::update_settings(
         stack.store(),
         &stack.serverid,
         &[("push_limit".into(), "1".into())],

@@ -636,7 +636,7 @@ async fn website_account_and_user_calls(stack: Stack) {
         "june"
     );
     // A key without the accounts permission.
-    let k = nsauth::admin::create_key(
+    let k = nsauth::service::admin::create_key(
         stack.store(),
         &stack.serverid,
         vec![nsauth::apikey::Permission::Sessions],

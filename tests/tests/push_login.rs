@@ -46,7 +46,7 @@ async fn endpoint_of(stack: &Stack, accountid: u64) -> String {
 }
 
 async fn set_setting(stack: &Stack, name: &str, value: &str) {
-    nsauth::admin::update_settings(
+    nsauth::service::admin::update_settings(
         stack.store(),
         &stack.serverid,
         &[(name.into(), value.into())],
@@ -658,7 +658,7 @@ async fn a_push_that_loses_the_race_to_a_scan_gives_its_count_back() {
     let other: nsauth::usercontext::UserContext =
         serde_json::from_value(json!({"announceinfo": {"info": {"action": "Pay 500 EUR"}}}))
             .unwrap();
-    let refused = nsauth::http::handlers::push::provoke(
+    let refused = nsauth::service::push::provoke(
         &stack.deps,
         &server,
         read,

@@ -222,7 +222,7 @@ async fn api_key_checks(stack: Stack) {
 
     // A key without the sessions permission: 403.
     let now = nsauth_tests::START;
-    let accounts_only = nsauth::admin::create_key(
+    let accounts_only = nsauth::service::admin::create_key(
         stack.store(),
         &stack.serverid,
         vec![Permission::Accounts],
@@ -236,7 +236,7 @@ async fn api_key_checks(stack: Stack) {
     assert!(body["message"].as_str().unwrap().contains("sessions"));
 
     // A revoked key stops working at once.
-    let k = nsauth::admin::create_key(
+    let k = nsauth::service::admin::create_key(
         stack.store(),
         &stack.serverid,
         vec![Permission::Sessions],
@@ -247,7 +247,7 @@ async fn api_key_checks(stack: Stack) {
     .unwrap();
     let (status, _) = call(Some(k.expose().into()), sid.clone()).await;
     assert_eq!(status, 200);
-    nsauth::admin::revoke_key(stack.store(), &stack.serverid, k.keyid(), now)
+    nsauth::service::admin::revoke_key(stack.store(), &stack.serverid, k.keyid(), now)
         .await
         .unwrap();
     let hsid2 = Nonce::generate();

@@ -8,12 +8,13 @@ use std::sync::Arc;
 use aws_sdk_dynamodb::types::{AttributeValue, TimeToLiveStatus};
 use nsauth::account::{Account, Platform, PushEndpoint};
 use nsauth::apikey::{ApiKey, ApiKeyRecord, Permission};
+use nsauth::enrol;
+use nsauth::enrolment::EnrolToken;
 use nsauth::ids::{Nonce, ServerId};
-use nsauth::phone::enrol::{self, EnrolToken};
 use nsauth::server::Server;
 use nsauth::session::{LoginInfo, Session, SessionState};
 use nsauth::settings::ServerSettings;
-use nsauth::store::{MemoryStore, Store, StoreError};
+use nsauth::store::{ChangeStream, MemoryStore, ServerStore, SessionStore, Store, StoreError};
 use nsauth::usercontext::UserContext;
 use nsauth_tests::{dynalite, dynamo_store, moto};
 
@@ -632,6 +633,35 @@ async fn push_counters(store: &dyn Store) {
     );
 }
 
+/// A store made with a change stream announces each session write as (old, new), in
+/// order, and nothing for a write whose condition failed.
+async fn change_stream(store: &dyn Store, stream: &ChangeStream) {
+    let mut changes = stream.subscribe();
+    let a = server("Streamed");
+    store.create_server(&a).await.unwrap();
+    let s1 = session(&a);
+    store.create_session(&s1).await.unwrap();
+    let s2 = s1.scan(&a.settings, NOW + 1).unwrap();
+    store.update_session(&s2, s1.version).await.unwrap();
+    assert_eq!(
+        store.update_session(&s2, s1.version).await,
+        Err(StoreError::ConditionFailed)
+    );
+    assert_eq!(
+        store.create_session(&s1).await,
+        Err(StoreError::ConditionFailed)
+    );
+    let s3 = s2.approve(login(), &a.settings, NOW + 2).unwrap();
+    store.update_session(&s3, s2.version).await.unwrap();
+    assert_eq!(changes.try_recv().unwrap(), (None, s1.clone()));
+    assert_eq!(changes.try_recv().unwrap(), (Some(s1), s2.clone()));
+    assert_eq!(changes.try_recv().unwrap(), (Some(s2), s3));
+    assert!(
+        changes.try_recv().is_err(),
+        "nothing for the refused writes"
+    );
+}
+
 async fn contract(store: Arc<dyn Store>) {
     servers_and_keys(store.as_ref()).await;
     sessions(store.as_ref()).await;
@@ -646,6 +676,8 @@ async fn contract_in_memory() {
     let store = Arc::new(MemoryStore::new());
     contract(store.clone()).await;
     concurrent_transitions(store).await;
+    let stream = ChangeStream::new();
+    change_stream(&MemoryStore::new().with_stream(stream.clone()), &stream).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -653,6 +685,8 @@ async fn contract_on_moto() {
     let Some(url) = moto() else { return };
     let store = dynamo_store(&url, true).await;
     contract(Arc::new(store.clone())).await;
+    let stream = ChangeStream::new();
+    change_stream(&store.clone().with_stream(stream.clone()), &stream).await;
     // Not `concurrent_transitions` here: moto checks a condition and writes the item
     // without a lock (moto/dynamodb/models/table.py, put_item), so two conditional writes
     // on one version can both succeed under load (seen in CI, and 1 round in 300 with a
@@ -706,5 +740,9 @@ async fn contract_on_dynalite() {
     // without them. Everything else, every expression included, runs.
     let store = Arc::new(dynamo_store(&url, false).await);
     contract(store.clone()).await;
-    concurrent_transitions(store).await;
+    concurrent_transitions(store.clone()).await;
+    // The store's own change stream (ReturnValues=ALL_OLD), unlike the table's, works here.
+    let stream = ChangeStream::new();
+    let streamed = store.as_ref().clone().with_stream(stream.clone());
+    change_stream(&streamed, &stream).await;
 }

@@ -3,13 +3,13 @@
 
 use std::process::ExitCode;
 
-use nsauth::admin;
 use nsauth::apikey::Permission;
 use nsauth::clock::{Clock, SystemClock, rfc3339};
 use nsauth::http::routes::{Function, ROUTES};
 use nsauth::ids::ServerId;
+use nsauth::service::admin;
 use nsauth::settings::{SETTING_NAMES, ServerSettings};
-use nsauth::store::{DynamoStore, Store, TableSpec};
+use nsauth::store::{DynamoStore, ServerStore, TableSpec};
 
 const USAGE: &str = "\
 usage: nsauth-admin [--table TABLE] COMMAND [ARGS]

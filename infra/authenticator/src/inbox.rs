@@ -12,7 +12,7 @@
 
 use std::path::Path;
 
-use nsauth::ids::{Hsid, ServerId};
+use nsauth_protocol::ids::{Hsid, ServerId};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -287,9 +287,9 @@ pub fn inbox_from_file(path: impl AsRef<Path>) -> Result<Vec<PushedLogin>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nsauth::account::Platform;
-    use nsauth::push::{OutboxEntry, PushMessage};
-    use nsauth::usercontext::SessionInfo;
+    use nsauth_protocol::push::{OutboxEntry, PushMessage};
+    use nsauth_protocol::usercontext::SessionInfo;
+    use nsauth_protocol::wire::Platform;
     use serde_json::json;
 
     const S: &str = "AAECAwQFBgcICQoLDA0ODw";

@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use nsauth::ids::{ServerId, b64url};
-use nsauth::phone::signing::public_key_b64url;
+use nsauth_protocol::ids::{ServerId, b64url};
+use nsauth_protocol::signing::public_key_b64url;
 use p256::ecdsa::SigningKey;
 use serde::{Deserialize, Serialize};
 

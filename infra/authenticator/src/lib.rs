@@ -2,15 +2,15 @@
 //! per server in a local file and makes the signed phone API calls. The tests and the demo use
 //! it as "the phone"; the binary `nsauth-authenticator` is a command-line front end.
 //!
-//! Signing itself is the shared crate's ([`nsauth::phone::signing`]); this crate only builds
+//! Signing itself is the shared crate's ([`nsauth_protocol::signing`]); this crate only builds
 //! the requests, sends them and keeps the keys.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use nsauth::ids::{Hsid, ServerId};
-use nsauth::phone::signing::{
+use nsauth_protocol::ids::{Hsid, ServerId};
+use nsauth_protocol::signing::{
     AccountRef, AuthHeader, canonical_bytes, generate_key, public_key_b64url, sign,
 };
 use p256::ecdsa::SigningKey;
@@ -256,6 +256,9 @@ impl Authenticator {
                 f
             }
         };
+        // reqwest takes the process's rustls provider; another part of the process may have
+        // installed one already, which is as good.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .user_agent(CLIENT_VERSION)
             .timeout(Duration::from_secs(30))
@@ -688,7 +691,7 @@ impl Authenticator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nsauth::phone::signing::verify;
+    use nsauth_protocol::signing::verify;
 
     static DIR_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 

@@ -6,8 +6,8 @@
 //! `link_base` is any prefix (`nsauth://`, `acme://`, `https://host/path/`), so the link's kind
 //! is the last `login` or `enrol` path segment, followed by exactly two segments.
 
-use nsauth::ids::{Hsid, ServerId};
-use nsauth::phone::enrol::valid_token_shape;
+use nsauth_protocol::enrol::valid_token_shape;
+use nsauth_protocol::ids::{Hsid, ServerId};
 use percent_encoding::percent_decode_str;
 
 use crate::Error;
@@ -218,7 +218,7 @@ mod tests {
     #[test]
     fn enrol_links() {
         let t = T;
-        let link = nsauth::phone::enrol::enrol_link(
+        let link = nsauth_protocol::enrol::enrol_link(
             "nsauth://",
             &ServerId::parse(S).unwrap(),
             t,

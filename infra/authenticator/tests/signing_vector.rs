@@ -4,7 +4,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use nsauth::phone::signing::{
+use nsauth_protocol::signing::{
     AccountRef, AuthHeader, canonical_bytes, public_key_b64url, sign, verify,
 };
 use p256::ecdsa::SigningKey;

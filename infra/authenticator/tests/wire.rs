@@ -8,11 +8,11 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use nsauth::account::Platform;
-use nsauth::phone::signing::{AccountRef, AuthHeader, canonical_bytes, verify};
-use nsauth::push::{OutboxEntry, PushMessage};
-use nsauth::usercontext::SessionInfo;
 use nsauth_authenticator::{Authenticator, Error, PushRegistration, PushedLogin};
+use nsauth_protocol::push::{OutboxEntry, PushMessage};
+use nsauth_protocol::signing::{AccountRef, AuthHeader, canonical_bytes, verify};
+use nsauth_protocol::usercontext::SessionInfo;
+use nsauth_protocol::wire::Platform;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -443,7 +443,7 @@ async fn errors_and_low_level_requests() {
 
     // A key by hand: raw_key signs what the server accepts.
     let key = auth.raw_key(S).unwrap();
-    assert_eq!(nsauth::phone::signing::public_key_b64url(&key), pk);
+    assert_eq!(nsauth_protocol::signing::public_key_b64url(&key), pk);
 
     // Nothing listening: a transport error.
     drop(fake);

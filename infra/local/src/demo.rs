@@ -1,11 +1,11 @@
 //! The demo server the local stack makes on start.
 
-use nsauth::admin::{self, AdminError};
 use nsauth::apikey::{ApiKey, ApiKeyRecord, Permission};
 use nsauth::clock::UnixTime;
 use nsauth::ids::ServerId;
+use nsauth::service::admin::{self, AdminError};
 use nsauth::settings::ServerSettings;
-use nsauth::store::{Store, StoreError};
+use nsauth::store::{ServerStore, StoreError};
 
 pub struct Demo {
     pub serverid: ServerId,
@@ -16,7 +16,7 @@ pub struct Demo {
 /// `NSAUTH_DEMO_APIKEY` when given. On a persistent store the same fixed server may exist
 /// from an earlier run: then it is reused, and its key added if missing.
 pub async fn ensure(
-    store: &dyn Store,
+    store: &dyn ServerStore,
     serverid: Option<&str>,
     apikey: Option<&str>,
     now: UnixTime,

@@ -15,8 +15,8 @@ use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt};
 use nsauth::Deps;
-use nsauth::error::{ApiError, MAX_BODY_BYTES};
-use nsauth::http::dispatch_guarded;
+use nsauth::error::ApiError;
+use nsauth::http::{MAX_BODY_BYTES, dispatch_guarded, error};
 use nsauth::push::LocalPush;
 use tokio::net::TcpListener;
 
@@ -78,9 +78,9 @@ pub struct Local {
 
 fn outbox(local: &Local, query: Option<&str>) -> hyper::Response<Full<Bytes>> {
     let Some(push) = &local.push else {
-        return to_hyper_response(
-            ApiError::NotFound("this local stack has no push outbox".into()).into_response(),
-        );
+        return to_hyper_response(error::response(ApiError::NotFound(
+            "this local stack has no push outbox".into(),
+        )));
     };
     let token = query
         .unwrap_or("")
@@ -129,13 +129,13 @@ pub async fn handle(
             if e.downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some() =>
         {
-            return to_hyper_response(ApiError::PayloadTooLarge.into_response());
+            return to_hyper_response(error::response(ApiError::PayloadTooLarge));
         }
         Err(_) => {
-            return to_hyper_response(
-                ApiError::bad_request("bad_body", "the request body could not be read")
-                    .into_response(),
-            );
+            return to_hyper_response(error::response(ApiError::bad_request(
+                "bad_body",
+                "the request body could not be read",
+            )));
         }
     };
     let req = to_lambda_request(parts, bytes, remote);

@@ -10,7 +10,7 @@ use nsauth::Deps;
 use nsauth::clock::{Clock, SystemClock};
 use nsauth::config::Config;
 use nsauth::push::LocalPush;
-use nsauth::store::{DynamoStore, FeedStore, MemoryStore, Store, TableSpec};
+use nsauth::store::{ChangeStream, DynamoStore, MemoryStore, Store, TableSpec};
 use tokio::net::TcpListener;
 
 fn env(name: &str) -> Option<String> {
@@ -27,8 +27,12 @@ async fn run() -> Result<(), String> {
     };
     let table = env("NSAUTH_TABLE").unwrap_or_else(|| "nsauth-local".into());
     let store_kind = env("NSAUTH_STORE").unwrap_or_else(|| "memory".into());
+    // Every session write is announced to the WebSocket endpoint, as DynamoDB Streams
+    // announce them to the notifier in AWS.
+    let stream = ChangeStream::new();
+    let changes = stream.subscribe();
     let store: Arc<dyn Store> = match store_kind.as_str() {
-        "memory" => Arc::new(MemoryStore::new()),
+        "memory" => Arc::new(MemoryStore::new().with_stream(stream)),
         "dynamodb" => {
             let client = DynamoStore::client_from_env().await;
             let exists = client
@@ -42,7 +46,7 @@ async fn run() -> Result<(), String> {
                     .await
                     .map_err(|e| format!("creating table {table}: {e}"))?;
             }
-            Arc::new(DynamoStore::new(client, table.clone()))
+            Arc::new(DynamoStore::new(client, table.clone()).with_stream(stream))
         }
         other => {
             return Err(format!(
@@ -50,11 +54,6 @@ async fn run() -> Result<(), String> {
             ));
         }
     };
-    // Every session write is announced to the WebSocket endpoint, as DynamoDB Streams
-    // announce them to the notifier in AWS.
-    let feed = Arc::new(FeedStore::new(store));
-    let changes = feed.changes();
-    let store: Arc<dyn Store> = feed;
     let clock = Arc::new(SystemClock);
     let demo = nsauth_local::demo::ensure(
         store.as_ref(),
@@ -64,7 +63,7 @@ async fn run() -> Result<(), String> {
     )
     .await?;
     if let Some(t) = env("NSAUTH_DEMO_LOGIN_TIMEOUT") {
-        nsauth::admin::update_settings(
+        nsauth::service::admin::update_settings(
             store.as_ref(),
             &demo.serverid,
             &[("login_timeout".into(), t)],
@@ -80,16 +79,16 @@ async fn run() -> Result<(), String> {
         listener.local_addr().map_err(|e| e.to_string())?
     );
     let push = Arc::new(LocalPush::new());
-    let deps = Deps {
+    let deps = Deps::new(
         store,
-        push: push.clone(),
+        push.clone(),
         clock,
-        config: Arc::new(Config {
+        Arc::new(Config {
             table,
             api_base: None,
             ws_url: Some(format!("{}/ws", base.replacen("http://", "ws://", 1))),
         }),
-    };
+    );
     let conns = nsauth_local::ws::LocalConnections::default();
     tokio::spawn(nsauth_local::ws::notify(
         deps.clone(),

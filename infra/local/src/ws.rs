@@ -13,7 +13,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use nsauth::Deps;
 use nsauth::live::connections::{Connections, PostError};
-use nsauth::live::{frames, websocket};
+use nsauth::live::{frames, notifier, websocket};
 use nsauth::store::SessionChange;
 use tokio::sync::{broadcast, mpsc};
 use tokio_tungstenite::WebSocketStream;
@@ -143,22 +143,10 @@ pub async fn notify(
             }
             Err(broadcast::error::RecvError::Closed) => return,
         };
-        let out = frames::for_change(old.as_ref(), &new, deps.clock.now());
-        if out.is_empty() {
-            continue;
-        }
-        let Ok(watchers) = deps.store.subscribers(&new.hsid).await else {
-            continue;
-        };
-        for conn in watchers {
-            for f in &out {
-                if conns.post(&conn, &f.text(&new.hsid, &new.serverid)).await
-                    == Err(PostError::Gone)
-                {
-                    let _ = deps.store.unsubscribe(&conn, &new.hsid).await;
-                    break;
-                }
-            }
+        if let Err(e) =
+            notifier::tell_watchers(&deps, &conns, old.as_ref(), &new, deps.clock.now()).await
+        {
+            tracing::warn!(error = %e, "change not delivered");
         }
     }
 }

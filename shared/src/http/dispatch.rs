@@ -1,12 +1,15 @@
+//! Routes a request to its handler (the route table holds it), within a time budget, and
+//! turns every outcome into a response.
+
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lambda_http::http::Response;
 use lambda_http::{Body, Request, RequestExt};
 
 use crate::deps::Deps;
-use crate::error::{ApiError, MAX_BODY_BYTES};
-use crate::http::handlers;
-use crate::http::routes::{self, Function, Handler, ROUTES};
+use crate::error::ApiError;
+use crate::http::routes::{self, Function, ROUTES};
+use crate::http::{MAX_BODY_BYTES, error};
 
 /// Routes a request to its handler and turns every outcome into a response. `function`
 /// limits the routes to those of one Lambda function; the local stack passes `None`.
@@ -35,43 +38,9 @@ pub async fn dispatch(deps: &Deps, function: Option<Function>, req: Request) -> 
     let result = match found {
         Err(e) => Err(e),
         Ok(_) if req.body().len() > MAX_BODY_BYTES => Err(ApiError::PayloadTooLarge),
-        Ok((route, params)) => {
-            use handlers::{accounts as a, block as b, phone as p, push as u, sessions as s};
-            let (d, r) = (&params, &req);
-            match route.handler {
-                Handler::CreateSession => s::create_session(deps, d, r).await,
-                Handler::GetSession => s::get_session(deps, d, r).await,
-                Handler::SessionLogout => s::logout(deps, d, r).await,
-                Handler::RegisterUser => s::register_user(deps, d, r).await,
-                Handler::QrEnrol => s::qr_enrol(deps, d, r).await,
-                Handler::GetAccount => a::get_account(deps, d, r).await,
-                Handler::UpdateAccount => a::update_account_blocked(deps, d, r).await,
-                Handler::DeleteAccount => a::delete_account(deps, d, r).await,
-                Handler::UpdateAccountUser => a::update_account_user(deps, d, r).await,
-                Handler::AccountSessions => a::account_sessions(deps, d, r).await,
-                Handler::GetUser => a::get_user(deps, d, r).await,
-                Handler::DeleteUser => a::delete_user(deps, d, r).await,
-                Handler::PhoneEnrol => p::enrol(deps, d, r).await,
-                Handler::PhoneShow => p::show(deps, d, r).await,
-                Handler::PhoneApprove => p::approve(deps, d, r).await,
-                Handler::PhoneDeny => p::deny(deps, d, r).await,
-                Handler::PhoneLogout => p::logout(deps, d, r).await,
-                Handler::PhoneSessions => p::list(deps, d, r).await,
-                Handler::PhoneInApp => p::inapp(deps, d, r).await,
-                Handler::PhonePush => p::push_token(deps, d, r).await,
-                Handler::PhoneDeleteAccount => p::delete_account(deps, d, r).await,
-                Handler::ProvokeLogin => u::provoke_login(deps, d, r).await,
-                Handler::ProvokeLoginOnUser => u::provoke_login_on_user(deps, d, r).await,
-                Handler::ProvokeLoginOnAccount => u::provoke_login_on_account(deps, d, r).await,
-                Handler::QrLogin => b::qr_login(deps, d, r).await,
-                Handler::HtmlLogin => b::html_login(deps, d, r).await,
-                Handler::HtmlFooter => b::html_footer(deps, d, r).await,
-                Handler::Status => b::status(deps, d, r).await,
-                Handler::Asset => b::asset(deps, d, r).await,
-            }
-        }
+        Ok((route, params)) => (route.handler)(deps, &params, &req).await,
     };
-    let resp = result.unwrap_or_else(ApiError::into_response);
+    let resp = result.unwrap_or_else(error::response);
     // The path is logged only as its route template: ids in it stay out of the logs.
     tracing::info!(
         method = %method,
@@ -108,7 +77,7 @@ pub async fn dispatch_guarded(
         Ok(Ok(resp)) => resp,
         Ok(Err(e)) => {
             tracing::error!(panic = e.is_panic(), "handler task failed");
-            ApiError::Internal.into_response()
+            error::response(ApiError::Internal)
         }
         Err(_) => {
             task.abort();
@@ -116,7 +85,7 @@ pub async fn dispatch_guarded(
                 budget_ms = budget.as_millis() as u64,
                 "request exceeded its time budget"
             );
-            ApiError::Unavailable.into_response()
+            error::response(ApiError::Unavailable)
         }
     }
 }

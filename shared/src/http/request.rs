@@ -1,18 +1,32 @@
-//! Reading what a request carries, the same way in Lambda and in the local stack.
+//! Reading what a request carries, the same way in Lambda and in the local stack: headers,
+//! query, body, and the typed inputs the services take.
 
+use lambda_http::http::Method;
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
+use serde::de::DeserializeOwned;
 
-use crate::usercontext::RequestOrigin;
+use crate::account::validate_userid;
+use crate::apikey::Credentials;
+use crate::clock::UnixTime;
+use crate::error::ApiError;
+use crate::http::routes::PathParams;
+use crate::ids::Nonce;
+use crate::service::accounts::PageRequest;
+use crate::service::phone::SignedCall;
+use crate::service::website::{SessionCall, WebsiteCall};
+use crate::signing::{self, AuthHeader};
+use crate::usercontext::{RequestOrigin, UserContext};
 
 /// A header's value, `None` when absent or not visible ASCII (which no valid value is).
 pub fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
-/// Whether the header is present at all (to tell "missing" from "malformed").
-pub fn has_header(req: &Request, name: &str) -> bool {
-    req.headers().contains_key(name)
+/// A header that must be read even when malformed: `None` when absent, empty when present
+/// but not visible ASCII (so that it is reported as invalid, not as missing).
+fn header_or_empty<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    header(req, name).or_else(|| req.headers().contains_key(name).then_some(""))
 }
 
 pub fn body(req: &Request) -> &[u8] {
@@ -34,7 +48,7 @@ pub fn origin(req: &Request) -> RequestOrigin {
 
 /// The query string's parameters, percent-decoded (`+` is a space). A parameter given
 /// twice keeps its first value; bytes that are not UTF-8 make the whole query invalid.
-pub fn query(req: &Request) -> Result<Vec<(String, String)>, crate::error::ApiError> {
+pub fn query(req: &Request) -> Result<Vec<(String, String)>, ApiError> {
     let Some(q) = req.uri().query() else {
         return Ok(Vec::new());
     };
@@ -46,7 +60,7 @@ pub fn query(req: &Request) -> Result<Vec<(String, String)>, crate::error::ApiEr
                 .decode_utf8()
                 .map(|c| c.into_owned())
                 .map_err(|_| {
-                    crate::error::ApiError::bad_request(
+                    ApiError::bad_request(
                         "invalid_query",
                         "the query string is not valid percent-encoded UTF-8",
                     )
@@ -63,6 +77,14 @@ pub fn query(req: &Request) -> Result<Vec<(String, String)>, crate::error::ApiEr
 /// One query parameter.
 pub fn query_param<'a>(q: &'a [(String, String)], name: &str) -> Option<&'a str> {
     q.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// The `userid` query parameter a call needs.
+pub fn required_userid(q: &[(String, String)]) -> Result<String, ApiError> {
+    validate_userid(
+        "userid",
+        query_param(q, "userid").ok_or_else(|| ApiError::invalid_field("userid", "is required"))?,
+    )
 }
 
 /// The path and query exactly as the client sent them (what a phone signs).
@@ -93,4 +115,99 @@ pub fn api_base(req: &Request, configured: Option<&str>) -> String {
         })
         .unwrap_or("localhost");
     format!("{proto}://{host}/")
+}
+
+/// A website backend call: the `X-apikey` and the path's server id, checked for shape.
+pub fn website_call(req: &Request, params: &PathParams) -> Result<WebsiteCall, ApiError> {
+    Ok(WebsiteCall {
+        credentials: Credentials::parse(header_or_empty(req, "x-apikey"), params.get("serverid"))?,
+        origin: origin(req),
+    })
+}
+
+/// A website backend call on a session: [`website_call`] and the `X-nonce`.
+pub fn session_call(req: &Request, params: &PathParams) -> Result<SessionCall, ApiError> {
+    let WebsiteCall {
+        credentials,
+        origin,
+    } = website_call(req, params)?;
+    Ok(SessionCall {
+        credentials,
+        nonce: Nonce::parse(header_or_empty(req, "x-nonce"))?,
+        origin,
+    })
+}
+
+/// A phone's signed call: the `Authorization` header, its timestamp within the window at
+/// `now`, and the bytes its signature must cover.
+pub fn signed_call(req: &Request, now: UnixTime) -> Result<SignedCall, ApiError> {
+    let header = AuthHeader::parse(header(req, "authorization"))?;
+    header.check_time(now)?;
+    let canonical = signing::canonical_bytes(
+        req.method().as_str(),
+        &path_with_query(req),
+        header.ts,
+        body(req),
+    );
+    Ok(SignedCall {
+        header,
+        canonical,
+        changes_state: req.method() != Method::GET,
+    })
+}
+
+/// The UserContext of a body (an empty body is an empty one), with ip and useragent filled
+/// from the request where the caller left them out.
+pub fn user_context(req: &Request) -> Result<UserContext, ApiError> {
+    let mut ctx = UserContext::from_body(body(req))?;
+    ctx.fill_from(&origin(req));
+    Ok(ctx)
+}
+
+/// The UserContext of a call whose body is optional (push calls, getQrLogin, getHtmlLogin):
+/// `None` without a body, which keeps the session's.
+pub fn optional_user_context(req: &Request) -> Result<Option<UserContext>, ApiError> {
+    if body(req).iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    user_context(req).map(Some)
+}
+
+/// A JSON object body of the phone API (`what` describes it in the error); an empty body is
+/// the default one.
+pub fn json_object<T: DeserializeOwned + Default>(
+    req: &Request,
+    what: &str,
+) -> Result<T, ApiError> {
+    let b = body(req);
+    if b.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    let v: serde_json::Value = serde_json::from_slice(b).map_err(|e| {
+        ApiError::bad_request("invalid_json", format!("the body must be {what}: {e}"))
+    })?;
+    if !v.is_object() {
+        return Err(ApiError::bad_request(
+            "invalid_json",
+            format!("the body must be {what}"),
+        ));
+    }
+    // serde would fill a nested struct (enrol's `push`) from an array by position; only an
+    // object is meant. Unknown fields stay ignored, whatever they hold.
+    if v.get("push")
+        .is_some_and(|p| !p.is_object() && !p.is_null())
+    {
+        return Err(ApiError::invalid_field(
+            "push",
+            "must be a JSON object or null",
+        ));
+    }
+    serde_json::from_value(v)
+        .map_err(|e| ApiError::bad_request("invalid_json", format!("the body must be {what}: {e}")))
+}
+
+/// `limit` and `cursor` of a listing's query.
+pub fn page(req: &Request) -> Result<PageRequest, ApiError> {
+    let q = query(req)?;
+    PageRequest::parse(query_param(&q, "limit"), query_param(&q, "cursor"))
 }

@@ -1,10 +1,12 @@
-//! Successful JSON responses. Errors become responses in `error.rs`, nowhere else.
+//! Successful responses: JSON, HTML, and a link as text or as a QR image. Errors become
+//! responses in `error.rs`, nowhere else.
 
 use lambda_http::Body;
 use lambda_http::http::{HeaderValue, Response, StatusCode, header};
 use serde::Serialize;
 
 use crate::error::ApiError;
+use crate::qr::{self, QrFormat};
 
 pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Result<Response<Body>, ApiError> {
     let text = serde_json::to_string(value).map_err(|e| {
@@ -21,4 +23,48 @@ pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Result<Response<Body
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(resp)
+}
+
+/// An HTML fragment with the given cache policy.
+pub fn html(status: StatusCode, body: String, cache: &'static str) -> Response<Body> {
+    let mut resp = Response::new(Body::Text(body));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    resp
+}
+
+/// The raw link as text, or its QR code.
+pub fn link_or_image(
+    link: String,
+    image: Option<(QrFormat, u32)>,
+) -> Result<Response<Body>, ApiError> {
+    let (body, content_type) = match image {
+        None => (Body::Text(link), "text/plain; charset=utf-8"),
+        Some((QrFormat::Svg, s)) => (Body::Text(qr::svg(&link, s)?), QrFormat::Svg.content_type()),
+        Some((QrFormat::Png, s)) => (
+            Body::Binary(qr::png(&link, s)?),
+            QrFormat::Png.content_type(),
+        ),
+    };
+    let mut resp = Response::new(body);
+    *resp.status_mut() = StatusCode::OK;
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+/// Open to every origin (the polling endpoint and the block's assets).
+pub fn cors(mut resp: Response<Body>) -> Response<Body> {
+    resp.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    resp
 }

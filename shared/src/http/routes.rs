@@ -1,10 +1,19 @@
-//! Which Lambda function serves which API Gateway route. `template.yaml` declares the same
-//! routes; `infra/scripts/check-template.sh` compares the two (via `nsauth-admin routes`).
+//! The route table: every route of the HTTP API once, with the Lambda function that serves
+//! it and its handler. Dispatch is the table (find the route, call its handler); the
+//! template's events, the `cargo lambda watch` router and docs/openapi.yaml are checked
+//! against it (`nsauth-admin routes` prints it; infra/scripts/check_template.py and
+//! openapi_check.py compare).
 
-use lambda_http::http::Method;
+use std::future::Future;
+use std::pin::Pin;
+
+use lambda_http::http::{Method, Response};
+use lambda_http::{Body, Request};
 use percent_encoding::percent_decode_str;
 
+use crate::deps::Deps;
 use crate::error::ApiError;
+use crate::http::handlers::{accounts as a, block as b, phone as p, push as u, sessions as s};
 
 /// One Lambda function of the stack; its binary has this name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,94 +51,81 @@ impl Function {
     }
 }
 
-/// One handler of the HTTP API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Handler {
-    CreateSession,
-    GetSession,
-    SessionLogout,
-    RegisterUser,
-    QrEnrol,
-    GetAccount,
-    UpdateAccount,
-    DeleteAccount,
-    UpdateAccountUser,
-    AccountSessions,
-    GetUser,
-    DeleteUser,
-    PhoneEnrol,
-    PhoneShow,
-    PhoneApprove,
-    PhoneDeny,
-    PhoneLogout,
-    PhoneSessions,
-    PhoneInApp,
-    PhonePush,
-    PhoneDeleteAccount,
-    ProvokeLogin,
-    ProvokeLoginOnUser,
-    ProvokeLoginOnAccount,
-    QrLogin,
-    HtmlLogin,
-    HtmlFooter,
-    Status,
-    Asset,
+/// What a handler answers: a response, or an error that `http::error` renders.
+pub type Answer<'a> = Pin<Box<dyn Future<Output = Result<Response<Body>, ApiError>> + Send + 'a>>;
+
+/// A handler as the table holds it.
+pub type Handler = for<'a> fn(&'a Deps, &'a PathParams, &'a Request) -> Answer<'a>;
+
+/// Turns an `async fn(&Deps, &PathParams, &Request)` into a [`Handler`].
+macro_rules! handler {
+    ($f:path) => {{
+        fn call<'a>(d: &'a Deps, p: &'a PathParams, r: &'a Request) -> Answer<'a> {
+            Box::pin($f(d, p, r))
+        }
+        call as Handler
+    }};
 }
 
-#[derive(Debug)]
 pub struct Route {
     pub method: Method,
     /// API Gateway route path with `{param}` segments.
     pub path: &'static str,
-    pub handler: Handler,
     pub function: Function,
+    pub handler: Handler,
 }
 
-const fn route(method: Method, path: &'static str, handler: Handler, function: Function) -> Route {
+impl std::fmt::Debug for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} ({:?})", self.method, self.path, self.function)
+    }
+}
+
+const fn route(method: Method, path: &'static str, function: Function, handler: Handler) -> Route {
     Route {
         method,
         path,
-        handler,
         function,
+        handler,
     }
 }
 
 use Function as F;
-use Handler as H;
+use Method as M;
 
 #[rustfmt::skip]
 pub static ROUTES: &[Route] = &[
-    route(Method::POST, "/servers/{serverid}/sessions", H::CreateSession, F::CreateSession),
-    route(Method::GET, "/servers/{serverid}/sessions", H::GetSession, F::GetSession),
-    route(Method::POST, "/servers/{serverid}/sessions/logout", H::SessionLogout, F::WebsiteSessions),
-    route(Method::POST, "/servers/{serverid}/sessions/registeruser", H::RegisterUser, F::WebsiteSessions),
-    route(Method::GET, "/servers/{serverid}/sessions/qr/enrol", H::QrEnrol, F::WebsiteSessions),
-    route(Method::GET, "/servers/{serverid}/accounts/{accountid}", H::GetAccount, F::AccountAdmin),
-    route(Method::PUT, "/servers/{serverid}/accounts/{accountid}", H::UpdateAccount, F::AccountAdmin),
-    route(Method::DELETE, "/servers/{serverid}/accounts/{accountid}", H::DeleteAccount, F::AccountAdmin),
-    route(Method::PUT, "/servers/{serverid}/accounts/{accountid}/user", H::UpdateAccountUser, F::AccountAdmin),
-    route(Method::GET, "/servers/{serverid}/accounts/{accountid}/sessions", H::AccountSessions, F::AccountAdmin),
-    route(Method::GET, "/servers/{serverid}/users/{userid}", H::GetUser, F::AccountAdmin),
-    route(Method::DELETE, "/servers/{serverid}/users/{userid}", H::DeleteUser, F::AccountAdmin),
-    route(Method::POST, "/servers/{serverid}/sessions/provokelogin", H::ProvokeLogin, F::PushLogin),
-    route(Method::POST, "/servers/{serverid}/users/{userid}/provokelogin", H::ProvokeLoginOnUser, F::PushLogin),
-    route(Method::POST, "/servers/{serverid}/accounts/{accountid}/provokelogin", H::ProvokeLoginOnAccount, F::PushLogin),
-    route(Method::GET, "/servers/{serverid}/sessions/qr/login", H::QrLogin, F::LoginBlock),
-    route(Method::POST, "/servers/{serverid}/sessions/qr/login", H::QrLogin, F::LoginBlock),
-    route(Method::GET, "/servers/{serverid}/sessions/html/login", H::HtmlLogin, F::LoginBlock),
-    route(Method::POST, "/servers/{serverid}/sessions/html/login", H::HtmlLogin, F::LoginBlock),
-    route(Method::GET, "/servers/{serverid}/sessions/html/footer", H::HtmlFooter, F::LoginBlock),
-    route(Method::GET, "/status/{serverid}/{hsid}", H::Status, F::LoginBlock),
-    route(Method::GET, "/assets/{name}", H::Asset, F::LoginBlock),
-    route(Method::POST, "/app/v1/enrol", H::PhoneEnrol, F::PhoneApi),
-    route(Method::GET, "/app/v1/sessions", H::PhoneSessions, F::PhoneApi),
-    route(Method::GET, "/app/v1/sessions/{hsid}", H::PhoneShow, F::PhoneApi),
-    route(Method::POST, "/app/v1/sessions/{hsid}/approve", H::PhoneApprove, F::PhoneApi),
-    route(Method::POST, "/app/v1/sessions/{hsid}/deny", H::PhoneDeny, F::PhoneApi),
-    route(Method::POST, "/app/v1/sessions/{hsid}/logout", H::PhoneLogout, F::PhoneApi),
-    route(Method::POST, "/app/v1/inapp", H::PhoneInApp, F::PhoneApi),
-    route(Method::PUT, "/app/v1/push", H::PhonePush, F::PhoneApi),
-    route(Method::DELETE, "/app/v1/account", H::PhoneDeleteAccount, F::PhoneApi),
+    route(M::POST, "/servers/{serverid}/sessions", F::CreateSession, handler!(s::create_session)),
+    route(M::GET, "/servers/{serverid}/sessions", F::GetSession, handler!(s::get_session)),
+    route(M::POST, "/servers/{serverid}/sessions/logout", F::WebsiteSessions, handler!(s::logout)),
+    route(M::POST, "/servers/{serverid}/sessions/registeruser", F::WebsiteSessions, handler!(s::register_user)),
+    route(M::GET, "/servers/{serverid}/sessions/qr/enrol", F::WebsiteSessions, handler!(s::qr_enrol)),
+    route(M::GET, "/servers/{serverid}/accounts/{accountid}", F::AccountAdmin, handler!(a::get_account)),
+    route(M::PUT, "/servers/{serverid}/accounts/{accountid}", F::AccountAdmin, handler!(a::update_account)),
+    route(M::DELETE, "/servers/{serverid}/accounts/{accountid}", F::AccountAdmin, handler!(a::delete_account)),
+    route(M::PUT, "/servers/{serverid}/accounts/{accountid}/user", F::AccountAdmin, handler!(a::update_account_user)),
+    route(M::GET, "/servers/{serverid}/accounts/{accountid}/sessions", F::AccountAdmin, handler!(a::account_sessions)),
+    route(M::GET, "/servers/{serverid}/users/{userid}", F::AccountAdmin, handler!(a::get_user)),
+    route(M::DELETE, "/servers/{serverid}/users/{userid}", F::AccountAdmin, handler!(a::delete_user)),
+    route(M::POST, "/servers/{serverid}/sessions/provokelogin", F::PushLogin, handler!(u::provoke_login)),
+    route(M::POST, "/servers/{serverid}/users/{userid}/provokelogin", F::PushLogin, handler!(u::provoke_login_on_user)),
+    route(M::POST, "/servers/{serverid}/accounts/{accountid}/provokelogin", F::PushLogin, handler!(u::provoke_login_on_account)),
+    route(M::GET, "/servers/{serverid}/sessions/qr/login", F::LoginBlock, handler!(b::qr_login)),
+    route(M::POST, "/servers/{serverid}/sessions/qr/login", F::LoginBlock, handler!(b::qr_login)),
+    route(M::GET, "/servers/{serverid}/sessions/html/login", F::LoginBlock, handler!(b::html_login)),
+    route(M::POST, "/servers/{serverid}/sessions/html/login", F::LoginBlock, handler!(b::html_login)),
+    route(M::GET, "/servers/{serverid}/sessions/html/footer", F::LoginBlock, handler!(b::html_footer)),
+    route(M::GET, "/status/{serverid}/{hsid}", F::LoginBlock, handler!(b::status)),
+    route(M::GET, "/assets/{name}", F::LoginBlock, handler!(b::asset)),
+    route(M::POST, "/app/v1/enrol", F::PhoneApi, handler!(p::enrol)),
+    route(M::GET, "/app/v1/sessions", F::PhoneApi, handler!(p::list)),
+    route(M::GET, "/app/v1/sessions/{hsid}", F::PhoneApi, handler!(p::show)),
+    route(M::POST, "/app/v1/sessions/{hsid}/approve", F::PhoneApi, handler!(p::approve)),
+    route(M::POST, "/app/v1/sessions/{hsid}/deny", F::PhoneApi, handler!(p::deny)),
+    route(M::POST, "/app/v1/sessions/{hsid}/logout", F::PhoneApi, handler!(p::logout)),
+    route(M::POST, "/app/v1/inapp", F::PhoneApi, handler!(p::inapp)),
+    route(M::PUT, "/app/v1/push", F::PhoneApi, handler!(p::push_token)),
+    route(M::DELETE, "/app/v1/account", F::PhoneApi, handler!(p::delete_account)),
 ];
 
 /// Path parameters of a matched route, percent-decoded.
@@ -211,12 +207,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn each_route_once() {
+        let mut seen = std::collections::BTreeSet::new();
+        for r in ROUTES {
+            assert!(seen.insert((r.method.as_str(), r.path)), "{r:?} twice");
+            assert!(r.path.starts_with('/') && !r.path.ends_with('/'), "{r:?}");
+        }
+    }
+
+    #[test]
     fn matches_with_params_and_trailing_slash() {
         let (r, p) = find(ROUTES.iter(), &Method::GET, "/servers/abc/sessions/").unwrap();
-        assert_eq!(r.handler, Handler::GetSession);
+        assert_eq!(
+            (&r.method, r.function),
+            (&Method::GET, Function::GetSession)
+        );
         assert_eq!(p.get("serverid"), "abc");
         let (r, _) = find(ROUTES.iter(), &Method::POST, "/servers/abc/sessions").unwrap();
-        assert_eq!(r.handler, Handler::CreateSession);
+        assert_eq!(r.function, Function::CreateSession);
         let (_, p) = find(ROUTES.iter(), &Method::GET, "/servers/a%2Fb/sessions").unwrap();
         assert_eq!(p.get("serverid"), "a/b");
     }

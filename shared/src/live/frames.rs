@@ -2,8 +2,6 @@
 //! session (old and new image) or a REGISTER produces. The notifier (from DynamoDB Streams)
 //! and the local stack (from its store's change feed) use the same functions.
 
-use serde::Serialize;
-
 use crate::clock::UnixTime;
 use crate::ids::{Hsid, ServerId};
 use crate::session::{Session, SessionEvent, SessionState};
@@ -148,23 +146,6 @@ pub fn for_change(old: Option<&Session>, new: &Session, now: UnixTime) -> Vec<Fr
         out.push(Frame::CanProvoke);
     }
     out
-}
-
-/// The polling answer (`GET /status/{serverid}/{hsid}`): nothing about the user.
-#[derive(Debug, Serialize, PartialEq, Eq)]
-pub struct PollStatus {
-    pub state: SessionState,
-    pub canprovoke: bool,
-    #[serde(rename = "match", skip_serializing_if = "Option::is_none")]
-    pub match_number: Option<String>,
-}
-
-pub fn poll_status(s: &Session, now: UnixTime) -> PollStatus {
-    PollStatus {
-        state: s.state_at(now),
-        canprovoke: s.canprovoke,
-        match_number: s.open_match(now).map(String::from),
-    }
 }
 
 #[cfg(test)]

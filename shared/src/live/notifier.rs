@@ -13,8 +13,8 @@ use crate::deps::Deps;
 use crate::live::connections::{Connections, PostError};
 use crate::live::events::{self, EventSink};
 use crate::live::frames;
+use crate::service::live;
 use crate::session::Session;
-use crate::store::StoreError;
 
 fn is_session(record: &EventRecord) -> bool {
     matches!(
@@ -32,6 +32,40 @@ fn image(item: &serde_dynamo::Item) -> Result<Option<Session>, String> {
         .map_err(|e| format!("unreadable session image: {e}"))
 }
 
+/// Posts the frames a change of a session produces to the connections watching it; a
+/// connection that is gone stops watching. `Err` only when the watchers cannot be read: one
+/// connection's trouble does not hold back the others. The local stack's WebSocket endpoint
+/// runs this too, on its store's change stream.
+pub async fn tell_watchers(
+    deps: &Deps,
+    conns: &dyn Connections,
+    old: Option<&Session>,
+    new: &Session,
+    now: UnixTime,
+) -> Result<(), String> {
+    let out = frames::for_change(old, new, now);
+    if out.is_empty() {
+        return Ok(());
+    }
+    let watchers = live::watchers(deps, &new.hsid)
+        .await
+        .map_err(|e| e.to_string())?;
+    for conn in watchers {
+        for f in &out {
+            match conns.post(&conn, &f.text(&new.hsid, &new.serverid)).await {
+                Ok(()) => {}
+                Err(PostError::Gone) => {
+                    tracing::info!("connection gone; dropped");
+                    live::gone(deps, &conn, &new.hsid).await;
+                    break;
+                }
+                Err(e) => tracing::warn!(error = %e, "frame not delivered"),
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Handles one record; `Err` means "retry this record".
 async fn record(
     deps: &Deps,
@@ -47,28 +81,7 @@ async fn record(
     let Some(new) = image(&r.change.new_image)? else {
         return Ok(()); // removed (TTL): nobody is told
     };
-    let out = frames::for_change(old.as_ref(), &new, now);
-    if !out.is_empty() {
-        let watchers = deps
-            .store
-            .subscribers(&new.hsid)
-            .await
-            .map_err(|e: StoreError| e.to_string())?;
-        for conn in watchers {
-            for f in &out {
-                match conns.post(&conn, &f.text(&new.hsid, &new.serverid)).await {
-                    Ok(()) => {}
-                    Err(PostError::Gone) => {
-                        tracing::info!("connection gone; dropped");
-                        let _ = deps.store.unsubscribe(&conn, &new.hsid).await;
-                        break;
-                    }
-                    // One connection's trouble does not hold back the others or the record.
-                    Err(e) => tracing::warn!(error = %e, "frame not delivered"),
-                }
-            }
-        }
-    }
+    tell_watchers(deps, conns, old.as_ref(), &new, now).await?;
     for ev in events::for_change(old.as_ref(), &new, now) {
         sink.publish(new.serverid.as_str(), &ev).await?;
     }

@@ -4,16 +4,9 @@
 
 use crate::deps::Deps;
 use crate::error::ApiError;
-use crate::http::handlers::common::transition;
-use crate::http::handlers::push::{last_account, provoke};
 use crate::live::connections::{Connections, PostError, valid_connection_id};
 use crate::live::frames::{self, ClientKind};
-use crate::session::Session;
-
-/// Connections live at most two hours (API Gateway's limit); so do subscriptions.
-pub const SUBSCRIPTION_SECONDS: i64 = 2 * 3600;
-/// How many sessions one connection may watch.
-pub const MAX_SESSIONS_PER_CONNECTION: usize = 20;
+use crate::service::live;
 
 async fn reply(conns: &dyn Connections, conn: &str, text: &str) {
     if let Err(e) = conns.post(conn, text).await
@@ -23,8 +16,12 @@ async fn reply(conns: &dyn Connections, conn: &str, text: &str) {
     }
 }
 
-async fn error(conns: &dyn Connections, conn: &str, e: &ApiError) {
-    reply(conns, conn, &frames::error_text(e.code(), &e.to_string())).await;
+/// An error as an `ERROR` frame; a session the frame cannot name is `unknown_session`.
+fn error_frame(e: &ApiError) -> String {
+    match e {
+        ApiError::NotFound(_) => frames::error_text("unknown_session", "no such session"),
+        e => frames::error_text(e.code(), &e.to_string()),
+    }
 }
 
 /// Handles one text frame from connection `conn`; replies go through `conns`.
@@ -37,87 +34,28 @@ pub async fn on_frame(deps: &Deps, conns: &dyn Connections, conn: &str, text: &s
         Ok(f) => f,
         Err((code, msg)) => return reply(conns, conn, &frames::error_text(code, &msg)).await,
     };
-    let session = match deps.store.get_session(&frame.hsid).await {
-        Ok(Some(s)) if s.serverid == frame.serverid => s,
-        Ok(_) => {
-            return reply(
-                conns,
-                conn,
-                &frames::error_text("unknown_session", "no such session"),
-            )
-            .await;
-        }
-        Err(e) => return error(conns, conn, &e.into()).await,
-    };
+    let (hsid, serverid) = (&frame.hsid, &frame.serverid);
     let result = match frame.kind {
-        ClientKind::Register => register(deps, conns, conn, &session).await,
-        ClientKind::Provoke => provoke_frame(deps, &session).await,
-        ClientKind::Logout => logout(deps, session).await,
+        ClientKind::Register => match live::register(deps, conn, hsid, serverid).await {
+            Ok(session) => {
+                for f in frames::register_answer(&session, deps.clock.now()) {
+                    reply(conns, conn, &f.text(hsid, serverid)).await;
+                }
+                Ok(())
+            }
+            Err(e) => Err(e),
+        },
+        ClientKind::Provoke => live::provoke_frame(deps, hsid, serverid).await,
+        ClientKind::Logout => live::logout_frame(deps, hsid, serverid).await,
     };
     if let Err(e) = result {
-        error(conns, conn, &e).await;
+        reply(conns, conn, &error_frame(&e)).await;
     }
-}
-
-async fn register(
-    deps: &Deps,
-    conns: &dyn Connections,
-    conn: &str,
-    session: &Session,
-) -> Result<(), ApiError> {
-    let now = deps.clock.now();
-    let watched = deps.store.connection_sessions(conn).await?;
-    if !watched.contains(&session.hsid) {
-        if watched.len() >= MAX_SESSIONS_PER_CONNECTION {
-            return Err(ApiError::bad_request(
-                "too_many_sessions",
-                format!("a connection watches at most {MAX_SESSIONS_PER_CONNECTION} sessions"),
-            ));
-        }
-        deps.store
-            .subscribe(conn, &session.hsid, now + SUBSCRIPTION_SECONDS)
-            .await?;
-    }
-    for f in frames::register_answer(session, now) {
-        reply(conns, conn, &f.text(&session.hsid, &session.serverid)).await;
-    }
-    Ok(())
-}
-
-async fn provoke_frame(deps: &Deps, session: &Session) -> Result<(), ApiError> {
-    let server = deps
-        .store
-        .get_server(&session.serverid)
-        .await?
-        .ok_or(ApiError::Internal)?;
-    let account = last_account(deps, &server, Some(session)).await?;
-    // CONFIRMPROVOKE and MATCH reach the page from the change of the session.
-    provoke(deps, &server, session.clone(), vec![account], None).await?;
-    Ok(())
-}
-
-async fn logout(deps: &Deps, session: Session) -> Result<(), ApiError> {
-    let server = deps
-        .store
-        .get_server(&session.serverid)
-        .await?
-        .ok_or(ApiError::Internal)?;
-    let settings = &server.settings;
-    transition(deps, session, |s, now| Ok(s.logout(settings, now))).await?;
-    Ok(())
 }
 
 /// `$disconnect`: the connection's subscriptions go (TTL would clean them up anyway).
 pub async fn on_disconnect(deps: &Deps, conn: &str) {
-    if !valid_connection_id(conn) {
-        return;
-    }
-    match deps.store.connection_sessions(conn).await {
-        Ok(hsids) => {
-            for h in hsids {
-                let _ = deps.store.unsubscribe(conn, &h).await;
-            }
-        }
-        Err(e) => tracing::warn!(error = %e, "subscriptions not removed"),
+    if valid_connection_id(conn) {
+        live::disconnect(deps, conn).await;
     }
 }

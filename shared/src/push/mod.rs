@@ -1,5 +1,6 @@
 //! Push endpoints: one SNS platform endpoint per account (SPEC section 6). The trait keeps
-//! handlers free of SNS; the local stack uses an in-process implementation.
+//! the services free of SNS; the local stack uses an in-process implementation. The message
+//! itself is the protocol's ([`PushMessage`]).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -11,8 +12,7 @@ use aws_sdk_sns::types::MessageAttributeValue;
 
 use crate::account::Platform;
 
-pub mod message;
-pub use message::PushMessage;
+pub use nsauth_protocol::push::{OutboxEntry, PushMessage};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PushError {
@@ -152,17 +152,6 @@ impl PushSender for SnsPush {
         })?;
         Ok(())
     }
-}
-
-/// One message the local push service "sent".
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct OutboxEntry {
-    pub endpoint_arn: String,
-    pub platform: Platform,
-    pub token: String,
-    /// The SNS message (`MessageStructure=json`) as it would have been published.
-    pub message: serde_json::Value,
-    pub attributes: BTreeMap<String, String>,
 }
 
 /// The local stack's push service: endpoints live in memory, nothing leaves the machine.

@@ -34,13 +34,15 @@ use aws_sdk_dynamodb::types::{
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{Page, SessionCursor};
-use super::{Store, StoreError};
+use super::{
+    AccountStore, ChangeStream, Page, PushCounterStore, ReplayStore, ServerStore, SessionCursor,
+    SessionStore, StoreError, SubscriptionStore,
+};
 use crate::account::Account;
 use crate::apikey::ApiKeyRecord;
 use crate::clock::UnixTime;
+use crate::enrolment::EnrolToken;
 use crate::ids::{Hsid, ServerId};
-use crate::phone::enrol::EnrolToken;
 use crate::server::Server;
 use crate::session::Session;
 use crate::settings::ServerSettings;
@@ -230,6 +232,7 @@ impl TableSpec {
 pub struct DynamoStore {
     client: Client,
     table: String,
+    stream: Option<ChangeStream>,
 }
 
 impl DynamoStore {
@@ -237,7 +240,16 @@ impl DynamoStore {
         DynamoStore {
             client,
             table: table.into(),
+            stream: None,
         }
+    }
+
+    /// Announces every session write of this process on `stream` (the local stack; in AWS
+    /// the table's stream does). The old image comes back with the write itself
+    /// (`ReturnValues=ALL_OLD`), so announcing costs no read.
+    pub fn with_stream(mut self, stream: ChangeStream) -> Self {
+        self.stream = Some(stream);
+        self
     }
 
     /// A client from the environment (region, credentials and `AWS_ENDPOINT_URL`, which
@@ -279,18 +291,27 @@ impl DynamoStore {
         Ok(())
     }
 
-    async fn put_versioned(&self, item: Item, expected_version: u64) -> Result<(), StoreError> {
-        self.client
+    /// Writes `item` on condition that the stored one has `expected_version`; the stored
+    /// item before the write when `old` is asked for.
+    async fn put_versioned(
+        &self,
+        item: Item,
+        expected_version: u64,
+        old: bool,
+    ) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
             .condition_expression("#v = :v")
             .expression_attribute_names("#v", "version")
             .expression_attribute_values(":v", AttributeValue::N(expected_version.to_string()))
+            .set_return_values(old.then_some(aws_sdk_dynamodb::types::ReturnValue::AllOld))
             .send()
             .await
             .map_err(sdk_err)?;
-        Ok(())
+        Ok(out.attributes.filter(|a| !a.is_empty()))
     }
 
     /// The server item and one other item in one consistent BatchGetItem.
@@ -382,7 +403,7 @@ impl DynamoStore {
 }
 
 #[async_trait]
-impl Store for DynamoStore {
+impl ServerStore for DynamoStore {
     async fn create_server(&self, server: &Server) -> Result<(), StoreError> {
         let mut item = to_item(server, server_pk(&server.serverid), SERVER_SK.to_string())?;
         item.insert("gsi1pk".into(), s(SERVERS_GSI_PK));
@@ -473,7 +494,10 @@ impl Store for DynamoStore {
             .await?;
         Ok((server, key.map(from_item).transpose()?))
     }
+}
 
+#[async_trait]
+impl SessionStore for DynamoStore {
     async fn get_session(&self, hsid: &Hsid) -> Result<Option<Session>, StoreError> {
         self.get(session_pk(hsid), SESSION_SK.into())
             .await?
@@ -482,7 +506,11 @@ impl Store for DynamoStore {
     }
 
     async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
-        self.put_new(session_item(session)?).await
+        self.put_new(session_item(session)?).await?;
+        if let Some(stream) = &self.stream {
+            stream.announce(None, session);
+        }
+        Ok(())
     }
 
     async fn update_session(
@@ -490,8 +518,18 @@ impl Store for DynamoStore {
         session: &Session,
         expected_version: u64,
     ) -> Result<(), StoreError> {
-        self.put_versioned(session_item(session)?, expected_version)
-            .await
+        let old = self
+            .put_versioned(
+                session_item(session)?,
+                expected_version,
+                self.stream.is_some(),
+            )
+            .await?;
+        if let Some(stream) = &self.stream {
+            // An old image that cannot be read still announces the write, as a creation.
+            stream.announce(old.and_then(|o| from_item(o).ok()), session);
+        }
+        Ok(())
     }
 
     async fn account_sessions(
@@ -541,7 +579,10 @@ impl Store for DynamoStore {
         }
         Ok(page_of(sessions, limit as usize))
     }
+}
 
+#[async_trait]
+impl AccountStore for DynamoStore {
     async fn allocate_accountid(&self, serverid: &ServerId) -> Result<u64, StoreError> {
         let out = self
             .client
@@ -602,8 +643,9 @@ impl Store for DynamoStore {
         account: &Account,
         expected_version: u64,
     ) -> Result<(), StoreError> {
-        self.put_versioned(account_item(account)?, expected_version)
-            .await
+        self.put_versioned(account_item(account)?, expected_version, false)
+            .await?;
+        Ok(())
     }
 
     async fn delete_account(&self, serverid: &ServerId, accountid: u64) -> Result<(), StoreError> {
@@ -680,7 +722,10 @@ impl Store for DynamoStore {
             .map(from_item)
             .transpose()
     }
+}
 
+#[async_trait]
+impl PushCounterStore for DynamoStore {
     async fn count_push(
         &self,
         serverid: &ServerId,
@@ -747,7 +792,10 @@ impl Store for DynamoStore {
             Err(e) => Err(e),
         }
     }
+}
 
+#[async_trait]
+impl SubscriptionStore for DynamoStore {
     async fn subscribe(&self, conn: &str, hsid: &Hsid, until: UnixTime) -> Result<(), StoreError> {
         // Two items: one to find a session's watchers, one to find a connection's sessions.
         for (pk, sk) in [
@@ -806,7 +854,10 @@ impl Store for DynamoStore {
         }
         Ok(())
     }
+}
 
+#[async_trait]
+impl ReplayStore for DynamoStore {
     async fn remember_request(
         &self,
         serverid: &ServerId,

@@ -4,12 +4,15 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::dynamo::page_of;
-use super::{Page, SessionCursor, Store, StoreError};
+use super::{
+    AccountStore, ChangeStream, Page, PushCounterStore, ReplayStore, ServerStore, SessionCursor,
+    SessionStore, StoreError, SubscriptionStore,
+};
 use crate::account::Account;
 use crate::apikey::ApiKeyRecord;
 use crate::clock::UnixTime;
+use crate::enrolment::EnrolToken;
 use crate::ids::{Hsid, ServerId};
-use crate::phone::enrol::EnrolToken;
 use crate::server::Server;
 use crate::session::Session;
 use crate::settings::ServerSettings;
@@ -32,11 +35,18 @@ struct Tables {
 #[derive(Default)]
 pub struct MemoryStore {
     tables: Mutex<Tables>,
+    stream: Option<ChangeStream>,
 }
 
 impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Announces every session write on `stream`.
+    pub fn with_stream(mut self, stream: ChangeStream) -> Self {
+        self.stream = Some(stream);
+        self
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Tables> {
@@ -47,7 +57,7 @@ impl MemoryStore {
 }
 
 #[async_trait]
-impl Store for MemoryStore {
+impl ServerStore for MemoryStore {
     async fn create_server(&self, server: &Server) -> Result<(), StoreError> {
         let mut t = self.lock();
         if t.servers.contains_key(&server.serverid) {
@@ -126,7 +136,10 @@ impl Store for MemoryStore {
             t.keys.get(&(serverid.clone(), keyid.to_string())).cloned(),
         ))
     }
+}
 
+#[async_trait]
+impl SessionStore for MemoryStore {
     async fn get_session(&self, hsid: &Hsid) -> Result<Option<Session>, StoreError> {
         Ok(self.lock().sessions.get(hsid).cloned())
     }
@@ -137,6 +150,9 @@ impl Store for MemoryStore {
             return Err(StoreError::ConditionFailed);
         }
         t.sessions.insert(session.hsid.clone(), session.clone());
+        if let Some(stream) = &self.stream {
+            stream.announce(None, session);
+        }
         Ok(())
     }
 
@@ -148,7 +164,10 @@ impl Store for MemoryStore {
         let mut t = self.lock();
         match t.sessions.get(&session.hsid) {
             Some(cur) if cur.version == expected_version => {
-                t.sessions.insert(session.hsid.clone(), session.clone());
+                let old = t.sessions.insert(session.hsid.clone(), session.clone());
+                if let Some(stream) = &self.stream {
+                    stream.announce(old, session);
+                }
                 Ok(())
             }
             _ => Err(StoreError::ConditionFailed),
@@ -189,7 +208,10 @@ impl Store for MemoryStore {
             .collect();
         Ok(page_of(sessions, limit as usize))
     }
+}
 
+#[async_trait]
+impl AccountStore for MemoryStore {
     async fn allocate_accountid(&self, serverid: &ServerId) -> Result<u64, StoreError> {
         let mut t = self.lock();
         if !t.servers.contains_key(serverid) {
@@ -312,7 +334,10 @@ impl Store for MemoryStore {
             .get(&(serverid.clone(), token_hash.to_string()))
             .cloned())
     }
+}
 
+#[async_trait]
+impl PushCounterStore for MemoryStore {
     async fn count_push(
         &self,
         serverid: &ServerId,
@@ -353,7 +378,10 @@ impl Store for MemoryStore {
         }
         Ok(())
     }
+}
 
+#[async_trait]
+impl SubscriptionStore for MemoryStore {
     async fn subscribe(&self, conn: &str, hsid: &Hsid, until: UnixTime) -> Result<(), StoreError> {
         self.lock()
             .subscriptions
@@ -387,7 +415,10 @@ impl Store for MemoryStore {
             .remove(&(hsid.clone(), conn.to_string()));
         Ok(())
     }
+}
 
+#[async_trait]
+impl ReplayStore for MemoryStore {
     async fn remember_request(
         &self,
         serverid: &ServerId,

@@ -1,26 +1,36 @@
-//! Persistence: one trait, implemented over DynamoDB (the deployed store) and in memory
-//! (the local stack's embedded default), plus a counting wrapper that tests use to show
-//! how many store calls a request costs.
+//! Persistence, split by capability: servers and keys, sessions, accounts (with users and
+//! enrolment tokens), push counters, WebSocket subscriptions and replay records. Each is a
+//! trait; [`Store`] is all of them. DynamoDB ([`DynamoStore`], the deployed store) and
+//! memory ([`MemoryStore`], the local stack's default) implement every one; `Deps` holds
+//! each capability on its own, so a wrapper or a new store implements only what it changes.
+//!
+//! Both stores can announce their session writes as (old, new) on a [`ChangeStream`], the
+//! local stand-in for DynamoDB Streams. [`Observed`] wraps a whole store and reports each
+//! call to an [`Observer`] (tests count calls with [`CallCounts`]); its forwarding is
+//! generated from the trait declarations below, so a new store method is written in three
+//! places: here, in memory.rs and in dynamo.rs.
 
-mod counting;
 mod cursor;
 mod dynamo;
-mod feed;
 mod memory;
+mod stream;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-pub use counting::CountingStore;
 pub use cursor::SessionCursor;
 pub use dynamo::{DynamoStore, TableSpec};
-pub use feed::{FeedStore, SessionChange};
 pub use memory::MemoryStore;
+pub use stream::{ChangeStream, SessionChange};
 
 use crate::account::Account;
 use crate::apikey::ApiKeyRecord;
 use crate::clock::UnixTime;
+use crate::enrolment::EnrolToken;
+use crate::error::ApiError;
 use crate::ids::{Hsid, ServerId};
-use crate::phone::enrol::EnrolToken;
 use crate::server::Server;
 use crate::session::Session;
 use crate::settings::ServerSettings;
@@ -46,145 +56,294 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-#[async_trait]
-pub trait Store: Send + Sync {
-    /// Creates a server; `ConditionFailed` if its id is taken.
-    async fn create_server(&self, server: &Server) -> Result<(), StoreError>;
-    async fn get_server(&self, serverid: &ServerId) -> Result<Option<Server>, StoreError>;
-    /// Every server, for the admin tool (an index query, not a scan).
-    async fn list_servers(&self) -> Result<Vec<Server>, StoreError>;
-    /// Replaces the settings of an existing server; `ConditionFailed` if there is none.
-    async fn update_server_settings(
-        &self,
-        serverid: &ServerId,
-        settings: &ServerSettings,
-    ) -> Result<(), StoreError>;
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(detail) => {
+                tracing::error!(error = %detail, "store unavailable");
+                ApiError::Unavailable
+            }
+            StoreError::Corrupt(detail) => {
+                tracing::error!(error = %detail, "unreadable stored item");
+                ApiError::Internal
+            }
+            // Callers that expect a condition to fail handle it before converting; one that
+            // reaches here is a lost race the caller did not anticipate.
+            StoreError::ConditionFailed => ApiError::Conflict {
+                code: "conflict",
+                message: "the resource changed concurrently; retry the call".into(),
+            },
+        }
+    }
+}
 
-    /// Stores a new key; `ConditionFailed` if its id is taken.
-    async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
-    async fn list_api_keys(&self, serverid: &ServerId) -> Result<Vec<ApiKeyRecord>, StoreError>;
-    /// Marks a key revoked; `ConditionFailed` if it does not exist or is revoked already.
-    async fn revoke_api_key(
-        &self,
-        serverid: &ServerId,
-        keyid: &str,
-        at: UnixTime,
-    ) -> Result<(), StoreError>;
-    /// The server and one of its keys in one round trip (consistent, so a revocation
-    /// takes effect at once).
-    async fn get_server_and_key(
-        &self,
-        serverid: &ServerId,
-        keyid: &str,
-    ) -> Result<(Option<Server>, Option<ApiKeyRecord>), StoreError>;
+/// Sees every call through an [`Observed`] store, by method name.
+pub trait Observer: Send + Sync {
+    fn call(&self, method: &'static str);
+}
 
-    /// One consistent read of a session. Sessions are keyed by hsid alone (it is derived
-    /// from the server id), so the phone can name one without knowing its server; callers
-    /// check `serverid`.
-    async fn get_session(&self, hsid: &Hsid) -> Result<Option<Session>, StoreError>;
-    /// Creates a session; `ConditionFailed` if it exists.
-    async fn create_session(&self, session: &Session) -> Result<(), StoreError>;
-    /// Writes a transition; `ConditionFailed` unless the stored version is
-    /// `expected_version` (someone else changed the session first).
-    async fn update_session(
-        &self,
-        session: &Session,
-        expected_version: u64,
-    ) -> Result<(), StoreError>;
-    /// Sessions an account logged in to, newest login first (an index query).
-    async fn account_sessions(
-        &self,
-        serverid: &ServerId,
-        accountid: u64,
-        limit: u32,
-        cursor: Option<&str>,
-    ) -> Result<Page<Session>, StoreError>;
+/// A store whose calls an [`Observer`] sees before they go on to the inner store.
+pub struct Observed<O: Observer> {
+    inner: Arc<dyn Store>,
+    observer: O,
+}
 
-    /// The next account id of a server (an atomic counter: never the same id twice).
-    async fn allocate_accountid(&self, serverid: &ServerId) -> Result<u64, StoreError>;
-    /// Creates an account; `ConditionFailed` if its id is taken.
-    async fn create_account(&self, account: &Account) -> Result<(), StoreError>;
-    async fn get_account(
-        &self,
-        serverid: &ServerId,
-        accountid: u64,
-    ) -> Result<Option<Account>, StoreError>;
-    /// The server and one of its accounts in one round trip (consistent).
-    async fn get_server_and_account(
-        &self,
-        serverid: &ServerId,
-        accountid: u64,
-    ) -> Result<(Option<Server>, Option<Account>), StoreError>;
-    /// Writes a changed account; `ConditionFailed` unless the stored version is
-    /// `expected_version`.
-    async fn update_account(
-        &self,
-        account: &Account,
-        expected_version: u64,
-    ) -> Result<(), StoreError>;
-    /// Deletes an account; `ConditionFailed` if it does not exist.
-    async fn delete_account(&self, serverid: &ServerId, accountid: u64) -> Result<(), StoreError>;
-    /// Every account of a user (an index query).
-    async fn user_accounts(
-        &self,
-        serverid: &ServerId,
-        userid: &str,
-    ) -> Result<Vec<Account>, StoreError>;
+impl<O: Observer> Observed<O> {
+    pub fn new(inner: Arc<dyn Store>, observer: O) -> Self {
+        Observed { inner, observer }
+    }
 
-    /// Stores a new enrolment token; `ConditionFailed` if its hash is taken.
-    async fn put_enrol_token(&self, token: &EnrolToken) -> Result<(), StoreError>;
-    /// Marks a token used, on condition that it exists, is unused and has not expired at
-    /// `now`; `ConditionFailed` otherwise (the caller reads it to say which).
-    async fn use_enrol_token(
-        &self,
-        serverid: &ServerId,
-        token_hash: &str,
-        now: UnixTime,
-    ) -> Result<EnrolToken, StoreError>;
-    async fn get_enrol_token(
-        &self,
-        serverid: &ServerId,
-        token_hash: &str,
-    ) -> Result<Option<EnrolToken>, StoreError>;
+    pub fn observer(&self) -> &O {
+        &self.observer
+    }
+}
 
-    /// Counts one push to an account in a rate window, on condition that fewer than
-    /// `limit` were counted there; `ConditionFailed` when the window is full. Returns the
-    /// count after this push.
-    async fn count_push(
-        &self,
-        serverid: &ServerId,
-        accountid: u64,
-        window: i64,
-        limit: u32,
-        ttl: UnixTime,
-    ) -> Result<u32, StoreError>;
-    /// Adds `delta` (a refund of -1 or a penalty of +1) to a window's count; a refund
-    /// never takes it below zero and a missing window is left alone.
-    async fn adjust_push_count(
-        &self,
-        serverid: &ServerId,
-        accountid: u64,
-        window: i64,
-        delta: i32,
-        ttl: UnixTime,
-    ) -> Result<(), StoreError>;
+/// Declares each capability trait and, from the same text, its implementation for
+/// [`Observed`]: the observer sees the call, then the inner store answers it.
+macro_rules! capabilities {
+    ($(
+        $(#[$trait_doc:meta])*
+        pub trait $capability:ident {
+            $(
+                $(#[$method_doc:meta])*
+                async fn $method:ident(&self $(, $arg:ident: $ty:ty)* $(,)?) -> $ret:ty;
+            )*
+        }
+    )*) => {$(
+        $(#[$trait_doc])*
+        #[async_trait]
+        pub trait $capability: Send + Sync {
+            $(
+                $(#[$method_doc])*
+                async fn $method(&self $(, $arg: $ty)*) -> $ret;
+            )*
+        }
 
-    /// A WebSocket connection watches a session until `until` (connections live at most
-    /// two hours).
-    async fn subscribe(&self, conn: &str, hsid: &Hsid, until: UnixTime) -> Result<(), StoreError>;
-    /// The sessions a connection watches.
-    async fn connection_sessions(&self, conn: &str) -> Result<Vec<Hsid>, StoreError>;
-    /// The connections watching a session.
-    async fn subscribers(&self, hsid: &Hsid) -> Result<Vec<String>, StoreError>;
-    /// Ends one subscription (idempotent).
-    async fn unsubscribe(&self, conn: &str, hsid: &Hsid) -> Result<(), StoreError>;
+        #[async_trait]
+        impl<O: Observer> $capability for Observed<O> {
+            $(
+                async fn $method(&self $(, $arg: $ty)*) -> $ret {
+                    self.observer.call(stringify!($method));
+                    self.inner.$method($($arg),*).await
+                }
+            )*
+        }
+    )*};
+}
 
-    /// Remembers a signed request until `until`; `ConditionFailed` if it was seen before
-    /// (a replay).
-    async fn remember_request(
-        &self,
-        serverid: &ServerId,
-        digest: &str,
-        until: UnixTime,
-    ) -> Result<(), StoreError>;
+capabilities! {
+    /// Servers and their API keys.
+    pub trait ServerStore {
+        /// Creates a server; `ConditionFailed` if its id is taken.
+        async fn create_server(&self, server: &Server) -> Result<(), StoreError>;
+        async fn get_server(&self, serverid: &ServerId) -> Result<Option<Server>, StoreError>;
+        /// Every server, for the admin tool (an index query, not a scan).
+        async fn list_servers(&self) -> Result<Vec<Server>, StoreError>;
+        /// Replaces the settings of an existing server; `ConditionFailed` if there is none.
+        async fn update_server_settings(
+            &self,
+            serverid: &ServerId,
+            settings: &ServerSettings,
+        ) -> Result<(), StoreError>;
+        /// Stores a new key; `ConditionFailed` if its id is taken.
+        async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
+        async fn list_api_keys(&self, serverid: &ServerId) -> Result<Vec<ApiKeyRecord>, StoreError>;
+        /// Marks a key revoked; `ConditionFailed` if it does not exist or is revoked already.
+        async fn revoke_api_key(
+            &self,
+            serverid: &ServerId,
+            keyid: &str,
+            at: UnixTime,
+        ) -> Result<(), StoreError>;
+        /// The server and one of its keys in one round trip (consistent, so a revocation
+        /// takes effect at once).
+        async fn get_server_and_key(
+            &self,
+            serverid: &ServerId,
+            keyid: &str,
+        ) -> Result<(Option<Server>, Option<ApiKeyRecord>), StoreError>;
+    }
+
+    /// Sessions, keyed by hsid.
+    pub trait SessionStore {
+        /// One consistent read of a session. Sessions are keyed by hsid alone (it is derived
+        /// from the server id), so the phone can name one without knowing its server; callers
+        /// check `serverid`.
+        async fn get_session(&self, hsid: &Hsid) -> Result<Option<Session>, StoreError>;
+        /// Creates a session; `ConditionFailed` if it exists.
+        async fn create_session(&self, session: &Session) -> Result<(), StoreError>;
+        /// Writes a transition; `ConditionFailed` unless the stored version is
+        /// `expected_version` (someone else changed the session first).
+        async fn update_session(
+            &self,
+            session: &Session,
+            expected_version: u64,
+        ) -> Result<(), StoreError>;
+        /// Sessions an account logged in to, newest login first (an index query).
+        async fn account_sessions(
+            &self,
+            serverid: &ServerId,
+            accountid: u64,
+            limit: u32,
+            cursor: Option<&str>,
+        ) -> Result<Page<Session>, StoreError>;
+    }
+
+    /// Accounts, the users they belong to, and the enrolment tokens that create them.
+    pub trait AccountStore {
+        /// The next account id of a server (an atomic counter: never the same id twice).
+        async fn allocate_accountid(&self, serverid: &ServerId) -> Result<u64, StoreError>;
+        /// Creates an account; `ConditionFailed` if its id is taken.
+        async fn create_account(&self, account: &Account) -> Result<(), StoreError>;
+        async fn get_account(
+            &self,
+            serverid: &ServerId,
+            accountid: u64,
+        ) -> Result<Option<Account>, StoreError>;
+        /// The server and one of its accounts in one round trip (consistent).
+        async fn get_server_and_account(
+            &self,
+            serverid: &ServerId,
+            accountid: u64,
+        ) -> Result<(Option<Server>, Option<Account>), StoreError>;
+        /// Writes a changed account; `ConditionFailed` unless the stored version is
+        /// `expected_version`.
+        async fn update_account(
+            &self,
+            account: &Account,
+            expected_version: u64,
+        ) -> Result<(), StoreError>;
+        /// Deletes an account; `ConditionFailed` if it does not exist.
+        async fn delete_account(&self, serverid: &ServerId, accountid: u64) -> Result<(), StoreError>;
+        /// Every account of a user (an index query).
+        async fn user_accounts(
+            &self,
+            serverid: &ServerId,
+            userid: &str,
+        ) -> Result<Vec<Account>, StoreError>;
+        /// Stores a new enrolment token; `ConditionFailed` if its hash is taken.
+        async fn put_enrol_token(&self, token: &EnrolToken) -> Result<(), StoreError>;
+        /// Marks a token used, on condition that it exists, is unused and has not expired at
+        /// `now`; `ConditionFailed` otherwise (the caller reads it to say which).
+        async fn use_enrol_token(
+            &self,
+            serverid: &ServerId,
+            token_hash: &str,
+            now: UnixTime,
+        ) -> Result<EnrolToken, StoreError>;
+        async fn get_enrol_token(
+            &self,
+            serverid: &ServerId,
+            token_hash: &str,
+        ) -> Result<Option<EnrolToken>, StoreError>;
+    }
+
+    /// The per-account push counters of the rate limit (SPEC section 6).
+    pub trait PushCounterStore {
+        /// Counts one push to an account in a rate window, on condition that fewer than
+        /// `limit` were counted there; `ConditionFailed` when the window is full. Returns the
+        /// count after this push.
+        async fn count_push(
+            &self,
+            serverid: &ServerId,
+            accountid: u64,
+            window: i64,
+            limit: u32,
+            ttl: UnixTime,
+        ) -> Result<u32, StoreError>;
+        /// Adds `delta` (a refund of -1 or a penalty of +1) to a window's count; a refund
+        /// never takes it below zero and a missing window is left alone.
+        async fn adjust_push_count(
+            &self,
+            serverid: &ServerId,
+            accountid: u64,
+            window: i64,
+            delta: i32,
+            ttl: UnixTime,
+        ) -> Result<(), StoreError>;
+    }
+
+    /// Which WebSocket connections watch which sessions.
+    pub trait SubscriptionStore {
+        /// A WebSocket connection watches a session until `until` (connections live at most
+        /// two hours).
+        async fn subscribe(&self, conn: &str, hsid: &Hsid, until: UnixTime) -> Result<(), StoreError>;
+        /// The sessions a connection watches.
+        async fn connection_sessions(&self, conn: &str) -> Result<Vec<Hsid>, StoreError>;
+        /// The connections watching a session.
+        async fn subscribers(&self, hsid: &Hsid) -> Result<Vec<String>, StoreError>;
+        /// Ends one subscription (idempotent).
+        async fn unsubscribe(&self, conn: &str, hsid: &Hsid) -> Result<(), StoreError>;
+    }
+
+    /// Signed phone requests already taken (replay protection, SPEC 5.1).
+    pub trait ReplayStore {
+        /// Remembers a signed request until `until`; `ConditionFailed` if it was seen before
+        /// (a replay).
+        async fn remember_request(
+            &self,
+            serverid: &ServerId,
+            digest: &str,
+            until: UnixTime,
+        ) -> Result<(), StoreError>;
+    }
+}
+
+/// Every capability: what a whole store implements.
+pub trait Store:
+    ServerStore + SessionStore + AccountStore + PushCounterStore + SubscriptionStore + ReplayStore
+{
+}
+
+impl<T> Store for T where
+    T: ServerStore
+        + SessionStore
+        + AccountStore
+        + PushCounterStore
+        + SubscriptionStore
+        + ReplayStore
+        + ?Sized
+{
+}
+
+/// An [`Observer`] that counts calls by method name: what tests use to show how many store
+/// calls a request costs, and that a refused request stores nothing.
+#[derive(Default)]
+pub struct CallCounts(Mutex<BTreeMap<&'static str, usize>>);
+
+impl Observer for CallCounts {
+    fn call(&self, method: &'static str) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(method)
+            .or_default() += 1;
+    }
+}
+
+/// A store that counts its calls.
+pub type CountingStore = Observed<CallCounts>;
+
+impl Observed<CallCounts> {
+    pub fn counting(inner: Arc<dyn Store>) -> Self {
+        Observed::new(inner, CallCounts::default())
+    }
+
+    /// The calls so far, by method name.
+    pub fn counts(&self) -> BTreeMap<&'static str, usize> {
+        self.observer
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn reset(&self) {
+        self.observer
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
 }

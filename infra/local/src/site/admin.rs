@@ -149,7 +149,7 @@ async fn account_section(ctx: &Ctx<'_>, a: &Value) -> String {
 
 /// The server's settings (read from the store: the API has no call for them).
 async fn settings_section(ctx: &Ctx<'_>) -> String {
-    let server = match ctx.deps.store.get_server(&ctx.demo.serverid).await {
+    let server = match ctx.deps.servers.get_server(&ctx.demo.serverid).await {
         Ok(Some(s)) => s,
         _ => return r#"<p class="muted">The settings could not be read.</p>"#.into(),
     };

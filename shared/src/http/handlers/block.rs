@@ -7,20 +7,16 @@ use lambda_http::http::{HeaderValue, Response, StatusCode, header};
 use lambda_http::{Body, Request};
 use sha2::{Digest, Sha256};
 
-use super::common::{
-    body_context, ensure_session, ensure_session_with, transition, website_session,
-};
-use super::sessions::link_or_image;
-use crate::apikey::Permission;
 use crate::deps::Deps;
 use crate::error::ApiError;
-use crate::http::request::{api_base, query, query_param};
+use crate::http::error;
+use crate::http::request::{api_base, optional_user_context, query, query_param, session_call};
+use crate::http::response::{cors, html, json, link_or_image};
 use crate::http::routes::PathParams;
 use crate::ids::{Hsid, ServerId};
-use crate::live::frames::poll_status;
 use crate::qr;
-use crate::session::{Session, SessionState};
-use crate::settings::ServerSettings;
+use crate::service::block;
+use crate::session::SessionState;
 
 const SCRIPT: &str = include_str!("../../../assets/nsauth-block.js");
 const STYLE: &str = include_str!("../../../assets/nsauth-block.css");
@@ -62,38 +58,6 @@ fn esc(s: &str) -> String {
     out
 }
 
-fn html(status: StatusCode, body: String, cache: &'static str) -> Response<Body> {
-    let mut resp = Response::new(Body::Text(body));
-    *resp.status_mut() = status;
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
-    resp
-}
-
-/// The website shows the QR or the block (SPEC section 3), with the optional UserContext
-/// of the body (a GET with a body, as in the v2.2 API, or the POST alias): see
-/// [`Session::shown`]. One write at most, none when nothing changes.
-async fn attempt(
-    deps: &Deps,
-    params: &PathParams,
-    req: &Request,
-) -> Result<(super::common::WebsiteSession, Session), ApiError> {
-    let ws = website_session(deps, params, req, Permission::Sessions).await?;
-    let context = body_context(req)?;
-    let session = ensure_session_with(deps, &ws, req, context.as_ref()).await?;
-    let settings = &ws.server.settings;
-    let session = transition(deps, session.clone(), |s, now| {
-        Ok(s.shown(settings, context.as_ref(), now))
-    })
-    .await?
-    .unwrap_or(session);
-    Ok((ws, session))
-}
-
 /// `GET /servers/{serverid}/sessions/qr/login?img=&s=` + X-nonce: the login link's bytes,
 /// or its QR code.
 pub async fn qr_login(
@@ -103,8 +67,9 @@ pub async fn qr_login(
 ) -> Result<Response<Body>, ApiError> {
     let q = query(req)?;
     let image = qr::image_params(query_param(&q, "img"), query_param(&q, "s"))?;
-    let (ws, session) = attempt(deps, params, req).await?;
-    link_or_image(session.login_link(&ws.server.settings), image)
+    let call = session_call(req, params)?;
+    let shown = block::show_login(deps, &call, optional_user_context(req)).await?;
+    link_or_image(shown.session.login_link(&shown.server.settings), image)
 }
 
 fn valid_callback(c: &str) -> bool {
@@ -113,25 +78,6 @@ fn valid_callback(c: &str) -> bool {
         && c.starts_with(|ch: char| ch.is_ascii_alphabetic() || ch == '_' || ch == '$')
         && c.chars()
             .all(|ch| ch.is_ascii_alphanumeric() || "_$.".contains(ch))
-}
-
-/// The app-to-app link: the login link with `?return=`, only for an allowed URL.
-fn app_link(settings: &ServerSettings, link: &str, ret: Option<&str>) -> Result<String, ApiError> {
-    let Some(r) = ret.filter(|r| !r.is_empty()) else {
-        return Ok(String::new());
-    };
-    let allowed = settings
-        .return_urls
-        .iter()
-        .any(|u| r == u || (u.ends_with('/') && r.starts_with(u.as_str())));
-    if !allowed {
-        return Err(ApiError::invalid_field(
-            "return",
-            "not on the server's return_urls allow-list",
-        ));
-    }
-    let enc = percent_encoding::utf8_percent_encode(r, percent_encoding::NON_ALPHANUMERIC);
-    Ok(format!("{link}?return={enc}"))
 }
 
 struct Urls {
@@ -164,12 +110,18 @@ pub async fn html_login(
             "a JavaScript function name",
         ));
     }
-    let (ws, session) = attempt(deps, params, req).await?;
-    let settings = &ws.server.settings;
+    let call = session_call(req, params)?;
+    let (shown, applink) = block::login_block(
+        deps,
+        &call,
+        optional_user_context(req),
+        query_param(&q, "return"),
+    )
+    .await?;
+    let (server, session) = (&shown.server, &shown.session);
     let now = deps.clock.now();
-    let link = session.login_link(settings);
-    let applink = app_link(settings, &link, query_param(&q, "return"))?;
-    let u = urls(deps, req, &ws.server.serverid, &session.hsid);
+    let link = session.login_link(&server.settings);
+    let u = urls(deps, req, &server.serverid, &session.hsid);
     let state = session.state_at(now);
     let matching = session.open_match(now).unwrap_or("");
     let svg = qr::svg(&link, 240)?;
@@ -185,7 +137,7 @@ pub async fn html_login(
   <button type="button" class="nsauth-retry" hidden>Try again</button>
 </div>
 "#,
-        sid = esc(ws.server.serverid.as_str()),
+        sid = esc(server.serverid.as_str()),
         hsid = esc(session.hsid.as_str()),
         ws = esc(&u.ws),
         status = esc(&u.status),
@@ -209,10 +161,11 @@ pub async fn html_footer(
     params: &PathParams,
     req: &Request,
 ) -> Result<Response<Body>, ApiError> {
-    let ws = website_session(deps, params, req, Permission::Sessions).await?;
-    let session = ensure_session(deps, &ws, req).await?;
+    let call = session_call(req, params)?;
+    let shown = block::footer(deps, &call).await?;
+    let (server, session) = (&shown.server, &shown.session);
     let now = deps.clock.now();
-    let u = urls(deps, req, &ws.server.serverid, &session.hsid);
+    let u = urls(deps, req, &server.serverid, &session.hsid);
     let mut body = format!(
         "<link rel=\"stylesheet\" href=\"{a}{css}\">\n<script src=\"{a}{js}\" defer></script>\n",
         a = esc(&u.assets),
@@ -224,7 +177,7 @@ pub async fn html_footer(
         // time and writes nothing, so no LOGOUT frame comes; the footer asks again then.
         body.push_str(&format!(
             "<div class=\"nsauth-footer\" hidden data-serverid=\"{}\" data-hsid=\"{}\" data-ws=\"{}\" data-status=\"{}\" data-state=\"loggedin\" data-expires=\"{}\"></div>\n",
-            esc(ws.server.serverid.as_str()),
+            esc(server.serverid.as_str()),
             esc(session.hsid.as_str()),
             esc(&u.ws),
             esc(&u.status),
@@ -234,35 +187,18 @@ pub async fn html_footer(
     Ok(html(StatusCode::OK, body, "no-store"))
 }
 
-fn cors(mut resp: Response<Body>) -> Response<Body> {
-    resp.headers_mut().insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    resp
-}
-
-/// `GET /status/{serverid}/{hsid}`: the polling fallback. No key, CORS open, nothing about
-/// the user.
+/// `GET /status/{serverid}/{hsid}`: the polling fallback. No key, CORS open (errors too),
+/// nothing about the user.
 pub async fn status(
     deps: &Deps,
     params: &PathParams,
     _req: &Request,
 ) -> Result<Response<Body>, ApiError> {
-    let unknown = || ApiError::not_found("no such session");
-    let result = async {
-        let sid = ServerId::parse(params.get("serverid")).ok_or_else(unknown)?;
-        let hsid = Hsid::parse(params.get("hsid")).ok_or_else(unknown)?;
-        let session = deps
-            .store
-            .get_session(&hsid)
-            .await?
-            .filter(|s| s.serverid == sid)
-            .ok_or_else(unknown)?;
-        crate::http::response::json(StatusCode::OK, &poll_status(&session, deps.clock.now()))
-    }
-    .await;
-    Ok(cors(result.unwrap_or_else(ApiError::into_response)))
+    let result = match block::poll(deps, params.get("serverid"), params.get("hsid")).await {
+        Ok(status) => json(StatusCode::OK, &status),
+        Err(e) => Err(e),
+    };
+    Ok(cors(result.unwrap_or_else(error::response)))
 }
 
 /// `GET /assets/{name}`: the block's script or stylesheet under its content-hashed name.
@@ -300,27 +236,6 @@ mod tests {
         for bad in ["", "1x", "a()", "a b", "alert(1)//", &"a".repeat(65)] {
             assert!(!valid_callback(bad), "{bad}");
         }
-    }
-
-    #[test]
-    fn app_links_only_to_allowed_urls() {
-        let mut s = ServerSettings::default();
-        s.set(
-            "return_urls",
-            "https://shop.example/, https://exact.example/cb",
-        )
-        .unwrap();
-        let l = "nsauth://login/a/b";
-        assert_eq!(app_link(&s, l, None).unwrap(), "");
-        assert!(
-            app_link(&s, l, Some("https://shop.example/cart?x=1"))
-                .unwrap()
-                .starts_with("nsauth://login/a/b?return=https%3A%2F%2Fshop")
-        );
-        assert!(app_link(&s, l, Some("https://exact.example/cb")).is_ok());
-        assert!(app_link(&s, l, Some("https://exact.example/cb2")).is_err());
-        assert!(app_link(&s, l, Some("https://evil.example/")).is_err());
-        assert!(app_link(&s, l, Some("https://shop.example.evil/")).is_err());
     }
 
     #[test]

@@ -1,296 +1,16 @@
 //! Push login (SPEC sections 4 and 6): provokeLogin, provokeLoginOnUser and
-//! provokeLoginOnAccount, with the per-account rate limit, the fraud block and number
-//! matching.
+//! provokeLoginOnAccount.
 
-use futures_util::future::join_all;
 use lambda_http::http::{Response, StatusCode};
 use lambda_http::{Body, Request};
-use serde::Serialize;
 
-use super::accounts::update_account;
-use super::common::{WebsiteSession, body_context, ensure_session, transition, website_session};
-use crate::account::{Account, PushEndpoint, parse_accountid, validate_userid};
-use crate::apikey::Permission;
-use crate::clock::UnixTime;
+use crate::account::{parse_accountid, validate_userid};
 use crate::deps::Deps;
 use crate::error::ApiError;
+use crate::http::request::{optional_user_context, session_call};
 use crate::http::response::json;
 use crate::http::routes::PathParams;
-use crate::push::{PushError, PushMessage};
-use crate::server::Server;
-use crate::session::Session;
-use crate::settings::ServerSettings;
-use crate::store::StoreError;
-use crate::usercontext::UserContext;
-
-/// The rate window a time falls in: fixed windows of `push_window` seconds.
-pub fn window_of(settings: &ServerSettings, t: UnixTime) -> i64 {
-    t.div_euclid(i64::from(settings.push_window.max(1)))
-}
-
-fn window_end(settings: &ServerSettings, window: i64) -> UnixTime {
-    (window + 1) * i64::from(settings.push_window.max(1))
-}
-
-/// A window's counter lives an hour past the window, then DynamoDB's TTL removes it.
-fn counter_ttl(settings: &ServerSettings, window: i64) -> UnixTime {
-    window_end(settings, window) + 3_600
-}
-
-/// Adds `delta` to an account's push count in `window`. Best effort: a lost adjustment
-/// only makes the limit a little stricter or looser for one window.
-async fn adjust_count(deps: &Deps, server: &Server, accountid: u64, window: i64, delta: i32) {
-    let ttl = counter_ttl(&server.settings, window);
-    if let Err(e) = deps
-        .store
-        .adjust_push_count(&server.serverid, accountid, window, delta, ttl)
-        .await
-    {
-        tracing::warn!(error = %e, accountid, delta, "push count not adjusted");
-    }
-}
-
-/// Why an account cannot be pushed, if it cannot.
-fn unpushable(a: &Account, settings: &ServerSettings) -> Option<&'static str> {
-    if a.blocked {
-        Some("the account is blocked")
-    } else if a.fraud_reports >= settings.fraud_block_after {
-        Some("pushes to the account are blocked after fraud reports; an admin must unblock it")
-    } else {
-        match &a.push {
-            None => Some("the account has no push endpoint"),
-            Some(p) if p.disabled => Some("the account's push endpoint is disabled"),
-            Some(_) => None,
-        }
-    }
-}
-
-#[derive(Serialize)]
-pub struct Pushed {
-    pub pushed: usize,
-    #[serde(rename = "match", skip_serializing_if = "Option::is_none")]
-    pub match_number: Option<String>,
-}
-
-/// Refunds (-1) the push of an attempt to this account, in the window it was counted in
-/// (`pushed_at`), or penalises (+1) it in the current window.
-pub async fn adjust_for_attempt(
-    deps: &Deps,
-    server: &Server,
-    session: &Session,
-    accountid: u64,
-    delta: i32,
-) {
-    let Some(at) = session
-        .pushed_at
-        .filter(|_| session.pushed.contains(&accountid))
-    else {
-        return;
-    };
-    let window = if delta < 0 {
-        window_of(&server.settings, at)
-    } else {
-        window_of(&server.settings, deps.clock.now())
-    };
-    adjust_count(deps, server, accountid, window, delta).await;
-}
-
-/// Publishes at most this many pushes of one call at once.
-const PUBLISH_CONCURRENCY: usize = 8;
-
-/// Publishes one account's push. On failure its count is refunded, and an endpoint SNS
-/// reports disabled is marked on the account; one failing account does not stop the others.
-async fn deliver(
-    deps: &Deps,
-    server: &Server,
-    (accountid, endpoint): (u64, &PushEndpoint),
-    message: &PushMessage,
-    window: i64,
-    now: UnixTime,
-) -> Result<(), PushError> {
-    let result = deps.push.publish(&endpoint.endpoint_arn, message).await;
-    match &result {
-        Ok(()) => {
-            let _ = update_account(deps, server, accountid, |x| x.lastprovoke = Some(now)).await;
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, accountid, "push not sent");
-            if *e == PushError::Disabled {
-                let _ = update_account(deps, server, accountid, |x| {
-                    if let Some(p) = x.push.as_mut() {
-                        p.disabled = true;
-                    }
-                })
-                .await;
-            }
-            adjust_count(deps, server, accountid, window, -1).await;
-        }
-    }
-    result
-}
-
-/// Pushes the session to `targets`: filters those that cannot be pushed, counts each
-/// against its rate limit, begins or joins the login attempt, publishes, and marks
-/// endpoints SNS reports disabled.
-pub async fn provoke(
-    deps: &Deps,
-    server: &Server,
-    session: Session,
-    targets: Vec<Account>,
-    context: Option<UserContext>,
-) -> Result<Pushed, ApiError> {
-    let settings = &server.settings;
-    let now = deps.clock.now();
-    // Checked again in the write below; here it spares a refused push the count writes.
-    if let Some(why) = session.push_refusal(context.as_ref(), now) {
-        return Err(ApiError::conflict("session_state", why));
-    }
-    let mut reasons = Vec::new();
-    let candidates: Vec<Account> = targets
-        .into_iter()
-        .filter(|a| match unpushable(a, settings) {
-            Some(r) => {
-                reasons.push(r);
-                false
-            }
-            None => true,
-        })
-        .collect();
-    if candidates.is_empty() {
-        return Err(ApiError::conflict(
-            "cannot_provoke",
-            match reasons.first() {
-                Some(r) if reasons.len() == 1 => format!("cannot push: {r}"),
-                _ => "cannot push: no account that can be pushed".to_string(),
-            },
-        ));
-    }
-    // The rate limit: one conditional counter per account and window.
-    let window = window_of(settings, now);
-    let ttl = counter_ttl(settings, window);
-    let mut counted = Vec::new();
-    for a in candidates {
-        match deps
-            .store
-            .count_push(
-                &server.serverid,
-                a.accountid,
-                window,
-                settings.push_limit,
-                ttl,
-            )
-            .await
-        {
-            Ok(_) => counted.push(a),
-            Err(StoreError::ConditionFailed) => {
-                tracing::info!(accountid = a.accountid, "push rate limited");
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    if counted.is_empty() {
-        let retry_after = (window_end(settings, window) - now).max(1) as u64;
-        return Err(ApiError::TooManyRequests {
-            code: "push_rate_limited",
-            message: format!(
-                "at most {} pushes per {} s to an account; retry after {retry_after} s",
-                settings.push_limit, settings.push_window
-            ),
-            retry_after,
-        });
-    }
-    let ids: Vec<u64> = counted.iter().map(|a| a.accountid).collect();
-    let attempt = transition(deps, session, |s, now| {
-        // The session may have changed since it was read (logged in, scanned).
-        if let Some(why) = s.push_refusal(context.as_ref(), now) {
-            return Err(ApiError::conflict("session_state", why));
-        }
-        Ok(Some(s.pushed_to(&ids, context.clone(), settings, now)))
-    })
-    .await
-    .and_then(|s| s.ok_or(ApiError::Internal));
-    let session = match attempt {
-        Ok(s) => s,
-        Err(e) => {
-            // Nothing was pushed: give the counted slots back.
-            for a in &counted {
-                adjust_count(deps, server, a.accountid, window, -1).await;
-            }
-            return Err(e);
-        }
-    };
-    let message = PushMessage {
-        serverid: server.serverid.to_string(),
-        hsid: session.hsid.to_string(),
-        servername: settings.name.clone(),
-        announceinfo: session.context.announceinfo.clone(),
-        choices: session.matching.as_ref().map(|m| m.choices.clone()),
-        expires_in: session.expires_at - now,
-    };
-    // In parallel, so that a user's devices do not wait for each other and an SNS outage
-    // costs one timeout, not one per device.
-    let mut results = Vec::with_capacity(counted.len());
-    // Every counted account has an endpoint (`unpushable` let none without one through).
-    let endpoints: Vec<(u64, &PushEndpoint)> = counted
-        .iter()
-        .filter_map(|a| a.push.as_ref().map(|p| (a.accountid, p)))
-        .collect();
-    for batch in endpoints.chunks(PUBLISH_CONCURRENCY) {
-        let sends: Vec<_> = batch
-            .iter()
-            .map(|&target| deliver(deps, server, target, &message, window, now))
-            .collect();
-        results.extend(join_all(sends).await);
-    }
-    let pushed = results.iter().filter(|r| r.is_ok()).count();
-    if pushed == 0
-        && results
-            .iter()
-            .any(|r| matches!(r, Err(PushError::Unavailable(_))))
-    {
-        // Nothing went out because SNS failed: a transient error the caller retries, not
-        // an answer of "pushed 0".
-        return Err(ApiError::Unavailable);
-    }
-    tracing::info!(hsid = %session.hsid, pushed, "login pushed");
-    Ok(Pushed {
-        pushed,
-        match_number: session.matching.as_ref().map(|m| m.number.clone()),
-    })
-}
-
-async fn provoke_http(
-    deps: &Deps,
-    ws: &WebsiteSession,
-    req: &Request,
-    targets: Vec<Account>,
-    context: Option<UserContext>,
-) -> Result<Response<Body>, ApiError> {
-    let session = ensure_session(deps, ws, req).await?;
-    let pushed = provoke(deps, &ws.server, session, targets, context).await?;
-    json(StatusCode::OK, &pushed)
-}
-
-/// The account a session's provokeLogin pushes to: its last account, while the session
-/// can provoke (SPEC section 3).
-pub async fn last_account(
-    deps: &Deps,
-    server: &Server,
-    session: Option<&Session>,
-) -> Result<Account, ApiError> {
-    let cannot = || {
-        ApiError::conflict(
-            "cannot_provoke",
-            "this session has no account to push to: log in once with the QR code first",
-        )
-    };
-    let session = session.filter(|s| s.canprovoke).ok_or_else(cannot)?;
-    let accountid = session.last_accountid.ok_or_else(cannot)?;
-    deps.store
-        .get_account(&server.serverid, accountid)
-        .await?
-        .ok_or_else(cannot)
-}
+use crate::service::push;
 
 /// `POST /servers/{serverid}/sessions/provokelogin` + X-nonce: push to the session's last
 /// account.
@@ -299,10 +19,12 @@ pub async fn provoke_login(
     params: &PathParams,
     req: &Request,
 ) -> Result<Response<Body>, ApiError> {
-    let ws = website_session(deps, params, req, Permission::Sessions).await?;
-    let context = body_context(req)?;
-    let account = last_account(deps, &ws.server, ws.session.as_ref()).await?;
-    provoke_http(deps, &ws, req, vec![account], context).await
+    let call = session_call(req, params)?;
+    let context = optional_user_context(req);
+    json(
+        StatusCode::OK,
+        &push::provoke_login(deps, &call, context).await?,
+    )
 }
 
 /// `POST /servers/{serverid}/users/{userid}/provokelogin` + X-nonce: push to every
@@ -312,20 +34,13 @@ pub async fn provoke_login_on_user(
     params: &PathParams,
     req: &Request,
 ) -> Result<Response<Body>, ApiError> {
-    let ws = website_session(deps, params, req, Permission::Sessions).await?;
-    let userid = validate_userid("userid", params.get("userid"))?;
-    let context = body_context(req)?;
-    let accounts = deps
-        .store
-        .user_accounts(&ws.server.serverid, &userid)
-        .await?;
-    if accounts.is_empty() {
-        return Err(ApiError::conflict(
-            "cannot_provoke",
-            "this user has no accounts",
-        ));
-    }
-    provoke_http(deps, &ws, req, accounts, context).await
+    let call = session_call(req, params)?;
+    let userid = validate_userid("userid", params.get("userid"));
+    let context = optional_user_context(req);
+    json(
+        StatusCode::OK,
+        &push::provoke_login_on_user(deps, &call, userid, context).await?,
+    )
 }
 
 /// `POST /servers/{serverid}/accounts/{accountid}/provokelogin` + X-nonce.
@@ -334,13 +49,11 @@ pub async fn provoke_login_on_account(
     params: &PathParams,
     req: &Request,
 ) -> Result<Response<Body>, ApiError> {
-    let ws = website_session(deps, params, req, Permission::Sessions).await?;
-    let id = parse_accountid(params.get("accountid"))?;
-    let context = body_context(req)?;
-    let account = deps
-        .store
-        .get_account(&ws.server.serverid, id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no account {id} on this server")))?;
-    provoke_http(deps, &ws, req, vec![account], context).await
+    let call = session_call(req, params)?;
+    let id = parse_accountid(params.get("accountid"));
+    let context = optional_user_context(req);
+    json(
+        StatusCode::OK,
+        &push::provoke_login_on_account(deps, &call, id, context).await?,
+    )
 }

@@ -2,9 +2,13 @@
 //! payload per platform. It carries the server id, hsid, server name, announceinfo and the
 //! match choices; never a nonce, a key or a userid.
 
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::usercontext::SessionInfo;
+use crate::wire::Platform;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PushMessage {
@@ -113,6 +117,18 @@ impl PushMessage {
             ("AWS.SNS.MOBILE.FCM.TTL", ttl),
         ]
     }
+}
+
+/// One message the local stack's push service "sent", as its outbox (`GET /local/outbox`)
+/// lists it: pushes never leave the machine there, and the authenticator reads them back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    pub endpoint_arn: String,
+    pub platform: Platform,
+    pub token: String,
+    /// The SNS message (`MessageStructure=json`) as it would have been published.
+    pub message: Value,
+    pub attributes: BTreeMap<String, String>,
 }
 
 #[cfg(test)]

@@ -1,11 +1,11 @@
-//! Enrolment tokens (SPEC 5.2): single use, 10 minutes, stored only as a hash.
+//! Enrolment tokens (SPEC 5.2): 128 random bits, single use, 10 minutes; the server stores
+//! only a hash. The token reaches the phone in the enrolment link.
 
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::clock::UnixTime;
-use crate::ids::{Hsid, ServerId, b64url, random_bytes};
+use crate::ids::{ServerId, b64url, random_bytes};
 
+/// How long an enrolment link may be used, in seconds.
 pub const TOKEN_LIFETIME_SECONDS: i64 = 600;
 
 /// A fresh token: 128 random bits, base64url (22 characters).
@@ -23,24 +23,6 @@ pub fn valid_token_shape(token: &str) -> bool {
         && token
             .bytes()
             .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EnrolToken {
-    pub serverid: ServerId,
-    pub token_hash: String,
-    /// The website session that asked for the link; the new account is logged in to it.
-    pub hsid: Hsid,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub userid: Option<String>,
-    /// The `name` given to getQrEnrol: the new account's default description.
-    #[serde(default)]
-    pub name: String,
-    pub created: UnixTime,
-    pub expires_at: UnixTime,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub used: Option<UnixTime>,
-    pub ttl: UnixTime,
 }
 
 /// `{link_base}enrol/{serverid}/{token}?api=<url-encoded API base>`.

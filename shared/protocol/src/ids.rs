@@ -122,6 +122,17 @@ impl Nonce {
     }
 }
 
+/// An account id in a path or a signature header: a positive integer of at most 15 digits.
+pub fn parse_accountid(v: &str) -> Result<u64, ApiError> {
+    match v.parse::<u64>() {
+        Ok(n) if n > 0 && v.len() <= 15 && v.bytes().all(|c| c.is_ascii_digit()) => Ok(n),
+        _ => Err(ApiError::invalid_field(
+            "accountid",
+            "must be a positive integer",
+        )),
+    }
+}
+
 /// The public handle of a session: base64url of the first 16 bytes of
 /// SHA-256("nsauth-hsid-v1" 0x00 serverid 0x00 nonce).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -244,6 +255,14 @@ mod tests {
         assert!(Nonce::parse(Some(n.expose())).is_ok());
         assert_ne!(Nonce::generate().expose(), n.expose());
         assert!(Hsid::parse(n.hsid(&s).as_str()).is_some());
+    }
+
+    #[test]
+    fn accountids() {
+        assert_eq!(parse_accountid("42").unwrap(), 42);
+        for bad in ["0", "-1", "+1", "1.0", "abc", "1234567890123456", ""] {
+            assert!(parse_accountid(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

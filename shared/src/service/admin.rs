@@ -1,12 +1,13 @@
 //! Server and API key administration, shared by the admin tool, the local stack's demo
-//! server and the tests.
+//! server and the tests. These work on the store directly (no API key: whoever runs them
+//! has the table).
 
 use crate::apikey::{ApiKey, ApiKeyRecord, Permission};
 use crate::clock::UnixTime;
 use crate::ids::ServerId;
 use crate::server::Server;
 use crate::settings::ServerSettings;
-use crate::store::{Store, StoreError};
+use crate::store::{ServerStore, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -21,7 +22,7 @@ pub enum AdminError {
 /// Creates a server with a first key holding every permission. With `fixed`, the id and
 /// key are the caller's (the local stack's `NSAUTH_DEMO_*`); otherwise both are random.
 pub async fn create_server(
-    store: &dyn Store,
+    store: &dyn ServerStore,
     settings: ServerSettings,
     fixed: Option<(ServerId, ApiKey)>,
     now: UnixTime,
@@ -50,7 +51,7 @@ pub async fn create_server(
 }
 
 pub async fn create_key(
-    store: &dyn Store,
+    store: &dyn ServerStore,
     serverid: &ServerId,
     permissions: Vec<Permission>,
     label: String,
@@ -78,7 +79,7 @@ pub async fn create_key(
 }
 
 pub async fn revoke_key(
-    store: &dyn Store,
+    store: &dyn ServerStore,
     serverid: &ServerId,
     keyid: &str,
     now: UnixTime,
@@ -93,7 +94,7 @@ pub async fn revoke_key(
 
 /// Applies `name=value` changes to a server's settings, all or none.
 pub async fn update_settings(
-    store: &dyn Store,
+    store: &dyn ServerStore,
     serverid: &ServerId,
     changes: &[(String, String)],
 ) -> Result<ServerSettings, AdminError> {

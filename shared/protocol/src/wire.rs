@@ -1,0 +1,232 @@
+//! The JSON of the phone API (SPEC 5.2, 5.3; docs/phone-protocol.md): what a phone sends
+//! and what the server answers, and the session states both sides name. The server reads
+//! requests into these types and writes answers from them, so a client that uses them
+//! speaks exactly what the server speaks.
+//!
+//! Request types are lenient where the server checks a field itself (an absent `token` is
+//! an empty string, an absent `platform` is `None`), so that the server can name the field
+//! in its 400 answer rather than fail on the shape.
+
+use serde::{Deserialize, Serialize};
+
+use crate::usercontext::{SessionInfo, UserContext};
+
+/// The state of a session (SPEC section 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionState {
+    Pending,
+    Scanned,
+    LoggedIn,
+    LoggedOut,
+    Cancelled,
+    Expired,
+}
+
+impl SessionState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionState::Pending => "pending",
+            SessionState::Scanned => "scanned",
+            SessionState::LoggedIn => "loggedin",
+            SessionState::LoggedOut => "loggedout",
+            SessionState::Cancelled => "cancelled",
+            SessionState::Expired => "expired",
+        }
+    }
+
+    /// A login attempt is under way: the phone may still scan or approve.
+    pub fn is_open_attempt(self) -> bool {
+        matches!(self, SessionState::Pending | SessionState::Scanned)
+    }
+}
+
+impl std::fmt::Display for SessionState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The push service an account's app uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Platform {
+    Apns,
+    ApnsSandbox,
+    Fcm,
+}
+
+impl Platform {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Apns => "apns",
+            Platform::ApnsSandbox => "apns_sandbox",
+            Platform::Fcm => "fcm",
+        }
+    }
+}
+
+/// A device's push token: enrol's `push` and the body of `PUT /app/v1/push`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushRegistration {
+    pub platform: Option<Platform>,
+    #[serde(default)]
+    pub token: String,
+}
+
+/// `POST /app/v1/enrol`, signed with `account=new` by the key being enrolled.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrolRequest {
+    /// The single-use token of the enrolment link.
+    #[serde(default)]
+    pub token: String,
+    /// base64url (no padding) SPKI of the new P-256 public key.
+    #[serde(default)]
+    pub publickey: String,
+    /// The device's name; empty takes the `name` the website gave the link.
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub clientversion: String,
+    #[serde(default)]
+    pub push: Option<PushRegistration>,
+}
+
+/// The answer of enrol (201).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enrolled {
+    pub serverid: String,
+    pub servername: String,
+    pub accountid: u64,
+    pub userid: Option<String>,
+    /// Whether pushes can reach this account (false when the deployment has no platform
+    /// application for the app's platform, or SNS refused the token).
+    pub push: bool,
+}
+
+/// The answer of `GET /app/v1/sessions/{hsid}`: what the phone shows before the user
+/// decides.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shown {
+    pub serverid: String,
+    pub servername: String,
+    pub logo: String,
+    pub announceinfo: SessionInfo,
+    pub state: SessionState,
+    /// The three numbers to offer while number matching is open.
+    pub choices: Option<Vec<String>>,
+    /// Where an app-to-app login may return: the app follows a link's `return` only when it
+    /// is on this list (exact, or under an entry ending in `/`).
+    pub return_urls: Vec<String>,
+}
+
+/// `POST /app/v1/sessions/{hsid}/approve`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApproveRequest {
+    /// What the user typed, if the app asked.
+    #[serde(default)]
+    pub userinput: Option<String>,
+    /// The number the user picked (two digits) when number matching is on.
+    #[serde(default, rename = "match")]
+    pub match_number: Option<String>,
+}
+
+/// Why the user denied.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DenyReason {
+    #[default]
+    User,
+    Fraud,
+}
+
+/// `POST /app/v1/sessions/{hsid}/deny`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DenyRequest {
+    #[serde(default)]
+    pub reason: DenyReason,
+}
+
+/// The answer of approve, deny and the phone's logout: the session's state after the call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateAnswer {
+    pub state: SessionState,
+}
+
+/// A session in the phone's list (`GET /app/v1/sessions`) and in the website's
+/// getAccountSessions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionListEntry {
+    pub hsid: String,
+    pub state: SessionState,
+    pub loggedin: bool,
+    pub accountid: Option<u64>,
+    pub login_at: Option<String>,
+    pub expires: Option<String>,
+    pub sessioninfo: SessionInfo,
+}
+
+/// One page of sessions, newest login first, and the cursor of the next page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionList {
+    pub sessions: Vec<SessionListEntry>,
+    pub next: Option<String>,
+}
+
+/// The body of `POST /app/v1/inapp`: the UserContext of the in-app login (optional).
+pub type InAppRequest = UserContext;
+
+/// The answer of in-app login: the nonce for the app to hand to its own backend.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InAppLogin {
+    pub nonce: String,
+    pub hsid: String,
+}
+
+/// The answer of `PUT /app/v1/push`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushAnswer {
+    pub push: bool,
+}
+
+/// The answer of `DELETE /app/v1/account`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Removed {
+    pub deleted: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn names_on_the_wire() {
+        assert_eq!(
+            serde_json::to_value(SessionState::LoggedIn).unwrap(),
+            "loggedin"
+        );
+        assert_eq!(
+            serde_json::to_value(Platform::ApnsSandbox).unwrap(),
+            "apns_sandbox"
+        );
+        let a: ApproveRequest = serde_json::from_value(json!({"match": "42"})).unwrap();
+        assert_eq!(a.match_number.as_deref(), Some("42"));
+        let d: DenyRequest = serde_json::from_value(json!({})).unwrap();
+        assert_eq!(d.reason, DenyReason::User);
+        let e: EnrolRequest = serde_json::from_value(json!({"push": {"platform": "fcm"}})).unwrap();
+        assert_eq!(e.push.unwrap().platform, Some(Platform::Fcm));
+        // An answer without a userid still names the field (the phone API's own shape).
+        let enrolled = Enrolled {
+            serverid: "s".into(),
+            servername: "n".into(),
+            accountid: 1,
+            userid: None,
+            push: false,
+        };
+        assert_eq!(
+            serde_json::to_value(&enrolled).unwrap()["userid"],
+            json!(null)
+        );
+    }
+}

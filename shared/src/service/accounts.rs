@@ -1,0 +1,348 @@
+//! The website's account and user calls (SPEC section 4), and the account changes they
+//! share with the phone API: every change of an account is carried to the sessions it
+//! logged in to, so that getSession stays one read.
+
+use serde::Serialize;
+
+use crate::account::{Account, AccountView};
+use crate::apikey::Permission;
+use crate::clock::UnixTime;
+use crate::deps::Deps;
+use crate::error::ApiError;
+use crate::ids::ServerId;
+use crate::server::Server;
+use crate::service::Checked;
+use crate::service::versioned;
+use crate::service::website::{self, WebsiteCall};
+use crate::session::{Session, SessionState};
+use crate::store::{SessionCursor, StoreError};
+use crate::wire::SessionList;
+
+/// The answer of deleteAccount and deleteUser: how many accounts went.
+#[derive(Debug, Serialize)]
+pub struct Deleted {
+    pub deleted: usize,
+}
+
+/// A user and its accounts (getUser).
+#[derive(Debug, Serialize)]
+pub struct UserView {
+    pub userid: String,
+    pub accounts: Vec<AccountView>,
+}
+
+/// A page of a listing: at most `limit` items after `cursor`.
+pub struct PageRequest {
+    pub limit: u32,
+    pub cursor: Option<String>,
+}
+
+impl PageRequest {
+    pub const DEFAULT_LIMIT: u32 = 20;
+    pub const MAX_LIMIT: u32 = 100;
+
+    /// `limit` (1 to 100, default 20) and `cursor` (one this API handed out) of a listing.
+    pub fn parse(limit: Option<&str>, cursor: Option<&str>) -> Result<PageRequest, ApiError> {
+        let limit = match limit {
+            None => Self::DEFAULT_LIMIT,
+            Some(v) => match v.parse::<u32>() {
+                Ok(n) if (1..=Self::MAX_LIMIT).contains(&n) => n,
+                _ => return Err(ApiError::invalid_field("limit", "must be 1 to 100")),
+            },
+        };
+        let cursor = match cursor {
+            None | Some("") => None,
+            Some(c) if SessionCursor::decode(c).is_some() => Some(c.to_string()),
+            Some(_) => {
+                return Err(ApiError::invalid_field(
+                    "cursor",
+                    "not a cursor this API handed out",
+                ));
+            }
+        };
+        Ok(PageRequest { limit, cursor })
+    }
+}
+
+fn unknown_account(id: u64) -> ApiError {
+    ApiError::NotFound(format!("no account {id} on this server"))
+}
+
+async fn load(deps: &Deps, server: &Server, accountid: u64) -> Result<Account, ApiError> {
+    deps.accounts
+        .get_account(&server.serverid, accountid)
+        .await?
+        .ok_or_else(|| unknown_account(accountid))
+}
+
+/// getAccount.
+pub async fn get(
+    deps: &Deps,
+    call: &WebsiteCall,
+    accountid: Checked<u64>,
+) -> Result<AccountView, ApiError> {
+    let server = website::authorise(deps, &call.credentials, Permission::Accounts).await?;
+    Ok(load(deps, &server, accountid?).await?.view())
+}
+
+/// updateAccount (`?blocked=`): blocks or unblocks the account.
+pub async fn update_blocked(
+    deps: &Deps,
+    call: &WebsiteCall,
+    accountid: Checked<u64>,
+    blocked: Checked<bool>,
+) -> Result<AccountView, ApiError> {
+    let server = website::authorise(deps, &call.credentials, Permission::Accounts).await?;
+    let id = accountid?;
+    let blocked = blocked?;
+    Ok(set_blocked(deps, &server, id, blocked).await?.view())
+}
+
+/// deleteAccount.
+pub async fn delete(
+    deps: &Deps,
+    call: &WebsiteCall,
+    accountid: Checked<u64>,
+) -> Result<Deleted, ApiError> {
+    let server = website::authorise(deps, &call.credentials, Permission::Accounts).await?;
+    remove_account(deps, &server, accountid?).await?;
+    Ok(Deleted { deleted: 1 })
+}
+
+/// updateAccountUser: moves the account to a user.
+pub async fn update_user(
+    deps: &Deps,
+    call: &WebsiteCall,
+    accountid: Checked<u64>,
+    userid: Checked<String>,
+) -> Result<AccountView, ApiError> {
+    let server = website::authorise(deps, &call.credentials, Permission::Users).await?;
+    let id = accountid?;
+    let userid = userid?;
+    Ok(set_userid(deps, &server, id, Some(userid)).await?.view())
+}
+
+/// getAccountSessions: the account's sessions, newest login first.
+pub async fn sessions(
+    deps: &Deps,
+    call: &WebsiteCall,
+    accountid: Checked<u64>,
+    page: Checked<PageRequest>,
+) -> Result<SessionList, ApiError> {
+    let server = website::authorise(deps, &call.credentials, Permission::Accounts).await?;
+    let id = accountid?;
+    let page = page?;
+    load(deps, &server, id).await?;
+    session_list(deps, &server, id, &page).await
+}
+
+/// A page of the sessions an account logged in to, as the lists show them.
+pub async fn session_list(
+    deps: &Deps,
+    server: &Server,
+    accountid: u64,
+    page: &PageRequest,
+) -> Result<SessionList, ApiError> {
+    let found = deps
+        .sessions
+        .account_sessions(
+            &server.serverid,
+            accountid,
+            page.limit,
+            page.cursor.as_deref(),
+        )
+        .await?;
+    let now = deps.clock.now();
+    Ok(SessionList {
+        sessions: found
+            .items
+            .iter()
+            .map(|s| s.list_entry(&server.settings, now))
+            .collect(),
+        next: found.next,
+    })
+}
+
+/// getUser: the user's accounts.
+pub async fn get_user(
+    deps: &Deps,
+    call: &WebsiteCall,
+    userid: Checked<String>,
+) -> Result<UserView, ApiError> {
+    let server = website::authorise(deps, &call.credentials, Permission::Users).await?;
+    let userid = userid?;
+    let mut accounts = deps
+        .accounts
+        .user_accounts(&server.serverid, &userid)
+        .await?;
+    accounts.sort_by_key(|a| a.accountid);
+    Ok(UserView {
+        userid,
+        accounts: accounts.iter().map(Account::view).collect(),
+    })
+}
+
+/// deleteUser: removes every account of the user.
+pub async fn delete_user(
+    deps: &Deps,
+    call: &WebsiteCall,
+    userid: Checked<String>,
+) -> Result<Deleted, ApiError> {
+    let server = website::authorise(deps, &call.credentials, Permission::Users).await?;
+    let userid = userid?;
+    let accounts = deps
+        .accounts
+        .user_accounts(&server.serverid, &userid)
+        .await?;
+    for a in &accounts {
+        remove_account(deps, &server, a.accountid).await?;
+    }
+    Ok(Deleted {
+        deleted: accounts.len(),
+    })
+}
+
+/// Reads the account and applies `change` to it, written conditionally (re-read and applied
+/// again after a lost race). 404 for an unknown account.
+pub async fn update_account<F>(
+    deps: &Deps,
+    server: &Server,
+    accountid: u64,
+    change: F,
+) -> Result<Account, ApiError>
+where
+    F: Fn(&mut Account),
+{
+    let current = load(deps, server, accountid).await?;
+    versioned::update(
+        deps.accounts.as_ref(),
+        deps.clock.as_ref(),
+        current,
+        |a, _| {
+            let mut next = a.next_version();
+            change(&mut next);
+            Ok(Some(next))
+        },
+    )
+    .await?
+    .ok_or(ApiError::Internal)
+}
+
+/// Applies `change` to every session the account logged in to (its index), page by page.
+async fn for_account_sessions<F>(
+    deps: &Deps,
+    serverid: &ServerId,
+    accountid: u64,
+    change: F,
+) -> Result<(), ApiError>
+where
+    F: Fn(&Session, UnixTime) -> Option<Session>,
+{
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = deps
+            .sessions
+            .account_sessions(serverid, accountid, 100, cursor.as_deref())
+            .await?;
+        for s in page.items {
+            versioned::update(
+                deps.sessions.as_ref(),
+                deps.clock.as_ref(),
+                s,
+                |cur, now| Ok(change(cur, now)),
+            )
+            .await?;
+        }
+        match page.next {
+            Some(n) => cursor = Some(n),
+            None => return Ok(()),
+        }
+    }
+}
+
+/// Moves an account to a user (or to none) and its logged-in sessions with it.
+pub async fn set_userid(
+    deps: &Deps,
+    server: &Server,
+    accountid: u64,
+    userid: Option<String>,
+) -> Result<Account, ApiError> {
+    let account = update_account(deps, server, accountid, |a| a.userid = userid.clone()).await?;
+    let settings = &server.settings;
+    for_account_sessions(deps, &server.serverid, accountid, |s, now| {
+        let login = s.login.as_ref().filter(|l| l.accountid == accountid)?;
+        if s.state_at(now) != SessionState::LoggedIn || login.userid == userid {
+            return None;
+        }
+        Some(s.noted_login_user(userid.clone(), settings, now))
+    })
+    .await?;
+    Ok(account)
+}
+
+/// Blocks or unblocks an account; `canprovoke` of its sessions follows (SPEC section 3).
+pub async fn set_blocked(
+    deps: &Deps,
+    server: &Server,
+    accountid: u64,
+    blocked: bool,
+) -> Result<Account, ApiError> {
+    let account = update_account(deps, server, accountid, |a| {
+        a.blocked = blocked;
+        // An admin's unblock also lifts the push block that fraud reports set.
+        if !blocked {
+            a.fraud_reports = 0;
+        }
+    })
+    .await?;
+    let settings = &server.settings;
+    for_account_sessions(deps, &server.serverid, accountid, |s, now| {
+        (s.last_accountid == Some(accountid) && s.canprovoke == blocked)
+            .then(|| s.with_canprovoke(!blocked, settings, now))
+    })
+    .await?;
+    tracing::info!(accountid, blocked, "account block changed");
+    Ok(account)
+}
+
+/// Removes an account: its logins end, its sessions can no longer provoke, its push
+/// endpoint is deleted, then the account item.
+pub async fn remove_account(deps: &Deps, server: &Server, accountid: u64) -> Result<(), ApiError> {
+    let account = load(deps, server, accountid).await?;
+    let settings = &server.settings;
+    for_account_sessions(deps, &server.serverid, accountid, |s, now| {
+        if s.last_accountid != Some(accountid) {
+            return None;
+        }
+        let logged_in_here = s.login.as_ref().is_some_and(|l| l.accountid == accountid);
+        let ended = if logged_in_here {
+            s.logout(settings, now)
+        } else {
+            None
+        };
+        if ended.is_none() && !s.canprovoke {
+            return None;
+        }
+        let mut next = ended.unwrap_or_else(|| s.with_canprovoke(false, settings, now));
+        next.canprovoke = false;
+        Some(next)
+    })
+    .await?;
+    if let Some(p) = &account.push
+        && let Err(e) = deps.push.delete_endpoint(&p.endpoint_arn).await
+    {
+        // The account goes anyway: a stale endpoint only costs a failed publish later.
+        tracing::warn!(error = %e, accountid, "push endpoint not deleted");
+    }
+    match deps
+        .accounts
+        .delete_account(&server.serverid, accountid)
+        .await
+    {
+        Ok(()) | Err(StoreError::ConditionFailed) => {
+            tracing::info!(accountid, "account removed");
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,617 @@
+//! The phone API (SPEC 5.1 to 5.3): the signature check of every call, enrolment, and the
+//! signed session calls.
+
+use sha2::{Digest, Sha256};
+
+use crate::account::{Account, MAX_DESCRIPTION_CHARS, Platform, PushEndpoint};
+use crate::clock::UnixTime;
+use crate::deps::Deps;
+use crate::enrol;
+use crate::error::ApiError;
+use crate::ids::{Hsid, ServerId, b64url};
+use crate::push::PushError;
+use crate::server::Server;
+use crate::service::Checked;
+use crate::service::accounts::{self, PageRequest, remove_account, update_account};
+use crate::service::push::adjust_for_attempt;
+use crate::service::sessions::create_with_new_nonce;
+use crate::service::versioned;
+use crate::session::{LoginInfo, Session, SessionEvent, SessionState};
+use crate::signing::{self, AccountRef, AuthHeader, MAX_SKEW_SECONDS};
+use crate::store::StoreError;
+use crate::usercontext::UserContext;
+use crate::wire::{
+    ApproveRequest, DenyReason, DenyRequest, EnrolRequest, Enrolled, InAppLogin, PushAnswer,
+    PushRegistration, Removed, SessionList, Shown, StateAnswer,
+};
+
+const MAX_PUSH_TOKEN_CHARS: usize = 4096;
+const MAX_CLIENTVERSION_CHARS: usize = 64;
+const MAX_USERINPUT_CHARS: usize = 256;
+
+/// A phone's call as the handler read it: the parsed `Authorization` header (its timestamp
+/// already within the clock window) and the bytes the signature must cover.
+pub struct SignedCall {
+    pub header: AuthHeader,
+    pub canonical: Vec<u8>,
+    /// Whether the call changes state (not a GET): only those are remembered against replay.
+    pub changes_state: bool,
+}
+
+/// A call whose signature checked out: the account's server and the account.
+pub struct Signed {
+    pub server: Server,
+    pub account: Account,
+}
+
+/// Records a state-changing call so that a replay of it has no second effect. The key is a
+/// hash of the signed bytes (not of the signature, which ECDSA lets an attacker vary).
+async fn not_replayed(
+    deps: &Deps,
+    call: &SignedCall,
+    serverid: &ServerId,
+    account: &str,
+) -> Result<(), ApiError> {
+    if !call.changes_state {
+        return Ok(());
+    }
+    let mut h = Sha256::new();
+    h.update(account.as_bytes());
+    h.update(b"\0");
+    h.update(&call.canonical);
+    let digest = b64url(&h.finalize());
+    // Remember it as long as its timestamp could still be accepted.
+    let until = call.header.ts + MAX_SKEW_SECONDS + 60;
+    match deps
+        .replays
+        .remember_request(serverid, &digest, until)
+        .await
+    {
+        Ok(()) => Ok(()),
+        Err(StoreError::ConditionFailed) => Err(ApiError::unauthorized(
+            "replayed_request",
+            "this signed request was already taken; sign the call again",
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Authenticates a call of an enrolled account: the account exists, the signature is its
+/// key's, then (so that only the key holder learns it) that it is not blocked, and that a
+/// state-changing call was not taken before.
+pub async fn authenticate(deps: &Deps, call: &SignedCall) -> Result<Signed, ApiError> {
+    let AccountRef::Id(accountid) = call.header.account else {
+        return Err(ApiError::unauthorized(
+            "bad_signature",
+            "account=new is only for POST /app/v1/enrol",
+        ));
+    };
+    let (server, account) = deps
+        .accounts
+        .get_server_and_account(&call.header.serverid, accountid)
+        .await?;
+    let (Some(server), Some(account)) = (server, account) else {
+        return Err(ApiError::unauthorized(
+            "unknown_account",
+            "no such account on this server; enrol again",
+        ));
+    };
+    signing::verify(&account.publickey, &call.canonical, &call.header.sig)?;
+    if account.blocked {
+        return Err(ApiError::unauthorized(
+            "account_blocked",
+            "the website has blocked this account",
+        ));
+    }
+    not_replayed(deps, call, &call.header.serverid, &accountid.to_string()).await?;
+    Ok(Signed { server, account })
+}
+
+fn short_text(field: &str, v: &str, max: usize) -> Result<(), ApiError> {
+    if v.chars().count() > max || v.chars().any(char::is_control) {
+        return Err(ApiError::invalid_field(
+            field,
+            format!("at most {max} characters, no control characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// A push registration's platform and token, or 400 naming the field (`field.platform`,
+/// `field.token`).
+fn push_target<'a>(p: &'a PushRegistration, field: &str) -> Result<(Platform, &'a str), ApiError> {
+    let platform = p.platform.ok_or_else(|| {
+        ApiError::invalid_field(
+            &format!("{field}.platform"),
+            "must be apns, apns_sandbox or fcm",
+        )
+    })?;
+    if p.token.is_empty()
+        || p.token.len() > MAX_PUSH_TOKEN_CHARS
+        || !p.token.bytes().all(|c| c.is_ascii_graphic())
+    {
+        return Err(ApiError::invalid_field(
+            &format!("{field}.token"),
+            format!("a device token of 1 to {MAX_PUSH_TOKEN_CHARS} visible ASCII characters"),
+        ));
+    }
+    Ok((platform, &p.token))
+}
+
+/// Creates the SNS endpoint for a device token; `None` when push is not possible, which
+/// does not stop an enrolment (the app can send a token later with PUT /app/v1/push).
+async fn endpoint_or_none(
+    deps: &Deps,
+    platform: Platform,
+    token: &str,
+    user_data: &str,
+) -> Option<PushEndpoint> {
+    match deps.push.create_endpoint(platform, token, user_data).await {
+        Ok(arn) => Some(PushEndpoint {
+            platform,
+            endpoint_arn: arn,
+            disabled: false,
+        }),
+        Err(e) => {
+            tracing::warn!(error = %e, platform = platform.as_str(), "no push endpoint");
+            None
+        }
+    }
+}
+
+fn login_info(a: &Account) -> LoginInfo {
+    LoginInfo {
+        accountid: a.accountid,
+        userid: a.userid.clone(),
+        pk: a.pk_std(),
+    }
+}
+
+/// Uses an enrolment token, or says why it cannot be used.
+async fn use_token(
+    deps: &Deps,
+    serverid: &ServerId,
+    token: &str,
+    now: UnixTime,
+) -> Result<crate::enrolment::EnrolToken, ApiError> {
+    let hash = enrol::token_hash(token);
+    match deps.accounts.use_enrol_token(serverid, &hash, now).await {
+        Ok(t) => Ok(t),
+        Err(StoreError::ConditionFailed) => Err(
+            match deps.accounts.get_enrol_token(serverid, &hash).await? {
+                None => {
+                    ApiError::not_found("unknown enrolment token; ask the website for a new link")
+                }
+                Some(t) if t.used.is_some() => ApiError::conflict(
+                    "token_used",
+                    "this enrolment link was used already; ask the website for a new one",
+                ),
+                Some(_) => ApiError::conflict(
+                    "token_expired",
+                    "this enrolment link has expired (10 minutes); ask the website for a new one",
+                ),
+            },
+        ),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /app/v1/enrol`, signed with `account=new` by the key being enrolled (proof of
+/// possession): creates the account, its push endpoint, and logs it in to the website
+/// session that asked for the link.
+pub async fn enrol(
+    deps: &Deps,
+    call: &SignedCall,
+    body: Checked<EnrolRequest>,
+) -> Result<Enrolled, ApiError> {
+    let now = deps.clock.now();
+    if call.header.account != AccountRef::New {
+        return Err(ApiError::unauthorized(
+            "bad_signature",
+            "enrolment is signed with account=new",
+        ));
+    }
+    let b = body?;
+    signing::decode_public_key("publickey", &b.publickey)?;
+    signing::verify(&b.publickey, &call.canonical, &call.header.sig)?;
+    let serverid = &call.header.serverid;
+    not_replayed(deps, call, serverid, "new").await?;
+    short_text("description", &b.description, MAX_DESCRIPTION_CHARS)?;
+    short_text("clientversion", &b.clientversion, MAX_CLIENTVERSION_CHARS)?;
+    let push = b
+        .push
+        .as_ref()
+        .map(|p| push_target(p, "push"))
+        .transpose()?;
+    if !enrol::valid_token_shape(&b.token) {
+        return Err(ApiError::invalid_field("token", "not an enrolment token"));
+    }
+    let token = use_token(deps, serverid, &b.token, now).await?;
+    let server = deps.servers.get_server(serverid).await?.ok_or_else(|| {
+        ApiError::not_found("unknown enrolment token; ask the website for a new link")
+    })?;
+    let accountid = deps.accounts.allocate_accountid(&server.serverid).await?;
+    let endpoint = match push {
+        Some((platform, t)) => {
+            let user_data = format!("{}/{accountid}", server.serverid);
+            endpoint_or_none(deps, platform, t, &user_data).await
+        }
+        None => None,
+    };
+    let description = if b.description.is_empty() {
+        token.name.clone()
+    } else {
+        b.description
+    };
+    let account = Account {
+        serverid: server.serverid.clone(),
+        accountid,
+        publickey: b.publickey,
+        description,
+        clientversion: b.clientversion,
+        userid: token.userid.clone(),
+        blocked: false,
+        created: now,
+        lastlogin: Some(now),
+        lastprovoke: None,
+        push: endpoint,
+        fraud_reports: 0,
+        version: 1,
+    };
+    if let Err(e) = deps.accounts.create_account(&account).await {
+        if let Some(p) = &account.push {
+            let _ = deps.push.delete_endpoint(&p.endpoint_arn).await;
+        }
+        return Err(e.into());
+    }
+    tracing::info!(accountid, "account enrolled");
+    // Log the new account in to the website session that asked for the link.
+    if let Some(session) = deps.sessions.get_session(&token.hsid).await?
+        && session.serverid == server.serverid
+    {
+        let login = login_info(&account);
+        let settings = &server.settings;
+        let r = versioned::update(
+            deps.sessions.as_ref(),
+            deps.clock.as_ref(),
+            session,
+            |s, now| {
+                Ok(s.state_at(now)
+                    .is_open_attempt()
+                    .then(|| s.approve(login.clone(), settings, now).ok())
+                    .flatten())
+            },
+        )
+        .await;
+        if let Err(e) = r {
+            tracing::warn!(error = %e, "enrolment login not recorded");
+        }
+    }
+    Ok(Enrolled {
+        serverid: server.serverid.to_string(),
+        servername: server.settings.name.clone(),
+        accountid,
+        userid: account.userid.clone(),
+        push: account.push.is_some(),
+    })
+}
+
+fn unknown_session() -> ApiError {
+    ApiError::not_found("no such session; the link may be old")
+}
+
+/// The session a phone names, checked against the signing account's server. A phone of
+/// another server learns nothing about the session; the website learns (NOACCOUNTS) that
+/// this phone has no account for it.
+async fn phone_session(deps: &Deps, signed: &Signed, hsid: &Hsid) -> Result<Session, ApiError> {
+    let session = deps
+        .sessions
+        .get_session(hsid)
+        .await?
+        .ok_or_else(unknown_session)?;
+    if session.serverid != signed.server.serverid {
+        let settings = match deps.servers.get_server(&session.serverid).await? {
+            Some(s) => s.settings,
+            None => return Err(unknown_session()),
+        };
+        let noted = versioned::update(
+            deps.sessions.as_ref(),
+            deps.clock.as_ref(),
+            session,
+            |s, now| {
+                Ok(s.state_at(now)
+                    .is_open_attempt()
+                    .then(|| s.noted(SessionEvent::NoAccounts, &settings, now)))
+            },
+        )
+        .await;
+        if let Err(e) = noted {
+            tracing::warn!(error = %e, "NOACCOUNTS not recorded");
+        }
+        return Err(ApiError::conflict(
+            "no_account",
+            "this session belongs to a website this account is not enrolled with",
+        ));
+    }
+    Ok(session)
+}
+
+/// `GET /app/v1/sessions/{hsid}`: what the phone shows; pending becomes scanned.
+pub async fn show(deps: &Deps, call: &SignedCall, hsid: Checked<Hsid>) -> Result<Shown, ApiError> {
+    let signed = authenticate(deps, call).await?;
+    let hsid = hsid?;
+    let session = phone_session(deps, &signed, &hsid).await?;
+    let settings = &signed.server.settings;
+    let session = versioned::update(
+        deps.sessions.as_ref(),
+        deps.clock.as_ref(),
+        session.clone(),
+        |s, now| {
+            Ok((s.state_at(now) == SessionState::Pending)
+                .then(|| s.scan(settings, now).ok())
+                .flatten())
+        },
+    )
+    .await?
+    .unwrap_or(session);
+    let now = deps.clock.now();
+    Ok(Shown {
+        serverid: signed.server.serverid.to_string(),
+        servername: settings.name.clone(),
+        logo: settings.logo.clone(),
+        announceinfo: session.context.announceinfo.clone(),
+        state: session.state_at(now),
+        choices: session
+            .matching
+            .as_ref()
+            .filter(|_| session.open_match(now).is_some())
+            .map(|m| m.choices.clone()),
+        return_urls: settings.return_urls.clone(),
+    })
+}
+
+/// Records the login time on the account; a lost race only loses the timestamp.
+async fn touch_lastlogin(deps: &Deps, server: &Server, accountid: u64, now: UnixTime) {
+    if let Err(e) = update_account(deps, server, accountid, |a| a.lastlogin = Some(now)).await {
+        tracing::warn!(error = %e, accountid, "lastlogin not recorded");
+    }
+}
+
+/// `POST /app/v1/sessions/{hsid}/approve`: logs the account in; with number matching, a
+/// wrong number cancels the attempt (it may be an attacker's login) and counts as a denial.
+pub async fn approve(
+    deps: &Deps,
+    call: &SignedCall,
+    hsid: Checked<Hsid>,
+    body: Checked<ApproveRequest>,
+) -> Result<StateAnswer, ApiError> {
+    let signed = authenticate(deps, call).await?;
+    let hsid = hsid?;
+    let b = body?;
+    if let Some(u) = &b.userinput {
+        short_text("userinput", u, MAX_USERINPUT_CHARS)?;
+    }
+    if let Some(m) = &b.match_number
+        && !(m.len() == 2 && m.bytes().all(|c| c.is_ascii_digit()))
+    {
+        return Err(ApiError::invalid_field("match", "two digits"));
+    }
+    let session = phone_session(deps, &signed, &hsid).await?;
+    let settings = &signed.server.settings;
+    let login = login_info(&signed.account);
+    let picked = b.match_number.as_deref();
+    let after = versioned::update(
+        deps.sessions.as_ref(),
+        deps.clock.as_ref(),
+        session,
+        |s, now| {
+            if let Some(number) = s.open_match(now) {
+                match picked {
+                    None => {
+                        return Err(ApiError::invalid_field(
+                            "match",
+                            "this login needs the number the website shows",
+                        ));
+                    }
+                    // A wrong pick cancels the attempt: it may be an attacker's login.
+                    Some(m) if m != number => return Ok(Some(s.cancel(settings, now)?)),
+                    Some(_) => {}
+                }
+            }
+            let mut next = s.approve(login.clone(), settings, now)?;
+            next.userinput = b.userinput.clone();
+            Ok(Some(next))
+        },
+    )
+    .await?
+    .ok_or(ApiError::Internal)?;
+    let me = signed.account.accountid;
+    if after.state == SessionState::Cancelled {
+        tracing::warn!(hsid = %after.hsid, accountid = me, "wrong number picked");
+        adjust_for_attempt(deps, &signed.server, &after, me, 1).await;
+        return Err(ApiError::conflict(
+            "wrong_match",
+            "that is not the number the website shows; the login was cancelled",
+        ));
+    }
+    tracing::info!(hsid = %after.hsid, accountid = me, "approved");
+    // A push the user wanted does not count against the rate limit.
+    adjust_for_attempt(deps, &signed.server, &after, me, -1).await;
+    touch_lastlogin(deps, &signed.server, me, deps.clock.now()).await;
+    Ok(StateAnswer {
+        state: SessionState::LoggedIn,
+    })
+}
+
+/// `POST /app/v1/sessions/{hsid}/deny`: cancels; a fraud report also counts on the account
+/// (past `fraud_block_after` its pushes are blocked).
+pub async fn deny(
+    deps: &Deps,
+    call: &SignedCall,
+    hsid: Checked<Hsid>,
+    body: Checked<DenyRequest>,
+) -> Result<StateAnswer, ApiError> {
+    let signed = authenticate(deps, call).await?;
+    let hsid = hsid?;
+    let b = body?;
+    let fraud = b.reason == DenyReason::Fraud;
+    let session = phone_session(deps, &signed, &hsid).await?;
+    let settings = &signed.server.settings;
+    let after = versioned::update(
+        deps.sessions.as_ref(),
+        deps.clock.as_ref(),
+        session,
+        |s, now| {
+            let mut next = s.cancel(settings, now)?;
+            if fraud {
+                next.event = Some(SessionEvent::Fraud);
+            }
+            Ok(Some(next))
+        },
+    )
+    .await?
+    .ok_or(ApiError::Internal)?;
+    let me = signed.account.accountid;
+    // A denied push counts twice against the rate limit.
+    adjust_for_attempt(deps, &signed.server, &after, me, 1).await;
+    if fraud {
+        tracing::warn!(hsid = %hsid, accountid = me, "fraud reported");
+        update_account(deps, &signed.server, me, |a| a.fraud_reports += 1).await?;
+    }
+    Ok(StateAnswer {
+        state: SessionState::Cancelled,
+    })
+}
+
+/// `POST /app/v1/sessions/{hsid}/logout`: the phone ends a login of its own account.
+pub async fn logout(
+    deps: &Deps,
+    call: &SignedCall,
+    hsid: Checked<Hsid>,
+) -> Result<StateAnswer, ApiError> {
+    let signed = authenticate(deps, call).await?;
+    let hsid = hsid?;
+    let session = deps
+        .sessions
+        .get_session(&hsid)
+        .await?
+        .filter(|s| s.serverid == signed.server.serverid)
+        .ok_or_else(unknown_session)?;
+    let me = signed.account.accountid;
+    let settings = &signed.server.settings;
+    let after = versioned::update(
+        deps.sessions.as_ref(),
+        deps.clock.as_ref(),
+        session.clone(),
+        |s, now| match &s.login {
+            Some(l) if s.state_at(now) == SessionState::LoggedIn && l.accountid != me => {
+                Err(ApiError::conflict(
+                    "not_your_session",
+                    "another account is logged in to this session",
+                ))
+            }
+            _ => Ok(s.logout(settings, now)),
+        },
+    )
+    .await?
+    .unwrap_or(session);
+    Ok(StateAnswer {
+        state: after.state_at(deps.clock.now()),
+    })
+}
+
+/// `GET /app/v1/sessions?limit=&cursor=`: this account's sessions, newest login first.
+pub async fn sessions(
+    deps: &Deps,
+    call: &SignedCall,
+    page: Checked<PageRequest>,
+) -> Result<SessionList, ApiError> {
+    let signed = authenticate(deps, call).await?;
+    let page = page?;
+    accounts::session_list(deps, &signed.server, signed.account.accountid, &page).await
+}
+
+/// `POST /app/v1/inapp`: a new session, already logged in for this account; the nonce is
+/// for the app to hand to its own backend.
+pub async fn inapp(
+    deps: &Deps,
+    call: &SignedCall,
+    context: Checked<UserContext>,
+) -> Result<InAppLogin, ApiError> {
+    let signed = authenticate(deps, call).await?;
+    let context = context?;
+    let server = &signed.server;
+    let settings = &server.settings;
+    let now = deps.clock.now();
+    let login = login_info(&signed.account);
+    let (nonce, session) = create_with_new_nonce(deps, server, |hsid| {
+        let pending = Session::new_pending(
+            server.serverid.clone(),
+            hsid,
+            settings,
+            context.clone(),
+            now,
+        );
+        Ok(pending.approve(login.clone(), settings, now)?)
+    })
+    .await?;
+    tracing::info!(hsid = %session.hsid, accountid = signed.account.accountid, "in-app login");
+    touch_lastlogin(deps, server, signed.account.accountid, now).await;
+    Ok(InAppLogin {
+        nonce: nonce.expose().to_string(),
+        hsid: session.hsid.to_string(),
+    })
+}
+
+/// `PUT /app/v1/push`: a new push token; the old endpoint is deleted.
+pub async fn set_push(
+    deps: &Deps,
+    call: &SignedCall,
+    body: Checked<PushRegistration>,
+) -> Result<PushAnswer, ApiError> {
+    let signed = authenticate(deps, call).await?;
+    let b = body?;
+    let (platform, token) = push_target(&b, "push")?;
+    let user_data = format!("{}/{}", signed.server.serverid, signed.account.accountid);
+    let arn = deps
+        .push
+        .create_endpoint(platform, token, &user_data)
+        .await
+        .map_err(|e| match e {
+            PushError::NotConfigured(p) => ApiError::bad_request(
+                "push_unavailable",
+                format!("this deployment has no push platform application for {p}"),
+            ),
+            PushError::Refused(m) => ApiError::invalid_field("push.token", m),
+            PushError::Disabled => {
+                ApiError::invalid_field("push.token", "the push service refused it")
+            }
+            PushError::Unavailable(m) => {
+                tracing::error!(error = %m, "SNS unavailable");
+                ApiError::Unavailable
+            }
+        })?;
+    let old = signed.account.push.clone();
+    let endpoint = PushEndpoint {
+        platform,
+        endpoint_arn: arn.clone(),
+        disabled: false,
+    };
+    update_account(deps, &signed.server, signed.account.accountid, |a| {
+        a.push = Some(endpoint.clone())
+    })
+    .await?;
+    if let Some(o) = old.filter(|o| o.endpoint_arn != arn)
+        && let Err(e) = deps.push.delete_endpoint(&o.endpoint_arn).await
+    {
+        tracing::warn!(error = %e, "old push endpoint not deleted");
+    }
+    Ok(PushAnswer { push: true })
+}
+
+/// `DELETE /app/v1/account`: the phone removes its own account.
+pub async fn remove(deps: &Deps, call: &SignedCall) -> Result<Removed, ApiError> {
+    let signed = authenticate(deps, call).await?;
+    remove_account(deps, &signed.server, signed.account.accountid).await?;
+    Ok(Removed { deleted: true })
+}

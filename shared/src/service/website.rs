@@ -1,0 +1,117 @@
+//! The website backend's side of every call (SPEC section 4): the key check, and the
+//! session a nonce names, created as a new pending one the first time it is seen.
+
+use crate::apikey::{Credentials, Permission};
+use crate::deps::Deps;
+use crate::error::ApiError;
+use crate::ids::{Hsid, Nonce, ServerId};
+use crate::server::Server;
+use crate::service::versioned::{self, Created};
+use crate::session::Session;
+use crate::usercontext::{RequestOrigin, UserContext};
+
+/// A website backend call without a session: its key and where it came from.
+pub struct WebsiteCall {
+    pub credentials: Credentials,
+    pub origin: RequestOrigin,
+}
+
+/// A website backend call on the session of a nonce (`X-nonce`).
+pub struct SessionCall {
+    pub credentials: Credentials,
+    pub nonce: Nonce,
+    pub origin: RequestOrigin,
+}
+
+/// The server of a key that carries `needs` (one consistent read of server and key, so a
+/// revocation takes effect at once).
+pub async fn authorise(
+    deps: &Deps,
+    credentials: &Credentials,
+    needs: Permission,
+) -> Result<Server, ApiError> {
+    let (server, record) = deps
+        .servers
+        .get_server_and_key(&credentials.serverid, credentials.key.keyid())
+        .await?;
+    credentials.verify(server, record, needs)
+}
+
+/// A session call whose key checked out: the server, the hsid of the nonce, the session if
+/// it exists, and where the call came from (for a session it creates).
+pub struct WebsiteSession {
+    pub server: Server,
+    pub hsid: Hsid,
+    pub session: Option<Session>,
+    pub origin: RequestOrigin,
+}
+
+/// Checks the key (with `needs`) and reads the session of the nonce at the same time: one
+/// round trip of latency. The key decides before anything about the session is used.
+pub async fn open(
+    deps: &Deps,
+    call: &SessionCall,
+    needs: Permission,
+) -> Result<WebsiteSession, ApiError> {
+    let hsid = call.nonce.hsid(&call.credentials.serverid);
+    let (server, session) = tokio::join!(
+        authorise(deps, &call.credentials, needs),
+        deps.sessions.get_session(&hsid),
+    );
+    let server = server?;
+    let session = session?.map(|s| own(s, &server.serverid)).transpose()?;
+    Ok(WebsiteSession {
+        server,
+        hsid,
+        session,
+        origin: call.origin.clone(),
+    })
+}
+
+impl WebsiteSession {
+    /// The session, created as a new pending one (with `context`, or an empty one filled
+    /// from the request) if the nonce was never seen. Of two first calls at once, one
+    /// creates it and the other reads what it created.
+    pub async fn ensure(
+        &self,
+        deps: &Deps,
+        context: Option<&UserContext>,
+    ) -> Result<Session, ApiError> {
+        if let Some(s) = &self.session {
+            return Ok(s.clone());
+        }
+        let context = match context {
+            Some(c) => c.clone(),
+            None => {
+                let mut c = UserContext::default();
+                c.fill_from(&self.origin);
+                c
+            }
+        };
+        let fresh = Session::new_pending(
+            self.server.serverid.clone(),
+            self.hsid.clone(),
+            &self.server.settings,
+            context,
+            deps.clock.now(),
+        );
+        match versioned::create_or_read(deps.sessions.as_ref(), fresh).await? {
+            Created::New(s) => {
+                tracing::info!(hsid = %s.hsid, "session started");
+                Ok(s)
+            }
+            Created::Existing(s) => own(s, &self.server.serverid),
+        }
+    }
+}
+
+/// A session read by hsid must belong to the server asking. Another server's session under
+/// the same hsid would need a SHA-256 collision on 128 bits; refuse rather than mix them.
+pub fn own(session: Session, serverid: &ServerId) -> Result<Session, ApiError> {
+    if &session.serverid == serverid {
+        Ok(session)
+    } else {
+        tracing::error!(hsid = %session.hsid, "hsid of another server");
+        Err(ApiError::Internal)
+    }
+}
