@@ -247,11 +247,11 @@ mod tests {
         let k = ApiKey::generate();
         assert!(Credentials::parse(Some(k.expose()), "short").is_err());
         let creds = Credentials::parse(Some(k.expose()), sid).unwrap();
-        let server = Server {
-            serverid: creds.serverid.clone(),
-            created: 1,
-            settings: crate::settings::ServerSettings::default(),
-        };
+        let server = Server::with_id(
+            creds.serverid.clone(),
+            crate::settings::ServerSettings::default(),
+            1,
+        );
         let mut record = ApiKeyRecord::new(
             creds.serverid.clone(),
             &k,

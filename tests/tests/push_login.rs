@@ -666,8 +666,7 @@ async fn a_push_that_loses_the_race_to_a_scan_gives_its_count_back() {
         Some(other),
     )
     .await
-    .err()
-    .expect("refused");
+    .expect_err("refused");
     assert_eq!(refused.code(), "session_state", "{refused}");
     assert_eq!(
         stack.stored_session(&n).await.unwrap(),

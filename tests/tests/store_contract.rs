@@ -73,23 +73,26 @@ async fn servers_and_keys(store: &dyn Store) {
 
     let mut settings = a.settings.clone();
     settings.set("login_timeout", "90").unwrap();
-    store
-        .update_server_settings(&a.serverid, &settings)
-        .await
-        .unwrap();
+    let a2 = a.with_settings(settings);
+    store.update_server(&a2, a.version).await.unwrap();
     assert_eq!(
-        store
-            .get_server(&a.serverid)
-            .await
-            .unwrap()
-            .unwrap()
-            .settings
-            .login_timeout,
-        90
+        store.get_server(&a.serverid).await.unwrap(),
+        Some(a2.clone())
     );
     assert_eq!(
         store
-            .update_server_settings(&ServerId::generate(), &settings)
+            .update_server(&a2.with_settings(a.settings.clone()), a.version)
+            .await,
+        Err(StoreError::ConditionFailed),
+        "a write on an old version is refused"
+    );
+    assert_eq!(
+        store.get_server(&a.serverid).await.unwrap(),
+        Some(a2.clone())
+    );
+    assert_eq!(
+        store
+            .update_server(&server("Nowhere").with_settings(a.settings.clone()), 1)
             .await,
         Err(StoreError::ConditionFailed),
         "settings of a missing server are not created"
@@ -662,6 +665,43 @@ async fn change_stream(store: &dyn Store, stream: &ChangeStream) {
     );
 }
 
+/// A server item written before servers had a version (none stored) takes a settings
+/// change as version 0, once.
+async fn unversioned_server(store: &nsauth::store::DynamoStore) {
+    let a = server("Stored long ago");
+    let mut item: std::collections::HashMap<String, AttributeValue> =
+        serde_dynamo::to_item(&a).unwrap();
+    item.remove("version");
+    item.insert(
+        "pk".into(),
+        AttributeValue::S(format!("SERVER#{}", a.serverid)),
+    );
+    item.insert("sk".into(), AttributeValue::S("SERVER".into()));
+    store
+        .client()
+        .put_item()
+        .table_name(store.table())
+        .set_item(Some(item))
+        .send()
+        .await
+        .unwrap();
+    let read = store.get_server(&a.serverid).await.unwrap().unwrap();
+    assert_eq!(read.version, 0);
+    let mut settings = read.settings.clone();
+    settings.set("push_limit", "7").unwrap();
+    let next = read.with_settings(settings);
+    store.update_server(&next, 0).await.unwrap();
+    assert_eq!(
+        store.get_server(&a.serverid).await.unwrap(),
+        Some(next.clone())
+    );
+    assert_eq!(
+        store.update_server(&next, 0).await,
+        Err(StoreError::ConditionFailed),
+        "version 0 only while none is stored"
+    );
+}
+
 async fn contract(store: Arc<dyn Store>) {
     servers_and_keys(store.as_ref()).await;
     sessions(store.as_ref()).await;
@@ -687,6 +727,7 @@ async fn contract_on_moto() {
     contract(Arc::new(store.clone())).await;
     let stream = ChangeStream::new();
     change_stream(&store.clone().with_stream(stream.clone()), &stream).await;
+    unversioned_server(&store).await;
     // Not `concurrent_transitions` here: moto checks a condition and writes the item
     // without a lock (moto/dynamodb/models/table.py, put_item), so two conditional writes
     // on one version can both succeed under load (seen in CI, and 1 round in 300 with a
@@ -745,4 +786,5 @@ async fn contract_on_dynalite() {
     let stream = ChangeStream::new();
     let streamed = store.as_ref().clone().with_stream(stream.clone());
     change_stream(&streamed, &stream).await;
+    unversioned_server(&store).await;
 }

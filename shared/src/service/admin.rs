@@ -3,9 +3,11 @@
 //! has the table).
 
 use crate::apikey::{ApiKey, ApiKeyRecord, Permission};
-use crate::clock::UnixTime;
+use crate::clock::{SystemClock, UnixTime};
+use crate::error::ApiError;
 use crate::ids::ServerId;
 use crate::server::Server;
+use crate::service::versioned;
 use crate::settings::ServerSettings;
 use crate::store::{ServerStore, StoreError};
 
@@ -17,6 +19,8 @@ pub enum AdminError {
     NoServer(ServerId),
     #[error("{0}")]
     Store(#[from] StoreError),
+    #[error("{0}")]
+    Api(ApiError),
 }
 
 /// Creates a server with a first key holding every permission. With `fixed`, the id and
@@ -28,14 +32,7 @@ pub async fn create_server(
     now: UnixTime,
 ) -> Result<(Server, ApiKey), AdminError> {
     let (server, key) = match fixed {
-        Some((id, key)) => (
-            Server {
-                serverid: id,
-                created: now,
-                settings,
-            },
-            key,
-        ),
+        Some((id, key)) => (Server::with_id(id, settings, now), key),
         None => (Server::new(settings, now), ApiKey::generate()),
     };
     store.create_server(&server).await?;
@@ -92,7 +89,8 @@ pub async fn revoke_key(
     }
 }
 
-/// Applies `name=value` changes to a server's settings, all or none.
+/// Applies `name=value` changes to a server's settings, all or none, as one versioned
+/// write (a concurrent change is read again and the changes applied to it).
 pub async fn update_settings(
     store: &dyn ServerStore,
     serverid: &ServerId,
@@ -102,12 +100,25 @@ pub async fn update_settings(
         .get_server(serverid)
         .await?
         .ok_or_else(|| AdminError::NoServer(serverid.clone()))?;
-    let mut settings = server.settings;
-    for (k, v) in changes {
-        settings.set(k, v).map_err(AdminError::Invalid)?;
-    }
-    match store.update_server_settings(serverid, &settings).await {
-        Err(StoreError::ConditionFailed) => Err(AdminError::NoServer(serverid.clone())),
-        other => other.map(|()| settings).map_err(Into::into),
-    }
+    let apply = |s: &Server| {
+        let mut settings = s.settings.clone();
+        for (k, v) in changes {
+            settings.set(k, v)?;
+        }
+        Ok::<_, String>(s.with_settings(settings))
+    };
+    // Checked here so that a bad value is reported as such; the values do not depend on
+    // the server, so applying them again after a lost race cannot fail.
+    apply(&server).map_err(AdminError::Invalid)?;
+    let updated = versioned::update(store, &SystemClock, server, |s, _| {
+        apply(s)
+            .map(Some)
+            .map_err(|e| ApiError::bad_request("invalid_setting", e))
+    })
+    .await
+    .map_err(|e| match e {
+        ApiError::NotFound(_) => AdminError::NoServer(serverid.clone()),
+        e => AdminError::Api(e),
+    })?;
+    Ok(updated.map(|s| s.settings).unwrap_or_default())
 }

@@ -1,7 +1,7 @@
-//! The one read-modify-conditional-write loop. Sessions and accounts are written whole, on
-//! condition that the stored copy still has the version that was read (SPEC section 9);
-//! every change of either goes through [`update`], and every "create unless it exists"
-//! through [`create_or_read`].
+//! The one read-modify-conditional-write loop. Sessions, accounts and servers' settings are
+//! written on condition that the stored copy still has the version that was read (SPEC
+//! section 9); every change of them goes through [`update`], and every "create unless it
+//! exists, else take the existing one" through [`create_or_read`].
 //!
 //! The retry rule: a change is a function of the current item (and the time). When the
 //! write loses a race, the item is read again and the change decides anew on what won, so
@@ -13,8 +13,9 @@ use async_trait::async_trait;
 use crate::account::Account;
 use crate::clock::{Clock, UnixTime};
 use crate::error::ApiError;
+use crate::server::Server;
 use crate::session::Session;
-use crate::store::{AccountStore, SessionStore, StoreError};
+use crate::store::{AccountStore, ServerStore, SessionStore, StoreError};
 
 /// How many times a change is decided and written before the call gives up.
 pub const ATTEMPTS: usize = 4;
@@ -121,7 +122,7 @@ impl Versioned for Session {
 }
 
 #[async_trait]
-impl VersionedStore<Session> for dyn SessionStore {
+impl VersionedStore<Session> for dyn SessionStore + '_ {
     async fn read_again(&self, like: &Session) -> Result<Option<Session>, StoreError> {
         self.get_session(&like.hsid).await
     }
@@ -148,7 +149,7 @@ impl Versioned for Account {
 }
 
 #[async_trait]
-impl VersionedStore<Account> for dyn AccountStore {
+impl VersionedStore<Account> for dyn AccountStore + '_ {
     async fn read_again(&self, like: &Account) -> Result<Option<Account>, StoreError> {
         self.get_account(&like.serverid, like.accountid).await
     }
@@ -159,6 +160,33 @@ impl VersionedStore<Account> for dyn AccountStore {
 
     async fn replace(&self, item: &Account, expected_version: u64) -> Result<(), StoreError> {
         self.update_account(item, expected_version).await
+    }
+}
+
+impl Versioned for Server {
+    const KIND: &'static str = "server";
+
+    fn version(&self) -> u64 {
+        self.version
+    }
+
+    fn gone() -> ApiError {
+        ApiError::not_found("no such server")
+    }
+}
+
+#[async_trait]
+impl VersionedStore<Server> for dyn ServerStore + '_ {
+    async fn read_again(&self, like: &Server) -> Result<Option<Server>, StoreError> {
+        self.get_server(&like.serverid).await
+    }
+
+    async fn create(&self, item: &Server) -> Result<(), StoreError> {
+        self.create_server(item).await
+    }
+
+    async fn replace(&self, item: &Server, expected_version: u64) -> Result<(), StoreError> {
+        self.update_server(item, expected_version).await
     }
 }
 

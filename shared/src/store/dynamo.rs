@@ -45,7 +45,6 @@ use crate::enrolment::EnrolToken;
 use crate::ids::{Hsid, ServerId};
 use crate::server::Server;
 use crate::session::Session;
-use crate::settings::ServerSettings;
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -426,24 +425,32 @@ impl ServerStore for DynamoStore {
             .collect()
     }
 
-    async fn update_server_settings(
+    async fn update_server(
         &self,
-        serverid: &ServerId,
-        settings: &ServerSettings,
+        server: &Server,
+        expected_version: u64,
     ) -> Result<(), StoreError> {
-        let value: AttributeValue = serde_dynamo::to_attribute_value(settings)
+        let settings: AttributeValue = serde_dynamo::to_attribute_value(&server.settings)
             .map_err(|e| StoreError::Corrupt(format!("serialise: {e}")))?;
-        self.client
+        // UpdateItem, not a whole put: the item also holds the account id counter. A
+        // server stored before versions existed has none, which counts as version 0.
+        let mut req = self
+            .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(server_pk(serverid), SERVER_SK.into())))
-            .update_expression("SET #s = :s")
-            .condition_expression("attribute_exists(pk)")
+            .set_key(Some(key(server_pk(&server.serverid), SERVER_SK.into())))
+            .update_expression("SET #s = :s, #v = :nv")
             .expression_attribute_names("#s", "settings")
-            .expression_attribute_values(":s", value)
-            .send()
-            .await
-            .map_err(sdk_err)?;
+            .expression_attribute_names("#v", "version")
+            .expression_attribute_values(":s", settings)
+            .expression_attribute_values(":nv", AttributeValue::N(server.version.to_string()));
+        req = if expected_version == 0 {
+            req.condition_expression("attribute_exists(pk) AND attribute_not_exists(#v)")
+        } else {
+            req.condition_expression("#v = :v")
+                .expression_attribute_values(":v", AttributeValue::N(expected_version.to_string()))
+        };
+        req.send().await.map_err(sdk_err)?;
         Ok(())
     }
 

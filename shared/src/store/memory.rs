@@ -15,7 +15,6 @@ use crate::enrolment::EnrolToken;
 use crate::ids::{Hsid, ServerId};
 use crate::server::Server;
 use crate::session::Session;
-use crate::settings::ServerSettings;
 
 #[derive(Default)]
 struct Tables {
@@ -75,18 +74,20 @@ impl ServerStore for MemoryStore {
         Ok(self.lock().servers.values().cloned().collect())
     }
 
-    async fn update_server_settings(
+    async fn update_server(
         &self,
-        serverid: &ServerId,
-        settings: &ServerSettings,
+        server: &Server,
+        expected_version: u64,
     ) -> Result<(), StoreError> {
         let mut t = self.lock();
-        let s = t
-            .servers
-            .get_mut(serverid)
-            .ok_or(StoreError::ConditionFailed)?;
-        s.settings = settings.clone();
-        Ok(())
+        match t.servers.get_mut(&server.serverid) {
+            Some(s) if s.version == expected_version => {
+                s.settings = server.settings.clone();
+                s.version = server.version;
+                Ok(())
+            }
+            _ => Err(StoreError::ConditionFailed),
+        }
     }
 
     async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {

@@ -33,7 +33,6 @@ use crate::error::ApiError;
 use crate::ids::{Hsid, ServerId};
 use crate::server::Server;
 use crate::session::Session;
-use crate::settings::ServerSettings;
 
 /// One page of a listing and the cursor of the next, if any.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,11 +138,12 @@ capabilities! {
         async fn get_server(&self, serverid: &ServerId) -> Result<Option<Server>, StoreError>;
         /// Every server, for the admin tool (an index query, not a scan).
         async fn list_servers(&self) -> Result<Vec<Server>, StoreError>;
-        /// Replaces the settings of an existing server; `ConditionFailed` if there is none.
-        async fn update_server_settings(
+        /// Writes a server's settings and version (the rest of a server never changes);
+        /// `ConditionFailed` unless the server exists with `expected_version`.
+        async fn update_server(
             &self,
-            serverid: &ServerId,
-            settings: &ServerSettings,
+            server: &Server,
+            expected_version: u64,
         ) -> Result<(), StoreError>;
         /// Stores a new key; `ConditionFailed` if its id is taken.
         async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
