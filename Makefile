@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 ARGS ?=
 
-.PHONY: tools check-template test dev admin build deploy deploy-guided
+.PHONY: tools check-template test bench dev admin build deploy deploy-guided
 
 ## Install the pinned test tools into .tools/ (no-op when up to date).
 tools:
@@ -24,7 +24,7 @@ test:
 	      printf "\n==> make test: %s in %d s\n" "$$r" $$((SECONDS - start)); \
 	      awk "/^test result:/ { p += \$$4; f += \$$6; i += \$$8 } \
 	           /^# pass / { p += \$$3 } /^# fail / { f += \$$3 } /^# skipped / { i += \$$3 } \
-	           /^(lambda-watch|openapi): [0-9]+ passed/ { p += \$$2; f += \$$4 } \
+	           /^(lambda-watch|openapi|bench): [0-9]+ passed/ { p += \$$2; f += \$$4 } \
 	           END { printf \"tests: %d passed, %d failed, %d skipped\\n\", p, f, i }" $$log $$blog' EXIT; \
 	step() { printf '\n==> [%s] %s (at %d s)\n' "$$1" "$$2" $$((SECONDS - start)); }; \
 	limit() { local s=$$1 rc=0; shift; timeout -k 30 "$$s" "$$@" || rc=$$?; \
@@ -41,10 +41,24 @@ test:
 	limit 900 infra/scripts/with-services.sh infra/scripts/lambda-watch-e2e.sh 2>&1 | tee -a $$blog; \
 	limit 1200 infra/scripts/browser-tests.sh 2>&1 | tee -a $$blog; \
 	limit 900 infra/scripts/openapi-check.sh 2>&1 | tee -a $$blog; \
+	limit 600 $(MAKE) --no-print-directory bench PROFILE=dev RUNS=2 2>&1 | tee -a $$blog; \
 	step 5/6 "lint: $(CARGO) clippy --workspace --all-targets --locked -- -D warnings"; \
 	limit 1200 $(CARGO) clippy --workspace --all-targets --locked -- -D warnings; \
 	step 6/6 "template: infra/scripts/check-template.sh"; \
 	limit 900 $(MAKE) --no-print-directory check-template
+
+## Cold start of get_session beside a lambda_http hello world, against a Runtime API emulator
+## and moto: init time, first answer, peak RSS, binary size (release; RUNS=20 by default).
+## `make test` runs a short form (dev profile, 2 runs) so that the bench keeps working.
+PROFILE ?= release
+RUNS ?= 20
+bench: tools
+	@$(CARGO) build --locked --quiet --profile $(PROFILE) -p get_session -p nsauth-bench
+	@$(CARGO) build --locked --quiet -p nsauth-admin
+	@dir=$$([[ $(PROFILE) == dev ]] && echo debug || echo $(PROFILE)); \
+	infra/scripts/with-services.sh python3 infra/bench/coldstart.py --runs $(RUNS) \
+	  --admin target/debug/nsauth-admin \
+	  get_session=target/$$dir/get_session hello=target/$$dir/hello_lambda
 
 ## `sam build` (arm64, cargo-lambda) from a fresh clone; checks and lists the artifacts.
 build:

@@ -2,8 +2,8 @@
 //! per server in a local file and makes the signed phone API calls. The tests and the demo use
 //! it as "the phone"; the binary `nsauth-authenticator` is a command-line front end.
 //!
-//! Signing itself is the shared crate's ([`nsauth_protocol::signing`]); this crate only builds
-//! the requests, sends them and keeps the keys.
+//! Signing itself is the protocol crate's ([`nsauth_protocol::signing`], which has no AWS or
+//! Lambda dependency); this crate only builds the requests, sends them and keeps the keys.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -1,0 +1,311 @@
+#!/usr/bin/env python3
+"""Cold start of Lambda function binaries, side by side, against a Lambda Runtime API
+emulated here and DynamoDB on moto (started by infra/scripts/with-services.sh).
+
+usage: coldstart.py [--runs N] --admin NSAUTH_ADMIN_BIN NAME=BINARY [NAME=BINARY ...]
+
+Each run starts every binary once, in turn (so that the machine's state affects them
+alike), hands it one getSession event (an API Gateway HTTP API request with a valid key and
+a nonce whose session exists), and kills it after the answer. It prints, per binary, the
+median, lowest and 90th percentile of:
+
+  init   from exec to the function's first GET /runtime/invocation/next: process start,
+         SDK clients, configuration (what Lambda bills as the init phase)
+  first  from handing over the event to the posted answer: the first request, with its
+         connection set-up (TCP to moto here; TCP and TLS in AWS)
+  rss    peak resident memory (VmHWM) after the first answer, in MB
+
+and the size of each binary. A function must answer 200 (the hello world answers its
+text); anything else is reported as a failure. Figures depend on the machine: compare
+binaries measured in the same run, never across runs.
+"""
+
+import argparse
+import json
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+PREFIX = "/2018-06-01/runtime"
+
+
+class Invocation:
+    """The one invocation of the process being measured."""
+
+    def __init__(self, event: bytes):
+        self.event = event
+        self.request_id = str(uuid.uuid4())
+        self.started = 0.0
+        self.first_next = None
+        self.delivered = None
+        self.answered = None
+        self.answer = None
+        self.error = None
+        self.done = threading.Event()
+
+
+CURRENT = None
+LOCK = threading.Lock()
+STOP = threading.Event()
+
+
+class RuntimeApi(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def reply(self, status, body=b"", headers=None):
+        self.send_response(status)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        if self.path != f"{PREFIX}/invocation/next":
+            return self.reply(404)
+        now = time.monotonic()
+        with LOCK:
+            inv = CURRENT
+            first = inv is not None and inv.first_next is None
+            if first:
+                inv.first_next = now
+                inv.delivered = time.monotonic()
+        if not first:
+            # A second poll (after the answer): hold it until the process is killed.
+            STOP.wait()
+            return
+        deadline = int(time.time() * 1000) + 10_000
+        self.reply(
+            200,
+            inv.event,
+            {
+                "Content-Type": "application/json",
+                "Lambda-Runtime-Aws-Request-Id": inv.request_id,
+                "Lambda-Runtime-Deadline-Ms": str(deadline),
+                "Lambda-Runtime-Invoked-Function-Arn": "arn:aws:lambda:us-east-1:000000000000:function:bench",
+                "Lambda-Runtime-Trace-Id": "Root=1-00000000-000000000000000000000000;Sampled=0",
+            },
+        )
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        now = time.monotonic()
+        inv = CURRENT
+        m = re.fullmatch(rf"{PREFIX}/invocation/([^/]+)/(response|error)", self.path)
+        if m and inv is not None and m.group(1) == inv.request_id:
+            inv.answered = now
+            if m.group(2) == "response":
+                inv.answer = body
+            else:
+                inv.error = body.decode(errors="replace")
+            inv.done.set()
+            return self.reply(202, b"{}", {"Content-Type": "application/json"})
+        if self.path == f"{PREFIX}/init/error" and inv is not None:
+            inv.error = "init error: " + body.decode(errors="replace")
+            inv.done.set()
+            return self.reply(202, b"{}", {"Content-Type": "application/json"})
+        self.reply(404)
+
+
+class QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # A killed function drops its connection (the poll held after its answer): expected.
+        if not isinstance(sys.exc_info()[1], (ConnectionError, BrokenPipeError)):
+            super().handle_error(request, client_address)
+
+
+def get_session_event(serverid: str, apikey: str, nonce: str) -> bytes:
+    path = f"/servers/{serverid}/sessions"
+    return json.dumps(
+        {
+            "version": "2.0",
+            "routeKey": f"GET /servers/{{serverid}}/sessions",
+            "rawPath": path,
+            "rawQueryString": "",
+            "headers": {
+                "x-apikey": apikey,
+                "x-nonce": nonce,
+                "host": "bench.execute-api.us-east-1.amazonaws.com",
+                "user-agent": "coldstart/1",
+            },
+            "requestContext": {
+                "accountId": "000000000000",
+                "apiId": "bench",
+                "domainName": "bench.execute-api.us-east-1.amazonaws.com",
+                "domainPrefix": "bench",
+                "http": {
+                    "method": "GET",
+                    "path": path,
+                    "protocol": "HTTP/1.1",
+                    "sourceIp": "203.0.113.9",
+                    "userAgent": "coldstart/1",
+                },
+                "requestId": "bench",
+                "routeKey": "GET /servers/{serverid}/sessions",
+                "stage": "$default",
+                "time": "02/Dec/2026:10:00:00 +0000",
+                "timeEpoch": int(time.time() * 1000),
+            },
+            "pathParameters": {"serverid": serverid},
+            "isBase64Encoded": False,
+        }
+    ).encode()
+
+
+def peak_rss_mb(pid: int):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def measure(binary: str, env: dict, event: bytes):
+    global CURRENT
+    inv = Invocation(event)
+    with LOCK:
+        CURRENT = inv
+    inv.started = time.monotonic()
+    proc = subprocess.Popen(
+        [binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    ok = inv.done.wait(30)
+    rss = peak_rss_mb(proc.pid)
+    proc.send_signal(signal.SIGKILL)
+    _, stderr = proc.communicate()
+    with LOCK:
+        CURRENT = None
+    if not ok:
+        return {"error": "no answer in 30 s: " + stderr.decode(errors="replace")[-500:]}
+    if inv.error:
+        return {"error": inv.error[:500]}
+    try:
+        status = json.loads(inv.answer).get("statusCode")
+    except (ValueError, AttributeError):
+        status = None
+    if status not in (None, 200):
+        return {"error": f"answered {status}: {inv.answer[:300]!r}"}
+    return {
+        "init": (inv.first_next - inv.started) * 1000,
+        "first": (inv.answered - inv.delivered) * 1000,
+        "rss": rss,
+    }
+
+
+def admin(args, bin_, env):
+    out = subprocess.run([bin_, *args], env=env, capture_output=True, text=True, timeout=60)
+    if out.returncode != 0:
+        sys.exit(f"nsauth-admin {' '.join(args)} failed: {out.stderr}")
+    return out.stdout
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--runs", type=int, default=20)
+    p.add_argument("--admin", required=True, help="the nsauth-admin binary")
+    p.add_argument("binaries", nargs="+", metavar="NAME=BINARY")
+    a = p.parse_args()
+    pairs = []
+    for item in a.binaries:
+        name, _, path = item.partition("=")
+        if not path or not os.access(path, os.X_OK):
+            sys.exit(f"{item}: expected NAME=BINARY with an executable binary")
+        pairs.append((name, path))
+    moto = os.environ.get("NSAUTH_TEST_MOTO_URL")
+    if not moto:
+        sys.exit("NSAUTH_TEST_MOTO_URL is not set: run through infra/scripts/with-services.sh")
+
+    table = f"bench-{uuid.uuid4().hex[:8]}"
+    base_env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": moto,
+        "NSAUTH_TABLE": table,
+    }
+    admin(["create-table"], a.admin, base_env)
+    out = admin(["create-server", "--name", "Bench"], a.admin, base_env)
+    serverid = re.search(r"^serverid:\s+(\S+)", out, re.M).group(1)
+    apikey = re.search(r"^apikey:\s+(\S+)", out, re.M).group(1)
+    nonce = "bench-" + uuid.uuid4().hex
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    server = QuietServer(("127.0.0.1", port), RuntimeApi)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    env = dict(
+        base_env,
+        AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{port}",
+        AWS_LAMBDA_FUNCTION_NAME="bench",
+        AWS_LAMBDA_FUNCTION_VERSION="$LATEST",
+        AWS_LAMBDA_FUNCTION_MEMORY_SIZE="128",
+        AWS_LAMBDA_LOG_GROUP_NAME="/aws/lambda/bench",
+        AWS_LAMBDA_LOG_STREAM_NAME="bench",
+        AWS_LAMBDA_LOG_FORMAT="JSON",
+        AWS_LAMBDA_LOG_LEVEL="INFO",
+    )
+    event = get_session_event(serverid, apikey, nonce)
+    # Not measured: the session of the nonce is created once, so every measured request
+    # does the same work (the key check and one session read).
+    warm = measure(pairs[0][1], env, event)
+    if "error" in warm:
+        sys.exit(f"{pairs[0][0]}: {warm['error']}")
+
+    results = {name: [] for name, _ in pairs}
+    failures = {name: [] for name, _ in pairs}
+    for _ in range(a.runs):
+        for name, path in pairs:
+            r = measure(path, env, event)
+            (failures if "error" in r else results)[name].append(r.get("error", r))
+
+    def stats(xs):
+        xs = sorted(x for x in xs if x is not None)
+        if not xs:
+            return "-"
+        p90 = xs[min(len(xs) - 1, int(round(0.9 * (len(xs) - 1))))]
+        return f"{statistics.median(xs):7.2f} ({xs[0]:.2f}..{p90:.2f})"
+
+    print(f"cold start, {a.runs} runs each, interleaved; median (lowest..p90)")
+    print(f"{'binary':<16} {'size MB':>8}  {'init ms':>22}  {'first ms':>22}  {'peak RSS MB':>22}")
+    for name, path in pairs:
+        rs = results[name]
+        size = os.path.getsize(path) / 1e6
+        print(
+            f"{name:<16} {size:8.2f}  {stats([r['init'] for r in rs]):>22}  "
+            f"{stats([r['first'] for r in rs]):>22}  {stats([r['rss'] for r in rs]):>22}"
+        )
+    for name, errs in failures.items():
+        for e in errs[:3]:
+            print(f"FAILED {name}: {e}", file=sys.stderr)
+    failed = sum(1 for errs in failures.values() if errs)
+    # One line for `make test`'s summary: a binary passes when every run answered.
+    print(f"bench: {len(pairs) - failed} passed, {failed} failed")
+    STOP.set()
+    server.shutdown()
+    if any(failures.values()):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
