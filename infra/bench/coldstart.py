@@ -25,7 +25,6 @@ import json
 import os
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -50,11 +49,10 @@ class Invocation:
         self.answer = None
         self.error = None
         self.done = threading.Event()
+        self.finished = threading.Event()
 
 
-CURRENT = None
 LOCK = threading.Lock()
-STOP = threading.Event()
 
 
 class RuntimeApi(BaseHTTPRequestHandler):
@@ -75,15 +73,15 @@ class RuntimeApi(BaseHTTPRequestHandler):
         if self.path != f"{PREFIX}/invocation/next":
             return self.reply(404)
         now = time.monotonic()
+        inv = self.server.invocation
         with LOCK:
-            inv = CURRENT
-            first = inv is not None and inv.first_next is None
+            first = inv.first_next is None
             if first:
                 inv.first_next = now
                 inv.delivered = time.monotonic()
         if not first:
             # A second poll (after the answer): hold it until the process is killed.
-            STOP.wait()
+            inv.finished.wait()
             return
         deadline = int(time.time() * 1000) + 10_000
         self.reply(
@@ -102,9 +100,9 @@ class RuntimeApi(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         now = time.monotonic()
-        inv = CURRENT
+        inv = self.server.invocation
         m = re.fullmatch(rf"{PREFIX}/invocation/([^/]+)/(response|error)", self.path)
-        if m and inv is not None and m.group(1) == inv.request_id:
+        if m and m.group(1) == inv.request_id:
             inv.answered = now
             if m.group(2) == "response":
                 inv.answer = body
@@ -112,7 +110,7 @@ class RuntimeApi(BaseHTTPRequestHandler):
                 inv.error = body.decode(errors="replace")
             inv.done.set()
             return self.reply(202, b"{}", {"Content-Type": "application/json"})
-        if self.path == f"{PREFIX}/init/error" and inv is not None:
+        if self.path == f"{PREFIX}/init/error":
             inv.error = "init error: " + body.decode(errors="replace")
             inv.done.set()
             return self.reply(202, b"{}", {"Content-Type": "application/json"})
@@ -120,7 +118,14 @@ class RuntimeApi(BaseHTTPRequestHandler):
 
 
 class QuietServer(ThreadingHTTPServer):
+    """The Runtime API of one process: a server of its own, so that a request of an earlier
+    (dying) process can never be taken for this one's."""
+
     daemon_threads = True
+
+    def __init__(self, invocation):
+        super().__init__(("127.0.0.1", 0), RuntimeApi)
+        self.invocation = invocation
 
     def handle_error(self, request, client_address):
         # A killed function drops its connection (the poll held after its answer): expected.
@@ -178,10 +183,10 @@ def peak_rss_mb(pid: int):
 
 
 def measure(binary: str, env: dict, event: bytes):
-    global CURRENT
     inv = Invocation(event)
-    with LOCK:
-        CURRENT = inv
+    server = QuietServer(inv)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    env = dict(env, AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{server.server_address[1]}")
     inv.started = time.monotonic()
     proc = subprocess.Popen(
         [binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -190,10 +195,15 @@ def measure(binary: str, env: dict, event: bytes):
     rss = peak_rss_mb(proc.pid)
     proc.send_signal(signal.SIGKILL)
     _, stderr = proc.communicate()
-    with LOCK:
-        CURRENT = None
+    inv.finished.set()
+    server.shutdown()
+    server.server_close()
     if not ok:
-        return {"error": "no answer in 30 s: " + stderr.decode(errors="replace")[-500:]}
+        where = "after the event" if inv.first_next is not None else "before polling"
+        return {
+            "error": f"no answer in 30 s ({where}): "
+            + stderr.decode(errors="replace")[-500:]
+        }
     if inv.error:
         return {"error": inv.error[:500]}
     try:
@@ -247,16 +257,8 @@ def main():
     apikey = re.search(r"^apikey:\s+(\S+)", out, re.M).group(1)
     nonce = "bench-" + uuid.uuid4().hex
 
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    server = QuietServer(("127.0.0.1", port), RuntimeApi)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-
     env = dict(
         base_env,
-        AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{port}",
         AWS_LAMBDA_FUNCTION_NAME="bench",
         AWS_LAMBDA_FUNCTION_VERSION="$LATEST",
         AWS_LAMBDA_FUNCTION_MEMORY_SIZE="128",
@@ -301,8 +303,6 @@ def main():
     failed = sum(1 for errs in failures.values() if errs)
     # One line for `make test`'s summary: a binary passes when every run answered.
     print(f"bench: {len(pairs) - failed} passed, {failed} failed")
-    STOP.set()
-    server.shutdown()
     if any(failures.values()):
         sys.exit(1)
 
