@@ -94,12 +94,15 @@ class Phone:
         from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
         ts = int(time.time()) if ts is None else ts
-        canonical = "NSAUTH-P256-V1\n{}\n{}\n{}\n{}".format(
-            method.upper(), path_with_query, ts, hashlib.sha256(body).hexdigest()
-        ).encode()
+        account = account or str(self.accountid)
+        # NSAUTH-P256-V2 (docs/phone-protocol.md): the API host, server and account are signed.
+        host = urllib.parse.urlsplit(self.base).netloc.lower()
+        canonical = "\n".join([
+            "NSAUTH-P256-V2", method.upper(), host, path_with_query, self.serverid, account,
+            str(ts), hashlib.sha256(body).hexdigest(),
+        ]).encode()
         r, s = decode_dss_signature(self.key.sign(canonical, ec.ECDSA(hashes.SHA256())))
         sig = b64url(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
-        account = account or str(self.accountid)
         return f"NSAuth-P256 server={self.serverid},account={account},ts={ts},sig={sig}"
 
     def request(
@@ -723,7 +726,8 @@ def register_schemathesis_hooks() -> None:
             code = json.loads(response.content).get("error")
         except (ValueError, AttributeError):
             return
-        if code in ("unknown_account", "account_blocked"):
+        # An account that is gone answers as a bad signature (one answer for both).
+        if code in ("bad_signature", "account_blocked"):
             with lock:
                 state["phone"] = None
 

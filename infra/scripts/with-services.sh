@@ -3,7 +3,8 @@
 #
 # Starts moto_server (from .tools/py) and dynalite (from .tools/node, in memory) on
 # free loopback ports, waits until both answer, exports
-#   NSAUTH_TEST_MOTO_URL, NSAUTH_TEST_DYNALITE_URL, NSAUTH_TEST_REQUIRE_SERVICES=1
+#   NSAUTH_TEST_MOTO_URL, NSAUTH_TEST_DYNALITE_URL, NSAUTH_TEST_REQUIRE_SERVICES=1,
+#   NSAUTH_TEST_PYTHON (the tools' Python, with `cryptography`: an independent signature check)
 # and dummy AWS credentials/region, runs CMD, then always stops both services
 # (whole process groups) and exits with CMD's exit code.
 # Service logs: artifacts/services/{moto,dynalite}.log. Run infra/scripts/tools.sh first.
@@ -43,6 +44,7 @@ DYNALITE_PID=${SERVICE_PIDS[-1]}
 export NSAUTH_TEST_MOTO_URL="http://127.0.0.1:$MOTO_PORT"
 export NSAUTH_TEST_DYNALITE_URL="http://127.0.0.1:$DYNALITE_PORT"
 export NSAUTH_TEST_REQUIRE_SERVICES=1
+export NSAUTH_TEST_PYTHON="$TOOLS/st/bin/python"
 export AWS_ACCESS_KEY_ID=testing
 export AWS_SECRET_ACCESS_KEY=testing
 export AWS_REGION=us-east-1

@@ -169,14 +169,14 @@ impl Credentials {
         Ok(Credentials { serverid, key })
     }
 
-    /// Decides on what the store holds for these credentials: the server, when the key is
-    /// its own, unrevoked, and carries `needs`.
+    /// Decides on what the store holds for these credentials: the server and the key's
+    /// permissions, when the key is the server's own, unrevoked, and carries `needs`.
     pub fn verify(
         &self,
         server: Option<Server>,
         record: Option<ApiKeyRecord>,
         needs: Permission,
-    ) -> Result<Server, ApiError> {
+    ) -> Result<Authorised, ApiError> {
         let (Some(server), Some(record)) = (server, record) else {
             return Err(ApiError::InvalidApiKey(WRONG));
         };
@@ -188,10 +188,35 @@ impl Credentials {
                 "this API key has been revoked; ask the server's admin for a new one",
             ));
         }
-        if !record.allows(needs) {
-            return Err(ApiError::MissingPermission(needs.as_str()));
-        }
-        Ok(server)
+        let authorised = Authorised {
+            server,
+            permissions: record.permissions,
+        };
+        authorised.require(needs)?;
+        Ok(authorised)
+    }
+}
+
+/// A website call whose key checked out: the server, and what else the key may do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authorised {
+    pub server: Server,
+    pub permissions: Vec<Permission>,
+}
+
+impl Authorised {
+    /// 403 `missing_permission` unless the key carries `p`.
+    pub fn require(&self, p: Permission) -> Result<(), ApiError> {
+        require(&self.permissions, p)
+    }
+}
+
+/// 403 `missing_permission` unless `p` is among `permissions`.
+pub fn require(permissions: &[Permission], p: Permission) -> Result<(), ApiError> {
+    if permissions.contains(&p) {
+        Ok(())
+    } else {
+        Err(ApiError::MissingPermission(p.as_str()))
     }
 }
 
@@ -264,7 +289,12 @@ mod tests {
             Some(record.clone()),
             Permission::Sessions,
         );
-        assert_eq!(ok.unwrap(), server);
+        let ok = ok.unwrap();
+        assert_eq!(ok.server, server);
+        assert_eq!(
+            ok.require(Permission::Users),
+            Err(ApiError::MissingPermission("users"))
+        );
         let e = creds
             .verify(
                 Some(server.clone()),

@@ -104,13 +104,20 @@ test("the simulator signs as docs/phone-protocol.md says: the committed vector c
       const key = await crypto.subtle.importKey("spki", P.b64urlDecode(v.publickey_spki_b64url), alg, true, ["verify"]);
       const cases = [];
       for (const c of v.cases) {
-        const bytes = await P.canonical(c.method, c.path_with_query, c.ts, c.body);
-        const other = await P.canonical(c.method, c.path_with_query, c.ts, c.body + " ");
+        const covered = {
+          method: c.method, host: c.host, pathWithQuery: c.path_with_query,
+          serverid: v.serverid, account: c.account, ts: c.ts, body: c.body,
+        };
+        const bytes = await P.canonical(covered);
+        const other = await P.canonical({ ...covered, body: c.body + " " });
+        const otherServer = await P.canonical({ ...covered, serverid: "BBECAwQFBgcICQoLDA0ODw" });
+        const sigBytes = P.b64urlDecode(c.signature_b64url);
         cases.push({
           canonical: new TextDecoder().decode(bytes),
-          verifies: await crypto.subtle.verify(sig, key, P.b64urlDecode(c.signature_b64url), bytes),
-          verifiesOtherBody: await crypto.subtle.verify(sig, key, P.b64urlDecode(c.signature_b64url), other),
-          authorization: P.authorization(v.serverid, v.account, c.ts, c.signature_b64url),
+          verifies: await crypto.subtle.verify(sig, key, sigBytes, bytes),
+          verifiesOtherBody: await crypto.subtle.verify(sig, key, sigBytes, other),
+          verifiesOtherServer: await crypto.subtle.verify(sig, key, sigBytes, otherServer),
+          authorization: P.authorization(v.serverid, c.account, c.ts, c.signature_b64url),
         });
       }
       // The page's own signing with a fresh key, as it signs its calls.
@@ -124,7 +131,10 @@ test("the simulator signs as docs/phone-protocol.md says: the committed vector c
         body: '{"match":"42"}',
         ts: 1800000000,
       });
-      const signed = new TextDecoder().decode(await P.canonical(req.method, req.pathWithQuery, req.ts, req.body));
+      const signed = new TextDecoder().decode(await P.canonical({
+        method: req.method, host: req.host, pathWithQuery: req.pathWithQuery,
+        serverid: v.serverid, account: "7", ts: req.ts, body: req.body,
+      }));
       return {
         cases,
         req,
@@ -136,6 +146,7 @@ test("the simulator signs as docs/phone-protocol.md says: the committed vector c
       assert.equal(got.cases[i].canonical, c.canonical, `canonical bytes of "${c.name}"`);
       assert.equal(got.cases[i].verifies, true, `WebCrypto verifies the vector's signature of "${c.name}"`);
       assert.equal(got.cases[i].verifiesOtherBody, false, `a changed body fails "${c.name}"`);
+      assert.equal(got.cases[i].verifiesOtherServer, false, `another server fails "${c.name}"`);
       assert.equal(got.cases[i].authorization, c.authorization, `Authorization header of "${c.name}"`);
     });
     // The fresh signature: the path of the API base is signed, and Node (OpenSSL) verifies
@@ -145,7 +156,10 @@ test("the simulator signs as docs/phone-protocol.md says: the committed vector c
     assert.equal(got.req.url, "http://127.0.0.1:9/stage/app/v1/sessions/5KvIv6Y0y8IgLQULP8ZR_Q/approve");
     const m = /^NSAuth-P256 server=AAECAwQFBgcICQoLDA0ODw,account=7,ts=1800000000,sig=([A-Za-z0-9_-]{86})$/.exec(got.req.authorization);
     assert.ok(m, `Authorization header: ${got.req.authorization}`);
-    assert.equal(got.signed, VECTOR.cases[0].canonical.replace("\n/app/", "\n/stage/app/"));
+    assert.equal(
+      got.signed,
+      VECTOR.cases[0].canonical.replace("\napi.example.com\n/app/", "\n127.0.0.1:9\n/stage/app/")
+    );
     const pub = nodeCrypto.createPublicKey({ key: Buffer.from(got.spki, "base64url"), format: "der", type: "spki" });
     assert.equal(
       nodeCrypto.verify("sha256", Buffer.from(got.signed), { key: pub, dsaEncoding: "ieee-p1363" }, Buffer.from(m[1], "base64url")),

@@ -309,8 +309,8 @@ async fn refusals_of_signed_requests(stack: Stack) {
     let (status, body) = phone.send(unknown).await.unwrap();
     assert_eq!(status, 401, "{body}");
     assert!(
-        matches!(body["error"].as_str(), Some("unknown_account")),
-        "{body}"
+        matches!(body["error"].as_str(), Some("bad_signature")),
+        "an unknown account is answered as a bad signature: {body}"
     );
     let resp = nsauth_tests::http()
         .post(format!("{}{path}", stack.base))
@@ -662,7 +662,7 @@ async fn website_account_and_user_calls(stack: Stack) {
         .sessions(&stack.serverid.to_string())
         .await
         .unwrap_err();
-    assert_eq!((e.status(), e.code()), (Some(401), Some("unknown_account")));
+    assert_eq!((e.status(), e.code()), (Some(401), Some("bad_signature")));
 }
 
 async fn in_app_login_and_session_pages(stack: Stack) {

@@ -255,6 +255,15 @@ async fn run(mut args: Args) -> Result<(), String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // The store's error details (which an error answer leaves out) go to stderr.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .without_time()
+        .init();
     let args = Args(std::env::args().skip(1).collect());
     if args.0.is_empty() {
         eprintln!("{USAGE}");

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use nsauth_protocol::ids::{Hsid, ServerId};
 use nsauth_protocol::signing::{
-    AccountRef, AuthHeader, canonical_bytes, generate_key, public_key_b64url, sign,
+    AccountRef, AuthHeader, Canonical, canonical_bytes, generate_key, public_key_b64url, sign,
 };
 use p256::ecdsa::SigningKey;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
@@ -106,6 +106,9 @@ pub struct SignedRequest {
     pub method: String,
     /// The full URL the request goes to (API base + path).
     pub url: String,
+    /// The URL's host (with `:port` when not the scheme's default), as the `Host` header
+    /// carries it: signed.
+    pub host: String,
     /// The path and query as on the request line: what was signed.
     pub path_with_query: String,
     pub ts: i64,
@@ -122,9 +125,18 @@ impl SignedRequest {
             .map_err(|e| Error::Invalid(format!("{}: {}", e.code(), e)))
     }
 
-    /// The bytes the signature covers.
-    pub fn canonical(&self) -> Vec<u8> {
-        canonical_bytes(&self.method, &self.path_with_query, self.ts, &self.body)
+    /// The bytes the signature covers, with the server and account of its header.
+    pub fn canonical(&self) -> Result<Vec<u8>> {
+        let h = self.header()?;
+        Ok(canonical_bytes(&Canonical {
+            method: &self.method,
+            host: &self.host,
+            path_with_query: &self.path_with_query,
+            serverid: &h.serverid,
+            account: h.account,
+            ts: self.ts,
+            body: &self.body,
+        }))
     }
 }
 
@@ -152,7 +164,21 @@ impl Signer<'_> {
             path_with_query.push('?');
             path_with_query.push_str(q);
         }
-        let canonical = canonical_bytes(&method, &path_with_query, ts, &body);
+        // What an HTTP client puts in `Host`: the port only when it is not the default one.
+        let host = match (parsed.host_str(), parsed.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_string(),
+            (None, _) => return Err(Error::Invalid(format!("{url:?} has no host"))),
+        };
+        let canonical = canonical_bytes(&Canonical {
+            method: &method,
+            host: &host,
+            path_with_query: &path_with_query,
+            serverid: self.serverid,
+            account: self.account,
+            ts,
+            body: &body,
+        });
         let header = AuthHeader {
             serverid: self.serverid.clone(),
             account: self.account,
@@ -162,6 +188,7 @@ impl Signer<'_> {
         Ok(SignedRequest {
             method,
             url: parsed.to_string(),
+            host,
             path_with_query,
             ts,
             authorization: header.format(),
@@ -920,21 +947,54 @@ mod tests {
         assert_eq!(h.account, AccountRef::Id(7));
         assert_eq!(h.ts, 1_800_000_000);
         assert_eq!(req.header().unwrap(), h);
-        let canonical = canonical_bytes("POST", &req.path_with_query, h.ts, &body);
-        assert_eq!(req.canonical(), canonical);
+        assert_eq!(req.host, "127.0.0.1:9");
+        let signed = Canonical {
+            method: "POST",
+            host: "127.0.0.1:9",
+            path_with_query: &req.path_with_query,
+            serverid: &h.serverid,
+            account: AccountRef::Id(7),
+            ts: h.ts,
+            body: &body,
+        };
+        let canonical = canonical_bytes(&signed);
+        assert_eq!(req.canonical().unwrap(), canonical);
         verify(&pk, &canonical, &h.sig).unwrap();
-        // Another body, path, method or time does not verify.
+        // Another body, path, method, time, host, server or account does not verify.
+        let other_sid = ServerId::parse("BBECAwQFBgcICQoLDA0ODw").unwrap();
         for other in [
-            canonical_bytes("POST", &req.path_with_query, h.ts, b"{\"match\":\"43\"}"),
-            canonical_bytes(
-                "POST",
-                "/app/v1/sessions/5KvIv6Y0y8IgLQULP8ZR_Q/deny",
-                h.ts,
-                &body,
-            ),
-            canonical_bytes("PUT", &req.path_with_query, h.ts, &body),
-            canonical_bytes("POST", &req.path_with_query, h.ts + 1, &body),
-        ] {
+            Canonical {
+                body: b"{\"match\":\"43\"}",
+                ..signed
+            },
+            Canonical {
+                path_with_query: "/app/v1/sessions/5KvIv6Y0y8IgLQULP8ZR_Q/deny",
+                ..signed
+            },
+            Canonical {
+                method: "PUT",
+                ..signed
+            },
+            Canonical {
+                ts: h.ts + 1,
+                ..signed
+            },
+            Canonical {
+                host: "127.0.0.1:10",
+                ..signed
+            },
+            Canonical {
+                serverid: &other_sid,
+                ..signed
+            },
+            Canonical {
+                account: AccountRef::Id(8),
+                ..signed
+            },
+        ]
+        .iter()
+        .map(canonical_bytes)
+        {
             assert_eq!(
                 verify(&pk, &other, &h.sig).unwrap_err().code(),
                 "bad_signature"
@@ -950,7 +1010,15 @@ mod tests {
         assert_eq!(h.ts, 12);
         verify(
             &pk,
-            &canonical_bytes("GET", "/app/v1/sessions?limit=5", 12, b""),
+            &canonical_bytes(&Canonical {
+                method: "GET",
+                host: "127.0.0.1:9",
+                path_with_query: "/app/v1/sessions?limit=5",
+                serverid: &h.serverid,
+                account: AccountRef::Id(7),
+                ts: 12,
+                body: b"",
+            }),
             &h.sig,
         )
         .unwrap();
@@ -967,9 +1035,10 @@ mod tests {
         .sign("POST", "app/v1/enrol", b"{}".to_vec(), 5)
         .unwrap();
         assert_eq!(req.path_with_query, "/prod/app/v1/enrol");
+        assert_eq!(req.host, "h.example", "no default port in the signed host");
         let h = req.header().unwrap();
         assert_eq!(h.account, AccountRef::New);
-        verify(&public_key_b64url(&key), &req.canonical(), &h.sig).unwrap();
+        verify(&public_key_b64url(&key), &req.canonical().unwrap(), &h.sig).unwrap();
 
         assert!(matches!(
             a.signed(

@@ -1,11 +1,15 @@
-//! The Rust signing code against the vector made by an independent implementation (Python's
-//! `cryptography`, shared/testdata/signing_vector.py): same canonical bytes, the Python
-//! signatures verify, and the same scalar gives the same public key.
+//! The Rust signing code against an independent implementation (Python's `cryptography`,
+//! shared/testdata/signing_vector.py), both ways: the committed vector's canonical bytes
+//! are ours, its Python signatures verify here and the same scalar gives the same public
+//! key; and signatures made here verify in Python (run through `make test`, which sets
+//! NSAUTH_TEST_PYTHON).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use nsauth_protocol::ids::ServerId;
 use nsauth_protocol::signing::{
-    AccountRef, AuthHeader, canonical_bytes, public_key_b64url, sign, verify,
+    AccountRef, AuthHeader, Canonical, canonical_bytes, generate_key, public_key_b64url, sign,
+    verify,
 };
 use p256::ecdsa::SigningKey;
 use serde_json::Value;
@@ -38,6 +42,26 @@ fn same_public_key_from_the_scalar() {
     assert_eq!(public_key_b64url(&scalar_key(&v)), spki);
 }
 
+fn account(c: &Value) -> AccountRef {
+    match text(c, "account") {
+        "new" => AccountRef::New,
+        n => AccountRef::Id(n.parse().unwrap()),
+    }
+}
+
+/// A case of the vector as what a signature covers.
+fn covered<'a>(c: &'a Value, serverid: &'a ServerId) -> Canonical<'a> {
+    Canonical {
+        method: text(c, "method"),
+        host: text(c, "host"),
+        path_with_query: text(c, "path_with_query"),
+        serverid,
+        account: account(c),
+        ts: c["ts"].as_i64().unwrap(),
+        body: text(c, "body").as_bytes(),
+    }
+}
+
 #[test]
 fn canonical_bytes_and_python_signatures() {
     let v = vector();
@@ -50,11 +74,14 @@ fn canonical_bytes_and_python_signatures() {
             .any(|c| c["method"] == "GET" && text(c, "path_with_query").contains('?'))
     );
     assert!(cases.iter().any(|c| c["body"] == ""));
+    assert!(cases.iter().any(|c| c["account"] == "new"));
+    assert!(cases.iter().any(|c| text(c, "host").contains(':')));
+    let serverid = ServerId::parse(text(&v, "serverid")).unwrap();
     for c in cases {
         let name = text(c, "name");
         let ts = c["ts"].as_i64().unwrap();
-        let body = text(c, "body").as_bytes();
-        let canonical = canonical_bytes(text(c, "method"), text(c, "path_with_query"), ts, body);
+        let signed = covered(c, &serverid);
+        let canonical = canonical_bytes(&signed);
         assert_eq!(
             String::from_utf8(canonical.clone()).unwrap(),
             text(c, "canonical"),
@@ -71,18 +98,33 @@ fn canonical_bytes_and_python_signatures() {
             .try_into()
             .expect("a raw r||s signature is 64 bytes");
         verify(spki, &canonical, &sig).unwrap_or_else(|e| panic!("{name}: {e}"));
-        // ... and only over these bytes.
-        let tampered = canonical_bytes(text(c, "method"), text(c, "path_with_query"), ts + 1, body);
-        assert!(verify(spki, &tampered, &sig).is_err(), "{name}");
+        // ... and only over these bytes: not for another time, server or account.
+        let other = ServerId::parse("BBECAwQFBgcICQoLDA0ODw").unwrap();
+        for tampered in [
+            Canonical {
+                ts: ts + 1,
+                ..signed
+            },
+            Canonical {
+                serverid: &other,
+                ..signed
+            },
+            Canonical {
+                account: AccountRef::Id(8),
+                ..signed
+            },
+        ] {
+            assert!(
+                verify(spki, &canonical_bytes(&tampered), &sig).is_err(),
+                "{name}"
+            );
+        }
 
         // The Python header parses as the server parses it, and formats back identically.
         let header = AuthHeader::parse(Some(text(c, "authorization")))
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(header.serverid.as_str(), text(&v, "serverid"));
-        assert_eq!(
-            header.account,
-            AccountRef::Id(text(&v, "account").parse().unwrap())
-        );
+        assert_eq!(header.account, account(c));
         assert_eq!(header.ts, ts);
         assert_eq!(header.sig, sig);
         assert_eq!(header.format(), text(c, "authorization"));
@@ -107,4 +149,68 @@ fn the_doc_example_matches_the_vector() {
         doc.contains(&indented),
         "docs/phone-protocol.md's example differs from the vector:\n{indented}"
     );
+}
+
+#[test]
+fn python_verifies_our_signatures() {
+    let python = match std::env::var("NSAUTH_TEST_PYTHON") {
+        Ok(p) if !p.is_empty() => p,
+        _ => {
+            if std::env::var("NSAUTH_TEST_REQUIRE_SERVICES").as_deref() == Ok("1") {
+                panic!("NSAUTH_TEST_PYTHON is not set; run the tests through `make test`");
+            }
+            eprintln!("SKIPPED: NSAUTH_TEST_PYTHON is not set (run through `make test`)");
+            return;
+        }
+    };
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/testdata/signing_vector.py"
+    );
+    let serverid = ServerId::parse("AAECAwQFBgcICQoLDA0ODw").unwrap();
+    let key = generate_key();
+    let mut lines = String::new();
+    let mut tampered = String::new();
+    for (i, c) in vector()["cases"].as_array().unwrap().iter().enumerate() {
+        let canonical = canonical_bytes(&covered(c, &serverid));
+        let sig = sign(&key, &canonical);
+        let line = serde_json::json!({
+            "publickey_spki_b64url": public_key_b64url(&key),
+            "canonical": String::from_utf8(canonical.clone()).unwrap(),
+            "signature_b64url": URL_SAFE_NO_PAD.encode(sig),
+        });
+        lines.push_str(&format!("{line}\n"));
+        if i == 1 {
+            let mut bad = line.clone();
+            bad["canonical"] = Value::String(format!("{}0", line["canonical"].as_str().unwrap()));
+            tampered.push_str(&format!("{bad}\n"));
+        }
+    }
+    let run = |input: &str| {
+        use std::io::Write;
+        let mut child = std::process::Command::new(&python)
+            .arg(script)
+            .arg("--verify")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("python runs");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = run(&lines);
+    assert!(
+        out.status.success(),
+        "Python refused our signatures: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok 4");
+    // The check can fail: a signature over other bytes is refused there too.
+    assert!(!run(&tampered).status.success());
 }

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use nsauth_authenticator::{Authenticator, Error, PushRegistration, PushedLogin};
 use nsauth_protocol::push::{OutboxEntry, PushMessage};
-use nsauth_protocol::signing::{AccountRef, AuthHeader, canonical_bytes, verify};
+use nsauth_protocol::signing::{AccountRef, AuthHeader, Canonical, canonical_bytes, verify};
 use nsauth_protocol::usercontext::SessionInfo;
 use nsauth_protocol::wire::Platform;
 use serde_json::{Value, json};
@@ -40,11 +40,24 @@ impl Received {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The bytes a server checks the signature over: what was received, with the `Host`
+    /// header and the server and account of the `Authorization` header.
+    fn canonical(&self, h: &AuthHeader) -> Vec<u8> {
+        canonical_bytes(&Canonical {
+            method: &self.method,
+            host: self.header("host").unwrap_or(""),
+            path_with_query: &self.target,
+            serverid: &h.serverid,
+            account: h.account,
+            ts: h.ts,
+            body: &self.body,
+        })
+    }
+
     /// The server's check: parse the header, verify over the bytes actually received.
     fn verify_with(&self, publickey: &str) -> AuthHeader {
         let h = AuthHeader::parse(self.header("authorization")).unwrap();
-        let canonical = canonical_bytes(&self.method, &self.target, h.ts, &self.body);
-        verify(publickey, &canonical, &h.sig).unwrap();
+        verify(publickey, &self.canonical(&h), &h.sig).unwrap();
         h
     }
 
@@ -438,8 +451,7 @@ async fn errors_and_low_level_requests() {
     assert_eq!(r.header("authorization"), Some(req.authorization.as_str()));
     let h = AuthHeader::parse(r.header("authorization")).unwrap();
     let pk = auth.account(S).unwrap().publickey();
-    let canonical = canonical_bytes(&r.method, &r.target, h.ts, &r.body);
-    assert!(verify(&pk, &canonical, &h.sig).is_err());
+    assert!(verify(&pk, &r.canonical(&h), &h.sig).is_err());
 
     // A key by hand: raw_key signs what the server accepts.
     let key = auth.raw_key(S).unwrap();

@@ -18,7 +18,7 @@
 (function () {
   "use strict";
 
-  var CONTEXT = "NSAUTH-P256-V1";
+  var CONTEXT = "NSAUTH-P256-V2";
   var KEY_ALG = { name: "ECDSA", namedCurve: "P-256" };
   var SIGN_ALG = { name: "ECDSA", hash: "SHA-256" };
   var CLIENT_VERSION = "nsauth-phone-simulator/1";
@@ -105,10 +105,21 @@
   // ---------------------------------------------------------------------------
   // Signing (docs/phone-protocol.md, "Signing")
 
-  // The bytes a request's signature covers: a Uint8Array.
-  async function canonical(method, pathWithQuery, ts, body) {
-    var hash = await crypto.subtle.digest("SHA-256", bytesOf(body));
-    var text = [CONTEXT, String(method).toUpperCase(), String(pathWithQuery), String(ts), hex(hash)].join("\n");
+  // The bytes a request's signature covers (NSAUTH-P256-V2), a Uint8Array, from
+  // {method, host, pathWithQuery, serverid, account, ts, body}: the API host (as the Host
+  // header carries it), the server and the account are signed with the request.
+  async function canonical(c) {
+    var hash = await crypto.subtle.digest("SHA-256", bytesOf(c.body));
+    var text = [
+      CONTEXT,
+      String(c.method).toUpperCase(),
+      String(c.host).toLowerCase(),
+      String(c.pathWithQuery),
+      String(c.serverid),
+      String(c.account),
+      String(c.ts),
+      hex(hash)
+    ].join("\n");
     return utf8.encode(text);
   }
 
@@ -130,11 +141,21 @@
     var method = String(r.method).toUpperCase();
     var pathWithQuery = url.pathname + url.search;
     var body = r.body == null ? "" : String(r.body);
-    var bytes = await canonical(method, pathWithQuery, r.ts, body);
+    // URL.host is what the browser sends as Host: the port only when not the default.
+    var bytes = await canonical({
+      method: method,
+      host: url.host,
+      pathWithQuery: pathWithQuery,
+      serverid: r.serverid,
+      account: r.account,
+      ts: r.ts,
+      body: body
+    });
     var sig = await sign(privateKey, bytes);
     return {
       url: url.href,
       method: method,
+      host: url.host,
       pathWithQuery: pathWithQuery,
       ts: r.ts,
       body: body,

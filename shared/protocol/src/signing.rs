@@ -1,12 +1,18 @@
-//! Request signing (SPEC 5.1): ECDSA P-256 with SHA-256 over canonical bytes.
+//! Request signing (SPEC 5.1, docs/phone-protocol.md): ECDSA P-256 with SHA-256 over
+//! canonical bytes.
 //!
 //! `Authorization: NSAuth-P256 server=<serverid>,account=<accountid|new>,ts=<unix s>,sig=<b64url r||s>`
-//! over `"NSAUTH-P256-V1\n" METHOD "\n" PATH_WITH_QUERY "\n" ts "\n" hex(SHA-256(body))`.
+//! over the lines (joined by `\n`) `NSAUTH-P256-V2`, METHOD, HOST, PATH_WITH_QUERY, serverid,
+//! account, ts, hex(SHA-256(body)). The server, the account and the API host are signed, so
+//! a signature made for one account, server or deployment is worth nothing for another,
+//! even where the same key is enrolled twice.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+/// A phone's P-256 private key, as [`sign`] takes it.
+pub use p256::ecdsa::SigningKey;
 use p256::ecdsa::signature::{Signer, Verifier};
-use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
+use p256::ecdsa::{Signature, VerifyingKey};
 use p256::pkcs8::{DecodePublicKey, EncodePublicKey};
 use sha2::{Digest, Sha256};
 
@@ -14,7 +20,7 @@ use crate::error::ApiError;
 use crate::ids::{ServerId, b64url};
 
 pub const SCHEME: &str = "NSAuth-P256";
-pub const CONTEXT: &str = "NSAUTH-P256-V1";
+pub const CONTEXT: &str = "NSAUTH-P256-V2";
 /// The most a request's timestamp may differ from the server clock, either way.
 pub const MAX_SKEW_SECONDS: i64 = 120;
 /// A P-256 SPKI is 91 bytes; anything much longer is not one.
@@ -25,6 +31,16 @@ pub enum AccountRef {
     /// Enrolment: the request is signed by the key it enrols.
     New,
     Id(u64),
+}
+
+impl std::fmt::Display for AccountRef {
+    /// As the header and the canonical bytes write it: `new` or the decimal id.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AccountRef::New => f.write_str("new"),
+            AccountRef::Id(n) => write!(f, "{n}"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,13 +110,10 @@ impl AuthHeader {
     }
 
     pub fn format(&self) -> String {
-        let account = match self.account {
-            AccountRef::New => "new".to_string(),
-            AccountRef::Id(n) => n.to_string(),
-        };
         format!(
-            "{SCHEME} server={},account={account},ts={},sig={}",
+            "{SCHEME} server={},account={},ts={},sig={}",
             self.serverid,
+            self.account,
             self.ts,
             b64url(&self.sig)
         )
@@ -120,14 +133,41 @@ impl AuthHeader {
     }
 }
 
-/// The bytes a request's signature covers.
-pub fn canonical_bytes(method: &str, path_with_query: &str, ts: i64, body: &[u8]) -> Vec<u8> {
-    let body_hash = Sha256::digest(body);
+/// What a request's signature covers.
+#[derive(Debug, Clone, Copy)]
+pub struct Canonical<'a> {
+    /// Upper-case method.
+    pub method: &'a str,
+    /// The API's host as the request's `Host` header carries it: the host of the API base
+    /// URL, with `:port` only when the port is not the scheme's default. Compared without
+    /// regard to case.
+    pub host: &'a str,
+    /// The path and query exactly as on the request line.
+    pub path_with_query: &'a str,
+    pub serverid: &'a ServerId,
+    pub account: AccountRef,
+    /// Unix seconds, as in the header.
+    pub ts: i64,
+    pub body: &'a [u8],
+}
+
+/// The bytes a request's signature covers (NSAUTH-P256-V2).
+pub fn canonical_bytes(r: &Canonical) -> Vec<u8> {
+    let body_hash = Sha256::digest(r.body);
     let mut hex = String::with_capacity(64);
     for b in body_hash {
         hex.push_str(&format!("{b:02x}"));
     }
-    format!("{CONTEXT}\n{method}\n{path_with_query}\n{ts}\n{hex}").into_bytes()
+    format!(
+        "{CONTEXT}\n{}\n{}\n{}\n{}\n{}\n{}\n{hex}",
+        r.method,
+        r.host.to_ascii_lowercase(),
+        r.path_with_query,
+        r.serverid,
+        r.account,
+        r.ts
+    )
+    .into_bytes()
 }
 
 /// Decodes a base64url SPKI into a P-256 key: 400 for the enrol body's field, since a
@@ -141,6 +181,13 @@ pub fn decode_public_key(field: &str, b64: &str) -> Result<VerifyingKey, ApiErro
         .map_err(|_| ApiError::invalid_field(field, "must be base64url (no padding) of an SPKI"))?;
     VerifyingKey::from_public_key_der(&der)
         .map_err(|_| ApiError::invalid_field(field, "not a P-256 public key in SPKI form"))
+}
+
+/// The fingerprint of a public key: base64url of SHA-256 of its SPKI DER. One key has one
+/// fingerprint, whatever text carried it; `None` for text that is not base64url.
+pub fn key_fingerprint(publickey_b64url: &str) -> Option<String> {
+    let der = URL_SAFE_NO_PAD.decode(publickey_b64url).ok()?;
+    Some(b64url(&Sha256::digest(der)))
 }
 
 /// Verifies `sig` over `canonical` with a stored (already validated) key.
@@ -238,15 +285,64 @@ mod tests {
         );
     }
 
+    fn approve<'a>(serverid: &'a ServerId, body: &'a [u8]) -> Canonical<'a> {
+        Canonical {
+            method: "POST",
+            host: "api.example.com",
+            path_with_query: "/app/v1/sessions/x/approve",
+            serverid,
+            account: AccountRef::Id(6),
+            ts: 1_800_000_000,
+            body,
+        }
+    }
+
     #[test]
     fn sign_and_verify_round_trip_and_tamper() {
         let key = generate_key();
         let pk = public_key_b64url(&key);
-        let c = canonical_bytes("POST", "/app/v1/sessions/x/approve", 1_800_000_000, b"{}");
+        let sid = ServerId::parse("AAECAwQFBgcICQoLDA0ODw").unwrap();
+        let other_sid = ServerId::parse("BBECAwQFBgcICQoLDA0ODw").unwrap();
+        let r = approve(&sid, b"{}");
+        let c = canonical_bytes(&r);
         let sig = sign(&key, &c);
         assert!(verify(&pk, &c, &sig).is_ok());
-        let c2 = canonical_bytes("POST", "/app/v1/sessions/x/approve", 1_800_000_000, b"{ }");
-        assert_eq!(verify(&pk, &c2, &sig).unwrap_err().code(), "bad_signature");
+        // Every part is bound: body, server, account, host, method, path, time.
+        let changed = [
+            Canonical { body: b"{ }", ..r },
+            Canonical {
+                serverid: &other_sid,
+                ..r
+            },
+            Canonical {
+                account: AccountRef::Id(3),
+                ..r
+            },
+            Canonical {
+                account: AccountRef::New,
+                ..r
+            },
+            Canonical {
+                host: "staging.example.com",
+                ..r
+            },
+            Canonical { method: "PUT", ..r },
+            Canonical {
+                path_with_query: "/app/v1/sessions/y/approve",
+                ..r
+            },
+            Canonical { ts: r.ts + 1, ..r },
+        ];
+        for c2 in changed {
+            let e = verify(&pk, &canonical_bytes(&c2), &sig).unwrap_err();
+            assert_eq!(e.code(), "bad_signature", "{c2:?}");
+        }
+        // The host is compared without regard to case.
+        let upper = Canonical {
+            host: "API.Example.COM",
+            ..r
+        };
+        assert!(verify(&pk, &canonical_bytes(&upper), &sig).is_ok());
         let other = public_key_b64url(&generate_key());
         assert_eq!(
             verify(&other, &c, &sig).unwrap_err().code(),
@@ -257,10 +353,20 @@ mod tests {
 
     #[test]
     fn canonical_bytes_layout() {
-        let c = canonical_bytes("GET", "/app/v1/sessions?limit=5", 12, b"");
+        let sid = ServerId::parse("AAECAwQFBgcICQoLDA0ODw").unwrap();
+        let c = canonical_bytes(&Canonical {
+            method: "GET",
+            host: "127.0.0.1:8080",
+            path_with_query: "/app/v1/sessions?limit=5",
+            serverid: &sid,
+            account: AccountRef::Id(7),
+            ts: 12,
+            body: b"",
+        });
         assert_eq!(
             String::from_utf8(c).unwrap(),
-            "NSAUTH-P256-V1\nGET\n/app/v1/sessions?limit=5\n12\n\
+            "NSAUTH-P256-V2\nGET\n127.0.0.1:8080\n/app/v1/sessions?limit=5\n\
+             AAECAwQFBgcICQoLDA0ODw\n7\n12\n\
              e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
     }

@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::usercontext::{SessionInfo, UserContext};
+use crate::usercontext::SessionInfo;
 
 /// The state of a session (SPEC section 3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -172,9 +172,6 @@ pub struct SessionList {
     pub sessions: Vec<SessionListEntry>,
     pub next: Option<String>,
 }
-
-/// The body of `POST /app/v1/inapp`: the UserContext of the in-app login (optional).
-pub type InAppRequest = UserContext;
 
 /// The answer of in-app login: the nonce for the app to hand to its own backend.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

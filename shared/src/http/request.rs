@@ -10,13 +10,31 @@ use crate::account::validate_userid;
 use crate::apikey::Credentials;
 use crate::clock::UnixTime;
 use crate::error::ApiError;
-use crate::http::routes::PathParams;
 use crate::ids::Nonce;
 use crate::service::accounts::PageRequest;
 use crate::service::phone::SignedCall;
 use crate::service::website::{SessionCall, WebsiteCall};
 use crate::signing::{self, AuthHeader};
 use crate::usercontext::{RequestOrigin, UserContext};
+
+/// Path parameters of a matched route, percent-decoded.
+#[derive(Debug, Default)]
+pub struct PathParams(Vec<(&'static str, String)>);
+
+impl PathParams {
+    pub fn new(params: Vec<(&'static str, String)>) -> Self {
+        PathParams(params)
+    }
+
+    /// A parameter's value; empty when the route has no such parameter.
+    pub fn get(&self, name: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    }
+}
 
 /// A header's value, `None` when absent or not visible ASCII (which no valid value is).
 pub fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
@@ -95,6 +113,14 @@ pub fn path_with_query(req: &Request) -> String {
         .unwrap_or_else(|| req.uri().path().to_string())
 }
 
+/// The host the request was sent to (its `Host` header; API Gateway passes the API's domain
+/// on), as a phone signs it.
+pub fn host(req: &Request) -> &str {
+    header(req, "host")
+        .or(req.uri().authority().map(|a| a.as_str()))
+        .unwrap_or("")
+}
+
 /// The public base URL of this API for links: configured, or from the request's Host and
 /// X-Forwarded-Proto (API Gateway sets both; the local stack too).
 pub fn api_base(req: &Request, configured: Option<&str>) -> String {
@@ -143,12 +169,15 @@ pub fn session_call(req: &Request, params: &PathParams) -> Result<SessionCall, A
 pub fn signed_call(req: &Request, now: UnixTime) -> Result<SignedCall, ApiError> {
     let header = AuthHeader::parse(header(req, "authorization"))?;
     header.check_time(now)?;
-    let canonical = signing::canonical_bytes(
-        req.method().as_str(),
-        &path_with_query(req),
-        header.ts,
-        body(req),
-    );
+    let canonical = signing::canonical_bytes(&signing::Canonical {
+        method: req.method().as_str(),
+        host: host(req),
+        path_with_query: &path_with_query(req),
+        serverid: &header.serverid,
+        account: header.account,
+        ts: header.ts,
+        body: body(req),
+    });
     Ok(SignedCall {
         header,
         canonical,

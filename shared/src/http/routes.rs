@@ -14,6 +14,7 @@ use percent_encoding::percent_decode_str;
 use crate::deps::Deps;
 use crate::error::ApiError;
 use crate::http::handlers::{accounts as a, block as b, phone as p, push as u, sessions as s};
+use crate::http::request::PathParams;
 
 /// One Lambda function of the stack; its binary has this name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,20 +129,6 @@ pub static ROUTES: &[Route] = &[
     route(M::DELETE, "/app/v1/account", F::PhoneApi, handler!(p::delete_account)),
 ];
 
-/// Path parameters of a matched route, percent-decoded.
-#[derive(Debug, Default)]
-pub struct PathParams(Vec<(&'static str, String)>);
-
-impl PathParams {
-    pub fn get(&self, name: &str) -> &str {
-        self.0
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_str())
-            .unwrap_or("")
-    }
-}
-
 /// The longest a path may be before it is refused unread (every id in it is bounded).
 const MAX_PATH_LEN: usize = 1024;
 
@@ -151,7 +138,7 @@ fn match_path(template: &'static str, path: &str) -> Option<PathParams> {
     let mut p = path.split('/');
     loop {
         match (t.next(), p.next()) {
-            (None, None) => return Some(PathParams(params)),
+            (None, None) => return Some(PathParams::new(params)),
             (Some(ts), Some(ps)) => {
                 if let Some(name) = ts.strip_prefix('{').and_then(|n| n.strip_suffix('}')) {
                     let value = percent_decode_str(ps).decode_utf8().ok()?;

@@ -15,6 +15,7 @@ use crate::service::Checked;
 use crate::service::versioned;
 use crate::service::website::{self, WebsiteCall};
 use crate::session::{Session, SessionState};
+use crate::signing;
 use crate::store::{SessionCursor, StoreError};
 use crate::wire::SessionList;
 
@@ -81,7 +82,9 @@ pub async fn get(
     call: &WebsiteCall,
     accountid: Checked<u64>,
 ) -> Result<AccountView, ApiError> {
-    let server = website::authorise(deps, &call.credentials, Permission::Accounts).await?;
+    let server = website::authorise(deps, &call.credentials, Permission::Accounts)
+        .await?
+        .server;
     Ok(load(deps, &server, accountid?).await?.view())
 }
 
@@ -92,7 +95,9 @@ pub async fn update_blocked(
     accountid: Checked<u64>,
     blocked: Checked<bool>,
 ) -> Result<AccountView, ApiError> {
-    let server = website::authorise(deps, &call.credentials, Permission::Accounts).await?;
+    let server = website::authorise(deps, &call.credentials, Permission::Accounts)
+        .await?
+        .server;
     let id = accountid?;
     let blocked = blocked?;
     Ok(set_blocked(deps, &server, id, blocked).await?.view())
@@ -104,7 +109,9 @@ pub async fn delete(
     call: &WebsiteCall,
     accountid: Checked<u64>,
 ) -> Result<Deleted, ApiError> {
-    let server = website::authorise(deps, &call.credentials, Permission::Accounts).await?;
+    let server = website::authorise(deps, &call.credentials, Permission::Accounts)
+        .await?
+        .server;
     remove_account(deps, &server, accountid?).await?;
     Ok(Deleted { deleted: 1 })
 }
@@ -116,7 +123,9 @@ pub async fn update_user(
     accountid: Checked<u64>,
     userid: Checked<String>,
 ) -> Result<AccountView, ApiError> {
-    let server = website::authorise(deps, &call.credentials, Permission::Users).await?;
+    let server = website::authorise(deps, &call.credentials, Permission::Users)
+        .await?
+        .server;
     let id = accountid?;
     let userid = userid?;
     Ok(set_userid(deps, &server, id, Some(userid)).await?.view())
@@ -129,7 +138,9 @@ pub async fn sessions(
     accountid: Checked<u64>,
     page: Checked<PageRequest>,
 ) -> Result<SessionList, ApiError> {
-    let server = website::authorise(deps, &call.credentials, Permission::Accounts).await?;
+    let server = website::authorise(deps, &call.credentials, Permission::Accounts)
+        .await?
+        .server;
     let id = accountid?;
     let page = page?;
     load(deps, &server, id).await?;
@@ -169,7 +180,9 @@ pub async fn get_user(
     call: &WebsiteCall,
     userid: Checked<String>,
 ) -> Result<UserView, ApiError> {
-    let server = website::authorise(deps, &call.credentials, Permission::Users).await?;
+    let server = website::authorise(deps, &call.credentials, Permission::Users)
+        .await?
+        .server;
     let userid = userid?;
     let mut accounts = deps
         .accounts
@@ -188,7 +201,9 @@ pub async fn delete_user(
     call: &WebsiteCall,
     userid: Checked<String>,
 ) -> Result<Deleted, ApiError> {
-    let server = website::authorise(deps, &call.credentials, Permission::Users).await?;
+    let server = website::authorise(deps, &call.credentials, Permission::Users)
+        .await?
+        .server;
     let userid = userid?;
     let accounts = deps
         .accounts
@@ -339,10 +354,15 @@ pub async fn remove_account(deps: &Deps, server: &Server, accountid: u64) -> Res
         .delete_account(&server.serverid, accountid)
         .await
     {
-        Ok(()) | Err(StoreError::ConditionFailed) => {
-            tracing::info!(accountid, "account removed");
-            Ok(())
-        }
-        Err(e) => Err(e.into()),
+        Ok(()) | Err(StoreError::ConditionFailed) => {}
+        Err(e) => return Err(e.into()),
     }
+    // The key may be enrolled again (on a new account) once its account is gone.
+    if let Some(fingerprint) = signing::key_fingerprint(&account.publickey) {
+        deps.accounts
+            .release_public_key(&server.serverid, &fingerprint)
+            .await?;
+    }
+    tracing::info!(accountid, "account removed");
+    Ok(())
 }

@@ -1,6 +1,8 @@
 //! The phone API (SPEC 5.1 to 5.3): the signature check of every call, enrolment, and the
 //! signed session calls.
 
+use std::sync::LazyLock;
+
 use sha2::{Digest, Sha256};
 
 use crate::account::{Account, MAX_DESCRIPTION_CHARS, Platform, PushEndpoint};
@@ -76,9 +78,27 @@ async fn not_replayed(
     }
 }
 
-/// Authenticates a call of an enrolled account: the account exists, the signature is its
-/// key's, then (so that only the key holder learns it) that it is not blocked, and that a
-/// state-changing call was not taken before.
+/// The one answer for a signature that does not verify and for an account that does not
+/// exist: a stranger cannot tell them apart, so account ids cannot be counted without a key.
+fn not_verified() -> ApiError {
+    ApiError::unauthorized(
+        "bad_signature",
+        "the signature does not verify with a key of an account of this server: check the \
+         server id, the account id and the key (an account that was removed must enrol again)",
+    )
+}
+
+/// A key no account holds, verified against when the named account does not exist, so that
+/// an unknown account costs the same work as a wrong signature.
+static STAND_IN_KEY: LazyLock<String> = LazyLock::new(|| {
+    let key = p256::ecdsa::SigningKey::from_slice(&[0x5a; 32])
+        .expect("a fixed scalar below the group order");
+    signing::public_key_b64url(&key)
+});
+
+/// Authenticates a call of an enrolled account: the account exists and the signature is
+/// its key's (one answer when either fails), then (so that only the key holder learns it)
+/// that it is not blocked, and that a state-changing call was not taken before.
 pub async fn authenticate(deps: &Deps, call: &SignedCall) -> Result<Signed, ApiError> {
     let AccountRef::Id(accountid) = call.header.account else {
         return Err(ApiError::unauthorized(
@@ -91,12 +111,11 @@ pub async fn authenticate(deps: &Deps, call: &SignedCall) -> Result<Signed, ApiE
         .get_server_and_account(&call.header.serverid, accountid)
         .await?;
     let (Some(server), Some(account)) = (server, account) else {
-        return Err(ApiError::unauthorized(
-            "unknown_account",
-            "no such account on this server; enrol again",
-        ));
+        let _ = signing::verify(&STAND_IN_KEY, &call.canonical, &call.header.sig);
+        return Err(not_verified());
     };
-    signing::verify(&account.publickey, &call.canonical, &call.header.sig)?;
+    signing::verify(&account.publickey, &call.canonical, &call.header.sig)
+        .map_err(|_| not_verified())?;
     if account.blocked {
         return Err(ApiError::unauthorized(
             "account_blocked",
@@ -226,10 +245,48 @@ pub async fn enrol(
     if !enrol::valid_token_shape(&b.token) {
         return Err(ApiError::invalid_field("token", "not an enrolment token"));
     }
-    let token = use_token(deps, serverid, &b.token, now).await?;
-    let server = deps.servers.get_server(serverid).await?.ok_or_else(|| {
-        ApiError::not_found("unknown enrolment token; ask the website for a new link")
-    })?;
+    // One key, one account per server: claimed before the token is used, so that a second
+    // enrolment of the same key does not spend the link.
+    let fingerprint = signing::key_fingerprint(&b.publickey).ok_or(ApiError::Internal)?;
+    match deps
+        .accounts
+        .claim_public_key(serverid, &fingerprint, now)
+        .await
+    {
+        Ok(()) => {}
+        Err(StoreError::ConditionFailed) => {
+            return Err(ApiError::conflict(
+                "key_enrolled",
+                "this public key is already enrolled on this server; make a new key pair",
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let release = || async {
+        if let Err(e) = deps
+            .accounts
+            .release_public_key(serverid, &fingerprint)
+            .await
+        {
+            tracing::warn!(error = %e, "key claim not released");
+        }
+    };
+    let token = match use_token(deps, serverid, &b.token, now).await {
+        Ok(t) => t,
+        Err(e) => {
+            release().await;
+            return Err(e);
+        }
+    };
+    let server = match deps.servers.get_server(serverid).await? {
+        Some(s) => s,
+        None => {
+            release().await;
+            return Err(ApiError::not_found(
+                "unknown enrolment token; ask the website for a new link",
+            ));
+        }
+    };
     let accountid = deps.accounts.allocate_accountid(&server.serverid).await?;
     let endpoint = match push {
         Some((platform, t)) => {
@@ -262,6 +319,7 @@ pub async fn enrol(
         if let Some(p) = &account.push {
             let _ = deps.push.delete_endpoint(&p.endpoint_arn).await;
         }
+        release().await;
         return Err(e.into());
     }
     tracing::info!(accountid, "account enrolled");
@@ -314,17 +372,20 @@ async fn phone_session(deps: &Deps, signed: &Signed, hsid: &Hsid) -> Result<Sess
             Some(s) => s.settings,
             None => return Err(unknown_session()),
         };
-        let noted = versioned::update(
-            deps.sessions.as_ref(),
-            deps.clock.as_ref(),
-            session,
-            |s, now| {
-                Ok(s.state_at(now)
-                    .is_open_attempt()
+        let noted =
+            versioned::update(
+                deps.sessions.as_ref(),
+                deps.clock.as_ref(),
+                session,
+                // Once per attempt: a stranger's GET repeated (or replayed: GETs are not
+                // remembered) writes nothing more, so it cannot starve the real phone's approve.
+                |s, now| {
+                    Ok((s.state_at(now).is_open_attempt()
+                        && s.event != Some(SessionEvent::NoAccounts))
                     .then(|| s.noted(SessionEvent::NoAccounts, &settings, now)))
-            },
-        )
-        .await;
+                },
+            )
+            .await;
         if let Err(e) = noted {
             tracing::warn!(error = %e, "NOACCOUNTS not recorded");
         }

@@ -58,7 +58,9 @@ pub async fn create(
     call: &WebsiteCall,
     context: Checked<UserContext>,
 ) -> Result<Created, ApiError> {
-    let server = website::authorise(deps, &call.credentials, Permission::Sessions).await?;
+    let server = website::authorise(deps, &call.credentials, Permission::Sessions)
+        .await?
+        .server;
     let mut context = context?;
     context.fill_from(&call.origin);
     let now = deps.clock.now();
@@ -166,6 +168,10 @@ pub async fn enrol_link(
 ) -> Result<EnrolLink, ApiError> {
     let ws = website::open(deps, call, Permission::Sessions).await?;
     let request = request?;
+    // A userid binds the new account to a user, as registerUser does: the same permission.
+    if request.userid.is_some() {
+        ws.require(Permission::Users)?;
+    }
     let settings = &ws.server.settings;
     let session = ws.ensure(deps, None).await?;
     versioned::update(

@@ -1,7 +1,7 @@
 //! The website backend's side of every call (SPEC section 4): the key check, and the
 //! session a nonce names, created as a new pending one the first time it is seen.
 
-use crate::apikey::{Credentials, Permission};
+use crate::apikey::{Authorised, Credentials, Permission};
 use crate::deps::Deps;
 use crate::error::ApiError;
 use crate::ids::{Hsid, Nonce, ServerId};
@@ -23,13 +23,13 @@ pub struct SessionCall {
     pub origin: RequestOrigin,
 }
 
-/// The server of a key that carries `needs` (one consistent read of server and key, so a
-/// revocation takes effect at once).
+/// The server of a key that carries `needs`, and the key's other permissions (one
+/// consistent read of server and key, so a revocation takes effect at once).
 pub async fn authorise(
     deps: &Deps,
     credentials: &Credentials,
     needs: Permission,
-) -> Result<Server, ApiError> {
+) -> Result<Authorised, ApiError> {
     let (server, record) = deps
         .servers
         .get_server_and_key(&credentials.serverid, credentials.key.keyid())
@@ -41,6 +41,8 @@ pub async fn authorise(
 /// it exists, and where the call came from (for a session it creates).
 pub struct WebsiteSession {
     pub server: Server,
+    /// What the key may do besides the call's own permission.
+    pub permissions: Vec<Permission>,
     pub hsid: Hsid,
     pub session: Option<Session>,
     pub origin: RequestOrigin,
@@ -58,10 +60,14 @@ pub async fn open(
         authorise(deps, &call.credentials, needs),
         deps.sessions.get_session(&hsid),
     );
-    let server = server?;
+    let Authorised {
+        server,
+        permissions,
+    } = server?;
     let session = session?.map(|s| own(s, &server.serverid)).transpose()?;
     Ok(WebsiteSession {
         server,
+        permissions,
         hsid,
         session,
         origin: call.origin.clone(),
@@ -69,6 +75,11 @@ pub async fn open(
 }
 
 impl WebsiteSession {
+    /// 403 `missing_permission` unless the key also carries `p`.
+    pub fn require(&self, p: Permission) -> Result<(), ApiError> {
+        crate::apikey::require(&self.permissions, p)
+    }
+
     /// The session, created as a new pending one (with `context`, or an empty one filled
     /// from the request) if the nonce was never seen. Of two first calls at once, one
     /// creates it and the other reads what it created.

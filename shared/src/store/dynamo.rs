@@ -7,6 +7,7 @@
 //! | session      | `SESSION#<hsid>`               | `SESSION`        | `ACCOUNT#<serverid>#<id>`    | `<login_at>#<hsid>`   |
 //! | account      | `ACCOUNT#<serverid>#<id>`      | `ACCOUNT`        | `USER#<serverid>#<userid>`   | `<id, 15 digits>`     |
 //! | enrol token  | `ENROL#<serverid>#<tokenhash>` | `ENROL`          |                              |                       |
+//! | enrolled key | `PUBKEY#<serverid>#<keyhash>`  | `PUBKEY`         |                              |                       |
 //! | seen request | `REPLAY#<serverid>#<digest>`   | `REPLAY`         |                              |                       |
 //! | push count   | `RATE#<serverid>#<id>#<window>`| `RATE`           |                              |                       |
 //! | watcher      | `WS#<hsid>`                    | `CONN#<conn>`    |                              |                       |
@@ -17,7 +18,7 @@
 //! phone can name one; the session records its server. A session enters its account's index
 //! at its first login and stays there (past sessions). The server item also holds the
 //! account id counter (`accounts_allocated`). The leading `SERVER#`, `SESSION#`, `ACCOUNT#`,
-//! `USER#`, `ENROL#`, `REPLAY#`, `RATE#`, `WS#`, `WSCONN#` prefixes let IAM policies limit functions to item kinds
+//! `USER#`, `ENROL#`, `PUBKEY#`, `REPLAY#`, `RATE#`, `WS#`, `WSCONN#` prefixes let IAM policies limit functions to item kinds
 //! (`dynamodb:LeadingKeys`, which also applies to the index key of a query).
 
 use std::collections::HashMap;
@@ -83,6 +84,11 @@ fn rate_pk(id: &ServerId, accountid: u64, window: i64) -> String {
     format!("RATE#{id}#{accountid}#{window}")
 }
 const ENROL_SK: &str = "ENROL";
+
+fn pubkey_pk(id: &ServerId, fingerprint: &str) -> String {
+    format!("PUBKEY#{id}#{fingerprint}")
+}
+const PUBKEY_SK: &str = "PUBKEY";
 
 fn session_item(session: &Session) -> Result<Item, StoreError> {
     let mut item = to_item(session, session_pk(&session.hsid), SESSION_SK.into())?;
@@ -684,6 +690,35 @@ impl AccountStore for DynamoStore {
         .into_iter()
         .map(from_item)
         .collect()
+    }
+
+    async fn claim_public_key(
+        &self,
+        serverid: &ServerId,
+        fingerprint: &str,
+        at: UnixTime,
+    ) -> Result<(), StoreError> {
+        let mut item = key(pubkey_pk(serverid, fingerprint), PUBKEY_SK.into());
+        item.insert("created".into(), AttributeValue::N(at.to_string()));
+        self.put_new(item).await
+    }
+
+    async fn release_public_key(
+        &self,
+        serverid: &ServerId,
+        fingerprint: &str,
+    ) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                pubkey_pk(serverid, fingerprint),
+                PUBKEY_SK.into(),
+            )))
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(())
     }
 
     async fn put_enrol_token(&self, token: &EnrolToken) -> Result<(), StoreError> {

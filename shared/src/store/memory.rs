@@ -24,6 +24,7 @@ struct Tables {
     account_counters: BTreeMap<ServerId, u64>,
     accounts: BTreeMap<(ServerId, u64), Account>,
     enrol_tokens: BTreeMap<(ServerId, String), EnrolToken>,
+    public_keys: BTreeMap<(ServerId, String), UnixTime>,
     seen_requests: BTreeMap<(ServerId, String), UnixTime>,
     push_counts: BTreeMap<(ServerId, u64, i64), u32>,
     subscriptions: BTreeMap<(Hsid, String), UnixTime>,
@@ -293,6 +294,32 @@ impl AccountStore for MemoryStore {
             .filter(|a| &a.serverid == serverid && a.userid.as_deref() == Some(userid))
             .cloned()
             .collect())
+    }
+
+    async fn claim_public_key(
+        &self,
+        serverid: &ServerId,
+        fingerprint: &str,
+        at: UnixTime,
+    ) -> Result<(), StoreError> {
+        let mut t = self.lock();
+        let k = (serverid.clone(), fingerprint.to_string());
+        if t.public_keys.contains_key(&k) {
+            return Err(StoreError::ConditionFailed);
+        }
+        t.public_keys.insert(k, at);
+        Ok(())
+    }
+
+    async fn release_public_key(
+        &self,
+        serverid: &ServerId,
+        fingerprint: &str,
+    ) -> Result<(), StoreError> {
+        self.lock()
+            .public_keys
+            .remove(&(serverid.clone(), fingerprint.to_string()));
+        Ok(())
     }
 
     async fn put_enrol_token(&self, token: &EnrolToken) -> Result<(), StoreError> {

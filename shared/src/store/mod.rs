@@ -91,10 +91,6 @@ impl<O: Observer> Observed<O> {
     pub fn new(inner: Arc<dyn Store>, observer: O) -> Self {
         Observed { inner, observer }
     }
-
-    pub fn observer(&self) -> &O {
-        &self.observer
-    }
 }
 
 /// Declares each capability trait and, from the same text, its implementation for
@@ -221,6 +217,20 @@ capabilities! {
             serverid: &ServerId,
             userid: &str,
         ) -> Result<Vec<Account>, StoreError>;
+        /// Claims a public key (by its fingerprint) for an enrolment on a server:
+        /// `ConditionFailed` if the key is claimed there already (one key, one account).
+        async fn claim_public_key(
+            &self,
+            serverid: &ServerId,
+            fingerprint: &str,
+            at: UnixTime,
+        ) -> Result<(), StoreError>;
+        /// Gives a claimed key back (its account is gone, or was never made); idempotent.
+        async fn release_public_key(
+            &self,
+            serverid: &ServerId,
+            fingerprint: &str,
+        ) -> Result<(), StoreError>;
         /// Stores a new enrolment token; `ConditionFailed` if its hash is taken.
         async fn put_enrol_token(&self, token: &EnrolToken) -> Result<(), StoreError>;
         /// Marks a token used, on condition that it exists, is unused and has not expired at

@@ -6,9 +6,8 @@ use lambda_http::{Body, Request};
 use crate::account::{parse_accountid, validate_userid};
 use crate::deps::Deps;
 use crate::error::ApiError;
-use crate::http::request::{page, query, query_param, required_userid, website_call};
+use crate::http::request::{PathParams, page, query, query_param, required_userid, website_call};
 use crate::http::response::json;
-use crate::http::routes::PathParams;
 use crate::service::accounts;
 
 /// `GET /servers/{serverid}/accounts/{accountid}`

@@ -10,9 +10,10 @@ use sha2::{Digest, Sha256};
 use crate::deps::Deps;
 use crate::error::ApiError;
 use crate::http::error;
-use crate::http::request::{api_base, optional_user_context, query, query_param, session_call};
+use crate::http::request::{
+    PathParams, api_base, optional_user_context, query, query_param, session_call,
+};
 use crate::http::response::{cors, html, json, link_or_image};
-use crate::http::routes::PathParams;
 use crate::ids::{Hsid, ServerId};
 use crate::qr;
 use crate::service::block;

@@ -5,9 +5,8 @@ use lambda_http::{Body, Request};
 
 use crate::deps::Deps;
 use crate::error::ApiError;
-use crate::http::request::{json_object, page, signed_call, user_context};
+use crate::http::request::{PathParams, json_object, page, signed_call, user_context};
 use crate::http::response::json;
-use crate::http::routes::PathParams;
 use crate::ids::Hsid;
 use crate::service::phone;
 use crate::service::phone::SignedCall;

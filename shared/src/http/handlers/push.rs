@@ -7,9 +7,8 @@ use lambda_http::{Body, Request};
 use crate::account::{parse_accountid, validate_userid};
 use crate::deps::Deps;
 use crate::error::ApiError;
-use crate::http::request::{optional_user_context, session_call};
+use crate::http::request::{PathParams, optional_user_context, session_call};
 use crate::http::response::json;
-use crate::http::routes::PathParams;
 use crate::service::push;
 
 /// `POST /servers/{serverid}/sessions/provokelogin` + X-nonce: push to the session's last

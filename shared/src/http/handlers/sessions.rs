@@ -8,10 +8,10 @@ use crate::account::{MAX_DESCRIPTION_CHARS, validate_userid};
 use crate::deps::Deps;
 use crate::error::ApiError;
 use crate::http::request::{
-    api_base, query, query_param, required_userid, session_call, user_context, website_call,
+    PathParams, api_base, query, query_param, required_userid, session_call, user_context,
+    website_call,
 };
 use crate::http::response::{json, link_or_image};
-use crate::http::routes::PathParams;
 use crate::qr;
 use crate::service::sessions::{self, EnrolLinkRequest};
 

@@ -1,0 +1,281 @@
+//! The attacks of the security review (docs/security.md), each replayed over HTTP against
+//! the local stack on both stores. Each test fails on the code before its fix.
+
+use nsauth::apikey::Permission;
+use nsauth::ids::{Hsid, ServerId};
+use nsauth::session::SessionEvent;
+use nsauth::signing::{AccountRef, SigningKey, generate_key, public_key_b64url};
+use nsauth_authenticator::{Authenticator, Signer};
+use nsauth_tests::{Stack, assert_error, http, new_nonce, on_both_stores};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+on_both_stores!(
+    a_signature_is_bound_to_its_server_and_account,
+    a_key_enrols_once_per_server,
+    a_userid_on_enrolment_needs_the_users_permission,
+    a_stranger_notes_noaccounts_once,
+    an_unknown_account_looks_like_a_bad_signature,
+);
+
+/// getQrEnrol of `serverid` with `apikey` for a new browser session: the link, or the
+/// status and answer of a refusal.
+async fn enrol_link_of(
+    stack: &Stack,
+    serverid: &str,
+    apikey: &str,
+    query: &str,
+) -> Result<String, (u16, Value)> {
+    let resp = http()
+        .get(format!(
+            "{}/servers/{serverid}/sessions/qr/enrol{query}",
+            stack.base
+        ))
+        .header("X-apikey", apikey)
+        .header("X-nonce", new_nonce())
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    if status == 200 {
+        Ok(text)
+    } else {
+        Err((status, serde_json::from_str(&text).unwrap()))
+    }
+}
+
+/// Enrols `key` with an enrolment link by hand (the authenticator makes a key of its own):
+/// the status and answer.
+async fn enrol_with(phone: &Authenticator, key: &SigningKey, link: &str) -> (u16, Value) {
+    let link = nsauth_authenticator::parse_enrol_link(link).unwrap();
+    let body = serde_json::to_vec(&json!({
+        "token": link.token,
+        "publickey": public_key_b64url(key),
+        "description": "hand-made",
+    }))
+    .unwrap();
+    let req = Signer {
+        key,
+        serverid: &link.serverid,
+        account: AccountRef::New,
+        api: &link.api,
+    }
+    .sign("POST", "app/v1/enrol", body, phone.now())
+    .unwrap();
+    phone.send(req).await.unwrap()
+}
+
+/// The review's attack on NSAUTH-P256-V1: one key enrolled for account a on server A and
+/// account b on server B; a request signed for (A, a) with its header changed to (B, b)
+/// was taken by B. Version 2 signs the server and the account.
+async fn a_signature_is_bound_to_its_server_and_account(stack: Stack) {
+    let key = generate_key();
+    let phone = stack.phone();
+    let link_a = stack.enrol_link(&new_nonce(), "").await;
+    let (status, a) = enrol_with(&phone, &key, &link_a).await;
+    assert_eq!(status, 201, "{a}");
+    let (sid_b, key_b) = stack.other_server().await;
+    let link_b = enrol_link_of(&stack, sid_b.as_str(), key_b.expose(), "")
+        .await
+        .unwrap();
+    let (status, b) = enrol_with(&phone, &key, &link_b).await;
+    assert_eq!(
+        status, 201,
+        "the same key on another server is another account: {b}"
+    );
+    let (acc_a, acc_b) = (
+        a["accountid"].as_u64().unwrap(),
+        b["accountid"].as_u64().unwrap(),
+    );
+
+    let sessions_of_b = || async {
+        stack
+            .store()
+            .account_sessions(&sid_b, acc_b, 10, None)
+            .await
+            .unwrap()
+            .items
+            .len()
+    };
+    let before = sessions_of_b().await;
+    // An in-app login signed for (A, a)...
+    let signed = Signer {
+        key: &key,
+        serverid: &stack.serverid,
+        account: AccountRef::Id(acc_a),
+        api: &format!("{}/", stack.base),
+    }
+    .sign("POST", "app/v1/inapp", b"{}".to_vec(), phone.now())
+    .unwrap();
+    // ...with the header moved to (B, b): refused, and B got no session.
+    let mut moved = signed.clone();
+    moved.authorization = signed
+        .authorization
+        .replace(
+            &format!("server={}", stack.serverid),
+            &format!("server={sid_b}"),
+        )
+        .replace(&format!("account={acc_a},"), &format!("account={acc_b},"));
+    assert_ne!(moved.authorization, signed.authorization);
+    let (status, v) = phone.send(moved).await.unwrap();
+    assert_error(status, &v, 401, "bad_signature");
+    assert_eq!(sessions_of_b().await, before, "nothing was logged in on B");
+    // A request signed for another host (a second deployment) is refused too.
+    let mut elsewhere = Signer {
+        key: &key,
+        serverid: &stack.serverid,
+        account: AccountRef::Id(acc_a),
+        api: "https://staging.example.com/",
+    }
+    .sign("POST", "app/v1/inapp", b"{}".to_vec(), phone.now())
+    .unwrap();
+    elsewhere.url = signed.url.clone();
+    let (status, v) = phone.send(elsewhere).await.unwrap();
+    assert_error(status, &v, 401, "bad_signature");
+    // The request as signed is taken.
+    let (status, v) = phone.send(signed).await.unwrap();
+    assert_eq!(status, 201, "{v}");
+}
+
+/// A public key already enrolled on a server is refused there (409 `key_enrolled`), without
+/// spending the link; once its account is removed, the key may enrol again.
+async fn a_key_enrols_once_per_server(stack: Stack) {
+    let key = generate_key();
+    let phone = stack.phone();
+    let (status, first) = enrol_with(&phone, &key, &stack.enrol_link(&new_nonce(), "").await).await;
+    assert_eq!(status, 201, "{first}");
+    let link = stack.enrol_link(&new_nonce(), "").await;
+    let (status, v) = enrol_with(&phone, &key, &link).await;
+    assert_error(status, &v, 409, "key_enrolled");
+    // The link is still good for another key.
+    let (status, v) = enrol_with(&phone, &generate_key(), &link).await;
+    assert_eq!(
+        status, 201,
+        "the refused enrolment did not spend the link: {v}"
+    );
+    // Removed by the website: the key is free again.
+    let id = first["accountid"].as_u64().unwrap();
+    let (status, v) = stack
+        .call(Method::DELETE, &format!("/accounts/{id}"), None, None)
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = enrol_with(&phone, &key, &stack.enrol_link(&new_nonce(), "").await).await;
+    assert_eq!(status, 201, "{v}");
+}
+
+/// getQrEnrol with a userid binds the new account to that user, as registerUser does; a
+/// key with `sessions` only was able to (and registerUser is 403 for it).
+async fn a_userid_on_enrolment_needs_the_users_permission(stack: Stack) {
+    let sessions_only = nsauth::service::admin::create_key(
+        stack.store(),
+        &stack.serverid,
+        vec![Permission::Sessions],
+        "sessions only".into(),
+        0,
+    )
+    .await
+    .unwrap();
+    let sid = stack.serverid.to_string();
+    stack.counting.reset();
+    let (status, v) = enrol_link_of(&stack, &sid, sessions_only.expose(), "?userid=mallory")
+        .await
+        .unwrap_err();
+    assert_error(status, &v, 403, "missing_permission");
+    assert!(v["message"].as_str().unwrap().contains("users"), "{v}");
+    let counts = stack.counting.counts();
+    assert_eq!(counts.get("put_enrol_token"), None, "no token: {counts:?}");
+    assert_eq!(counts.get("update_session"), None, "no attempt: {counts:?}");
+    // Without a userid the same key gets its link; with both permissions a userid is fine.
+    assert!(
+        enrol_link_of(&stack, &sid, sessions_only.expose(), "?name=x")
+            .await
+            .is_ok()
+    );
+    let both = nsauth::service::admin::create_key(
+        stack.store(),
+        &stack.serverid,
+        vec![Permission::Sessions, Permission::Users],
+        "sessions and users".into(),
+        0,
+    )
+    .await
+    .unwrap();
+    let link = enrol_link_of(&stack, &sid, both.expose(), "?userid=mallory")
+        .await
+        .unwrap();
+    let mut phone = stack.phone();
+    let acc = phone.enrol(&link, "Mallory's phone", None).await.unwrap();
+    assert_eq!(acc.userid.as_deref(), Some("mallory"));
+}
+
+/// A phone of another server that GETs a session wrote NOACCOUNTS on every call: one
+/// signed GET, repeated for the 120 s window (GETs are not remembered), starved the real
+/// phone's approve with 409s. It is written once per attempt.
+async fn a_stranger_notes_noaccounts_once(stack: Stack) {
+    let n = new_nonce();
+    let mut owner = stack.phone();
+    owner
+        .enrol(&stack.enrol_link(&n, "").await, "Owner", None)
+        .await
+        .unwrap();
+    let (sid_b, key_b) = stack.other_server().await;
+    let mut stranger = stack.phone();
+    stranger
+        .enrol(
+            &enrol_link_of(&stack, sid_b.as_str(), key_b.expose(), "")
+                .await
+                .unwrap(),
+            "Stranger",
+            None,
+        )
+        .await
+        .unwrap();
+    let (login_nonce, login) = stack.new_session(None).await;
+    let hsid = Hsid::parse(login.rsplit('/').next().unwrap()).unwrap();
+    let path = format!("/app/v1/sessions/{hsid}");
+    let req = stranger
+        .signed(sid_b.as_str(), "GET", &path, Vec::new())
+        .unwrap();
+    let before = stack.store().get_session(&hsid).await.unwrap().unwrap();
+    for _ in 0..5 {
+        let (status, v) = stranger.send(req.clone()).await.unwrap();
+        assert_error(status, &v, 409, "no_account");
+    }
+    let after = stack.store().get_session(&hsid).await.unwrap().unwrap();
+    assert_eq!(after.event, Some(SessionEvent::NoAccounts));
+    assert_eq!(
+        after.version,
+        before.version + 1,
+        "one write for five calls"
+    );
+    // The real phone approves at once.
+    owner.approve(&login, None, None).await.unwrap();
+    assert_eq!(stack.status(&login_nonce).await["state"], "loggedin");
+}
+
+/// An unknown account and a wrong signature got different answers (`unknown_account`,
+/// `bad_signature`), so sequential account ids could be counted without any key.
+async fn an_unknown_account_looks_like_a_bad_signature(stack: Stack) {
+    let mut phone = stack.phone();
+    let acc = phone
+        .enrol(&stack.enrol_link(&new_nonce(), "").await, "Phone", None)
+        .await
+        .unwrap();
+    let sid: ServerId = stack.serverid.clone();
+    let stranger_key = generate_key();
+    let sign_as = |account: u64| {
+        Signer {
+            key: &stranger_key,
+            serverid: &sid,
+            account: AccountRef::Id(account),
+            api: &format!("{}/", stack.base),
+        }
+        .sign("GET", "app/v1/sessions", Vec::new(), phone.now())
+        .unwrap()
+    };
+    let (s1, existing) = phone.send(sign_as(acc.accountid)).await.unwrap();
+    let (s2, missing) = phone.send(sign_as(acc.accountid + 1000)).await.unwrap();
+    assert_error(s1, &existing, 401, "bad_signature");
+    assert_eq!((s1, &existing), (s2, &missing), "one answer for both");
+}
