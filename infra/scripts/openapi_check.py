@@ -419,6 +419,10 @@ def check_live(live: Live, checks: Checks) -> None:
     r, _ = live.website("GET", f"{S}/sessions/html/footer", 200, "getHtmlFooter", nonce=nonce)
     assets = re.findall(r"/assets/(nsauth-block\.[0-9a-f]{12}\.(?:js|css))", r.text)
     checks.result(len(assets) == 2, "(c) getHtmlFooter names the script and the stylesheet", ", ".join(assets))
+    _, live_token = live.website("GET", f"{S}/sessions/livetoken", 200, "getLiveToken", nonce=nonce)
+    checks.result(isinstance(live_token, dict) and live_token.get("hsid") == hsid,
+                  "(c) getLiveToken names the session's hsid")
+    live.website("GET", f"{S}/sessions/livetoken", 400, "getLiveToken without a nonce")
 
     # -- browser: assets and status --------------------------------------------------------
     for name in assets:

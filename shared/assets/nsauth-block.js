@@ -143,6 +143,7 @@
     this.wsUrl = attr(el, "data-ws");
     this.statusUrl = attr(el, "data-status");
     this.callback = attr(el, "data-callback");
+    this.token = attr(el, "data-token");
     this.canprovoke = attr(el, "data-canprovoke") === "true";
     this.match = attr(el, "data-match");
     this.state = attr(el, "data-state") || (footer ? "loggedin" : "pending");
@@ -351,7 +352,12 @@
       return false;
     }
     try {
-      this.ws.send(type + " " + this.hsid + " " + this.serverid);
+      var frame = type + " " + this.hsid + " " + this.serverid;
+      // PROVOKE and LOGOUT carry the page's live token: the hsid alone proves nothing.
+      if (type !== "REGISTER" && this.token) {
+        frame += " " + this.token;
+      }
+      this.ws.send(frame);
       return true;
     } catch (e) {
       info("cannot send " + type + ": " + e);

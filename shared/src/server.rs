@@ -1,12 +1,16 @@
-//! A virtual server: one website's configuration.
+//! A virtual server: one website's configuration, and the secret its pages' live tokens
+//! are made with.
 
+use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
 
 use crate::clock::UnixTime;
-use crate::ids::ServerId;
+use crate::ids::{Hsid, ServerId, b64url, random_bytes};
 use crate::settings::ServerSettings;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Server {
     pub serverid: ServerId,
     pub created: UnixTime,
@@ -15,6 +19,23 @@ pub struct Server {
     /// stored before it existed read as 0.
     #[serde(default)]
     pub version: u64,
+    /// 32 random bytes (base64url) that only this server's functions know: the key of the
+    /// live tokens in the pages the website renders (see [`Server::live_token`]). Empty on
+    /// servers stored before it existed, until a page needs one.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub secret: String,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the secret: a Debug line may reach a log.
+        f.debug_struct("Server")
+            .field("serverid", &self.serverid)
+            .field("created", &self.created)
+            .field("settings", &self.settings)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Server {
@@ -28,7 +49,41 @@ impl Server {
             created: now,
             settings,
             version: 1,
+            secret: new_secret(),
         }
+    }
+
+    /// The server with a secret, one version on (for a server stored without one).
+    pub fn with_new_secret(&self) -> Server {
+        Server {
+            secret: new_secret(),
+            version: self.version + 1,
+            ..self.clone()
+        }
+    }
+
+    /// The live token of a session's login attempt (`attempt` is its number): what the
+    /// website's page must show to send PROVOKE or LOGOUT for that session over the
+    /// WebSocket. An HMAC-SHA256 under the server's secret, 128 bits, base64url. `None`
+    /// while the server has no secret.
+    pub fn live_token(&self, hsid: &Hsid, attempt: u64) -> Option<String> {
+        if self.secret.is_empty() {
+            return None;
+        }
+        let mut mac = Hmac::<Sha256>::new_from_slice(self.secret.as_bytes()).ok()?;
+        mac.update(b"nsauth-live-v1\0");
+        mac.update(self.serverid.as_str().as_bytes());
+        mac.update(b"\0");
+        mac.update(hsid.as_str().as_bytes());
+        mac.update(b"\0");
+        mac.update(attempt.to_string().as_bytes());
+        Some(b64url(&mac.finalize().into_bytes()[..16]))
+    }
+
+    /// Whether `token` is the live token of that attempt (compared in constant time).
+    pub fn is_live_token(&self, hsid: &Hsid, attempt: u64, token: &str) -> bool {
+        self.live_token(hsid, attempt)
+            .is_some_and(|t| bool::from(t.as_bytes().ct_eq(token.as_bytes())))
     }
 
     /// The server with other settings, one version on.
@@ -38,5 +93,40 @@ impl Server {
             version: self.version + 1,
             ..self.clone()
         }
+    }
+}
+
+fn new_secret() -> String {
+    b64url(&random_bytes::<32>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_tokens_are_per_server_session_and_attempt() {
+        let a = Server::new(ServerSettings::default(), 1);
+        let b = Server::new(ServerSettings::default(), 1);
+        let h = Hsid::parse("5KvIv6Y0y8IgLQULP8ZR_Q").unwrap();
+        let other = Hsid::parse("AAECAwQFBgcICQoLDA0ODw").unwrap();
+        let t = a.live_token(&h, 100).unwrap();
+        assert_eq!(t.len(), 22);
+        assert_eq!(a.live_token(&h, 100).as_deref(), Some(t.as_str()));
+        assert!(a.is_live_token(&h, 100, &t));
+        assert!(!a.is_live_token(&h, 101, &t), "another attempt");
+        assert!(!a.is_live_token(&other, 100, &t), "another session");
+        assert!(!b.is_live_token(&h, 100, &t), "another server's secret");
+        assert!(!a.is_live_token(&h, 100, ""));
+        let legacy = Server {
+            secret: String::new(),
+            ..a.clone()
+        };
+        assert_eq!(legacy.live_token(&h, 100), None);
+        assert!(!legacy.is_live_token(&h, 100, &t));
+        let renewed = legacy.with_new_secret();
+        assert_eq!(renewed.version, legacy.version + 1);
+        assert!(renewed.live_token(&h, 100).is_some());
+        assert!(!format!("{a:?}").contains(&a.secret), "no secret in Debug");
     }
 }

@@ -39,6 +39,10 @@ pub struct Session {
     pub updated: UnixTime,
     /// When the current login attempt began.
     pub attempt_started: UnixTime,
+    /// The number of the current login attempt (1 for the first): what a page's live token
+    /// is bound to. Sessions stored before it existed read as 0.
+    #[serde(default)]
+    pub attempt: u64,
     /// When the stored state ends by itself: the attempt's timeout while pending or
     /// scanned, the end of the session lifetime while logged in.
     pub expires_at: UnixTime,
@@ -172,6 +176,7 @@ impl Session {
             created: now,
             updated: now,
             attempt_started: now,
+            attempt: 1,
             expires_at,
             ttl: expires_at + i64::from(settings.remember_seconds),
             login: None,
@@ -328,6 +333,7 @@ impl Session {
             _ => {
                 let mut s = self.next(SessionState::Pending, settings, now);
                 s.attempt_started = now;
+                s.attempt = self.attempt + 1;
                 s.expires_at = now + i64::from(settings.login_timeout);
                 s.ttl = s.expires_at + i64::from(settings.remember_seconds);
                 s.login = None;
@@ -595,6 +601,7 @@ mod tests {
         );
         let again = out.begin_attempt(&settings, None, 1050).unwrap();
         assert_eq!(again.state_at(1050), SessionState::Pending);
+        assert_eq!((s.attempt, again.attempt), (1, 2), "attempts are numbered");
         assert_eq!(again.expires_at, 1350);
         assert_eq!(again.last_accountid, Some(7));
     }

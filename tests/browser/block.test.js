@@ -6,7 +6,7 @@
 const { test, before, after, beforeEach } = require("node:test");
 const assert = require("node:assert/strict");
 const h = require("./helpers");
-const { FakeServer, SERVERID, HSID } = require("./fake-server");
+const { FakeServer, SERVERID, HSID, TOKEN } = require("./fake-server");
 
 let browser;
 let fake;
@@ -160,7 +160,7 @@ test("push button: shown on CANPROVOKE, sends PROVOKE, shows ERROR messages and 
     await page.waitForSelector(".nsauth-block .nsauth-push", { state: "visible" });
     await h.screenshot(page, "block-push-button");
     await page.click(".nsauth-block .nsauth-push");
-    await fake.waitForFrame(`PROVOKE ${HSID} ${SERVERID}`);
+    await fake.waitForFrame(`PROVOKE ${HSID} ${SERVERID} ${TOKEN}`);
     assert.equal(await page.isDisabled(".nsauth-block .nsauth-push"), true, "disabled for a moment");
     fake.send("ERROR push_rate_limited Too many login requests: try again in 10 minutes.");
     await page.waitForFunction(
@@ -170,7 +170,7 @@ test("push button: shown on CANPROVOKE, sends PROVOKE, shows ERROR messages and 
     assert.equal(await page.isEnabled(".nsauth-block .nsauth-push"), true, "usable again after an error");
     await h.screenshot(page, "block-push-error");
     await page.click(".nsauth-block .nsauth-push");
-    await fake.waitForFrame(`PROVOKE ${HSID} ${SERVERID}`, 2);
+    await fake.waitForFrame(`PROVOKE ${HSID} ${SERVERID} ${TOKEN}`, 2);
     fake.send(frame("CONFIRMPROVOKE"));
     fake.send(frame("MATCH", "07"));
     await page.waitForSelector(".nsauth-block .nsauth-match-number:text('07')", { state: "visible" });

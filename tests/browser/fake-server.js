@@ -13,6 +13,8 @@ const path = require("node:path");
 const ASSETS = path.resolve(__dirname, "../../shared/assets");
 const SERVERID = "AAECAwQFBgcICQoLDA0ODw";
 const HSID = "oMq6h_iXjjAWw1CR3fzlBA";
+// The page's live token (data-token), as the website renders it: PROVOKE and LOGOUT carry it.
+const TOKEN = "fakeLiveToken0123456789";
 const QR =
   '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 29 29" width="290" height="290">' +
   '<rect width="29" height="29" fill="#fff"/><path d="M4 4h7v7H4zM18 4h7v7h-7zM4 18h7v7H4zM13 13h3v3h-3z" fill="#000"/></svg>';
@@ -72,7 +74,7 @@ class FakeServer {
         `<p class="logged-in">Logged in as someone</p>` +
         `<form method="post" action="/logout"><button type="submit" class="logout">Log out</button></form>` +
         `<div class="nsauth-footer" hidden${a("serverid", SERVERID)}${a("hsid", HSID)}${a("ws", wsUrl)}` +
-        `${a("status", statusUrl)}${a("state", "loggedin")}` +
+        `${a("status", statusUrl)}${a("state", "loggedin")}${a("token", TOKEN)}` +
         `${q.has("expires") ? a("expires", q.get("expires")) : ""}></div>`;
     } else {
       body =
@@ -80,7 +82,7 @@ class FakeServer {
         `<div class="nsauth-block"${a("serverid", SERVERID)}${a("hsid", HSID)}${a("ws", wsUrl)}` +
         `${a("status", statusUrl)}${a("state", q.get("state") || "pending")}` +
         `${a("canprovoke", q.get("canprovoke") || "false")}${a("match", q.get("match") || "")}` +
-        `${q.has("expires") ? a("expires", q.get("expires")) : ""}${a("link", link)}${a("applink", applink)}${a("callback", q.get("callback") || "")}>` +
+        `${q.has("expires") ? a("expires", q.get("expires")) : ""}${a("link", link)}${a("applink", applink)}${a("callback", q.get("callback") || "")}${a("token", TOKEN)}>` +
         `<div class="nsauth-qr">${QR}</div>` +
         `<div class="nsauth-match" hidden><span class="nsauth-match-label">Pick this number on your phone</span> <span class="nsauth-match-number"></span></div>` +
         `<p class="nsauth-status" aria-live="polite">Scan the code with your authenticator app.</p>` +
@@ -300,4 +302,4 @@ function encodeFrame(opcode, payload) {
   return Buffer.concat([header, payload]);
 }
 
-module.exports = { FakeServer, SERVERID, HSID };
+module.exports = { FakeServer, SERVERID, HSID, TOKEN };

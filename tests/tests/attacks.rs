@@ -1,16 +1,23 @@
 //! The attacks of the security review (docs/security.md), each replayed over HTTP against
 //! the local stack on both stores. Each test fails on the code before its fix.
 
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
 use nsauth::apikey::Permission;
 use nsauth::ids::{Hsid, ServerId};
+use nsauth::live::connections::{Connections, PostError};
+use nsauth::live::websocket;
 use nsauth::session::SessionEvent;
 use nsauth::signing::{AccountRef, SigningKey, generate_key, public_key_b64url};
 use nsauth_authenticator::{Authenticator, Signer};
-use nsauth_tests::{Stack, assert_error, http, new_nonce, on_both_stores};
+use nsauth_tests::{Stack, assert_error, hsid_of, http, new_nonce, on_both_stores};
 use reqwest::Method;
 use serde_json::{Value, json};
 
 on_both_stores!(
+    the_public_hsid_is_not_a_capability,
     a_signature_is_bound_to_its_server_and_account,
     a_key_enrols_once_per_server,
     a_userid_on_enrolment_needs_the_users_permission,
@@ -278,4 +285,132 @@ async fn an_unknown_account_looks_like_a_bad_signature(stack: Stack) {
     let (s2, missing) = phone.send(sign_as(acc.accountid + 1000)).await.unwrap();
     assert_error(s1, &existing, 401, "bad_signature");
     assert_eq!((s1, &existing), (s2, &missing), "one answer for both");
+}
+
+/// WebSocket replies, by connection.
+#[derive(Default)]
+struct Replies(Mutex<BTreeMap<String, Vec<String>>>);
+
+#[async_trait]
+impl Connections for Replies {
+    async fn post(&self, conn: &str, text: &str) -> Result<(), PostError> {
+        self.0
+            .lock()
+            .unwrap()
+            .entry(conn.to_string())
+            .or_default()
+            .push(text.to_string());
+        Ok(())
+    }
+}
+
+impl Replies {
+    fn take(&self, conn: &str) -> Vec<String> {
+        self.0.lock().unwrap().remove(conn).unwrap_or_default()
+    }
+}
+
+/// The `data-token` of a block or footer the website rendered.
+fn token_in(html: &str) -> String {
+    let at = html.find("data-token=\"").expect("a data-token") + "data-token=\"".len();
+    html[at..].split('"').next().unwrap().to_string()
+}
+
+/// The review's attack: anyone who knows a session's hsid (QR code, markup, status URL,
+/// push payload) could open the WebSocket and send `LOGOUT hsid serverid` to end the
+/// victim's login, or PROVOKE until the account's push budget was gone. PROVOKE and LOGOUT
+/// need the live token of a page the website rendered; a page's PROVOKEs have limits of
+/// their own.
+async fn the_public_hsid_is_not_a_capability(stack: Stack) {
+    let (_phone, _acc, n) = stack.phone_with_push("victim", "tok-victim").await;
+    assert_eq!(stack.status(&n).await["state"], "loggedin");
+    let hsid = hsid_of(&stack, &n);
+    let sid = stack.serverid.clone();
+    let conns = Replies::default();
+    let frame = |kind: &str, token: Option<&str>| match token {
+        Some(t) => format!("{kind} {hsid} {sid} {t}"),
+        None => format!("{kind} {hsid} {sid}"),
+    };
+
+    // The stranger: no token, or a made-up one. Nothing changes, nothing is pushed or counted.
+    stack.counting.reset();
+    for f in [
+        frame("LOGOUT", None),
+        frame("LOGOUT", Some("AAAAAAAAAAAAAAAAAAAAAA")),
+        frame("PROVOKE", None),
+        frame("PROVOKE", Some("AAAAAAAAAAAAAAAAAAAAAA")),
+    ] {
+        websocket::on_frame(&stack.deps, &conns, "stranger", &f).await;
+        let got = conns.take("stranger");
+        assert!(
+            got.len() == 1 && got[0].starts_with("ERROR bad_token "),
+            "{f}: {got:?}"
+        );
+    }
+    assert_eq!(
+        stack.status(&n).await["state"],
+        "loggedin",
+        "still logged in"
+    );
+    let counts = stack.counting.counts();
+    assert_eq!(counts.get("count_push"), None, "{counts:?}");
+    assert_eq!(counts.get("update_session"), None, "{counts:?}");
+    // REGISTER stays open: it only reads.
+    websocket::on_frame(&stack.deps, &conns, "stranger", &frame("REGISTER", None)).await;
+    assert!(conns.take("stranger")[0].starts_with("LOGIN "));
+
+    // The website's page (its footer) holds the token: its LOGOUT ends the login.
+    let (status, footer) = stack
+        .call(Method::GET, "/sessions/html/footer", Some(&n), None)
+        .await;
+    assert_eq!(status, 200);
+    let footer_token = token_in(footer.as_str().unwrap());
+    websocket::on_frame(
+        &stack.deps,
+        &conns,
+        "page",
+        &frame("LOGOUT", Some(&footer_token)),
+    )
+    .await;
+    assert_eq!(conns.take("page"), Vec::<String>::new(), "no error");
+    assert_eq!(stack.status(&n).await["state"], "loggedout");
+
+    // The block of the next attempt has a new token; the old one is worth nothing now.
+    let (status, block) = stack
+        .call(Method::GET, "/sessions/html/login", Some(&n), None)
+        .await;
+    assert_eq!(status, 200);
+    let token = token_in(block.as_str().unwrap());
+    assert_ne!(token, footer_token);
+    // A website that draws its own page asks for the same token.
+    let (status, live) = stack
+        .call(Method::GET, "/sessions/livetoken", Some(&n), None)
+        .await;
+    assert_eq!(status, 200, "{live}");
+    assert_eq!(
+        (live["livetoken"].as_str(), live["hsid"].as_str()),
+        (Some(token.as_str()), Some(hsid.as_str()))
+    );
+    websocket::on_frame(
+        &stack.deps,
+        &conns,
+        "page",
+        &frame("PROVOKE", Some(&footer_token)),
+    )
+    .await;
+    assert!(conns.take("page")[0].starts_with("ERROR bad_token "));
+
+    // A page's PROVOKEs: at most 3 per session in the push window, then 429; the website's
+    // own push still goes out (the page spent 3 of the account's 5).
+    for _ in 0..3 {
+        websocket::on_frame(&stack.deps, &conns, "page", &frame("PROVOKE", Some(&token))).await;
+        assert_eq!(conns.take("page"), Vec::<String>::new());
+    }
+    websocket::on_frame(&stack.deps, &conns, "page", &frame("PROVOKE", Some(&token))).await;
+    let got = conns.take("page");
+    assert!(got[0].starts_with("ERROR push_rate_limited "), "{got:?}");
+    let (status, v) = stack
+        .call(Method::POST, "/sessions/provokelogin", Some(&n), None)
+        .await;
+    assert_eq!((status, v["pushed"].clone()), (200, json!(1)), "{v}");
 }

@@ -226,9 +226,15 @@ async fn register_answers(store: Arc<dyn Store>) {
     let wrong_server = format!("REGISTER {h} AAECAwQFBgcICQoLDA0ODw");
     websocket::on_frame(&deps, &rec, "conn-1", &wrong_server).await;
     assert!(rec.take("conn-1")[0].starts_with("ERROR unknown_session"));
-    // PROVOKE without a pushable account is refused with the API's code.
-    websocket::on_frame(&deps, &rec, "conn-1", &format!("PROVOKE {} {sid}", p2.hsid)).await;
+    // PROVOKE without a pushable account is refused with the API's code (with the page's
+    // live token; without it, that is the refusal).
+    let p2_now = store.get_session(&p2.hsid).await.unwrap().unwrap();
+    let token = server.live_token(&p2.hsid, p2_now.attempt).unwrap();
+    let provoke = format!("PROVOKE {} {sid}", p2.hsid);
+    websocket::on_frame(&deps, &rec, "conn-1", &format!("{provoke} {token}")).await;
     assert!(rec.take("conn-1")[0].starts_with("ERROR cannot_provoke"));
+    websocket::on_frame(&deps, &rec, "conn-1", &provoke).await;
+    assert!(rec.take("conn-1")[0].starts_with("ERROR bad_token"));
     // $disconnect drops the subscriptions.
     websocket::on_disconnect(&deps, "conn-1").await;
     assert!(

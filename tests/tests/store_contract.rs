@@ -14,7 +14,9 @@ use nsauth::ids::{Nonce, ServerId};
 use nsauth::server::Server;
 use nsauth::session::{LoginInfo, Session, SessionState};
 use nsauth::settings::ServerSettings;
-use nsauth::store::{ChangeStream, MemoryStore, ServerStore, SessionStore, Store, StoreError};
+use nsauth::store::{
+    ChangeStream, Counted, MemoryStore, ServerStore, SessionStore, Store, StoreError,
+};
 use nsauth::usercontext::UserContext;
 use nsauth_tests::{dynalite, dynamo_store, moto};
 
@@ -305,7 +307,9 @@ async fn concurrent_transitions(store: Arc<dyn Store>) {
         let store = store.clone();
         let sid = a.serverid.clone();
         tasks.push(tokio::spawn(async move {
-            store.count_push(&sid, 17, 100, 5, NOW + 900).await
+            store
+                .count_push(&sid, Counted::Account(17), 100, 5, NOW + 900)
+                .await
         }));
     }
     let mut counted = Vec::new();
@@ -579,59 +583,82 @@ async fn push_counters(store: &dyn Store) {
     // Five pushes against a limit of 5 are counted, the sixth is refused.
     for n in 1..=5 {
         assert_eq!(
-            store.count_push(&sid, 7, 100, 5, NOW + 900).await.unwrap(),
+            store
+                .count_push(&sid, Counted::Account(7), 100, 5, NOW + 900)
+                .await
+                .unwrap(),
             n
         );
     }
     assert_eq!(
-        store.count_push(&sid, 7, 100, 5, NOW + 900).await,
+        store
+            .count_push(&sid, Counted::Account(7), 100, 5, NOW + 900)
+            .await,
         Err(StoreError::ConditionFailed)
     );
     // Windows and accounts are separate.
     assert_eq!(
-        store.count_push(&sid, 7, 101, 5, NOW + 900).await.unwrap(),
+        store
+            .count_push(&sid, Counted::Account(7), 101, 5, NOW + 900)
+            .await
+            .unwrap(),
         1
     );
     assert_eq!(
-        store.count_push(&sid, 8, 100, 5, NOW + 900).await.unwrap(),
+        store
+            .count_push(&sid, Counted::Account(8), 100, 5, NOW + 900)
+            .await
+            .unwrap(),
         1
     );
     // A refund frees a slot; a penalty takes one.
     store
-        .adjust_push_count(&sid, 7, 100, -1, NOW + 900)
+        .adjust_push_count(&sid, Counted::Account(7), 100, -1, NOW + 900)
         .await
         .unwrap();
     assert_eq!(
-        store.count_push(&sid, 7, 100, 5, NOW + 900).await.unwrap(),
+        store
+            .count_push(&sid, Counted::Account(7), 100, 5, NOW + 900)
+            .await
+            .unwrap(),
         5
     );
     store
-        .adjust_push_count(&sid, 7, 101, 1, NOW + 900)
+        .adjust_push_count(&sid, Counted::Account(7), 101, 1, NOW + 900)
         .await
         .unwrap();
     assert_eq!(
-        store.count_push(&sid, 7, 101, 5, NOW + 900).await.unwrap(),
+        store
+            .count_push(&sid, Counted::Account(7), 101, 5, NOW + 900)
+            .await
+            .unwrap(),
         3
     );
     // A refund never goes below zero, and a missing window is left alone.
     store
-        .adjust_push_count(&sid, 9, 100, -1, NOW + 900)
+        .adjust_push_count(&sid, Counted::Account(9), 100, -1, NOW + 900)
         .await
         .unwrap();
     assert_eq!(
-        store.count_push(&sid, 9, 100, 5, NOW + 900).await.unwrap(),
+        store
+            .count_push(&sid, Counted::Account(9), 100, 5, NOW + 900)
+            .await
+            .unwrap(),
         1
     );
     store
-        .adjust_push_count(&sid, 9, 100, -1, NOW + 900)
+        .adjust_push_count(&sid, Counted::Account(9), 100, -1, NOW + 900)
         .await
         .unwrap();
     store
-        .adjust_push_count(&sid, 9, 100, -1, NOW + 900)
+        .adjust_push_count(&sid, Counted::Account(9), 100, -1, NOW + 900)
         .await
         .unwrap();
     assert_eq!(
-        store.count_push(&sid, 9, 100, 5, NOW + 900).await.unwrap(),
+        store
+            .count_push(&sid, Counted::Account(9), 100, 5, NOW + 900)
+            .await
+            .unwrap(),
         1
     );
 }

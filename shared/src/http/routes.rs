@@ -116,6 +116,7 @@ pub static ROUTES: &[Route] = &[
     route(M::GET, "/servers/{serverid}/sessions/html/login", F::LoginBlock, handler!(b::html_login)),
     route(M::POST, "/servers/{serverid}/sessions/html/login", F::LoginBlock, handler!(b::html_login)),
     route(M::GET, "/servers/{serverid}/sessions/html/footer", F::LoginBlock, handler!(b::html_footer)),
+    route(M::GET, "/servers/{serverid}/sessions/livetoken", F::LoginBlock, handler!(b::live_token)),
     route(M::GET, "/status/{serverid}/{hsid}", F::LoginBlock, handler!(b::status)),
     route(M::GET, "/assets/{name}", F::LoginBlock, handler!(b::asset)),
     route(M::POST, "/app/v1/enrol", F::PhoneApi, handler!(p::enrol)),

@@ -54,10 +54,15 @@ pub struct ClientFrame {
     pub kind: ClientKind,
     pub hsid: Hsid,
     pub serverid: ServerId,
+    /// The page's live token (`data-token`), an optional fourth field: PROVOKE and LOGOUT
+    /// need it, REGISTER takes none.
+    pub token: Option<String>,
 }
 
-/// The longest frame a client may send (three short tokens).
-pub const MAX_CLIENT_FRAME: usize = 128;
+/// The longest frame a client may send (four short fields).
+pub const MAX_CLIENT_FRAME: usize = 160;
+/// The longest live token a frame may carry (ours are 22 characters).
+const MAX_TOKEN: usize = 64;
 
 /// Parses a client frame; the error is an `ERROR` frame's code and message.
 pub fn parse_client(text: &str) -> Result<ClientFrame, (&'static str, String)> {
@@ -68,11 +73,15 @@ pub fn parse_client(text: &str) -> Result<ClientFrame, (&'static str, String)> {
         ));
     }
     let parts: Vec<&str> = text.trim().split(' ').collect();
-    let [kind, hsid, serverid] = parts.as_slice() else {
-        return Err((
-            "bad_frame",
-            "expected: REGISTER|PROVOKE|LOGOUT HSID SERVERID".into(),
-        ));
+    let (kind, hsid, serverid, token) = match parts.as_slice() {
+        [kind, hsid, serverid] => (kind, hsid, serverid, None),
+        [kind, hsid, serverid, token] => (kind, hsid, serverid, Some(*token)),
+        _ => {
+            return Err((
+                "bad_frame",
+                "expected: REGISTER|PROVOKE|LOGOUT HSID SERVERID [TOKEN]".into(),
+            ));
+        }
     };
     let kind = match *kind {
         "REGISTER" => ClientKind::Register,
@@ -87,10 +96,23 @@ pub fn parse_client(text: &str) -> Result<ClientFrame, (&'static str, String)> {
     };
     let hsid = Hsid::parse(hsid).ok_or(("bad_frame", "not an hsid".to_string()))?;
     let serverid = ServerId::parse(serverid).ok_or(("bad_frame", "not a server id".to_string()))?;
+    let token = match token {
+        None => None,
+        Some(t)
+            if !t.is_empty()
+                && t.len() <= MAX_TOKEN
+                && t.bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_') =>
+        {
+            Some(t.to_string())
+        }
+        Some(_) => return Err(("bad_frame", "not a live token".to_string())),
+    };
     Ok(ClientFrame {
         kind,
         hsid,
         serverid,
+        token,
     })
 }
 
@@ -232,6 +254,15 @@ mod tests {
     fn client_frames() {
         let f = parse_client("REGISTER 5KvIv6Y0y8IgLQULP8ZR_Q AAECAwQFBgcICQoLDA0ODw").unwrap();
         assert_eq!(f.kind, ClientKind::Register);
+        assert_eq!(f.token, None);
+        let p = parse_client(
+            "PROVOKE 5KvIv6Y0y8IgLQULP8ZR_Q AAECAwQFBgcICQoLDA0ODw abcdefghijklmnopqrstuv",
+        )
+        .unwrap();
+        assert_eq!(
+            (p.kind, p.token.as_deref()),
+            (ClientKind::Provoke, Some("abcdefghijklmnopqrstuv"))
+        );
         for bad in [
             "",
             "REGISTER",
@@ -239,6 +270,12 @@ mod tests {
             "REGISTER x AAECAwQFBgcICQoLDA0ODw",
             "REGISTER 5KvIv6Y0y8IgLQULP8ZR_Q x",
             "REGISTER  5KvIv6Y0y8IgLQULP8ZR_Q AAECAwQFBgcICQoLDA0ODw",
+            "LOGOUT 5KvIv6Y0y8IgLQULP8ZR_Q AAECAwQFBgcICQoLDA0ODw tok en",
+            "LOGOUT 5KvIv6Y0y8IgLQULP8ZR_Q AAECAwQFBgcICQoLDA0ODw t<k>",
+            &format!(
+                "LOGOUT 5KvIv6Y0y8IgLQULP8ZR_Q AAECAwQFBgcICQoLDA0ODw {}",
+                "t".repeat(65)
+            ),
             &"A".repeat(500),
         ] {
             assert_eq!(parse_client(bad).unwrap_err().0, "bad_frame", "{bad:?}");

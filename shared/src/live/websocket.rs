@@ -45,8 +45,12 @@ pub async fn on_frame(deps: &Deps, conns: &dyn Connections, conn: &str, text: &s
             }
             Err(e) => Err(e),
         },
-        ClientKind::Provoke => live::provoke_frame(deps, hsid, serverid).await,
-        ClientKind::Logout => live::logout_frame(deps, hsid, serverid).await,
+        ClientKind::Provoke => {
+            live::provoke_frame(deps, conn, hsid, serverid, frame.token.as_deref()).await
+        }
+        ClientKind::Logout => {
+            live::logout_frame(deps, hsid, serverid, frame.token.as_deref()).await
+        }
     };
     if let Err(e) = result {
         reply(conns, conn, &error_frame(&e)).await;

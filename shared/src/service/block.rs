@@ -1,6 +1,8 @@
 //! The browser side (SPEC sections 4 and 8): the website shows the QR code or the HTML
 //! block, the footer keeps a page in step, and the block polls when it has no WebSocket.
 
+use serde::Serialize;
+
 use crate::apikey::Permission;
 use crate::deps::Deps;
 use crate::error::ApiError;
@@ -14,10 +16,51 @@ use crate::session::{PollStatus, Session};
 use crate::settings::ServerSettings;
 use crate::usercontext::UserContext;
 
-/// A session as the website is about to show it.
+/// A session as the website is about to show it, with the page's live token (PROVOKE and
+/// LOGOUT over the WebSocket need it).
 pub struct Shown {
     pub server: Server,
     pub session: Session,
+    pub token: String,
+}
+
+impl Shown {
+    async fn of(deps: &Deps, server: Server, session: Session) -> Result<Shown, ApiError> {
+        let server = with_secret(deps, server).await?;
+        let token = server
+            .live_token(&session.hsid, session.attempt)
+            .ok_or(ApiError::Internal)?;
+        Ok(Shown {
+            server,
+            session,
+            token,
+        })
+    }
+}
+
+/// The server, with a secret for live tokens: one is made (once, by a versioned write) for
+/// a server stored before servers had one.
+async fn with_secret(deps: &Deps, server: Server) -> Result<Server, ApiError> {
+    if !server.secret.is_empty() {
+        return Ok(server);
+    }
+    let updated = versioned::update(
+        deps.servers.as_ref(),
+        deps.clock.as_ref(),
+        server.clone(),
+        |s, _| Ok(s.secret.is_empty().then(|| s.with_new_secret())),
+    )
+    .await?;
+    match updated {
+        Some(s) => Ok(s),
+        // Another request made it first: read theirs.
+        None => deps
+            .servers
+            .get_server(&server.serverid)
+            .await?
+            .filter(|s| !s.secret.is_empty())
+            .ok_or(ApiError::Unavailable),
+    }
 }
 
 /// The website shows the QR or the block (SPEC section 3), with the optional UserContext
@@ -64,10 +107,7 @@ async fn attempt(
     )
     .await?
     .unwrap_or(session);
-    Ok(Shown {
-        server: ws.server,
-        session,
-    })
+    Shown::of(deps, ws.server, session).await
 }
 
 /// The app-to-app link: the login link with `?return=`, only for an allowed URL.
@@ -93,9 +133,30 @@ fn app_link(settings: &ServerSettings, link: &str, ret: Option<&str>) -> Result<
 pub async fn footer(deps: &Deps, call: &SessionCall) -> Result<Shown, ApiError> {
     let ws = website::open(deps, call, Permission::Sessions).await?;
     let session = ws.ensure(deps, None).await?;
-    Ok(Shown {
-        server: ws.server,
-        session,
+    Shown::of(deps, ws.server, session).await
+}
+
+/// The live token of a session's current attempt (an addition to the v2.2 calls): for a
+/// website that draws its own page and sends PROVOKE or LOGOUT over the WebSocket.
+#[derive(Debug, Serialize)]
+pub struct LiveToken {
+    pub hsid: String,
+    pub livetoken: String,
+    /// The attempt the token is for: a new attempt (the QR or block shown after the login
+    /// ended, or a push) needs a new token.
+    pub attempt: u64,
+}
+
+/// getLiveToken: the session's current live token (the session is created if new; no new
+/// attempt begins).
+pub async fn live_token(deps: &Deps, call: &SessionCall) -> Result<LiveToken, ApiError> {
+    let ws = website::open(deps, call, Permission::Sessions).await?;
+    let session = ws.ensure(deps, None).await?;
+    let shown = Shown::of(deps, ws.server, session).await?;
+    Ok(LiveToken {
+        hsid: shown.session.hsid.to_string(),
+        livetoken: shown.token,
+        attempt: shown.session.attempt,
     })
 }
 

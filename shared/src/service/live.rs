@@ -1,19 +1,30 @@
 //! What the WebSocket frames and the stream notifier do with the store (SPEC section 8):
 //! REGISTER subscribes a connection to a session, PROVOKE pushes with provokeLogin's checks
 //! and limits, LOGOUT ends the login; the notifier finds a session's watchers.
+//!
+//! The hsid is public (it is in the QR code), so it proves nothing. REGISTER only reads
+//! state and stays open; PROVOKE and LOGOUT act, and need the page's live token
+//! ([`Server::live_token`]), which only pages the website rendered with its API key hold.
+//! A page's PROVOKEs also have limits of their own, per session and per connection.
 
 use crate::deps::Deps;
 use crate::error::ApiError;
 use crate::ids::{Hsid, ServerId};
 use crate::server::Server;
-use crate::service::push::{last_account, provoke};
+use crate::service::push::{last_account, provoke, window_end, window_of};
 use crate::service::versioned;
 use crate::session::Session;
+use crate::store::{Counted, StoreError};
 
 /// Connections live at most two hours (API Gateway's limit); so do subscriptions.
 pub const SUBSCRIPTION_SECONDS: i64 = 2 * 3600;
 /// How many sessions one connection may watch.
 pub const MAX_SESSIONS_PER_CONNECTION: usize = 20;
+/// PROVOKE frames a session's pages may send per `push_window` (besides the account's
+/// `push_limit`, which every push counts against).
+pub const PAGE_PUSHES_PER_SESSION: u32 = 3;
+/// PROVOKE frames one connection may send per `push_window`, whatever sessions it names.
+pub const PAGE_PUSHES_PER_CONNECTION: u32 = 10;
 
 /// The session a frame names. 404 when there is none, or it is another server's: a frame
 /// carries only public ids, so it learns nothing more.
@@ -58,20 +69,87 @@ pub async fn register(
     Ok(session)
 }
 
-/// PROVOKE: a push to the session's last account, with provokeLogin's checks and limits.
+/// 401 `bad_token` unless `token` is the live token of the session's current attempt.
+fn check_token(server: &Server, session: &Session, token: Option<&str>) -> Result<(), ApiError> {
+    match token {
+        Some(t) if server.is_live_token(&session.hsid, session.attempt, t) => Ok(()),
+        _ => Err(ApiError::unauthorized(
+            "bad_token",
+            "PROVOKE and LOGOUT need the live token of a page the website rendered for this \
+             session and attempt (the block's or footer's data-token); reload the page",
+        )),
+    }
+}
+
+/// Counts a page's PROVOKE against its own limits; 429 `push_rate_limited` past either.
+async fn count_page_push(
+    deps: &Deps,
+    server: &Server,
+    conn: &str,
+    hsid: &Hsid,
+) -> Result<(), ApiError> {
+    let settings = &server.settings;
+    let now = deps.clock.now();
+    let window = window_of(settings, now);
+    let ttl = window_end(settings, window) + 3_600;
+    for (counted, limit) in [
+        (Counted::Connection(conn), PAGE_PUSHES_PER_CONNECTION),
+        (Counted::Session(hsid), PAGE_PUSHES_PER_SESSION),
+    ] {
+        match deps
+            .push_counters
+            .count_push(&server.serverid, counted, window, limit, ttl)
+            .await
+        {
+            Ok(_) => {}
+            Err(StoreError::ConditionFailed) => {
+                let retry_after = (window_end(settings, window) - now).max(1) as u64;
+                return Err(ApiError::TooManyRequests {
+                    code: "push_rate_limited",
+                    message: format!(
+                        "a page may send at most {PAGE_PUSHES_PER_SESSION} PROVOKE frames per \
+                         session and {PAGE_PUSHES_PER_CONNECTION} per connection in {} s; \
+                         retry after {retry_after} s",
+                        settings.push_window
+                    ),
+                    retry_after,
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// PROVOKE: a push to the session's last account, from a page the website rendered (its
+/// live token), within the page's limits and then provokeLogin's checks and limits.
 /// CONFIRMPROVOKE and MATCH reach the page from the change of the session.
-pub async fn provoke_frame(deps: &Deps, hsid: &Hsid, serverid: &ServerId) -> Result<(), ApiError> {
+pub async fn provoke_frame(
+    deps: &Deps,
+    conn: &str,
+    hsid: &Hsid,
+    serverid: &ServerId,
+    token: Option<&str>,
+) -> Result<(), ApiError> {
     let session = named_session(deps, hsid, serverid).await?;
     let server = server_of(deps, &session).await?;
+    check_token(&server, &session, token)?;
     let account = last_account(deps, &server, Some(&session)).await?;
+    count_page_push(deps, &server, conn, hsid).await?;
     provoke(deps, &server, session, vec![account], None).await?;
     Ok(())
 }
 
-/// LOGOUT: ends the session's login (idempotent).
-pub async fn logout_frame(deps: &Deps, hsid: &Hsid, serverid: &ServerId) -> Result<(), ApiError> {
+/// LOGOUT: ends the session's login (idempotent), from a page the website rendered.
+pub async fn logout_frame(
+    deps: &Deps,
+    hsid: &Hsid,
+    serverid: &ServerId,
+    token: Option<&str>,
+) -> Result<(), ApiError> {
     let session = named_session(deps, hsid, serverid).await?;
     let server = server_of(deps, &session).await?;
+    check_token(&server, &session, token)?;
     let settings = &server.settings;
     versioned::update(
         deps.sessions.as_ref(),

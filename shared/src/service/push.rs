@@ -18,7 +18,7 @@ use crate::service::versioned;
 use crate::service::website::{self, SessionCall};
 use crate::session::Session;
 use crate::settings::ServerSettings;
-use crate::store::StoreError;
+use crate::store::{Counted, StoreError};
 use crate::usercontext::UserContext;
 
 /// The answer of a push call: how many accounts were reached, and the number the website
@@ -112,7 +112,8 @@ pub fn window_of(settings: &ServerSettings, t: UnixTime) -> i64 {
     t.div_euclid(i64::from(settings.push_window.max(1)))
 }
 
-fn window_end(settings: &ServerSettings, window: i64) -> UnixTime {
+/// When a rate window ends.
+pub fn window_end(settings: &ServerSettings, window: i64) -> UnixTime {
     (window + 1) * i64::from(settings.push_window.max(1))
 }
 
@@ -127,7 +128,13 @@ async fn adjust_count(deps: &Deps, server: &Server, accountid: u64, window: i64,
     let ttl = counter_ttl(&server.settings, window);
     if let Err(e) = deps
         .push_counters
-        .adjust_push_count(&server.serverid, accountid, window, delta, ttl)
+        .adjust_push_count(
+            &server.serverid,
+            Counted::Account(accountid),
+            window,
+            delta,
+            ttl,
+        )
         .await
     {
         tracing::warn!(error = %e, accountid, delta, "push count not adjusted");
@@ -251,7 +258,7 @@ pub async fn provoke(
             .push_counters
             .count_push(
                 &server.serverid,
-                a.accountid,
+                Counted::Account(a.accountid),
                 window,
                 settings.push_limit,
                 ttl,

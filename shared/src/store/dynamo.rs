@@ -10,6 +10,7 @@
 //! | enrolled key | `PUBKEY#<serverid>#<keyhash>`  | `PUBKEY`         |                              |                       |
 //! | seen request | `REPLAY#<serverid>#<digest>`   | `REPLAY`         |                              |                       |
 //! | push count   | `RATE#<serverid>#<id>#<window>`| `RATE`           |                              |                       |
+//! |  (per page)  | `RATE#<serverid>#s.<hsid>#<w>`, `RATE#<serverid>#c.<conn>#<w>` | `RATE` |          |                       |
 //! | watcher      | `WS#<hsid>`                    | `CONN#<conn>`    |                              |                       |
 //! | watched      | `WSCONN#<conn>`                | `HSID#<hsid>`    |                              |                       |
 //!
@@ -36,8 +37,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{
-    AccountStore, ChangeStream, Page, PushCounterStore, ReplayStore, ServerStore, SessionCursor,
-    SessionStore, StoreError, SubscriptionStore,
+    AccountStore, ChangeStream, Counted, Page, PushCounterStore, ReplayStore, ServerStore,
+    SessionCursor, SessionStore, StoreError, SubscriptionStore,
 };
 use crate::account::Account;
 use crate::apikey::ApiKeyRecord;
@@ -80,8 +81,8 @@ fn enrol_pk(id: &ServerId, token_hash: &str) -> String {
 
 const ACCOUNT_SK: &str = "ACCOUNT";
 
-fn rate_pk(id: &ServerId, accountid: u64, window: i64) -> String {
-    format!("RATE#{id}#{accountid}#{window}")
+fn rate_pk(id: &ServerId, counted: Counted<'_>, window: i64) -> String {
+    format!("RATE#{id}#{counted}#{window}")
 }
 const ENROL_SK: &str = "ENROL";
 
@@ -445,11 +446,18 @@ impl ServerStore for DynamoStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(server_pk(&server.serverid), SERVER_SK.into())))
-            .update_expression("SET #s = :s, #v = :nv")
             .expression_attribute_names("#s", "settings")
+            .expression_attribute_names("#k", "secret")
             .expression_attribute_names("#v", "version")
             .expression_attribute_values(":s", settings)
             .expression_attribute_values(":nv", AttributeValue::N(server.version.to_string()));
+        // An empty string is not stored: no secret is no attribute.
+        req = if server.secret.is_empty() {
+            req.update_expression("SET #s = :s, #v = :nv REMOVE #k")
+        } else {
+            req.update_expression("SET #s = :s, #k = :k, #v = :nv")
+                .expression_attribute_values(":k", s(server.secret.clone()))
+        };
         req = if expected_version == 0 {
             req.condition_expression("attribute_exists(pk) AND attribute_not_exists(#v)")
         } else {
@@ -771,7 +779,7 @@ impl PushCounterStore for DynamoStore {
     async fn count_push(
         &self,
         serverid: &ServerId,
-        accountid: u64,
+        counted: Counted<'_>,
         window: i64,
         limit: u32,
         ttl: UnixTime,
@@ -780,10 +788,7 @@ impl PushCounterStore for DynamoStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(
-                rate_pk(serverid, accountid, window),
-                "RATE".into(),
-            )))
+            .set_key(Some(key(rate_pk(serverid, counted, window), "RATE".into())))
             .update_expression("ADD #n :one SET #t = :ttl")
             .condition_expression("attribute_not_exists(#n) OR #n < :limit")
             .expression_attribute_names("#n", "n")
@@ -806,7 +811,7 @@ impl PushCounterStore for DynamoStore {
     async fn adjust_push_count(
         &self,
         serverid: &ServerId,
-        accountid: u64,
+        counted: Counted<'_>,
         window: i64,
         delta: i32,
         ttl: UnixTime,
@@ -815,10 +820,7 @@ impl PushCounterStore for DynamoStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(
-                rate_pk(serverid, accountid, window),
-                "RATE".into(),
-            )))
+            .set_key(Some(key(rate_pk(serverid, counted, window), "RATE".into())))
             .update_expression("ADD #n :d SET #t = :ttl")
             .expression_attribute_names("#n", "n")
             .expression_attribute_names("#t", "ttl")

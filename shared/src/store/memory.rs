@@ -5,8 +5,8 @@ use async_trait::async_trait;
 
 use super::dynamo::page_of;
 use super::{
-    AccountStore, ChangeStream, Page, PushCounterStore, ReplayStore, ServerStore, SessionCursor,
-    SessionStore, StoreError, SubscriptionStore,
+    AccountStore, ChangeStream, Counted, Page, PushCounterStore, ReplayStore, ServerStore,
+    SessionCursor, SessionStore, StoreError, SubscriptionStore,
 };
 use crate::account::Account;
 use crate::apikey::ApiKeyRecord;
@@ -26,7 +26,7 @@ struct Tables {
     enrol_tokens: BTreeMap<(ServerId, String), EnrolToken>,
     public_keys: BTreeMap<(ServerId, String), UnixTime>,
     seen_requests: BTreeMap<(ServerId, String), UnixTime>,
-    push_counts: BTreeMap<(ServerId, u64, i64), u32>,
+    push_counts: BTreeMap<(ServerId, String, i64), u32>,
     subscriptions: BTreeMap<(Hsid, String), UnixTime>,
 }
 
@@ -84,6 +84,7 @@ impl ServerStore for MemoryStore {
         match t.servers.get_mut(&server.serverid) {
             Some(s) if s.version == expected_version => {
                 s.settings = server.settings.clone();
+                s.secret = server.secret.clone();
                 s.version = server.version;
                 Ok(())
             }
@@ -369,7 +370,7 @@ impl PushCounterStore for MemoryStore {
     async fn count_push(
         &self,
         serverid: &ServerId,
-        accountid: u64,
+        counted: Counted<'_>,
         window: i64,
         limit: u32,
         _ttl: UnixTime,
@@ -377,7 +378,7 @@ impl PushCounterStore for MemoryStore {
         let mut t = self.lock();
         let n = t
             .push_counts
-            .entry((serverid.clone(), accountid, window))
+            .entry((serverid.clone(), counted.to_string(), window))
             .or_default();
         if *n >= limit {
             return Err(StoreError::ConditionFailed);
@@ -389,13 +390,13 @@ impl PushCounterStore for MemoryStore {
     async fn adjust_push_count(
         &self,
         serverid: &ServerId,
-        accountid: u64,
+        counted: Counted<'_>,
         window: i64,
         delta: i32,
         _ttl: UnixTime,
     ) -> Result<(), StoreError> {
         let mut t = self.lock();
-        let k = (serverid.clone(), accountid, window);
+        let k = (serverid.clone(), counted.to_string(), window);
         match t.push_counts.get_mut(&k) {
             Some(n) if delta < 0 => *n = n.saturating_sub(delta.unsigned_abs()),
             Some(n) => *n += delta as u32,

@@ -76,6 +76,28 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// What a push counter counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counted<'a> {
+    /// The website's pushes to an account (`push_limit`).
+    Account(u64),
+    /// A page's PROVOKE frames for a session.
+    Session(&'a Hsid),
+    /// A WebSocket connection's PROVOKE frames.
+    Connection(&'a str),
+}
+
+impl std::fmt::Display for Counted<'_> {
+    /// The counter's part of a key: the account id as it always was, `s.<hsid>`, `c.<conn>`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Counted::Account(id) => write!(f, "{id}"),
+            Counted::Session(hsid) => write!(f, "s.{hsid}"),
+            Counted::Connection(conn) => write!(f, "c.{conn}"),
+        }
+    }
+}
+
 /// Sees every call through an [`Observed`] store, by method name.
 pub trait Observer: Send + Sync {
     fn call(&self, method: &'static str);
@@ -134,8 +156,8 @@ capabilities! {
         async fn get_server(&self, serverid: &ServerId) -> Result<Option<Server>, StoreError>;
         /// Every server, for the admin tool (an index query, not a scan).
         async fn list_servers(&self) -> Result<Vec<Server>, StoreError>;
-        /// Writes a server's settings and version (the rest of a server never changes);
-        /// `ConditionFailed` unless the server exists with `expected_version`.
+        /// Writes a server's settings, secret and version (its id and creation never
+        /// change); `ConditionFailed` unless the server exists with `expected_version`.
         async fn update_server(
             &self,
             server: &Server,
@@ -248,15 +270,16 @@ capabilities! {
         ) -> Result<Option<EnrolToken>, StoreError>;
     }
 
-    /// The per-account push counters of the rate limit (SPEC section 6).
+    /// The push counters of the rate limits (SPEC section 6): per account for the website's
+    /// pushes, per session and per connection for the pages' PROVOKE frames.
     pub trait PushCounterStore {
-        /// Counts one push to an account in a rate window, on condition that fewer than
-        /// `limit` were counted there; `ConditionFailed` when the window is full. Returns the
-        /// count after this push.
+        /// Counts one push in a rate window, on condition that fewer than `limit` were
+        /// counted there; `ConditionFailed` when the window is full. Returns the count after
+        /// this push.
         async fn count_push(
             &self,
             serverid: &ServerId,
-            accountid: u64,
+            counted: Counted<'_>,
             window: i64,
             limit: u32,
             ttl: UnixTime,
@@ -266,7 +289,7 @@ capabilities! {
         async fn adjust_push_count(
             &self,
             serverid: &ServerId,
-            accountid: u64,
+            counted: Counted<'_>,
             window: i64,
             delta: i32,
             ttl: UnixTime,

@@ -129,7 +129,7 @@ pub async fn html_login(
     // Inline SVG in HTML takes no XML declaration.
     let qr_svg = svg.find("<svg").map_or(svg.as_str(), |i| &svg[i..]);
     let body = format!(
-        r#"<div class="nsauth-block" data-serverid="{sid}" data-hsid="{hsid}" data-ws="{ws}" data-status="{status}" data-state="{state}" data-canprovoke="{canprovoke}" data-match="{matching}" data-expires="{expires}" data-link="{link}" data-applink="{applink}" data-callback="{callback}">
+        r#"<div class="nsauth-block" data-serverid="{sid}" data-hsid="{hsid}" data-ws="{ws}" data-status="{status}" data-state="{state}" data-canprovoke="{canprovoke}" data-match="{matching}" data-expires="{expires}" data-link="{link}" data-applink="{applink}" data-callback="{callback}" data-token="{token}">
   <div class="nsauth-qr" role="img" aria-label="QR code to log in with the authenticator app">{qr_svg}</div>
   <div class="nsauth-match"{match_hidden}><span class="nsauth-match-label">Pick this number on your phone</span> <span class="nsauth-match-number">{matching}</span></div>
   <p class="nsauth-status" aria-live="polite">Scan the code with your authenticator app.</p>
@@ -149,6 +149,7 @@ pub async fn html_login(
         link = esc(&link),
         applink = esc(&applink),
         callback = esc(callback),
+        token = esc(&shown.token),
         match_hidden = if matching.is_empty() { " hidden" } else { "" },
         href = esc(if applink.is_empty() { &link } else { &applink }),
     );
@@ -177,15 +178,27 @@ pub async fn html_footer(
         // data-expires: the end of the login (session_lifetime). That end is decided at read
         // time and writes nothing, so no LOGOUT frame comes; the footer asks again then.
         body.push_str(&format!(
-            "<div class=\"nsauth-footer\" hidden data-serverid=\"{}\" data-hsid=\"{}\" data-ws=\"{}\" data-status=\"{}\" data-state=\"loggedin\" data-expires=\"{}\"></div>\n",
+            "<div class=\"nsauth-footer\" hidden data-serverid=\"{}\" data-hsid=\"{}\" data-ws=\"{}\" data-status=\"{}\" data-state=\"loggedin\" data-expires=\"{}\" data-token=\"{}\"></div>\n",
             esc(server.serverid.as_str()),
             esc(session.hsid.as_str()),
             esc(&u.ws),
             esc(&u.status),
             session.expires_at,
+            esc(&shown.token),
         ));
     }
     Ok(html(StatusCode::OK, body, "no-store"))
+}
+
+/// `GET /servers/{serverid}/sessions/livetoken` + X-nonce: the live token of the session's
+/// current attempt, for a page the website draws itself.
+pub async fn live_token(
+    deps: &Deps,
+    params: &PathParams,
+    req: &Request,
+) -> Result<Response<Body>, ApiError> {
+    let call = session_call(req, params)?;
+    json(StatusCode::OK, &block::live_token(deps, &call).await?)
 }
 
 /// `GET /status/{serverid}/{hsid}`: the polling fallback. No key, CORS open (errors too),
