@@ -92,6 +92,42 @@ impl Account {
     }
 }
 
+/// A pass over an account's sessions that brings them in line with the account: when it
+/// is blocked or removed their logins end and they can no longer push; unblocked, they can
+/// push again; moved to another user, their logins carry the new userid. Stored while it
+/// runs (a page of sessions at a time), so a pass cut off resumes where it stopped, and a
+/// new change of the account starts a new pass (`run`) that the old one yields to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountSweep {
+    pub serverid: ServerId,
+    pub accountid: u64,
+    /// Random: which pass this is.
+    pub run: u64,
+    /// Where the next page starts (the session list's cursor); none for the first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    pub started: UnixTime,
+    /// Sessions looked at so far.
+    #[serde(default)]
+    pub seen: u64,
+    /// DynamoDB TTL: a pass that stalls is cleaned up after a day.
+    pub ttl: UnixTime,
+}
+
+impl AccountSweep {
+    pub fn new(serverid: ServerId, accountid: u64, now: UnixTime) -> Self {
+        AccountSweep {
+            serverid,
+            accountid,
+            run: rand::random(),
+            cursor: None,
+            started: now,
+            seen: 0,
+            ttl: now + 86_400,
+        }
+    }
+}
+
 pub const MAX_USERID_CHARS: usize = 256;
 pub const MAX_DESCRIPTION_CHARS: usize = 100;
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::push::PushSender;
+use crate::service::sweeps::{Inline, SweepRunner};
 use crate::store::{
     AccountStore, PushCounterStore, ReplayStore, ServerStore, SessionStore, Store,
     SubscriptionStore,
@@ -23,10 +24,13 @@ pub struct Deps {
     pub push: Arc<dyn PushSender>,
     pub clock: Arc<dyn Clock>,
     pub config: Arc<Config>,
+    /// Who runs the passes over an account's sessions (`service::sweeps`).
+    pub sweeps: Arc<dyn SweepRunner>,
 }
 
 impl Deps {
-    /// Every capability from one store.
+    /// Every capability from one store; passes over an account's sessions run before the
+    /// request that starts one answers (see [`Deps::with_sweeps`]).
     pub fn new(
         store: Arc<dyn Store>,
         push: Arc<dyn PushSender>,
@@ -43,6 +47,14 @@ impl Deps {
             push,
             clock,
             config,
+            sweeps: Arc::new(Inline),
         }
+    }
+
+    /// Who runs the passes over an account's sessions: the table's stream in AWS, a task
+    /// in the local stack.
+    pub fn with_sweeps(mut self, sweeps: Arc<dyn SweepRunner>) -> Self {
+        self.sweeps = sweeps;
+        self
     }
 }

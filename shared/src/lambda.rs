@@ -11,6 +11,7 @@ use crate::deps::Deps;
 use crate::http::dispatch_guarded;
 use crate::http::routes::Function;
 use crate::push::{PlatformApps, SnsPush};
+use crate::service::sweeps::ByStream;
 use crate::store::DynamoStore;
 
 pub async fn run(function: Function) -> Result<(), lambda_http::Error> {
@@ -38,6 +39,8 @@ fn deps_from(aws: &aws_config::SdkConfig, config: Config) -> Deps {
         Arc::new(SystemClock),
         Arc::new(config),
     )
+    // The table's stream runs account sweeps through the notifier.
+    .with_sweeps(Arc::new(ByStream))
 }
 
 fn env(name: &str) -> Option<String> {

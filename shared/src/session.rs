@@ -463,6 +463,48 @@ impl Session {
         s
     }
 
+    /// The session brought in line with its account `accountid` (`None`: removed): a login
+    /// of a removed or blocked account ends, a login's userid follows the account's, and
+    /// `canprovoke` is true while the session's last account exists and is not blocked
+    /// (SPEC section 3). `None` when nothing changes (or the session is another account's).
+    pub fn reconciled(
+        &self,
+        accountid: u64,
+        account: Option<&crate::account::Account>,
+        settings: &ServerSettings,
+        now: UnixTime,
+    ) -> Option<Session> {
+        let active = account.is_some_and(|a| !a.blocked);
+        let mut next: Option<Session> = None;
+        let logged_in_here = self.state_at(now) == SessionState::LoggedIn
+            && self
+                .login
+                .as_ref()
+                .is_some_and(|l| l.accountid == accountid);
+        if logged_in_here {
+            if !active {
+                next = self.logout(settings, now);
+            } else if let Some(a) = account
+                && self.login.as_ref().is_some_and(|l| l.userid != a.userid)
+            {
+                next = Some(self.noted_login_user(a.userid.clone(), settings, now));
+            }
+        }
+        if self.last_accountid == Some(accountid) {
+            let current = next.as_ref().unwrap_or(self);
+            if current.canprovoke != active {
+                next = Some(match next {
+                    Some(mut n) => {
+                        n.canprovoke = active;
+                        n
+                    }
+                    None => self.with_canprovoke(active, settings, now),
+                });
+            }
+        }
+        next
+    }
+
     /// Ends a login; `None` when there is none to end (logout is idempotent).
     pub fn logout(&self, settings: &ServerSettings, now: UnixTime) -> Option<Session> {
         (self.state_at(now) == SessionState::LoggedIn).then(|| {
@@ -630,6 +672,60 @@ mod tests {
             out.approve(login(), &settings, 1004).unwrap_err().state,
             SessionState::LoggedOut
         );
+    }
+
+    #[test]
+    fn sessions_follow_their_account() {
+        use crate::account::Account;
+        let (s, settings) = fixture(1000);
+        let inn = s.approve(login(), &settings, 1010).unwrap();
+        let mut account = Account {
+            serverid: inn.serverid.clone(),
+            accountid: 7,
+            publickey: String::new(),
+            description: String::new(),
+            clientversion: String::new(),
+            userid: Some("alice".into()),
+            blocked: false,
+            created: 0,
+            lastlogin: None,
+            lastprovoke: None,
+            push: None,
+            fraud_reports: 0,
+            version: 1,
+        };
+        // In line already: nothing to write.
+        assert_eq!(inn.reconciled(7, Some(&account), &settings, 1020), None);
+        // Another account's session is left alone.
+        assert_eq!(inn.reconciled(8, None, &settings, 1020), None);
+        // Moved to another user: the login says so.
+        account.userid = Some("bob".into());
+        let moved = inn.reconciled(7, Some(&account), &settings, 1020).unwrap();
+        assert_eq!(moved.status(&settings, 1021).userid.as_deref(), Some("bob"));
+        assert!(moved.canprovoke);
+        // Blocked: the login ends and pushes stop, in one write.
+        account.blocked = true;
+        let blocked = moved
+            .reconciled(7, Some(&account), &settings, 1030)
+            .unwrap();
+        assert_eq!(blocked.state_at(1031), SessionState::LoggedOut);
+        assert!(!blocked.canprovoke);
+        assert_eq!(blocked.version, moved.version + 1);
+        assert_eq!(
+            blocked.reconciled(7, Some(&account), &settings, 1040),
+            None,
+            "idempotent"
+        );
+        // Unblocked: pushes again (the ended login stays ended).
+        account.blocked = false;
+        let unblocked = blocked
+            .reconciled(7, Some(&account), &settings, 1050)
+            .unwrap();
+        assert!(unblocked.canprovoke);
+        assert_eq!(unblocked.state_at(1051), SessionState::LoggedOut);
+        // Removed: no pushes.
+        let removed = unblocked.reconciled(7, None, &settings, 1060).unwrap();
+        assert!(!removed.canprovoke);
     }
 
     #[test]

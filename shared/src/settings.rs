@@ -28,6 +28,11 @@ pub struct ServerSettings {
     pub push_window: u32,
     pub fraud_block_after: u32,
     pub number_match: NumberMatch,
+    /// Logins (approvals and in-app logins) per account per `login_window`: each adds a
+    /// session to the account, and an account's sessions are what blocking or removing it
+    /// must reach.
+    pub login_limit: u32,
+    pub login_window: u32,
 }
 
 impl Default for ServerSettings {
@@ -44,6 +49,8 @@ impl Default for ServerSettings {
             push_window: 600,
             fraud_block_after: 3,
             number_match: NumberMatch::Push,
+            login_limit: 30,
+            login_window: 600,
         }
     }
 }
@@ -55,7 +62,7 @@ pub const MAX_RETURN_URLS: usize = 20;
 pub const MAX_URL_LEN: usize = 512;
 
 /// The names `set` accepts, in the order `show` prints them.
-pub const SETTING_NAMES: [&str; 11] = [
+pub const SETTING_NAMES: [&str; 13] = [
     "name",
     "logo",
     "link_base",
@@ -67,6 +74,8 @@ pub const SETTING_NAMES: [&str; 11] = [
     "push_window",
     "fraud_block_after",
     "number_match",
+    "login_limit",
+    "login_window",
 ];
 
 fn bounded(name: &str, value: &str, min: u32, max: u32) -> Result<u32, String> {
@@ -155,6 +164,8 @@ impl ServerSettings {
             "push_limit" => self.push_limit = bounded(key, value, 1, 100)?,
             "push_window" => self.push_window = bounded(key, value, 60, 86_400)?,
             "fraud_block_after" => self.fraud_block_after = bounded(key, value, 1, 100)?,
+            "login_limit" => self.login_limit = bounded(key, value, 1, 10_000)?,
+            "login_window" => self.login_window = bounded(key, value, 60, 86_400)?,
             "number_match" => {
                 self.number_match = match value.trim() {
                     "off" => NumberMatch::Off,
@@ -195,6 +206,7 @@ mod tests {
             (5, 600, 3)
         );
         assert_eq!(s.number_match, NumberMatch::Push);
+        assert_eq!((s.login_limit, s.login_window), (30, 600));
     }
 
     #[test]

@@ -12,6 +12,7 @@ use nsauth::clock::{Clock, ManualClock};
 use nsauth::config::Config;
 use nsauth::ids::ServerId;
 use nsauth::push::{LocalPush, PushSender};
+use nsauth::service::sweeps;
 use nsauth::settings::ServerSettings;
 use nsauth::store::{CountingStore, DynamoStore, MemoryStore, Store, TableSpec};
 use tokio::net::TcpListener;
@@ -172,6 +173,29 @@ impl Stack {
         push: Arc<dyn PushSender>,
         local_push: Option<Arc<LocalPush>>,
     ) -> Stack {
+        Stack::with_sweeps(store, push, local_push, Arc::new(sweeps::Inline)).await
+    }
+
+    /// A stack whose account sweeps are left to the test (`sweeps::ByStream`: in AWS the
+    /// table's stream runs them): what a request does on its own path, and what a sweep does
+    /// after it, apart.
+    pub async fn with_deferred_sweeps(store: Arc<dyn Store>) -> Stack {
+        let local = Arc::new(LocalPush::new());
+        Stack::with_sweeps(
+            store,
+            local.clone(),
+            Some(local),
+            Arc::new(sweeps::ByStream),
+        )
+        .await
+    }
+
+    pub async fn with_sweeps(
+        store: Arc<dyn Store>,
+        push: Arc<dyn PushSender>,
+        local_push: Option<Arc<LocalPush>>,
+        runner: Arc<dyn sweeps::SweepRunner>,
+    ) -> Stack {
         let counting = Arc::new(CountingStore::counting(store));
         let clock = Arc::new(ManualClock::new(START));
         let demo = nsauth_local::demo::ensure(counting.as_ref(), None, None, clock.now())
@@ -186,7 +210,8 @@ impl Stack {
                 api_base: None,
                 ws_url: None,
             }),
-        );
+        )
+        .with_sweeps(runner);
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().unwrap());
         let local = nsauth_local::Local {

@@ -31,7 +31,7 @@ commands:
   routes                                  the HTTP routes of each function, as JSON
 settings: name, logo, link_base, return_urls (comma-separated), login_timeout,
   session_lifetime, remember_seconds, push_limit, push_window, fraud_block_after,
-  number_match (off|push|always)";
+  number_match (off|push|always), login_limit, login_window";
 
 struct Args(Vec<String>);
 

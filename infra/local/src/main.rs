@@ -88,7 +88,10 @@ async fn run() -> Result<(), String> {
             api_base: None,
             ws_url: Some(format!("{}/ws", base.replacen("http://", "ws://", 1))),
         }),
-    );
+    )
+    // Passes over an account's sessions run on a task, off the request (the stream's job in
+    // AWS).
+    .with_sweeps(Arc::new(nsauth::service::sweeps::Spawned));
     let conns = nsauth_local::ws::LocalConnections::default();
     tokio::spawn(nsauth_local::ws::notify(
         deps.clone(),

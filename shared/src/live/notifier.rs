@@ -1,6 +1,6 @@
 //! The stream notifier: for each change of a session in the table's DynamoDB stream, the
 //! frames for its watchers (through the Management API; gone connections are dropped) and
-//! the website events. A record that cannot be handled is reported as a batch item failure
+//! the website events; for each write of an account sweep, its next page. A record that cannot be handled is reported as a batch item failure
 //! so that Lambda retries from it, not the whole batch.
 
 use std::collections::HashMap;
@@ -8,28 +8,29 @@ use std::collections::HashMap;
 use aws_lambda_events::dynamodb::{Event, EventRecord};
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 
+use crate::account::AccountSweep;
 use crate::clock::UnixTime;
 use crate::deps::Deps;
 use crate::live::connections::{Connections, PostError};
 use crate::live::events::{self, EventSink};
 use crate::live::frames;
-use crate::service::live;
+use crate::service::{live, sweeps};
 use crate::session::Session;
 
-fn is_session(record: &EventRecord) -> bool {
+fn has_prefix(record: &EventRecord, prefix: &str) -> bool {
     matches!(
         record.change.keys.get("pk"),
-        Some(serde_dynamo::AttributeValue::S(pk)) if pk.starts_with("SESSION#")
+        Some(serde_dynamo::AttributeValue::S(pk)) if pk.starts_with(prefix)
     )
 }
 
-fn image(item: &serde_dynamo::Item) -> Result<Option<Session>, String> {
+fn image<T: serde::de::DeserializeOwned>(item: &serde_dynamo::Item) -> Result<Option<T>, String> {
     if item.is_empty() {
         return Ok(None);
     }
     serde_dynamo::from_item(item.clone())
         .map(Some)
-        .map_err(|e| format!("unreadable session image: {e}"))
+        .map_err(|e| format!("unreadable image: {e}"))
 }
 
 /// Posts the frames a change of a session produces to the connections watching it; a
@@ -74,11 +75,21 @@ async fn record(
     r: &EventRecord,
     now: UnixTime,
 ) -> Result<(), String> {
-    if !is_session(r) {
+    if has_prefix(r, "SWEEP#") {
+        // A pass over an account's sessions was stored (or advanced): its next page. Its
+        // own write of the next page's start wakes this function again.
+        if let Some(sweep) = image::<AccountSweep>(&r.change.new_image)? {
+            sweeps::step(deps, &sweep)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
         return Ok(());
     }
-    let old = image(&r.change.old_image)?;
-    let Some(new) = image(&r.change.new_image)? else {
+    if !has_prefix(r, "SESSION#") {
+        return Ok(());
+    }
+    let old: Option<Session> = image(&r.change.old_image)?;
+    let Some(new) = image::<Session>(&r.change.new_image)? else {
         return Ok(()); // removed (TTL): nobody is told
     };
     tell_watchers(deps, conns, old.as_ref(), &new, now).await?;

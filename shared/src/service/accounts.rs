@@ -6,15 +6,12 @@ use serde::Serialize;
 
 use crate::account::{Account, AccountView};
 use crate::apikey::Permission;
-use crate::clock::UnixTime;
 use crate::deps::Deps;
 use crate::error::ApiError;
-use crate::ids::ServerId;
 use crate::server::Server;
 use crate::service::Checked;
-use crate::service::versioned;
 use crate::service::website::{self, WebsiteCall};
-use crate::session::{Session, SessionState};
+use crate::service::{sweeps, versioned};
 use crate::signing;
 use crate::store::{SessionCursor, StoreError};
 use crate::wire::SessionList;
@@ -243,39 +240,8 @@ where
     .ok_or(ApiError::Internal)
 }
 
-/// Applies `change` to every session the account logged in to (its index), page by page.
-async fn for_account_sessions<F>(
-    deps: &Deps,
-    serverid: &ServerId,
-    accountid: u64,
-    change: F,
-) -> Result<(), ApiError>
-where
-    F: Fn(&Session, UnixTime) -> Option<Session>,
-{
-    let mut cursor: Option<String> = None;
-    loop {
-        let page = deps
-            .sessions
-            .account_sessions(serverid, accountid, 100, cursor.as_deref())
-            .await?;
-        for s in page.items {
-            versioned::update(
-                deps.sessions.as_ref(),
-                deps.clock.as_ref(),
-                s,
-                |cur, now| Ok(change(cur, now)),
-            )
-            .await?;
-        }
-        match page.next {
-            Some(n) => cursor = Some(n),
-            None => return Ok(()),
-        }
-    }
-}
-
-/// Moves an account to a user (or to none) and its logged-in sessions with it.
+/// Moves an account to a user (or to none); its logged-in sessions follow off the request
+/// path (a sweep).
 pub async fn set_userid(
     deps: &Deps,
     server: &Server,
@@ -283,19 +249,13 @@ pub async fn set_userid(
     userid: Option<String>,
 ) -> Result<Account, ApiError> {
     let account = update_account(deps, server, accountid, |a| a.userid = userid.clone()).await?;
-    let settings = &server.settings;
-    for_account_sessions(deps, &server.serverid, accountid, |s, now| {
-        let login = s.login.as_ref().filter(|l| l.accountid == accountid)?;
-        if s.state_at(now) != SessionState::LoggedIn || login.userid == userid {
-            return None;
-        }
-        Some(s.noted_login_user(userid.clone(), settings, now))
-    })
-    .await?;
+    sweeps::start(deps, &server.serverid, accountid).await?;
     Ok(account)
 }
 
-/// Blocks or unblocks an account; `canprovoke` of its sessions follows (SPEC section 3).
+/// Blocks or unblocks an account. The account item says so at once (its phone is refused,
+/// it is not pushed); its sessions follow off the request path (a sweep): a block ends its
+/// logins and their `canprovoke`, an unblock gives `canprovoke` back (SPEC section 3).
 pub async fn set_blocked(
     deps: &Deps,
     server: &Server,
@@ -310,39 +270,16 @@ pub async fn set_blocked(
         }
     })
     .await?;
-    let settings = &server.settings;
-    for_account_sessions(deps, &server.serverid, accountid, |s, now| {
-        (s.last_accountid == Some(accountid) && s.canprovoke == blocked)
-            .then(|| s.with_canprovoke(!blocked, settings, now))
-    })
-    .await?;
+    sweeps::start(deps, &server.serverid, accountid).await?;
     tracing::info!(accountid, blocked, "account block changed");
     Ok(account)
 }
 
-/// Removes an account: its logins end, its sessions can no longer provoke, its push
-/// endpoint is deleted, then the account item.
+/// Removes an account: the account item goes at once (with its push endpoint and its claim
+/// on the key); its logins end and its sessions can no longer provoke off the request path
+/// (a sweep).
 pub async fn remove_account(deps: &Deps, server: &Server, accountid: u64) -> Result<(), ApiError> {
     let account = load(deps, server, accountid).await?;
-    let settings = &server.settings;
-    for_account_sessions(deps, &server.serverid, accountid, |s, now| {
-        if s.last_accountid != Some(accountid) {
-            return None;
-        }
-        let logged_in_here = s.login.as_ref().is_some_and(|l| l.accountid == accountid);
-        let ended = if logged_in_here {
-            s.logout(settings, now)
-        } else {
-            None
-        };
-        if ended.is_none() && !s.canprovoke {
-            return None;
-        }
-        let mut next = ended.unwrap_or_else(|| s.with_canprovoke(false, settings, now));
-        next.canprovoke = false;
-        Some(next)
-    })
-    .await?;
     if let Some(p) = &account.push
         && let Err(e) = deps.push.delete_endpoint(&p.endpoint_arn).await
     {
@@ -363,6 +300,7 @@ pub async fn remove_account(deps: &Deps, server: &Server, accountid: u64) -> Res
             .release_public_key(&server.serverid, &fingerprint)
             .await?;
     }
+    sweeps::start(deps, &server.serverid, accountid).await?;
     tracing::info!(accountid, "account removed");
     Ok(())
 }

@@ -16,6 +16,7 @@
 //!   the account's sessions.
 //! - [`live`]: the WebSocket frames' and the notifier's use of the store.
 //! - [`admin`]: servers and API keys (admin tool, local stack).
+//! - [`sweeps`]: an account's sessions brought in line with it, off the request path.
 //! - [`versioned`]: the one read-modify-conditional-write loop every change goes through.
 //!
 //! [`Deps`]: crate::deps::Deps
@@ -28,6 +29,7 @@ pub mod live;
 pub mod phone;
 pub mod push;
 pub mod sessions;
+pub mod sweeps;
 pub mod versioned;
 pub mod website;
 

@@ -20,7 +20,7 @@ use crate::service::sessions::create_with_new_nonce;
 use crate::service::versioned;
 use crate::session::{LoginInfo, Session, SessionEvent, SessionState};
 use crate::signing::{self, AccountRef, AuthHeader, MAX_SKEW_SECONDS};
-use crate::store::StoreError;
+use crate::store::{Counted, StoreError};
 use crate::usercontext::UserContext;
 use crate::wire::{
     ApproveRequest, DenyReason, DenyRequest, EnrolRequest, Enrolled, InAppLogin, PushAnswer,
@@ -431,6 +431,42 @@ pub async fn show(deps: &Deps, call: &SignedCall, hsid: Checked<Hsid>) -> Result
     })
 }
 
+/// Counts a login (an approval or an in-app login) of the account against `login_limit`
+/// per `login_window`: each adds a session to the account, and the account's sessions are
+/// what blocking or removing it must reach. 429 `login_rate_limited` past it.
+async fn count_login(deps: &Deps, signed: &Signed) -> Result<(), ApiError> {
+    let settings = &signed.server.settings;
+    let now = deps.clock.now();
+    let length = i64::from(settings.login_window.max(1));
+    let window = now.div_euclid(length);
+    let end = (window + 1) * length;
+    match deps
+        .push_counters
+        .count_push(
+            &signed.server.serverid,
+            Counted::Logins(signed.account.accountid),
+            window,
+            settings.login_limit,
+            end + 3_600,
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(StoreError::ConditionFailed) => {
+            let retry_after = (end - now).max(1) as u64;
+            Err(ApiError::TooManyRequests {
+                code: "login_rate_limited",
+                message: format!(
+                    "at most {} logins per {} s for an account; retry after {retry_after} s",
+                    settings.login_limit, settings.login_window
+                ),
+                retry_after,
+            })
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Records the login time on the account; a lost race only loses the timestamp.
 async fn touch_lastlogin(deps: &Deps, server: &Server, accountid: u64, now: UnixTime) {
     if let Err(e) = update_account(deps, server, accountid, |a| a.lastlogin = Some(now)).await {
@@ -458,6 +494,7 @@ pub async fn approve(
         return Err(ApiError::invalid_field("match", "two digits"));
     }
     let session = phone_session(deps, &signed, &hsid).await?;
+    count_login(deps, &signed).await?;
     let settings = &signed.server.settings;
     let login = login_info(&signed.account);
     let picked = b.match_number.as_deref();
@@ -601,6 +638,7 @@ pub async fn inapp(
 ) -> Result<InAppLogin, ApiError> {
     let signed = authenticate(deps, call).await?;
     let context = context?;
+    count_login(deps, &signed).await?;
     let server = &signed.server;
     let settings = &server.settings;
     let now = deps.clock.now();

@@ -134,13 +134,24 @@ pub async fn register_user(
                 "no account is logged in to this session; registerUser needs a login",
             )
         })?;
-    accounts::set_userid(deps, &ws.server, login.accountid, Some(userid)).await?;
+    let account = accounts::set_userid(deps, &ws.server, login.accountid, Some(userid)).await?;
+    // This session answers with the new userid at once; the account's other sessions
+    // follow with the sweep.
     let session = deps
         .sessions
         .get_session(&ws.hsid)
         .await?
         .ok_or(ApiError::Unavailable)?;
-    Ok(session.status(&ws.server.settings, deps.clock.now()))
+    let settings = &ws.server.settings;
+    let session = versioned::update(
+        deps.sessions.as_ref(),
+        deps.clock.as_ref(),
+        session.clone(),
+        |s, now| Ok(s.reconciled(account.accountid, Some(&account), settings, now)),
+    )
+    .await?
+    .unwrap_or(session);
+    Ok(session.status(settings, deps.clock.now()))
 }
 
 /// What getQrEnrol asks for: the userid and name for the new account, and the image the

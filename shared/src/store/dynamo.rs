@@ -8,6 +8,7 @@
 //! | account      | `ACCOUNT#<serverid>#<id>`      | `ACCOUNT`        | `USER#<serverid>#<userid>`   | `<id, 15 digits>`     |
 //! | enrol token  | `ENROL#<serverid>#<tokenhash>` | `ENROL`          |                              |                       |
 //! | enrolled key | `PUBKEY#<serverid>#<keyhash>`  | `PUBKEY`         |                              |                       |
+//! | account sweep| `SWEEP#<serverid>#<id>`        | `SWEEP`          |                              |                       |
 //! | seen request | `REPLAY#<serverid>#<digest>`   | `REPLAY`         |                              |                       |
 //! | push count   | `RATE#<serverid>#<id>#<window>`| `RATE`           |                              |                       |
 //! |  (per page)  | `RATE#<serverid>#s.<hsid>#<w>`, `RATE#<serverid>#c.<conn>#<w>` | `RATE` |          |                       |
@@ -19,7 +20,7 @@
 //! phone can name one; the session records its server. A session enters its account's index
 //! at its first login and stays there (past sessions). The server item also holds the
 //! account id counter (`accounts_allocated`). The leading `SERVER#`, `SESSION#`, `ACCOUNT#`,
-//! `USER#`, `ENROL#`, `PUBKEY#`, `REPLAY#`, `RATE#`, `WS#`, `WSCONN#` prefixes let IAM policies limit functions to item kinds
+//! `USER#`, `ENROL#`, `PUBKEY#`, `SWEEP#`, `REPLAY#`, `RATE#`, `WS#`, `WSCONN#` prefixes let IAM policies limit functions to item kinds
 //! (`dynamodb:LeadingKeys`, which also applies to the index key of a query).
 
 use std::collections::HashMap;
@@ -40,7 +41,7 @@ use super::{
     AccountStore, ChangeStream, Counted, Page, PushCounterStore, ReplayStore, ServerStore,
     SessionCursor, SessionStore, StoreError, SubscriptionStore,
 };
-use crate::account::Account;
+use crate::account::{Account, AccountSweep};
 use crate::apikey::ApiKeyRecord;
 use crate::clock::UnixTime;
 use crate::enrolment::EnrolToken;
@@ -90,6 +91,11 @@ fn pubkey_pk(id: &ServerId, fingerprint: &str) -> String {
     format!("PUBKEY#{id}#{fingerprint}")
 }
 const PUBKEY_SK: &str = "PUBKEY";
+
+fn sweep_pk(id: &ServerId, accountid: u64) -> String {
+    format!("SWEEP#{id}#{accountid}")
+}
+const SWEEP_SK: &str = "SWEEP";
 
 fn session_item(session: &Session) -> Result<Item, StoreError> {
     let mut item = to_item(session, session_pk(&session.hsid), SESSION_SK.into())?;
@@ -698,6 +704,69 @@ impl AccountStore for DynamoStore {
         .into_iter()
         .map(from_item)
         .collect()
+    }
+
+    async fn put_sweep(&self, sweep: &AccountSweep) -> Result<(), StoreError> {
+        let item = to_item(
+            sweep,
+            sweep_pk(&sweep.serverid, sweep.accountid),
+            SWEEP_SK.into(),
+        )?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(())
+    }
+
+    async fn get_sweep(
+        &self,
+        serverid: &ServerId,
+        accountid: u64,
+    ) -> Result<Option<AccountSweep>, StoreError> {
+        self.get(sweep_pk(serverid, accountid), SWEEP_SK.into())
+            .await?
+            .map(from_item)
+            .transpose()
+    }
+
+    async fn advance_sweep(&self, sweep: &AccountSweep) -> Result<(), StoreError> {
+        let item = to_item(
+            sweep,
+            sweep_pk(&sweep.serverid, sweep.accountid),
+            SWEEP_SK.into(),
+        )?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("#r = :r")
+            .expression_attribute_names("#r", "run")
+            .expression_attribute_values(":r", AttributeValue::N(sweep.run.to_string()))
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(())
+    }
+
+    async fn finish_sweep(&self, sweep: &AccountSweep) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                sweep_pk(&sweep.serverid, sweep.accountid),
+                SWEEP_SK.into(),
+            )))
+            .condition_expression("#r = :r")
+            .expression_attribute_names("#r", "run")
+            .expression_attribute_values(":r", AttributeValue::N(sweep.run.to_string()))
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(())
     }
 
     async fn claim_public_key(

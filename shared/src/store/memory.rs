@@ -8,7 +8,7 @@ use super::{
     AccountStore, ChangeStream, Counted, Page, PushCounterStore, ReplayStore, ServerStore,
     SessionCursor, SessionStore, StoreError, SubscriptionStore,
 };
-use crate::account::Account;
+use crate::account::{Account, AccountSweep};
 use crate::apikey::ApiKeyRecord;
 use crate::clock::UnixTime;
 use crate::enrolment::EnrolToken;
@@ -25,6 +25,7 @@ struct Tables {
     accounts: BTreeMap<(ServerId, u64), Account>,
     enrol_tokens: BTreeMap<(ServerId, String), EnrolToken>,
     public_keys: BTreeMap<(ServerId, String), UnixTime>,
+    sweeps: BTreeMap<(ServerId, u64), AccountSweep>,
     seen_requests: BTreeMap<(ServerId, String), UnixTime>,
     push_counts: BTreeMap<(ServerId, String, i64), u32>,
     subscriptions: BTreeMap<(Hsid, String), UnixTime>,
@@ -295,6 +296,48 @@ impl AccountStore for MemoryStore {
             .filter(|a| &a.serverid == serverid && a.userid.as_deref() == Some(userid))
             .cloned()
             .collect())
+    }
+
+    async fn put_sweep(&self, sweep: &AccountSweep) -> Result<(), StoreError> {
+        self.lock()
+            .sweeps
+            .insert((sweep.serverid.clone(), sweep.accountid), sweep.clone());
+        Ok(())
+    }
+
+    async fn get_sweep(
+        &self,
+        serverid: &ServerId,
+        accountid: u64,
+    ) -> Result<Option<AccountSweep>, StoreError> {
+        Ok(self
+            .lock()
+            .sweeps
+            .get(&(serverid.clone(), accountid))
+            .cloned())
+    }
+
+    async fn advance_sweep(&self, sweep: &AccountSweep) -> Result<(), StoreError> {
+        let mut t = self.lock();
+        match t.sweeps.get_mut(&(sweep.serverid.clone(), sweep.accountid)) {
+            Some(cur) if cur.run == sweep.run => {
+                *cur = sweep.clone();
+                Ok(())
+            }
+            _ => Err(StoreError::ConditionFailed),
+        }
+    }
+
+    async fn finish_sweep(&self, sweep: &AccountSweep) -> Result<(), StoreError> {
+        let mut t = self.lock();
+        let k = (sweep.serverid.clone(), sweep.accountid);
+        match t.sweeps.get(&k) {
+            Some(cur) if cur.run == sweep.run => {
+                t.sweeps.remove(&k);
+                Ok(())
+            }
+            _ => Err(StoreError::ConditionFailed),
+        }
     }
 
     async fn claim_public_key(

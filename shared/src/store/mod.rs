@@ -25,7 +25,7 @@ pub use dynamo::{DynamoStore, TableSpec};
 pub use memory::MemoryStore;
 pub use stream::{ChangeStream, SessionChange};
 
-use crate::account::Account;
+use crate::account::{Account, AccountSweep};
 use crate::apikey::ApiKeyRecord;
 use crate::clock::UnixTime;
 use crate::enrolment::EnrolToken;
@@ -85,6 +85,8 @@ pub enum Counted<'a> {
     Session(&'a Hsid),
     /// A WebSocket connection's PROVOKE frames.
     Connection(&'a str),
+    /// An account's logins (approvals and in-app logins: `login_limit`).
+    Logins(u64),
 }
 
 impl std::fmt::Display for Counted<'_> {
@@ -94,6 +96,7 @@ impl std::fmt::Display for Counted<'_> {
             Counted::Account(id) => write!(f, "{id}"),
             Counted::Session(hsid) => write!(f, "s.{hsid}"),
             Counted::Connection(conn) => write!(f, "c.{conn}"),
+            Counted::Logins(id) => write!(f, "l.{id}"),
         }
     }
 }
@@ -253,6 +256,18 @@ capabilities! {
             serverid: &ServerId,
             fingerprint: &str,
         ) -> Result<(), StoreError>;
+        /// Stores a new pass over an account's sessions, replacing the one under way.
+        async fn put_sweep(&self, sweep: &AccountSweep) -> Result<(), StoreError>;
+        async fn get_sweep(
+            &self,
+            serverid: &ServerId,
+            accountid: u64,
+        ) -> Result<Option<AccountSweep>, StoreError>;
+        /// Stores a pass's progress, on condition that it is still the stored pass (its
+        /// `run`); `ConditionFailed` once a newer pass replaced it.
+        async fn advance_sweep(&self, sweep: &AccountSweep) -> Result<(), StoreError>;
+        /// Removes a finished pass, on condition that it is still the stored one.
+        async fn finish_sweep(&self, sweep: &AccountSweep) -> Result<(), StoreError>;
         /// Stores a new enrolment token; `ConditionFailed` if its hash is taken.
         async fn put_enrol_token(&self, token: &EnrolToken) -> Result<(), StoreError>;
         /// Marks a token used, on condition that it exists, is unused and has not expired at

@@ -185,6 +185,8 @@ async fn settings_section(ctx: &Ctx<'_>) -> String {
         ("push_window", secs(s.push_window)),
         ("fraud_block_after", s.fraud_block_after.to_string()),
         ("number_match", number_match),
+        ("login_limit", s.login_limit.to_string()),
+        ("login_window", secs(s.login_window)),
     ];
     let mut out = String::from(r#"<table class="admin-settings"><tbody>"#);
     for (k, v) in rows {
