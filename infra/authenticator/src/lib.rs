@@ -24,7 +24,17 @@ pub mod link;
 pub use inbox::{PushedLogin, inbox_from_file, parse_outbox_entry, parse_push, parse_pushes};
 pub use keyfile::{Account, PushRegistration};
 use keyfile::{KeyFile, encode_key, file_error};
-pub use link::{EnrolLink, Link, LoginLink, parse_enrol_link, parse_link, parse_login_link};
+pub use link::{
+    EnrolLink, Link, LoginLink, parse_enrol_link, parse_link, parse_login_link, return_allowed,
+};
+
+/// Text from elsewhere (a server's message, a link's URL) made safe to print on a terminal:
+/// every control character (escape sequences, carriage returns, ...) becomes U+FFFD.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+        .collect()
+}
 
 /// What the authenticator sends as `clientversion` at enrolment and as its User-Agent.
 pub const CLIENT_VERSION: &str = concat!("nsauth-authenticator/", env!("CARGO_PKG_VERSION"));
@@ -718,6 +728,15 @@ impl Authenticator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn printable_text_has_no_control_characters() {
+        assert_eq!(printable("ok: café"), "ok: café");
+        let hostile = "https://x.example/\u{1b}[2J\u{1b}]0;pwned\u{7}\r\nerror: fake";
+        let shown = printable(hostile);
+        assert!(!shown.chars().any(char::is_control), "{shown:?}");
+        assert!(shown.contains("pwned"), "the text stays readable");
+    }
     use nsauth_protocol::signing::verify;
 
     static DIR_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);

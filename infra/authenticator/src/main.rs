@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use nsauth_authenticator::{Authenticator, inbox_from_file, parse_login_link};
+use nsauth_authenticator::{
+    Authenticator, inbox_from_file, parse_login_link, printable, return_allowed,
+};
 use serde_json::{Value, json};
 
 const USAGE: &str = "\
@@ -330,12 +332,34 @@ async fn run(cli: Cli) -> Result<Value, String> {
             match_,
             userinput,
         } => {
+            // App-to-app: the link's `return` is followed only when it is on the website's
+            // allow-list, which the show answer carries (a real app shows first anyway).
+            let back = match parse_login_link(&link).map_err(err)?.return_url {
+                Some(r) => {
+                    let shown = auth.show(&link).await.map_err(err)?;
+                    let allowed: Vec<String> = shown["return_urls"]
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|u| u.as_str().map(String::from))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    Some((return_allowed(&r, &allowed), r))
+                }
+                None => None,
+            };
             let answer = auth
                 .approve(&link, match_.as_deref(), userinput.as_deref())
                 .await
                 .map_err(err)?;
-            if let Some(r) = parse_login_link(&link).ok().and_then(|l| l.return_url) {
-                eprintln!("app-to-app login: return to {r}");
+            match back {
+                Some((true, r)) => eprintln!("app-to-app login: return to {}", printable(&r)),
+                Some((false, r)) => eprintln!(
+                    "app-to-app login: not returning to {}: it is not on the website's return_urls",
+                    printable(&r)
+                ),
+                None => {}
             }
             Ok(answer)
         }
@@ -383,21 +407,24 @@ async fn main() -> ExitCode {
     let cli = match parse_args(std::env::args().skip(1).collect()) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("error: {e}\n\n{USAGE}");
+            eprintln!("error: {}\n\n{USAGE}", printable(&e));
             return ExitCode::FAILURE;
         }
     };
     match run(cli).await {
         Ok(Value::Null) => ExitCode::SUCCESS,
         Ok(v) => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&v).unwrap_or_else(|_| v.to_string())
-            );
+            // JSON escapes C0 controls in strings, not DEL or the C1 controls (some terminals
+            // take U+009B as an escape): those become U+FFFD, line by line.
+            let text = serde_json::to_string_pretty(&v).unwrap_or_else(|_| v.to_string());
+            for line in text.lines() {
+                println!("{}", printable(line));
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            // A server's message or a link may carry escape sequences: not to the terminal.
+            eprintln!("error: {}", printable(&e));
             ExitCode::FAILURE
         }
     }

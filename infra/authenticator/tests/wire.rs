@@ -644,3 +644,81 @@ async fn push_tokens_are_stored_and_the_inbox_reads_the_outbox() {
     assert!(fake.received.try_recv().is_err());
     std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
 }
+
+/// The command line runs against the fake server: its standard error.
+async fn cli(path: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let (path, args): (PathBuf, Vec<String>) = (
+        path.to_path_buf(),
+        args.iter().map(|a| a.to_string()).collect(),
+    );
+    // On the blocking pool: the fake server answers on this test's runtime meanwhile.
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_nsauth-authenticator"))
+            .arg("--file")
+            .arg(path)
+            .args(args)
+            .output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The review's findings: the command line followed an app-to-app `return` URL whatever
+/// the website's `return_urls` said, and printed control characters from it (and from the
+/// server's messages) to the terminal.
+#[tokio::test]
+async fn cli_returns_only_to_allowed_urls_and_prints_no_control_characters() {
+    let mut fake = Fake::start().await;
+    let path = temp_file("cli-return");
+    let mut auth = open(&path);
+    enrol(&mut fake, &mut auth, S, 7).await;
+    let link = |ret: &str| {
+        format!(
+            "nsauth://login/{S}/{H}?return={}",
+            percent_encoding::utf8_percent_encode(ret, percent_encoding::NON_ALPHANUMERIC)
+        )
+    };
+    let shown = json!({"serverid": S, "servername": "Shop", "logo": "", "announceinfo": {},
+        "state": "scanned", "choices": null, "return_urls": ["https://shop.example/"]});
+    // Not on the list: approved, but no return (and the URL's escapes are not printed).
+    fake.answer(200, shown.clone());
+    fake.answer(200, json!({"state": "loggedin"}));
+    let (ok, err) = cli(
+        &path,
+        &["approve", &link("https://evil.example/\u{1b}[2Jx")],
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("not returning to https://evil.example/"),
+        "{err}"
+    );
+    assert!(!err.contains("return to https://evil"), "{err}");
+    assert!(
+        !err.contains('\u{1b}'),
+        "no escape reaches the terminal: {err:?}"
+    );
+    // On the list: back to the website.
+    fake.answer(200, shown);
+    fake.answer(200, json!({"state": "loggedin"}));
+    let (ok, err) = cli(&path, &["approve", &link("https://shop.example/cart")]).await;
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("app-to-app login: return to https://shop.example/cart"),
+        "{err}"
+    );
+    // A server's message with escapes.
+    fake.answer(
+        409,
+        json!({"error": "session_state", "message": "\u{1b}]0;owned\u{7}\u{9b}2J gone"}),
+    );
+    let (ok, err) = cli(&path, &["deny", &format!("nsauth://login/{S}/{H}")]).await;
+    assert!(!ok);
+    assert!(err.contains("owned"), "{err}");
+    assert!(!err.chars().any(|c| c.is_control() && c != '\n'), "{err:?}");
+}
