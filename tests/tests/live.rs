@@ -348,11 +348,11 @@ async fn notifier_sends_frames_from_moto_stream_records() {
     drop(hsid_probe);
     let s = life(store.as_ref(), &server).await;
     store
-        .subscribe("conn-A1", &s.hsid, START + 7200)
+        .subscribe("conn-A1", &s.hsid, START + 7200, 20)
         .await
         .unwrap();
     store
-        .subscribe("gone-B2", &s.hsid, START + 7200)
+        .subscribe("gone-B2", &s.hsid, START + 7200, 20)
         .await
         .unwrap();
     let event = stream_event(&url, &table).await;

@@ -10,12 +10,14 @@ use nsauth::account::{Account, Platform, PushEndpoint};
 use nsauth::apikey::{ApiKey, ApiKeyRecord, Permission};
 use nsauth::enrol;
 use nsauth::enrolment::EnrolToken;
+use nsauth::ids::Hsid;
 use nsauth::ids::{Nonce, ServerId};
 use nsauth::server::Server;
 use nsauth::session::{LoginInfo, Session, SessionState};
 use nsauth::settings::ServerSettings;
 use nsauth::store::{
-    ChangeStream, Counted, MemoryStore, ServerStore, SessionStore, Store, StoreError,
+    ChangeStream, Counted, MemoryStore, ReplayStore, ServerStore, SessionStore, Store, StoreError,
+    SubscriptionStore,
 };
 use nsauth::usercontext::UserContext;
 use nsauth_tests::{dynalite, dynamo_store, moto};
@@ -729,6 +731,70 @@ async fn unversioned_server(store: &nsauth::store::DynamoStore) {
     );
 }
 
+fn hsid() -> Hsid {
+    Nonce::generate().hsid(&ServerId::generate())
+}
+
+/// Subscriptions: a connection watches at most `max` sessions, a session watched already is
+/// not counted again, and an unsubscribe makes room.
+async fn subscriptions(store: &dyn Store) {
+    let conn = format!(
+        "conn-{}",
+        nsauth::ids::b64url(&nsauth::ids::random_bytes::<6>())
+    );
+    let (h1, h2, h3) = (hsid(), hsid(), hsid());
+    store.subscribe(&conn, &h1, NOW + 7200, 2).await.unwrap();
+    store.subscribe(&conn, &h2, NOW + 7200, 2).await.unwrap();
+    assert_eq!(
+        store.subscribe(&conn, &h3, NOW + 7200, 2).await,
+        Err(StoreError::ConditionFailed),
+        "full"
+    );
+    store
+        .subscribe(&conn, &h1, NOW + 7300, 2)
+        .await
+        .expect("a session watched already is renewed, not counted");
+    let mut watched = store.connection_sessions(&conn).await.unwrap();
+    watched.sort();
+    let mut want = vec![h1.clone(), h2.clone()];
+    want.sort();
+    assert_eq!(watched, want);
+    assert_eq!(store.subscribers(&h3).await.unwrap(), Vec::<String>::new());
+    store.unsubscribe(&conn, &h2).await.unwrap();
+    store.unsubscribe(&conn, &h2).await.unwrap();
+    store.subscribe(&conn, &h3, NOW + 7200, 2).await.unwrap();
+    assert_eq!(store.subscribers(&h3).await.unwrap(), vec![conn.clone()]);
+    assert_eq!(
+        store.subscribe(&conn, &h2, NOW + 7200, 2).await,
+        Err(StoreError::ConditionFailed),
+        "an unsubscribe twice made room once"
+    );
+}
+
+/// Concurrent REGISTERs on one connection cannot pass its limit.
+async fn concurrent_subscriptions(store: Arc<dyn Store>) {
+    let mut tasks = Vec::new();
+    for _ in 0..30 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store.subscribe("conn-busy", &hsid(), NOW + 7200, 20).await
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(()) => ok += 1,
+            Err(StoreError::ConditionFailed) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(ok, 20, "exactly the limit");
+    assert_eq!(
+        store.connection_sessions("conn-busy").await.unwrap().len(),
+        20
+    );
+}
+
 async fn contract(store: Arc<dyn Store>) {
     servers_and_keys(store.as_ref()).await;
     sessions(store.as_ref()).await;
@@ -736,13 +802,15 @@ async fn contract(store: Arc<dyn Store>) {
     tokens_and_replays(store.as_ref()).await;
     account_session_pages(store.as_ref()).await;
     push_counters(store.as_ref()).await;
+    subscriptions(store.as_ref()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn contract_in_memory() {
     let store = Arc::new(MemoryStore::new());
     contract(store.clone()).await;
-    concurrent_transitions(store).await;
+    concurrent_transitions(store.clone()).await;
+    concurrent_subscriptions(store).await;
     let stream = ChangeStream::new();
     change_stream(&MemoryStore::new().with_stream(stream.clone()), &stream).await;
 }
@@ -809,9 +877,47 @@ async fn contract_on_dynalite() {
     let store = Arc::new(dynamo_store(&url, false).await);
     contract(store.clone()).await;
     concurrent_transitions(store.clone()).await;
+    concurrent_subscriptions(store.clone()).await;
     // The store's own change stream (ReturnValues=ALL_OLD), unlike the table's, works here.
     let stream = ChangeStream::new();
     let streamed = store.as_ref().clone().with_stream(stream.clone());
     change_stream(&streamed, &stream).await;
     unversioned_server(&store).await;
+}
+
+/// The memory store (the local stack's) forgets replay records and subscriptions whose time
+/// is over, so that a long-running local stack does not grow without end.
+#[tokio::test]
+async fn memory_store_forgets_what_is_over() {
+    let store = MemoryStore::new();
+    let sid = ServerId::generate();
+    store
+        .remember_request(&sid, "ancient", 1_000)
+        .await
+        .unwrap();
+    store
+        .remember_request(&sid, "recent", NOW + 180)
+        .await
+        .unwrap();
+    for i in 0..1_100 {
+        store
+            .remember_request(&sid, &format!("d{i}"), NOW + 180)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store.remember_request(&sid, "recent", NOW + 180).await,
+        Err(StoreError::ConditionFailed),
+        "a record in its window is kept"
+    );
+    assert_eq!(
+        store.remember_request(&sid, "ancient", NOW + 180).await,
+        Ok(()),
+        "a record long past its window was dropped"
+    );
+    let old = hsid();
+    store.subscribe("c", &old, 5_000, 20).await.unwrap();
+    store.subscribe("c", &hsid(), NOW + 7200, 20).await.unwrap();
+    assert_eq!(store.subscribers(&old).await.unwrap(), Vec::<String>::new());
+    assert_eq!(store.connection_sessions("c").await.unwrap().len(), 1);
 }

@@ -87,11 +87,16 @@ fn outbox(local: &Local, query: Option<&str>) -> hyper::Response<Full<Bytes>> {
         .split('&')
         .find_map(|p| p.strip_prefix("token="))
         .and_then(|t| percent_encoding::percent_decode_str(t).decode_utf8().ok())
-        .map(|t| t.into_owned());
-    let messages = match token {
-        Some(t) => push.outbox_for(&t),
-        None => push.outbox(),
+        .map(|t| t.into_owned())
+        .filter(|t| !t.is_empty());
+    // A device reads its own pushes, by its push token: never everyone's.
+    let Some(token) = token else {
+        return to_hyper_response(error::response(ApiError::invalid_field(
+            "token",
+            "the device's push token is required: /local/outbox?token=...",
+        )));
     };
+    let messages = push.outbox_for(&token);
     let body = serde_json::json!({ "messages": messages }).to_string();
     let mut resp = hyper::Response::new(Full::new(Bytes::from(body)));
     resp.headers_mut().insert(
@@ -109,7 +114,23 @@ pub async fn handle(
     req: hyper::Request<Incoming>,
     remote: SocketAddr,
 ) -> hyper::Response<Full<Bytes>> {
-    if req.uri().path() == "/local/outbox" && req.method() == hyper::Method::GET {
+    let path = req.uri().path();
+    let local_only = path.starts_with("/local/")
+        || local.demo.is_some() && site::serves(path)
+        || local.ws.is_some() && ws::is_upgrade(&req);
+    if local_only
+        && !site::local_host(
+            req.headers()
+                .get(hyper::header::HOST)
+                .and_then(|h| h.to_str().ok()),
+        )
+    {
+        // DNS rebinding: a page of another site whose name now points here.
+        return to_hyper_response(error::response(ApiError::not_found(
+            "the local pages answer only to a Host of this machine (127.0.0.1, localhost, [::1])",
+        )));
+    }
+    if path == "/local/outbox" && req.method() == hyper::Method::GET {
         return outbox(&local, req.uri().query());
     }
     if let Some(conns) = &local.ws

@@ -101,17 +101,17 @@ async fn run() -> Result<(), String> {
     let local = nsauth_local::Local {
         push: Some(push),
         ws: Some(conns),
-        demo: Some(nsauth_local::site::DemoSite {
-            serverid: demo.serverid.clone(),
-            apikey: demo.apikey.expose().to_string(),
-        }),
+        demo: Some(nsauth_local::site::DemoSite::new(
+            demo.serverid.clone(),
+            demo.apikey.expose().to_string(),
+        )),
     };
     let nonce = nsauth::ids::Nonce::generate();
     println!("nsauth local stack on {base} (store: {store_kind})");
     println!("demo server id: {}", demo.serverid);
     println!("demo API key:   {}", demo.apikey.expose());
     println!("demo:           {base}/ (phone simulator /phone, accounts /admin)");
-    println!("push outbox:    {base}/local/outbox (pushes stay on this machine)");
+    println!("push outbox:    {base}/local/outbox?token=<device token> (pushes stay here)");
     println!("try getSession:");
     println!(
         "  curl -s -H 'X-apikey: {}' -H 'X-nonce: {}' {base}/servers/{}/sessions",

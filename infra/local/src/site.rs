@@ -11,7 +11,9 @@
 //! The website pages and the admin page call the API in-process with the demo server's
 //! key, exactly as a website backend calls it over HTTPS.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -29,6 +31,47 @@ mod website;
 pub struct DemoSite {
     pub serverid: ServerId,
     pub apikey: String,
+    /// The demo website's browser sessions: the cookie holds an opaque id, and the nonce
+    /// stays here, on the "backend", as a website keeps it in its server-side session.
+    pub browsers: BrowserSessions,
+}
+
+impl DemoSite {
+    pub fn new(serverid: ServerId, apikey: String) -> Self {
+        DemoSite {
+            serverid,
+            apikey,
+            browsers: BrowserSessions::default(),
+        }
+    }
+}
+
+/// Cookie id -> nonce, at most [`BrowserSessions::MAX`] (the oldest go first).
+#[derive(Clone, Default)]
+pub struct BrowserSessions(Arc<Mutex<VecDeque<(String, String)>>>);
+
+impl BrowserSessions {
+    const MAX: usize = 10_000;
+
+    fn nonce(&self, id: &str) -> Option<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|(i, _)| i == id)
+            .map(|(_, n)| n.clone())
+    }
+
+    /// A new browser session for `nonce`: its cookie id.
+    fn add(&self, nonce: String) -> String {
+        let id = nsauth::ids::b64url(&nsauth::ids::random_bytes::<16>());
+        let mut all = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if all.len() >= Self::MAX {
+            all.pop_front();
+        }
+        all.push_back((id.clone(), nonce));
+        id
+    }
 }
 
 /// Whether a path is one of the demo pages (or their files) that [`handle`] serves.
@@ -213,18 +256,41 @@ pub async fn handle(
     }
 }
 
-/// The nonce of the demo website's browser session, from its cookie.
-fn cookie_nonce(headers: &hyper::HeaderMap) -> Option<String> {
+/// The nonce of the demo website's browser session, from the id in its cookie (the nonce
+/// itself never reaches the browser).
+fn cookie_nonce(demo: &DemoSite, headers: &hyper::HeaderMap) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().strip_prefix("demo_nonce="))
-        .find(|n| Nonce::parse(Some(n)).is_ok())
-        .map(String::from)
+        .filter_map(|c| c.trim().strip_prefix("demo_session="))
+        .find_map(|id| demo.browsers.nonce(id))
+        .filter(|n| Nonce::parse(Some(n)).is_ok())
 }
 
-fn nonce_cookie(nonce: &str) -> String {
-    format!("demo_nonce={nonce}; Path=/; HttpOnly; SameSite=Lax")
+/// A new browser session for `nonce`, and the cookie that names it.
+fn session_cookie(demo: &DemoSite, nonce: &str) -> String {
+    let id = demo.browsers.add(nonce.to_string());
+    format!("demo_session={id}; Path=/; HttpOnly; SameSite=Lax")
+}
+
+/// Whether a Host header names this machine (a loopback address or `localhost`, any
+/// port). The local pages and the outbox answer only then: a page of another site whose
+/// name was rebound to 127.0.0.1 (DNS rebinding) sends its own name.
+pub fn local_host(host: Option<&str>) -> bool {
+    let Some(host) = host else {
+        return false;
+    };
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        // [::1]:port
+        rest.split(']').next().unwrap_or("")
+    } else {
+        host.rsplit_once(':').map_or(host, |(h, _)| h)
+    };
+    let name = name.to_ascii_lowercase();
+    name == "localhost"
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }

@@ -165,3 +165,96 @@ async fn get_session(r: &Running, nonce: &str) -> serde_json::Value {
     assert_eq!(resp.status(), 200);
     resp.json().await.unwrap()
 }
+
+/// The security review's findings on the local stack, against the binary `make dev` runs:
+/// it listens on loopback only; its own pages and the push outbox answer only to a Host of
+/// this machine (DNS rebinding); the outbox needs the device's token; the demo's cookie
+/// names the browser session without holding its nonce.
+#[tokio::test]
+async fn local_pages_keep_to_this_machine() {
+    let r = start(&[]);
+    let base = r
+        .value("nsauth local stack on")
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(
+        base.starts_with("http://127.0.0.1:"),
+        "loopback only: {base}"
+    );
+    let port = base.rsplit(':').next().unwrap().to_string();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let get = |path: &str, host: &str| {
+        http.get(format!("{base}{path}"))
+            .header(reqwest::header::HOST, host.to_string())
+            .send()
+    };
+    for path in ["/", "/demo", "/admin", "/phone", "/local/outbox?token=x"] {
+        let resp = get(path, &format!("rebound.example:{port}")).await.unwrap();
+        assert_eq!(resp.status(), 404, "{path} for another host");
+        for host in [
+            format!("127.0.0.1:{port}"),
+            format!("localhost:{port}"),
+            "[::1]".to_string(),
+        ] {
+            let resp = get(path, &host).await.unwrap();
+            assert_eq!(resp.status(), 200, "{path} for {host}");
+        }
+    }
+    // The API itself answers whatever the Host (it has its own keys).
+    let resp = get(
+        "/status/AAECAwQFBgcICQoLDA0ODw/AAECAwQFBgcICQoLDA0ODw",
+        "rebound.example",
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 404, "an unknown session, not a refused host");
+    assert_eq!(
+        resp.headers()["access-control-allow-origin"],
+        "*",
+        "the API's answer"
+    );
+    // The outbox: one device's pushes, by its token; never everyone's.
+    let resp = get("/local/outbox", &format!("127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    // The demo's cookie: an id of the browser session, not its nonce.
+    let page = get("/demo", &format!("127.0.0.1:{port}")).await.unwrap();
+    let cookie = page.headers()["set-cookie"].to_str().unwrap().to_string();
+    let id = cookie
+        .strip_prefix("demo_session=")
+        .and_then(|c| c.split(';').next())
+        .unwrap_or_else(|| panic!("{cookie}"))
+        .to_string();
+    let hsid_of_page = |html: &str| {
+        let at = html.find("data-hsid=\"").unwrap() + "data-hsid=\"".len();
+        html[at..].split('"').next().unwrap().to_string()
+    };
+    let first = hsid_of_page(&page.text().await.unwrap());
+    let again = http
+        .get(format!("{base}/demo"))
+        .header(reqwest::header::HOST, format!("127.0.0.1:{port}"))
+        .header(reqwest::header::COOKIE, format!("demo_session={id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        hsid_of_page(&again.text().await.unwrap()),
+        first,
+        "the cookie finds the browser session"
+    );
+    let serverid = r.value("demo server id:");
+    let sid = nsauth::ids::ServerId::parse(&serverid).unwrap();
+    if let Ok(as_nonce) = nsauth::ids::Nonce::parse(Some(&id)) {
+        assert_ne!(
+            as_nonce.hsid(&sid).to_string(),
+            first,
+            "the cookie is not the nonce"
+        );
+    }
+}

@@ -54,19 +54,23 @@ pub async fn register(
 ) -> Result<Session, ApiError> {
     let session = named_session(deps, hsid, serverid).await?;
     let now = deps.clock.now();
-    let watched = deps.subscriptions.connection_sessions(conn).await?;
-    if !watched.contains(&session.hsid) {
-        if watched.len() >= MAX_SESSIONS_PER_CONNECTION {
-            return Err(ApiError::bad_request(
-                "too_many_sessions",
-                format!("a connection watches at most {MAX_SESSIONS_PER_CONNECTION} sessions"),
-            ));
-        }
-        deps.subscriptions
-            .subscribe(conn, &session.hsid, now + SUBSCRIPTION_SECONDS)
-            .await?;
+    match deps
+        .subscriptions
+        .subscribe(
+            conn,
+            &session.hsid,
+            now + SUBSCRIPTION_SECONDS,
+            MAX_SESSIONS_PER_CONNECTION,
+        )
+        .await
+    {
+        Ok(()) => Ok(session),
+        Err(StoreError::ConditionFailed) => Err(ApiError::bad_request(
+            "too_many_sessions",
+            format!("a connection watches at most {MAX_SESSIONS_PER_CONNECTION} sessions"),
+        )),
+        Err(e) => Err(e.into()),
     }
-    Ok(session)
 }
 
 /// 401 `bad_token` unless `token` is the live token of the session's current attempt.

@@ -14,6 +14,7 @@
 //! |  (per page)  | `RATE#<serverid>#s.<hsid>#<w>`, `RATE#<serverid>#c.<conn>#<w>` | `RATE` |          |                       |
 //! | watcher      | `WS#<hsid>`                    | `CONN#<conn>`    |                              |                       |
 //! | watched      | `WSCONN#<conn>`                | `HSID#<hsid>`    |                              |                       |
+//! | watch count  | `WSCONN#<conn>`                | `COUNT`          |                              |                       |
 //!
 //! Sessions, accounts and tokens have a partition each, so no server's traffic makes a hot
 //! partition. Sessions are keyed by hsid alone (derived from server id and nonce), so the
@@ -324,6 +325,32 @@ impl DynamoStore {
             .await
             .map_err(sdk_err)?;
         Ok(out.attributes.filter(|a| !a.is_empty()))
+    }
+
+    /// Writes an item whatever is stored under its key.
+    async fn put_plain(&self, item: Item) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(())
+    }
+
+    /// Deletes a connection's subscription item; whether there was one.
+    async fn delete_subscription_item(&self, conn: &str, hsid: &Hsid) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("WSCONN#{conn}"), format!("HSID#{hsid}"))))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
     }
 
     /// The server item and one other item in one consistent BatchGetItem.
@@ -909,23 +936,52 @@ impl PushCounterStore for DynamoStore {
 
 #[async_trait]
 impl SubscriptionStore for DynamoStore {
-    async fn subscribe(&self, conn: &str, hsid: &Hsid, until: UnixTime) -> Result<(), StoreError> {
-        // Two items: one to find a session's watchers, one to find a connection's sessions.
-        for (pk, sk) in [
-            (format!("WS#{hsid}"), format!("CONN#{conn}")),
-            (format!("WSCONN#{conn}"), format!("HSID#{hsid}")),
-        ] {
+    async fn subscribe(
+        &self,
+        conn: &str,
+        hsid: &Hsid,
+        until: UnixTime,
+        max: usize,
+    ) -> Result<(), StoreError> {
+        // Three items: the connection's session (to find a connection's sessions), the
+        // session's watcher (to find a session's watchers), and the connection's count,
+        // raised only below `max` (a conditional ADD: concurrent REGISTERs cannot pass it).
+        let item = |pk: String, sk: String| {
             let mut item = key(pk, sk);
             item.insert("ttl".into(), AttributeValue::N(until.to_string()));
-            self.client
-                .put_item()
+            item
+        };
+        let watched = item(format!("WSCONN#{conn}"), format!("HSID#{hsid}"));
+        let new = match self.put_new(watched.clone()).await {
+            Ok(()) => true,
+            Err(StoreError::ConditionFailed) => false,
+            Err(e) => return Err(e),
+        };
+        if new {
+            let counted = self
+                .client
+                .update_item()
                 .table_name(&self.table)
-                .set_item(Some(item))
+                .set_key(Some(key(format!("WSCONN#{conn}"), "COUNT".into())))
+                .update_expression("ADD #n :one SET #t = :ttl")
+                .condition_expression("attribute_not_exists(#n) OR #n < :max")
+                .expression_attribute_names("#n", "n")
+                .expression_attribute_names("#t", "ttl")
+                .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                .expression_attribute_values(":max", AttributeValue::N(max.to_string()))
+                .expression_attribute_values(":ttl", AttributeValue::N(until.to_string()))
                 .send()
                 .await
-                .map_err(sdk_err)?;
+                .map_err(sdk_err);
+            if let Err(e) = counted {
+                // Not counted (full, or the store failed): the session is not watched.
+                self.delete_subscription_item(conn, hsid).await?;
+                return Err(e);
+            }
         }
-        Ok(())
+        // The watcher item (again, for a session watched already: no second count).
+        self.put_plain(item(format!("WS#{hsid}"), format!("CONN#{conn}")))
+            .await
     }
 
     async fn connection_sessions(&self, conn: &str) -> Result<Vec<Hsid>, StoreError> {
@@ -953,18 +1009,33 @@ impl SubscriptionStore for DynamoStore {
     }
 
     async fn unsubscribe(&self, conn: &str, hsid: &Hsid) -> Result<(), StoreError> {
-        for (pk, sk) in [
-            (format!("WS#{hsid}"), format!("CONN#{conn}")),
-            (format!("WSCONN#{conn}"), format!("HSID#{hsid}")),
-        ] {
-            self.client
-                .delete_item()
+        if self.delete_subscription_item(conn, hsid).await? {
+            // Counted when it was made: counted down (never below zero).
+            let down = self
+                .client
+                .update_item()
                 .table_name(&self.table)
-                .set_key(Some(key(pk, sk)))
+                .set_key(Some(key(format!("WSCONN#{conn}"), "COUNT".into())))
+                .update_expression("ADD #n :minus")
+                .condition_expression("#n > :zero")
+                .expression_attribute_names("#n", "n")
+                .expression_attribute_values(":minus", AttributeValue::N("-1".into()))
+                .expression_attribute_values(":zero", AttributeValue::N("0".into()))
                 .send()
                 .await
-                .map_err(sdk_err)?;
+                .map_err(sdk_err);
+            match down {
+                Ok(_) | Err(StoreError::ConditionFailed) => {}
+                Err(e) => return Err(e),
+            }
         }
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("WS#{hsid}"), format!("CONN#{conn}"))))
+            .send()
+            .await
+            .map_err(sdk_err)?;
         Ok(())
     }
 }

@@ -31,6 +31,14 @@ struct Tables {
     subscriptions: BTreeMap<(Hsid, String), UnixTime>,
 }
 
+/// How long a subscription lives (the WebSocket connection's two hours).
+const SUBSCRIPTION_LIFE: UnixTime = 2 * 3600;
+/// How long past its timestamp a replay record can matter: the clock window both ways and
+/// the margin the phone service adds, with room to spare.
+const REPLAY_LIFE: UnixTime = 600;
+/// Replay records held before old ones are looked for.
+const PRUNE_AT: usize = 1024;
+
 /// The local stack's embedded store. One mutex makes every conditional write atomic, as
 /// DynamoDB's are. TTL clean-up is not modelled: a local stack does not run for months.
 #[derive(Default)]
@@ -454,10 +462,25 @@ impl PushCounterStore for MemoryStore {
 
 #[async_trait]
 impl SubscriptionStore for MemoryStore {
-    async fn subscribe(&self, conn: &str, hsid: &Hsid, until: UnixTime) -> Result<(), StoreError> {
-        self.lock()
-            .subscriptions
-            .insert((hsid.clone(), conn.to_string()), until);
+    async fn subscribe(
+        &self,
+        conn: &str,
+        hsid: &Hsid,
+        until: UnixTime,
+        max: usize,
+    ) -> Result<(), StoreError> {
+        let mut t = self.lock();
+        // Subscriptions last until their `until`; a new one's `until` is now plus their whole
+        // life, so anything a life older than it is over: dropped, as DynamoDB's TTL would.
+        let horizon = until - SUBSCRIPTION_LIFE;
+        t.subscriptions.retain(|_, u| *u >= horizon);
+        let key = (hsid.clone(), conn.to_string());
+        if !t.subscriptions.contains_key(&key)
+            && t.subscriptions.keys().filter(|(_, c)| c == conn).count() >= max
+        {
+            return Err(StoreError::ConditionFailed);
+        }
+        t.subscriptions.insert(key, until);
         Ok(())
     }
 
@@ -498,6 +521,13 @@ impl ReplayStore for MemoryStore {
         until: UnixTime,
     ) -> Result<(), StoreError> {
         let mut t = self.lock();
+        // A record is kept until its `until` (its timestamp's window); a new one's `until` is
+        // at most a window ahead of now, so records older than that by a window are over:
+        // dropped now and then, so that a long-running local stack does not grow without end.
+        if t.seen_requests.len() >= PRUNE_AT {
+            let horizon = until - REPLAY_LIFE;
+            t.seen_requests.retain(|_, u| *u >= horizon);
+        }
         let k = (serverid.clone(), digest.to_string());
         if t.seen_requests.contains_key(&k) {
             return Err(StoreError::ConditionFailed);

@@ -314,8 +314,16 @@ capabilities! {
     /// Which WebSocket connections watch which sessions.
     pub trait SubscriptionStore {
         /// A WebSocket connection watches a session until `until` (connections live at most
-        /// two hours).
-        async fn subscribe(&self, conn: &str, hsid: &Hsid, until: UnixTime) -> Result<(), StoreError>;
+        /// two hours), if it watches fewer than `max` sessions; a session it watches
+        /// already is renewed, not counted again. `ConditionFailed` at `max` (decided
+        /// atomically: concurrent REGISTERs cannot pass it).
+        async fn subscribe(
+            &self,
+            conn: &str,
+            hsid: &Hsid,
+            until: UnixTime,
+            max: usize,
+        ) -> Result<(), StoreError>;
         /// The sessions a connection watches.
         async fn connection_sessions(&self, conn: &str) -> Result<Vec<Hsid>, StoreError>;
         /// The connections watching a session.

@@ -6,7 +6,7 @@ use hyper::http::{HeaderValue, header};
 use nsauth::ids::Nonce;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
-use super::{Ctx, assets, cookie_nonce, esc, html, nonce_cookie, topbar};
+use super::{Ctx, assets, cookie_nonce, esc, html, session_cookie, topbar};
 
 /// What the demo website tells the phone (announceinfo) and keeps for the phone's list of
 /// sessions (sessioninfo); the server adds the browser's address and user agent.
@@ -16,7 +16,7 @@ const USER_CONTEXT: &str = r#"{"announceinfo": {"info": {"action": "Log in to th
 /// The browser session's nonce: from the cookie, or a new one from createSession (then
 /// with the cookie to set).
 async fn session_nonce(ctx: &Ctx<'_>, headers: &hyper::HeaderMap) -> (String, Option<String>) {
-    if let Some(n) = cookie_nonce(headers) {
+    if let Some(n) = cookie_nonce(ctx.demo, headers) {
         return (n, None);
     }
     let (status, body) = ctx
@@ -30,7 +30,7 @@ async fn session_nonce(ctx: &Ctx<'_>, headers: &hyper::HeaderMap) -> (String, Op
     // Should createSession fail, a nonce of our own works too (its first getSession makes
     // the session, without the UserContext).
     let nonce = created.unwrap_or_else(|| Nonce::generate().expose().to_string());
-    let cookie = nonce_cookie(&nonce);
+    let cookie = session_cookie(ctx.demo, &nonce);
     (nonce, Some(cookie))
 }
 
@@ -41,7 +41,7 @@ pub(super) async fn logout(
     headers: &hyper::HeaderMap,
     path: &str,
 ) -> hyper::Response<Full<Bytes>> {
-    if let Some(nonce) = cookie_nonce(headers) {
+    if let Some(nonce) = cookie_nonce(ctx.demo, headers) {
         ctx.api("POST", "/sessions/logout", Some(&nonce), None)
             .await;
     }
