@@ -186,6 +186,16 @@ def check_functions_and_routes(tpl: dict, functions: dict, code: dict | None, p:
         if len(owners) > 1:
             p.add("routes", f"{key[0]} {key[1]} is declared by more than one function: "
                             + ", ".join(f"{f} ({b})" for f, b in owners))
+    # Route throttles name routes by key ("METHOD /path" or "$default"); API Gateway refuses a
+    # deployment whose RouteSettings name a route that does not exist.
+    for api in sorted(http_apis):
+        settings = get_path(resources[api], "Properties.RouteSettings") or {}
+        for route_key in settings:
+            if route_key == "$default":
+                continue
+            method, _, path = str(route_key).partition(" ")
+            if (method.upper(), path) not in tmpl:
+                p.add("routes", f"{api}: RouteSettings names {route_key!r}, which is no route of this API")
     if code is None:
         return
     for key in sorted(set(code) | set(tmpl)):
