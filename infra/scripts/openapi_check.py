@@ -468,6 +468,7 @@ def check_live(live: Live, checks: Checks) -> None:
     live.website("POST", f"{S}/sessions/registeruser", 409, "registerUser without a login", nonce=new_nonce(),
                  params={"userid": "bob"})
     live.website("POST", f"{S}/sessions/registeruser", 400, "registerUser without userid", nonce=enrol_nonce)
+    live.website("POST", f"{S}/sessions/provokelogin", 409, "provokeLogin on a logged-in session", nonce=enrol_nonce)
     _, view = live.website("GET", f"{S}/accounts/{{accountid}}", 200, "getAccount", accountid=acc)
     checks.result(bool(view) and view.get("userid") == "alice2" and view.get("push") is True,
                   "(c) getAccount shows the registered userid and the push endpoint", json.dumps(view)[:200])
@@ -477,6 +478,9 @@ def check_live(live: Live, checks: Checks) -> None:
     live.website("PUT", f"{S}/accounts/{{accountid}}/user", 400, "updateAccountUser without userid", accountid=acc)
     live.website("PUT", f"{S}/accounts/{{accountid}}", 200, "updateAccount blocked=true", accountid=acc, params={"blocked": "true"})
     live.phone(phone, "GET", "/app/v1/sessions", 401, "phone sessions of a blocked account")
+    _, st = live.website("GET", f"{S}/sessions", 200, "getSession after the block", nonce=enrol_nonce)
+    checks.result(bool(st) and st.get("loggedin") is False and st.get("canprovoke") is False,
+                  "(c) blocking the account ended its login")
     live.website("PUT", f"{S}/accounts/{{accountid}}", 200, "updateAccount blocked=false", accountid=acc, params={"blocked": "false"})
     live.website("PUT", f"{S}/accounts/{{accountid}}", 400, "updateAccount blocked=maybe", accountid=acc, params={"blocked": "maybe"})
     _, page = live.website("GET", f"{S}/accounts/{{accountid}}/sessions", 200, "getAccountSessions",
@@ -490,7 +494,6 @@ def check_live(live: Live, checks: Checks) -> None:
     live.website("GET", f"{S}/users/{{userid}}", 200, "getUser of a user without accounts", userid="nobody")
 
     # -- push login and the phone's session calls --------------------------------------------
-    live.website("POST", f"{S}/sessions/provokelogin", 409, "provokeLogin on a logged-in session", nonce=enrol_nonce)
     live.website("POST", f"{S}/sessions/logout", 200, "logout", nonce=enrol_nonce)
     live.website("POST", f"{S}/sessions/logout", 200, "logout again (idempotent)", nonce=enrol_nonce)
     live.website("POST", f"{S}/sessions/provokelogin", 409, "provokeLogin on a session that cannot provoke", nonce=new_nonce())

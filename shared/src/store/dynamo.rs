@@ -98,6 +98,14 @@ fn sweep_pk(id: &ServerId, accountid: u64) -> String {
 }
 const SWEEP_SK: &str = "SWEEP";
 
+fn sweep_item(sweep: &AccountSweep) -> Result<Item, StoreError> {
+    to_item(
+        sweep,
+        sweep_pk(&sweep.serverid, sweep.accountid),
+        SWEEP_SK.into(),
+    )
+}
+
 fn session_item(session: &Session) -> Result<Item, StoreError> {
     let mut item = to_item(session, session_pk(&session.hsid), SESSION_SK.into())?;
     if let (Some(acc), Some(at)) = (session.last_accountid, session.login_at) {
@@ -734,19 +742,7 @@ impl AccountStore for DynamoStore {
     }
 
     async fn put_sweep(&self, sweep: &AccountSweep) -> Result<(), StoreError> {
-        let item = to_item(
-            sweep,
-            sweep_pk(&sweep.serverid, sweep.accountid),
-            SWEEP_SK.into(),
-        )?;
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(sdk_err)?;
-        Ok(())
+        self.put_plain(sweep_item(sweep)?).await
     }
 
     async fn get_sweep(
@@ -761,15 +757,10 @@ impl AccountStore for DynamoStore {
     }
 
     async fn advance_sweep(&self, sweep: &AccountSweep) -> Result<(), StoreError> {
-        let item = to_item(
-            sweep,
-            sweep_pk(&sweep.serverid, sweep.accountid),
-            SWEEP_SK.into(),
-        )?;
         self.client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(item))
+            .set_item(Some(sweep_item(sweep)?))
             .condition_expression("#r = :r")
             .expression_attribute_names("#r", "run")
             .expression_attribute_values(":r", AttributeValue::N(sweep.run.to_string()))
