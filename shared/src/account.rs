@@ -131,6 +131,18 @@ impl AccountSweep {
 pub const MAX_USERID_CHARS: usize = 256;
 pub const MAX_DESCRIPTION_CHARS: usize = 100;
 
+/// A short free text (a description, a client version, a user's input): at most `max`
+/// characters, none of them control characters (they would reach terminals and logs).
+pub fn validate_text(field: &str, v: &str, max: usize) -> Result<(), ApiError> {
+    if v.chars().count() > max || v.chars().any(char::is_control) {
+        return Err(ApiError::invalid_field(
+            field,
+            format!("at most {max} characters, no control characters"),
+        ));
+    }
+    Ok(())
+}
+
 /// A userid chosen by the website: 1 to 256 characters, no control characters.
 pub fn validate_userid(field: &str, v: &str) -> Result<String, ApiError> {
     if v.is_empty() || v.chars().count() > MAX_USERID_CHARS {

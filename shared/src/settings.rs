@@ -4,6 +4,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::links;
 
+/// The longest rate window (`push_window`, `login_window`): a day.
+pub const MAX_WINDOW: u32 = 86_400;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NumberMatch {
@@ -162,10 +165,10 @@ impl ServerSettings {
                 self.remember_seconds = bounded(key, value, 86_400, 400 * 86_400)?
             }
             "push_limit" => self.push_limit = bounded(key, value, 1, 100)?,
-            "push_window" => self.push_window = bounded(key, value, 60, 86_400)?,
+            "push_window" => self.push_window = bounded(key, value, 60, MAX_WINDOW)?,
             "fraud_block_after" => self.fraud_block_after = bounded(key, value, 1, 100)?,
             "login_limit" => self.login_limit = bounded(key, value, 1, 10_000)?,
-            "login_window" => self.login_window = bounded(key, value, 60, 86_400)?,
+            "login_window" => self.login_window = bounded(key, value, 60, MAX_WINDOW)?,
             "number_match" => {
                 self.number_match = match value.trim() {
                     "off" => NumberMatch::Off,

@@ -16,8 +16,8 @@ use nsauth::server::Server;
 use nsauth::session::{LoginInfo, Session, SessionState};
 use nsauth::settings::ServerSettings;
 use nsauth::store::{
-    ChangeStream, Counted, MemoryStore, ReplayStore, ServerStore, SessionStore, Store, StoreError,
-    SubscriptionStore,
+    ChangeStream, Counted, MemoryStore, PushCounterStore, ReplayStore, ServerStore, SessionStore,
+    Store, StoreError, SubscriptionStore,
 };
 use nsauth::usercontext::UserContext;
 use nsauth_tests::{dynalite, dynamo_store, moto};
@@ -920,4 +920,27 @@ async fn memory_store_forgets_what_is_over() {
     store.subscribe("c", &hsid(), NOW + 7200, 20).await.unwrap();
     assert_eq!(store.subscribers(&old).await.unwrap(), Vec::<String>::new());
     assert_eq!(store.connection_sessions("c").await.unwrap().len(), 1);
+    // Push counters: one whose TTL is long past, then enough current ones to prune.
+    let ancient = Counted::Account(1);
+    store.count_push(&sid, ancient, 1, 1, 5_000).await.unwrap();
+    let ttl = NOW + 600 + 3_600;
+    let current = Counted::Account(2);
+    store.count_push(&sid, current, 9, 1, ttl).await.unwrap();
+    for i in 0..1_100 {
+        let conn = format!("c{i}");
+        store
+            .count_push(&sid, Counted::Connection(&conn), 9, 1, ttl)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store.count_push(&sid, current, 9, 1, ttl).await,
+        Err(StoreError::ConditionFailed),
+        "a counter of a current window is kept"
+    );
+    assert_eq!(
+        store.count_push(&sid, ancient, 1, 1, ttl).await,
+        Ok(1),
+        "a counter long past its TTL was dropped"
+    );
 }

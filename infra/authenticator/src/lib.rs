@@ -24,9 +24,8 @@ pub mod link;
 pub use inbox::{PushedLogin, inbox_from_file, parse_outbox_entry, parse_push, parse_pushes};
 pub use keyfile::{Account, PushRegistration};
 use keyfile::{KeyFile, encode_key, file_error};
-pub use link::{
-    EnrolLink, Link, LoginLink, parse_enrol_link, parse_link, parse_login_link, return_allowed,
-};
+pub use link::{EnrolLink, Link, LoginLink, parse_enrol_link, parse_link, parse_login_link};
+pub use nsauth_protocol::links::return_allowed;
 
 /// Text from elsewhere (a server's message, a link's URL) made safe to print on a terminal:
 /// every control character (escape sequences, carriage returns, ...) becomes U+FFFD.

@@ -182,41 +182,9 @@ fn parse_query(query: &str) -> Result<Vec<(String, String)>, Error> {
     Ok(out)
 }
 
-/// Whether an app-to-app login may go back to `url`: only when it is on the website's
-/// allow-list (`return_urls` of the show answer), equal to an entry or under an entry that
-/// ends in `/` (docs/phone-protocol.md). A link is anyone's to make; the allow-list is the
-/// website's word.
-pub fn return_allowed(url: &str, return_urls: &[String]) -> bool {
-    return_urls
-        .iter()
-        .any(|u| url == u || (u.ends_with('/') && url.starts_with(u.as_str())))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn returns_only_to_allowed_urls() {
-        let list = vec![
-            "https://shop.example/".to_string(),
-            "https://exact.example/cb".to_string(),
-        ];
-        assert!(return_allowed("https://shop.example/cart?x=1", &list));
-        assert!(return_allowed("https://exact.example/cb", &list));
-        for bad in [
-            "https://exact.example/cb2",
-            "https://evil.example/",
-            "https://shop.example.evil/",
-            "https://shop.example",
-        ] {
-            assert!(!return_allowed(bad, &list), "{bad}");
-        }
-        assert!(
-            !return_allowed("https://shop.example/", &[]),
-            "no list, no return"
-        );
-    }
 
     const S: &str = "AAECAwQFBgcICQoLDA0ODw";
     const H: &str = "5KvIv6Y0y8IgLQULP8ZR_Q";

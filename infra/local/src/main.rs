@@ -91,7 +91,7 @@ async fn run() -> Result<(), String> {
     )
     // Passes over an account's sessions run on a task, off the request (the stream's job in
     // AWS).
-    .with_sweeps(Arc::new(nsauth::service::sweeps::Spawned));
+    .with_sweeps(Arc::new(nsauth::service::sweeps::Spawned::default()));
     let conns = nsauth_local::ws::LocalConnections::default();
     tokio::spawn(nsauth_local::ws::notify(
         deps.clone(),

@@ -46,9 +46,40 @@ pub fn login_qr_data(link: &str) -> String {
     b64std(link.as_bytes())
 }
 
+/// Whether an app-to-app `return` URL may be followed (or put into a link): equal to an
+/// entry of the website's `return_urls` allow-list, or under an entry that ends in `/`.
+/// A link is anyone's to make; the allow-list is the website's word.
+pub fn return_allowed(url: &str, return_urls: &[String]) -> bool {
+    return_urls
+        .iter()
+        .any(|u| url == u || (u.ends_with('/') && url.starts_with(u.as_str())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn returns_only_to_allowed_urls() {
+        let list = vec![
+            "https://shop.example/".to_string(),
+            "https://exact.example/cb".to_string(),
+        ];
+        assert!(return_allowed("https://shop.example/cart?x=1", &list));
+        assert!(return_allowed("https://exact.example/cb", &list));
+        for bad in [
+            "https://exact.example/cb2",
+            "https://evil.example/",
+            "https://shop.example.evil/",
+            "https://shop.example",
+        ] {
+            assert!(!return_allowed(bad, &list), "{bad}");
+        }
+        assert!(
+            !return_allowed("https://shop.example/", &[]),
+            "no list, no return"
+        );
+    }
 
     #[test]
     fn link_bases() {

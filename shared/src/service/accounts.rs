@@ -109,7 +109,8 @@ pub async fn delete(
     let server = website::authorise(deps, &call.credentials, Permission::Accounts)
         .await?
         .server;
-    remove_account(deps, &server, accountid?).await?;
+    let account = load(deps, &server, accountid?).await?;
+    remove_account(deps, &account).await?;
     Ok(Deleted { deleted: 1 })
 }
 
@@ -207,37 +208,34 @@ pub async fn delete_user(
         .user_accounts(&server.serverid, &userid)
         .await?;
     for a in &accounts {
-        remove_account(deps, &server, a.accountid).await?;
+        remove_account(deps, a).await?;
     }
     Ok(Deleted {
         deleted: accounts.len(),
     })
 }
 
-/// Reads the account and applies `change` to it, written conditionally (re-read and applied
-/// again after a lost race). 404 for an unknown account.
+/// Applies `change` to an account as the caller read it, written conditionally (read again
+/// and applied again after a lost race; 404 once it is gone).
 pub async fn update_account<F>(
     deps: &Deps,
-    server: &Server,
-    accountid: u64,
+    account: Account,
     change: F,
 ) -> Result<Account, ApiError>
 where
     F: Fn(&mut Account),
 {
-    let current = load(deps, server, accountid).await?;
     versioned::update(
         deps.accounts.as_ref(),
         deps.clock.as_ref(),
-        current,
+        account,
         |a, _| {
             let mut next = a.next_version();
             change(&mut next);
             Ok(Some(next))
         },
     )
-    .await?
-    .ok_or(ApiError::Internal)
+    .await
 }
 
 /// Moves an account to a user (or to none); its logged-in sessions follow off the request
@@ -248,7 +246,8 @@ pub async fn set_userid(
     accountid: u64,
     userid: Option<String>,
 ) -> Result<Account, ApiError> {
-    let account = update_account(deps, server, accountid, |a| a.userid = userid.clone()).await?;
+    let account = load(deps, server, accountid).await?;
+    let account = update_account(deps, account, |a| a.userid = userid.clone()).await?;
     sweeps::start(deps, &server.serverid, accountid).await?;
     Ok(account)
 }
@@ -262,7 +261,8 @@ pub async fn set_blocked(
     accountid: u64,
     blocked: bool,
 ) -> Result<Account, ApiError> {
-    let account = update_account(deps, server, accountid, |a| {
+    let account = load(deps, server, accountid).await?;
+    let account = update_account(deps, account, |a| {
         a.blocked = blocked;
         // An admin's unblock also lifts the push block that fraud reports set.
         if !blocked {
@@ -278,29 +278,31 @@ pub async fn set_blocked(
 /// Removes an account: the account item goes at once (with its push endpoint and its claim
 /// on the key); its logins end and its sessions can no longer provoke off the request path
 /// (a sweep).
-pub async fn remove_account(deps: &Deps, server: &Server, accountid: u64) -> Result<(), ApiError> {
-    let account = load(deps, server, accountid).await?;
+pub async fn remove_account(deps: &Deps, account: &Account) -> Result<(), ApiError> {
+    let (serverid, accountid) = (&account.serverid, account.accountid);
     if let Some(p) = &account.push
         && let Err(e) = deps.push.delete_endpoint(&p.endpoint_arn).await
     {
         // The account goes anyway: a stale endpoint only costs a failed publish later.
         tracing::warn!(error = %e, accountid, "push endpoint not deleted");
     }
-    match deps
-        .accounts
-        .delete_account(&server.serverid, accountid)
-        .await
-    {
+    match deps.accounts.delete_account(serverid, accountid).await {
         Ok(()) | Err(StoreError::ConditionFailed) => {}
         Err(e) => return Err(e.into()),
     }
-    // The key may be enrolled again (on a new account) once its account is gone.
-    if let Some(fingerprint) = signing::key_fingerprint(&account.publickey) {
-        deps.accounts
-            .release_public_key(&server.serverid, &fingerprint)
-            .await?;
+    // Before the key's release: once the account item is gone a retry of this call finds
+    // nothing to remove, so the sweep that ends its logins must not wait on anything else.
+    sweeps::start(deps, serverid, accountid).await?;
+    // The key may be enrolled again (on a new account) once its account is gone. Best
+    // effort: a claim left behind only means that key pair cannot enrol here again.
+    if let Some(fingerprint) = signing::key_fingerprint(&account.publickey)
+        && let Err(e) = deps
+            .accounts
+            .release_public_key(serverid, &fingerprint)
+            .await
+    {
+        tracing::warn!(error = %e, accountid, "key claim not released");
     }
-    sweeps::start(deps, &server.serverid, accountid).await?;
     tracing::info!(accountid, "account removed");
     Ok(())
 }

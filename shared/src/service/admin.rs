@@ -120,5 +120,5 @@ pub async fn update_settings(
         ApiError::NotFound(_) => AdminError::NoServer(serverid.clone()),
         e => AdminError::Api(e),
     })?;
-    Ok(updated.map(|s| s.settings).unwrap_or_default())
+    Ok(updated.settings)
 }

@@ -44,23 +44,14 @@ async fn with_secret(deps: &Deps, server: Server) -> Result<Server, ApiError> {
     if !server.secret.is_empty() {
         return Ok(server);
     }
-    let updated = versioned::update(
+    // When another request made one first, the re-read server holds theirs.
+    versioned::update(
         deps.servers.as_ref(),
         deps.clock.as_ref(),
-        server.clone(),
+        server,
         |s, _| Ok(s.secret.is_empty().then(|| s.with_new_secret())),
     )
-    .await?;
-    match updated {
-        Some(s) => Ok(s),
-        // Another request made it first: read theirs.
-        None => deps
-            .servers
-            .get_server(&server.serverid)
-            .await?
-            .filter(|s| !s.secret.is_empty())
-            .ok_or(ApiError::Unavailable),
-    }
+    .await
 }
 
 /// The website shows the QR or the block (SPEC section 3), with the optional UserContext
@@ -102,11 +93,10 @@ async fn attempt(
     let session = versioned::update(
         deps.sessions.as_ref(),
         deps.clock.as_ref(),
-        session.clone(),
+        session,
         |s, now| Ok(s.shown(settings, context, now)),
     )
-    .await?
-    .unwrap_or(session);
+    .await?;
     Shown::of(deps, ws.server, session).await
 }
 
@@ -115,11 +105,7 @@ fn app_link(settings: &ServerSettings, link: &str, ret: Option<&str>) -> Result<
     let Some(r) = ret.filter(|r| !r.is_empty()) else {
         return Ok(String::new());
     };
-    let allowed = settings
-        .return_urls
-        .iter()
-        .any(|u| r == u || (u.ends_with('/') && r.starts_with(u.as_str())));
-    if !allowed {
+    if !links::return_allowed(r, &settings.return_urls) {
         return Err(ApiError::invalid_field(
             "return",
             "not on the server's return_urls allow-list",

@@ -11,13 +11,12 @@ use crate::deps::Deps;
 use crate::error::ApiError;
 use crate::ids::{Hsid, ServerId};
 use crate::server::Server;
-use crate::service::push::{last_account, provoke, window_end, window_of};
+use crate::service::limits::{self, Window};
+use crate::service::push::{last_account, provoke, push_window};
 use crate::service::versioned;
 use crate::session::Session;
-use crate::store::{Counted, StoreError};
+use crate::store::{Counted, SUBSCRIPTION_SECONDS, StoreError};
 
-/// Connections live at most two hours (API Gateway's limit); so do subscriptions.
-pub const SUBSCRIPTION_SECONDS: i64 = 2 * 3600;
 /// How many sessions one connection may watch.
 pub const MAX_SESSIONS_PER_CONNECTION: usize = 20;
 /// PROVOKE frames a session's pages may send per `push_window` (besides the account's
@@ -52,25 +51,45 @@ pub async fn register(
     hsid: &Hsid,
     serverid: &ServerId,
 ) -> Result<Session, ApiError> {
-    let session = named_session(deps, hsid, serverid).await?;
+    // Read before subscribing, so that made-up hsids cost no writes.
+    named_session(deps, hsid, serverid).await?;
     let now = deps.clock.now();
     match deps
         .subscriptions
         .subscribe(
             conn,
-            &session.hsid,
+            hsid,
             now + SUBSCRIPTION_SECONDS,
             MAX_SESSIONS_PER_CONNECTION,
         )
         .await
     {
-        Ok(()) => Ok(session),
-        Err(StoreError::ConditionFailed) => Err(ApiError::bad_request(
-            "too_many_sessions",
-            format!("a connection watches at most {MAX_SESSIONS_PER_CONNECTION} sessions"),
-        )),
-        Err(e) => Err(e.into()),
+        Ok(()) => {}
+        Err(StoreError::ConditionFailed) => {
+            return Err(ApiError::bad_request(
+                "too_many_sessions",
+                format!("a connection watches at most {MAX_SESSIONS_PER_CONNECTION} sessions"),
+            ));
+        }
+        Err(e) => return Err(e.into()),
     }
+    // And read again: a change written between the first read and the subscription reached
+    // no watcher, so the answer must be the state as it is now.
+    named_session(deps, hsid, serverid).await
+}
+
+/// The session a PROVOKE or LOGOUT frame names and its server, if `token` is the live
+/// token of the session's current attempt (401 `bad_token` otherwise).
+async fn page_session(
+    deps: &Deps,
+    hsid: &Hsid,
+    serverid: &ServerId,
+    token: Option<&str>,
+) -> Result<(Session, Server), ApiError> {
+    let session = named_session(deps, hsid, serverid).await?;
+    let server = server_of(deps, &session).await?;
+    check_token(&server, &session, token)?;
+    Ok((session, server))
 }
 
 /// 401 `bad_token` unless `token` is the live token of the session's current attempt.
@@ -85,44 +104,49 @@ fn check_token(server: &Server, session: &Session, token: Option<&str>) -> Resul
     }
 }
 
-/// Counts a page's PROVOKE against its own limits; 429 `push_rate_limited` past either.
+/// The counters of a page's PROVOKE: its session's and its connection's.
+fn page_counters<'a>(conn: &'a str, hsid: &'a Hsid) -> [(Counted<'a>, u32); 2] {
+    [
+        (Counted::Session(hsid), PAGE_PUSHES_PER_SESSION),
+        (Counted::Connection(conn), PAGE_PUSHES_PER_CONNECTION),
+    ]
+}
+
+/// Counts a page's PROVOKE against its own limits; 429 `push_rate_limited` past either
+/// (and then neither is counted).
 async fn count_page_push(
     deps: &Deps,
     server: &Server,
     conn: &str,
     hsid: &Hsid,
-) -> Result<(), ApiError> {
-    let settings = &server.settings;
+) -> Result<Window, ApiError> {
     let now = deps.clock.now();
-    let window = window_of(settings, now);
-    let ttl = window_end(settings, window) + 3_600;
-    for (counted, limit) in [
-        (Counted::Connection(conn), PAGE_PUSHES_PER_CONNECTION),
-        (Counted::Session(hsid), PAGE_PUSHES_PER_SESSION),
-    ] {
-        match deps
-            .push_counters
-            .count_push(&server.serverid, counted, window, limit, ttl)
-            .await
-        {
-            Ok(_) => {}
-            Err(StoreError::ConditionFailed) => {
-                let retry_after = (window_end(settings, window) - now).max(1) as u64;
-                return Err(ApiError::TooManyRequests {
-                    code: "push_rate_limited",
-                    message: format!(
-                        "a page may send at most {PAGE_PUSHES_PER_SESSION} PROVOKE frames per \
-                         session and {PAGE_PUSHES_PER_CONNECTION} per connection in {} s; \
-                         retry after {retry_after} s",
-                        settings.push_window
-                    ),
-                    retry_after,
-                });
+    let window = push_window(&server.settings, now);
+    let mut taken = Vec::new();
+    for (counted, limit) in page_counters(conn, hsid) {
+        let refusal = match limits::take(deps, &server.serverid, counted, window, limit).await {
+            Ok(true) => {
+                taken.push(counted);
+                continue;
             }
-            Err(e) => return Err(e.into()),
+            Ok(false) => limits::refused(
+                "push_rate_limited",
+                format!(
+                    "a page may send at most {PAGE_PUSHES_PER_SESSION} PROVOKE frames per \
+                     session and {PAGE_PUSHES_PER_CONNECTION} per connection in {} s",
+                    server.settings.push_window
+                ),
+                window,
+                now,
+            ),
+            Err(e) => e,
+        };
+        for counted in taken {
+            limits::adjust(deps, &server.serverid, counted, window, -1).await;
         }
+        return Err(refusal);
     }
-    Ok(())
+    Ok(window)
 }
 
 /// PROVOKE: a push to the session's last account, from a page the website rendered (its
@@ -135,12 +159,16 @@ pub async fn provoke_frame(
     serverid: &ServerId,
     token: Option<&str>,
 ) -> Result<(), ApiError> {
-    let session = named_session(deps, hsid, serverid).await?;
-    let server = server_of(deps, &session).await?;
-    check_token(&server, &session, token)?;
+    let (session, server) = page_session(deps, hsid, serverid, token).await?;
     let account = last_account(deps, &server, Some(&session)).await?;
-    count_page_push(deps, &server, conn, hsid).await?;
-    provoke(deps, &server, session, vec![account], None).await?;
+    let window = count_page_push(deps, &server, conn, hsid).await?;
+    if let Err(e) = provoke(deps, &server, session, vec![account], None).await {
+        // Nothing was pushed: the page's counts go back too.
+        for (counted, _) in page_counters(conn, hsid) {
+            limits::adjust(deps, &server.serverid, counted, window, -1).await;
+        }
+        return Err(e);
+    }
     Ok(())
 }
 
@@ -151,9 +179,7 @@ pub async fn logout_frame(
     serverid: &ServerId,
     token: Option<&str>,
 ) -> Result<(), ApiError> {
-    let session = named_session(deps, hsid, serverid).await?;
-    let server = server_of(deps, &session).await?;
-    check_token(&server, &session, token)?;
+    let (session, server) = page_session(deps, hsid, serverid, token).await?;
     let settings = &server.settings;
     versioned::update(
         deps.sessions.as_ref(),

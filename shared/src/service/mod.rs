@@ -12,6 +12,7 @@
 //! - [`block`]: the browser side: QR and HTML block, footer, the polling status.
 //! - [`phone`]: the signed phone API: enrolment, show, approve, deny, logout, lists.
 //! - [`push`]: push login, its rate limit and number matching.
+//! - [`limits`]: the fixed-window counters of every rate limit.
 //! - [`accounts`]: account and user administration, and account changes carried to
 //!   the account's sessions.
 //! - [`live`]: the WebSocket frames' and the notifier's use of the store.
@@ -25,6 +26,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod block;
+pub mod limits;
 pub mod live;
 pub mod phone;
 pub mod push;

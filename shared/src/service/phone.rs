@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 
 use sha2::{Digest, Sha256};
 
-use crate::account::{Account, MAX_DESCRIPTION_CHARS, Platform, PushEndpoint};
+use crate::account::{Account, MAX_DESCRIPTION_CHARS, Platform, PushEndpoint, validate_text};
 use crate::clock::UnixTime;
 use crate::deps::Deps;
 use crate::enrol;
@@ -15,6 +15,7 @@ use crate::push::PushError;
 use crate::server::Server;
 use crate::service::Checked;
 use crate::service::accounts::{self, PageRequest, remove_account, update_account};
+use crate::service::limits::{self, Window};
 use crate::service::push::adjust_for_attempt;
 use crate::service::sessions::create_with_new_nonce;
 use crate::service::versioned;
@@ -100,6 +101,8 @@ static STAND_IN_KEY: LazyLock<String> = LazyLock::new(|| {
 /// its key's (one answer when either fails), then (so that only the key holder learns it)
 /// that it is not blocked, and that a state-changing call was not taken before.
 pub async fn authenticate(deps: &Deps, call: &SignedCall) -> Result<Signed, ApiError> {
+    // First, as the replay memory below lasts only as long as a timestamp can be accepted.
+    call.header.check_time(deps.clock.now())?;
     let AccountRef::Id(accountid) = call.header.account else {
         return Err(ApiError::unauthorized(
             "bad_signature",
@@ -124,16 +127,6 @@ pub async fn authenticate(deps: &Deps, call: &SignedCall) -> Result<Signed, ApiE
     }
     not_replayed(deps, call, &call.header.serverid, &accountid.to_string()).await?;
     Ok(Signed { server, account })
-}
-
-fn short_text(field: &str, v: &str, max: usize) -> Result<(), ApiError> {
-    if v.chars().count() > max || v.chars().any(char::is_control) {
-        return Err(ApiError::invalid_field(
-            field,
-            format!("at most {max} characters, no control characters"),
-        ));
-    }
-    Ok(())
 }
 
 /// A push registration's platform and token, or 400 naming the field (`field.platform`,
@@ -224,6 +217,7 @@ pub async fn enrol(
     body: Checked<EnrolRequest>,
 ) -> Result<Enrolled, ApiError> {
     let now = deps.clock.now();
+    call.header.check_time(now)?;
     if call.header.account != AccountRef::New {
         return Err(ApiError::unauthorized(
             "bad_signature",
@@ -235,8 +229,8 @@ pub async fn enrol(
     signing::verify(&b.publickey, &call.canonical, &call.header.sig)?;
     let serverid = &call.header.serverid;
     not_replayed(deps, call, serverid, "new").await?;
-    short_text("description", &b.description, MAX_DESCRIPTION_CHARS)?;
-    short_text("clientversion", &b.clientversion, MAX_CLIENTVERSION_CHARS)?;
+    validate_text("description", &b.description, MAX_DESCRIPTION_CHARS)?;
+    validate_text("clientversion", &b.clientversion, MAX_CLIENTVERSION_CHARS)?;
     let push = b
         .push
         .as_ref()
@@ -271,87 +265,100 @@ pub async fn enrol(
             tracing::warn!(error = %e, "key claim not released");
         }
     };
-    let token = match use_token(deps, serverid, &b.token, now).await {
-        Ok(t) => t,
+    // From here on a failure gives the claim back: a key is held only by an account.
+    let created = async {
+        let token = use_token(deps, serverid, &b.token, now).await?;
+        let server = deps.servers.get_server(serverid).await?.ok_or_else(|| {
+            ApiError::not_found("unknown enrolment token; ask the website for a new link")
+        })?;
+        let accountid = deps.accounts.allocate_accountid(&server.serverid).await?;
+        let endpoint = match push {
+            Some((platform, t)) => {
+                let user_data = format!("{}/{accountid}", server.serverid);
+                endpoint_or_none(deps, platform, t, &user_data).await
+            }
+            None => None,
+        };
+        let description = if b.description.is_empty() {
+            token.name.clone()
+        } else {
+            b.description
+        };
+        let account = Account {
+            serverid: server.serverid.clone(),
+            accountid,
+            publickey: b.publickey,
+            description,
+            clientversion: b.clientversion,
+            userid: token.userid.clone(),
+            blocked: false,
+            created: now,
+            lastlogin: Some(now),
+            lastprovoke: None,
+            push: endpoint,
+            fraud_reports: 0,
+            version: 1,
+        };
+        if let Err(e) = deps.accounts.create_account(&account).await {
+            if let Some(p) = &account.push {
+                let _ = deps.push.delete_endpoint(&p.endpoint_arn).await;
+            }
+            return Err(e.into());
+        }
+        Ok((token, server, account))
+    }
+    .await;
+    let (token, server, account) = match created {
+        Ok(created) => created,
         Err(e) => {
             release().await;
             return Err(e);
         }
     };
-    let server = match deps.servers.get_server(serverid).await? {
-        Some(s) => s,
-        None => {
-            release().await;
-            return Err(ApiError::not_found(
-                "unknown enrolment token; ask the website for a new link",
-            ));
-        }
-    };
-    let accountid = deps.accounts.allocate_accountid(&server.serverid).await?;
-    let endpoint = match push {
-        Some((platform, t)) => {
-            let user_data = format!("{}/{accountid}", server.serverid);
-            endpoint_or_none(deps, platform, t, &user_data).await
-        }
-        None => None,
-    };
-    let description = if b.description.is_empty() {
-        token.name.clone()
-    } else {
-        b.description
-    };
-    let account = Account {
-        serverid: server.serverid.clone(),
-        accountid,
-        publickey: b.publickey,
-        description,
-        clientversion: b.clientversion,
-        userid: token.userid.clone(),
-        blocked: false,
-        created: now,
-        lastlogin: Some(now),
-        lastprovoke: None,
-        push: endpoint,
-        fraud_reports: 0,
-        version: 1,
-    };
-    if let Err(e) = deps.accounts.create_account(&account).await {
-        if let Some(p) = &account.push {
-            let _ = deps.push.delete_endpoint(&p.endpoint_arn).await;
-        }
-        release().await;
-        return Err(e.into());
-    }
-    tracing::info!(accountid, "account enrolled");
-    // Log the new account in to the website session that asked for the link.
-    if let Some(session) = deps.sessions.get_session(&token.hsid).await?
-        && session.serverid == server.serverid
-    {
-        let login = login_info(&account);
-        let settings = &server.settings;
-        let r = versioned::update(
-            deps.sessions.as_ref(),
-            deps.clock.as_ref(),
-            session,
-            |s, now| {
-                Ok(s.state_at(now)
-                    .is_open_attempt()
-                    .then(|| s.approve(login.clone(), settings, now).ok())
-                    .flatten())
-            },
-        )
-        .await;
-        if let Err(e) = r {
-            tracing::warn!(error = %e, "enrolment login not recorded");
-        }
+    tracing::info!(accountid = account.accountid, "account enrolled");
+    // The account exists now, whatever happens next: the phone must learn its id, so the
+    // login of the website session that asked for the link is best effort.
+    if let Err(e) = log_in_enrolling_session(deps, &server, &token.hsid, &account).await {
+        tracing::warn!(error = %e, "enrolment login not recorded");
     }
     Ok(Enrolled {
         serverid: server.serverid.to_string(),
         servername: server.settings.name.clone(),
-        accountid,
+        accountid: account.accountid,
         userid: account.userid.clone(),
         push: account.push.is_some(),
     })
+}
+
+/// Logs a newly enrolled account in to the session whose page showed the enrolment link,
+/// if that session still waits for a login.
+async fn log_in_enrolling_session(
+    deps: &Deps,
+    server: &Server,
+    hsid: &Hsid,
+    account: &Account,
+) -> Result<(), ApiError> {
+    let Some(session) = deps.sessions.get_session(hsid).await? else {
+        return Ok(());
+    };
+    if session.serverid != server.serverid {
+        return Ok(());
+    }
+    let login = login_info(account);
+    let settings = &server.settings;
+    versioned::update(
+        deps.sessions.as_ref(),
+        deps.clock.as_ref(),
+        session,
+        |s, now| {
+            Ok(s.state_at(now)
+                .is_open_attempt()
+                .then(|| s.approve(login.clone(), settings, now).ok())
+                .flatten())
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 fn unknown_session() -> ApiError {
@@ -406,15 +413,14 @@ pub async fn show(deps: &Deps, call: &SignedCall, hsid: Checked<Hsid>) -> Result
     let session = versioned::update(
         deps.sessions.as_ref(),
         deps.clock.as_ref(),
-        session.clone(),
+        session,
         |s, now| {
             Ok((s.state_at(now) == SessionState::Pending)
                 .then(|| s.scan(settings, now).ok())
                 .flatten())
         },
     )
-    .await?
-    .unwrap_or(session);
+    .await?;
     let now = deps.clock.now();
     Ok(Shown {
         serverid: signed.server.serverid.to_string(),
@@ -434,42 +440,39 @@ pub async fn show(deps: &Deps, call: &SignedCall, hsid: Checked<Hsid>) -> Result
 /// Counts a login (an approval or an in-app login) of the account against `login_limit`
 /// per `login_window`: each adds a session to the account, and the account's sessions are
 /// what blocking or removing it must reach. 429 `login_rate_limited` past it.
-async fn count_login(deps: &Deps, signed: &Signed) -> Result<(), ApiError> {
+async fn count_login(deps: &Deps, signed: &Signed) -> Result<Window, ApiError> {
     let settings = &signed.server.settings;
     let now = deps.clock.now();
-    let length = i64::from(settings.login_window.max(1));
-    let window = now.div_euclid(length);
-    let end = (window + 1) * length;
-    match deps
-        .push_counters
-        .count_push(
-            &signed.server.serverid,
-            Counted::Logins(signed.account.accountid),
-            window,
-            settings.login_limit,
-            end + 3_600,
-        )
-        .await
+    let window = Window::at(settings.login_window, now);
+    let counted = Counted::Logins(signed.account.accountid);
+    if limits::take(
+        deps,
+        &signed.server.serverid,
+        counted,
+        window,
+        settings.login_limit,
+    )
+    .await?
     {
-        Ok(_) => Ok(()),
-        Err(StoreError::ConditionFailed) => {
-            let retry_after = (end - now).max(1) as u64;
-            Err(ApiError::TooManyRequests {
-                code: "login_rate_limited",
-                message: format!(
-                    "at most {} logins per {} s for an account; retry after {retry_after} s",
-                    settings.login_limit, settings.login_window
-                ),
-                retry_after,
-            })
-        }
-        Err(e) => Err(e.into()),
+        return Ok(window);
     }
+    let limits = format!(
+        "at most {} logins per {} s for an account",
+        settings.login_limit, settings.login_window
+    );
+    Err(limits::refused("login_rate_limited", limits, window, now))
+}
+
+/// Gives back the count of a login that did not happen.
+async fn uncount_login(deps: &Deps, signed: &Signed, window: Window) {
+    let counted = Counted::Logins(signed.account.accountid);
+    limits::adjust(deps, &signed.server.serverid, counted, window, -1).await;
 }
 
 /// Records the login time on the account; a lost race only loses the timestamp.
-async fn touch_lastlogin(deps: &Deps, server: &Server, accountid: u64, now: UnixTime) {
-    if let Err(e) = update_account(deps, server, accountid, |a| a.lastlogin = Some(now)).await {
+async fn touch_lastlogin(deps: &Deps, account: Account, now: UnixTime) {
+    let accountid = account.accountid;
+    if let Err(e) = update_account(deps, account, |a| a.lastlogin = Some(now)).await {
         tracing::warn!(error = %e, accountid, "lastlogin not recorded");
     }
 }
@@ -486,7 +489,7 @@ pub async fn approve(
     let hsid = hsid?;
     let b = body?;
     if let Some(u) = &b.userinput {
-        short_text("userinput", u, MAX_USERINPUT_CHARS)?;
+        validate_text("userinput", u, MAX_USERINPUT_CHARS)?;
     }
     if let Some(m) = &b.match_number
         && !(m.len() == 2 && m.bytes().all(|c| c.is_ascii_digit()))
@@ -494,11 +497,11 @@ pub async fn approve(
         return Err(ApiError::invalid_field("match", "two digits"));
     }
     let session = phone_session(deps, &signed, &hsid).await?;
-    count_login(deps, &signed).await?;
+    let counted = count_login(deps, &signed).await?;
     let settings = &signed.server.settings;
     let login = login_info(&signed.account);
     let picked = b.match_number.as_deref();
-    let after = versioned::update(
+    let approved = versioned::update(
         deps.sessions.as_ref(),
         deps.clock.as_ref(),
         session,
@@ -521,8 +524,15 @@ pub async fn approve(
             Ok(Some(next))
         },
     )
-    .await?
-    .ok_or(ApiError::Internal)?;
+    .await;
+    // A refused approval is no login (a wrong number, which cancels, still counts).
+    let after = match approved {
+        Ok(after) => after,
+        Err(e) => {
+            uncount_login(deps, &signed, counted).await;
+            return Err(e);
+        }
+    };
     let me = signed.account.accountid;
     if after.state == SessionState::Cancelled {
         tracing::warn!(hsid = %after.hsid, accountid = me, "wrong number picked");
@@ -535,7 +545,7 @@ pub async fn approve(
     tracing::info!(hsid = %after.hsid, accountid = me, "approved");
     // A push the user wanted does not count against the rate limit.
     adjust_for_attempt(deps, &signed.server, &after, me, -1).await;
-    touch_lastlogin(deps, &signed.server, me, deps.clock.now()).await;
+    touch_lastlogin(deps, signed.account, deps.clock.now()).await;
     Ok(StateAnswer {
         state: SessionState::LoggedIn,
     })
@@ -567,14 +577,13 @@ pub async fn deny(
             Ok(Some(next))
         },
     )
-    .await?
-    .ok_or(ApiError::Internal)?;
+    .await?;
     let me = signed.account.accountid;
     // A denied push counts twice against the rate limit.
     adjust_for_attempt(deps, &signed.server, &after, me, 1).await;
     if fraud {
         tracing::warn!(hsid = %hsid, accountid = me, "fraud reported");
-        update_account(deps, &signed.server, me, |a| a.fraud_reports += 1).await?;
+        update_account(deps, signed.account, |a| a.fraud_reports += 1).await?;
     }
     Ok(StateAnswer {
         state: SessionState::Cancelled,
@@ -600,7 +609,7 @@ pub async fn logout(
     let after = versioned::update(
         deps.sessions.as_ref(),
         deps.clock.as_ref(),
-        session.clone(),
+        session,
         |s, now| match &s.login {
             Some(l) if s.state_at(now) == SessionState::LoggedIn && l.accountid != me => {
                 Err(ApiError::conflict(
@@ -611,8 +620,7 @@ pub async fn logout(
             _ => Ok(s.logout(settings, now)),
         },
     )
-    .await?
-    .unwrap_or(session);
+    .await?;
     Ok(StateAnswer {
         state: after.state_at(deps.clock.now()),
     })
@@ -638,12 +646,12 @@ pub async fn inapp(
 ) -> Result<InAppLogin, ApiError> {
     let signed = authenticate(deps, call).await?;
     let context = context?;
-    count_login(deps, &signed).await?;
+    let counted = count_login(deps, &signed).await?;
     let server = &signed.server;
     let settings = &server.settings;
     let now = deps.clock.now();
     let login = login_info(&signed.account);
-    let (nonce, session) = create_with_new_nonce(deps, server, |hsid| {
+    let created = create_with_new_nonce(deps, server, |hsid| {
         let pending = Session::new_pending(
             server.serverid.clone(),
             hsid,
@@ -653,9 +661,16 @@ pub async fn inapp(
         );
         Ok(pending.approve(login.clone(), settings, now)?)
     })
-    .await?;
+    .await;
+    let (nonce, session) = match created {
+        Ok(created) => created,
+        Err(e) => {
+            uncount_login(deps, &signed, counted).await;
+            return Err(e);
+        }
+    };
     tracing::info!(hsid = %session.hsid, accountid = signed.account.accountid, "in-app login");
-    touch_lastlogin(deps, server, signed.account.accountid, now).await;
+    touch_lastlogin(deps, signed.account, now).await;
     Ok(InAppLogin {
         nonce: nonce.expose().to_string(),
         hsid: session.hsid.to_string(),
@@ -696,10 +711,7 @@ pub async fn set_push(
         endpoint_arn: arn.clone(),
         disabled: false,
     };
-    update_account(deps, &signed.server, signed.account.accountid, |a| {
-        a.push = Some(endpoint.clone())
-    })
-    .await?;
+    update_account(deps, signed.account, |a| a.push = Some(endpoint.clone())).await?;
     if let Some(o) = old.filter(|o| o.endpoint_arn != arn)
         && let Err(e) = deps.push.delete_endpoint(&o.endpoint_arn).await
     {
@@ -711,6 +723,6 @@ pub async fn set_push(
 /// `DELETE /app/v1/account`: the phone removes its own account.
 pub async fn remove(deps: &Deps, call: &SignedCall) -> Result<Removed, ApiError> {
     let signed = authenticate(deps, call).await?;
-    remove_account(deps, &signed.server, signed.account.accountid).await?;
+    remove_account(deps, &signed.account).await?;
     Ok(Removed { deleted: true })
 }

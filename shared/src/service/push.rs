@@ -14,11 +14,12 @@ use crate::push::{PushError, PushMessage};
 use crate::server::Server;
 use crate::service::Checked;
 use crate::service::accounts::update_account;
+use crate::service::limits::{self, Window};
 use crate::service::versioned;
 use crate::service::website::{self, SessionCall};
 use crate::session::Session;
 use crate::settings::ServerSettings;
-use crate::store::{Counted, StoreError};
+use crate::store::Counted;
 use crate::usercontext::UserContext;
 
 /// The answer of a push call: how many accounts were reached, and the number the website
@@ -107,38 +108,9 @@ pub async fn last_account(
         .ok_or_else(cannot)
 }
 
-/// The rate window a time falls in: fixed windows of `push_window` seconds.
-pub fn window_of(settings: &ServerSettings, t: UnixTime) -> i64 {
-    t.div_euclid(i64::from(settings.push_window.max(1)))
-}
-
-/// When a rate window ends.
-pub fn window_end(settings: &ServerSettings, window: i64) -> UnixTime {
-    (window + 1) * i64::from(settings.push_window.max(1))
-}
-
-/// A window's counter lives an hour past the window, then DynamoDB's TTL removes it.
-fn counter_ttl(settings: &ServerSettings, window: i64) -> UnixTime {
-    window_end(settings, window) + 3_600
-}
-
-/// Adds `delta` to an account's push count in `window`. Best effort: a lost adjustment
-/// only makes the limit a little stricter or looser for one window.
-async fn adjust_count(deps: &Deps, server: &Server, accountid: u64, window: i64, delta: i32) {
-    let ttl = counter_ttl(&server.settings, window);
-    if let Err(e) = deps
-        .push_counters
-        .adjust_push_count(
-            &server.serverid,
-            Counted::Account(accountid),
-            window,
-            delta,
-            ttl,
-        )
-        .await
-    {
-        tracing::warn!(error = %e, accountid, delta, "push count not adjusted");
-    }
+/// The push rate window a time falls in.
+pub fn push_window(settings: &ServerSettings, t: UnixTime) -> Window {
+    Window::at(settings.push_window, t)
 }
 
 /// Why an account cannot be pushed, if it cannot.
@@ -171,12 +143,18 @@ pub async fn adjust_for_attempt(
     else {
         return;
     };
-    let window = if delta < 0 {
-        window_of(&server.settings, at)
-    } else {
-        window_of(&server.settings, deps.clock.now())
-    };
-    adjust_count(deps, server, accountid, window, delta).await;
+    let window = push_window(
+        &server.settings,
+        if delta < 0 { at } else { deps.clock.now() },
+    );
+    limits::adjust(
+        deps,
+        &server.serverid,
+        Counted::Account(accountid),
+        window,
+        delta,
+    )
+    .await;
 }
 
 /// Publishes at most this many pushes of one call at once.
@@ -186,28 +164,29 @@ const PUBLISH_CONCURRENCY: usize = 8;
 /// reports disabled is marked on the account; one failing account does not stop the others.
 async fn deliver(
     deps: &Deps,
-    server: &Server,
-    (accountid, endpoint): (u64, &PushEndpoint),
+    (account, endpoint): (&Account, &PushEndpoint),
     message: &PushMessage,
-    window: i64,
+    window: Window,
     now: UnixTime,
 ) -> Result<(), PushError> {
+    let accountid = account.accountid;
     let result = deps.push.publish(&endpoint.endpoint_arn, message).await;
     match &result {
         Ok(()) => {
-            let _ = update_account(deps, server, accountid, |x| x.lastprovoke = Some(now)).await;
+            let _ = update_account(deps, account.clone(), |x| x.lastprovoke = Some(now)).await;
         }
         Err(e) => {
             tracing::warn!(error = %e, accountid, "push not sent");
             if *e == PushError::Disabled {
-                let _ = update_account(deps, server, accountid, |x| {
+                let _ = update_account(deps, account.clone(), |x| {
                     if let Some(p) = x.push.as_mut() {
                         p.disabled = true;
                     }
                 })
                 .await;
             }
-            adjust_count(deps, server, accountid, window, -1).await;
+            let counted = Counted::Account(accountid);
+            limits::adjust(deps, &account.serverid, counted, window, -1).await;
         }
     }
     result
@@ -250,38 +229,40 @@ pub async fn provoke(
         ));
     }
     // The rate limit: one conditional counter per account and window.
-    let window = window_of(settings, now);
-    let ttl = counter_ttl(settings, window);
+    let window = push_window(settings, now);
+    let give_back = |counted: &[Account]| {
+        let ids: Vec<u64> = counted.iter().map(|a| a.accountid).collect();
+        async move {
+            for id in ids {
+                limits::adjust(deps, &server.serverid, Counted::Account(id), window, -1).await;
+            }
+        }
+    };
     let mut counted = Vec::new();
     for a in candidates {
-        match deps
-            .push_counters
-            .count_push(
-                &server.serverid,
-                Counted::Account(a.accountid),
-                window,
-                settings.push_limit,
-                ttl,
-            )
-            .await
-        {
-            Ok(_) => counted.push(a),
-            Err(StoreError::ConditionFailed) => {
-                tracing::info!(accountid = a.accountid, "push rate limited");
+        let taken = limits::take(
+            deps,
+            &server.serverid,
+            Counted::Account(a.accountid),
+            window,
+            settings.push_limit,
+        )
+        .await;
+        match taken {
+            Ok(true) => counted.push(a),
+            Ok(false) => tracing::info!(accountid = a.accountid, "push rate limited"),
+            Err(e) => {
+                give_back(&counted).await;
+                return Err(e);
             }
-            Err(e) => return Err(e.into()),
         }
     }
     if counted.is_empty() {
-        let retry_after = (window_end(settings, window) - now).max(1) as u64;
-        return Err(ApiError::TooManyRequests {
-            code: "push_rate_limited",
-            message: format!(
-                "at most {} pushes per {} s to an account; retry after {retry_after} s",
-                settings.push_limit, settings.push_window
-            ),
-            retry_after,
-        });
+        let limits = format!(
+            "at most {} pushes per {} s to an account",
+            settings.push_limit, settings.push_window
+        );
+        return Err(limits::refused("push_rate_limited", limits, window, now));
     }
     let ids: Vec<u64> = counted.iter().map(|a| a.accountid).collect();
     let attempt = versioned::update(
@@ -296,15 +277,12 @@ pub async fn provoke(
             Ok(Some(s.pushed_to(&ids, context.clone(), settings, now)))
         },
     )
-    .await
-    .and_then(|s| s.ok_or(ApiError::Internal));
+    .await;
     let session = match attempt {
         Ok(s) => s,
         Err(e) => {
             // Nothing was pushed: give the counted slots back.
-            for a in &counted {
-                adjust_count(deps, server, a.accountid, window, -1).await;
-            }
+            give_back(&counted).await;
             return Err(e);
         }
     };
@@ -320,14 +298,14 @@ pub async fn provoke(
     // costs one timeout, not one per device.
     let mut results = Vec::with_capacity(counted.len());
     // Every counted account has an endpoint (`unpushable` let none without one through).
-    let endpoints: Vec<(u64, &PushEndpoint)> = counted
+    let endpoints: Vec<(&Account, &PushEndpoint)> = counted
         .iter()
-        .filter_map(|a| a.push.as_ref().map(|p| (a.accountid, p)))
+        .filter_map(|a| a.push.as_ref().map(|p| (a, p)))
         .collect();
     for batch in endpoints.chunks(PUBLISH_CONCURRENCY) {
         let sends: Vec<_> = batch
             .iter()
-            .map(|&target| deliver(deps, server, target, &message, window, now))
+            .map(|&target| deliver(deps, target, &message, window, now))
             .collect();
         results.extend(join_all(sends).await);
     }

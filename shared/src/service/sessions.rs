@@ -102,11 +102,10 @@ pub async fn logout(deps: &Deps, call: &SessionCall) -> Result<LoginStatus, ApiE
     let after = versioned::update(
         deps.sessions.as_ref(),
         deps.clock.as_ref(),
-        session.clone(),
+        session,
         |s, now| Ok(s.logout(settings, now)),
     )
-    .await?
-    .unwrap_or(session);
+    .await?;
     if after.state == SessionState::LoggedOut {
         tracing::info!(hsid = %after.hsid, "logged out by the website");
     }
@@ -123,34 +122,28 @@ pub async fn register_user(
     let ws = website::open(deps, call, Permission::Users).await?;
     let userid = userid?;
     let now = deps.clock.now();
-    let login = ws
+    let logged_in = ws
         .session
-        .as_ref()
+        .clone()
         .filter(|s| s.state_at(now) == SessionState::LoggedIn)
-        .and_then(|s| s.login.clone())
-        .ok_or_else(|| {
-            ApiError::conflict(
-                "not_logged_in",
-                "no account is logged in to this session; registerUser needs a login",
-            )
-        })?;
-    let account = accounts::set_userid(deps, &ws.server, login.accountid, Some(userid)).await?;
-    // This session answers with the new userid at once; the account's other sessions
-    // follow with the sweep.
-    let session = deps
-        .sessions
-        .get_session(&ws.hsid)
-        .await?
-        .ok_or(ApiError::Unavailable)?;
+        .and_then(|s| Some((s.login.as_ref()?.accountid, s)));
+    let Some((accountid, session)) = logged_in else {
+        return Err(ApiError::conflict(
+            "not_logged_in",
+            "no account is logged in to this session; registerUser needs a login",
+        ));
+    };
+    let account = accounts::set_userid(deps, &ws.server, accountid, Some(userid)).await?;
+    // This session answers with the new userid at once (the update reads it again if the
+    // sweep wrote it first); the account's other sessions follow with the sweep.
     let settings = &ws.server.settings;
     let session = versioned::update(
         deps.sessions.as_ref(),
         deps.clock.as_ref(),
-        session.clone(),
+        session,
         |s, now| Ok(s.reconciled(account.accountid, Some(&account), settings, now)),
     )
-    .await?
-    .unwrap_or(session);
+    .await?;
     Ok(session.status(settings, deps.clock.now()))
 }
 

@@ -11,7 +11,13 @@
 //!
 //! [`Session::reconciled`]: crate::session::Session::reconciled
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use async_trait::async_trait;
+use futures_util::StreamExt;
+use futures_util::stream;
+use tokio::task::AbortHandle;
 
 use crate::account::AccountSweep;
 use crate::deps::Deps;
@@ -22,6 +28,9 @@ use crate::store::StoreError;
 
 /// Sessions a step of a pass handles: small enough for one short invocation.
 pub const PAGE: u32 = 100;
+/// Sessions of a page written at once: in AWS a step runs in the notifier, whose live
+/// frames wait for it.
+const WRITES_AT_ONCE: usize = 10;
 
 /// Who runs a pass once it is stored.
 #[async_trait]
@@ -51,18 +60,30 @@ impl SweepRunner for Inline {
     }
 }
 
-/// The local stack: the pass on a task of its own.
-pub struct Spawned;
+/// The local stack: the pass on a task of its own. A newer pass of the same account stops
+/// the task of the older one, which could otherwise write what it decided on the account's
+/// older state after the newer pass went by (in AWS the stream hands one item's changes
+/// over in order, one at a time).
+#[derive(Default)]
+pub struct Spawned {
+    running: Mutex<HashMap<(ServerId, u64), AbortHandle>>,
+}
 
 #[async_trait]
 impl SweepRunner for Spawned {
     async fn started(&self, deps: &Deps, sweep: AccountSweep) {
+        let key = (sweep.serverid.clone(), sweep.accountid);
         let deps = deps.clone();
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             if let Err(e) = run(&deps, sweep).await {
                 tracing::warn!(error = %e, "account sweep stopped");
             }
         });
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        running.retain(|_, t| !t.is_finished());
+        if let Some(older) = running.insert(key, task.abort_handle()) {
+            older.abort();
+        }
     }
 }
 
@@ -98,15 +119,25 @@ pub async fn step(deps: &Deps, sweep: &AccountSweep) -> Result<Option<AccountSwe
         )
         .await?;
     let seen = page.items.len() as u64;
-    for session in page.items {
-        versioned::update(
-            deps.sessions.as_ref(),
-            deps.clock.as_ref(),
-            session,
-            |s, now| Ok(s.reconciled(sweep.accountid, account.as_ref(), settings, now)),
-        )
-        .await?;
+    let account = account.as_ref();
+    let mut writes = stream::iter(page.items)
+        .map(|session| {
+            versioned::update(
+                deps.sessions.as_ref(),
+                deps.clock.as_ref(),
+                session,
+                |s, now| Ok(s.reconciled(sweep.accountid, account, settings, now)),
+            )
+        })
+        .buffer_unordered(WRITES_AT_ONCE);
+    while let Some(written) = writes.next().await {
+        match written {
+            // Gone since the index listed it (its TTL): nothing left to bring in line.
+            Ok(_) | Err(ApiError::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
     }
+    drop(writes);
     match page.next {
         Some(cursor) => {
             let next = AccountSweep {
@@ -114,9 +145,10 @@ pub async fn step(deps: &Deps, sweep: &AccountSweep) -> Result<Option<AccountSwe
                 seen: sweep.seen + seen,
                 ..sweep.clone()
             };
-            match deps.accounts.advance_sweep(&next).await {
+            match deps.accounts.advance_sweep(&next, sweep.seen).await {
                 Ok(()) => Ok(Some(next)),
-                // A newer pass took over: it goes over every session again.
+                // A newer pass took over (it goes over every session again), or this step
+                // was run twice and the other run advanced the pass first.
                 Err(StoreError::ConditionFailed) => Ok(None),
                 Err(e) => Err(e.into()),
             }

@@ -34,21 +34,28 @@ pub trait Versioned: Clone + Send + Sync {
 pub trait VersionedStore<T>: Send + Sync {
     /// A consistent read of the stored item with the key of `like`.
     async fn read_again(&self, like: &T) -> Result<Option<T>, StoreError>;
-    /// Writes `item` unless an item with its key exists (`ConditionFailed` then).
-    async fn create(&self, item: &T) -> Result<(), StoreError>;
     /// Writes `item` if the stored one has `expected_version` (`ConditionFailed` if not).
     async fn replace(&self, item: &T, expected_version: u64) -> Result<(), StoreError>;
 }
 
+/// A [`VersionedStore`] whose items are also made by [`create_or_read`] (sessions: two
+/// first calls with one nonce race to create its session).
+#[async_trait]
+pub trait CreatingStore<T>: VersionedStore<T> {
+    /// Writes `item` unless an item with its key exists (`ConditionFailed` then).
+    async fn create(&self, item: &T) -> Result<(), StoreError>;
+}
+
 /// Applies `change` to `current` and writes the result on condition that nobody wrote in
-/// between; on a lost race, reads the item again and applies `change` anew. `Ok(None)`:
-/// `change` found nothing to do (nothing is written).
+/// between; on a lost race, reads the item again and applies `change` anew. Answers the
+/// item as written, or, when `change` found nothing to do (`Ok(None)`: nothing is
+/// written), as last read: after a lost race that is the winner's, not `current`.
 pub async fn update<T, S, F>(
     store: &S,
     clock: &dyn Clock,
     mut current: T,
     change: F,
-) -> Result<Option<T>, ApiError>
+) -> Result<T, ApiError>
 where
     T: Versioned,
     S: VersionedStore<T> + ?Sized,
@@ -56,10 +63,14 @@ where
 {
     for _ in 0..ATTEMPTS {
         let Some(next) = change(&current, clock.now())? else {
-            return Ok(None);
+            return Ok(current);
         };
+        debug_assert!(
+            next.version() > current.version(),
+            "a change raises the version, or its write could pass a rival's"
+        );
         match store.replace(&next, current.version()).await {
-            Ok(()) => return Ok(Some(next)),
+            Ok(()) => return Ok(next),
             Err(StoreError::ConditionFailed) => {
                 current = store.read_again(&current).await?.ok_or_else(T::gone)?;
             }
@@ -86,7 +97,7 @@ pub enum Created<T> {
 pub async fn create_or_read<T, S>(store: &S, fresh: T) -> Result<Created<T>, ApiError>
 where
     T: Versioned,
-    S: VersionedStore<T> + ?Sized,
+    S: CreatingStore<T> + ?Sized,
 {
     match store.create(&fresh).await {
         Ok(()) => Ok(Created::New(fresh)),
@@ -119,12 +130,15 @@ impl VersionedStore<Session> for dyn SessionStore + '_ {
         self.get_session(&like.hsid).await
     }
 
-    async fn create(&self, item: &Session) -> Result<(), StoreError> {
-        self.create_session(item).await
-    }
-
     async fn replace(&self, item: &Session, expected_version: u64) -> Result<(), StoreError> {
         self.update_session(item, expected_version).await
+    }
+}
+
+#[async_trait]
+impl CreatingStore<Session> for dyn SessionStore + '_ {
+    async fn create(&self, item: &Session) -> Result<(), StoreError> {
+        self.create_session(item).await
     }
 }
 
@@ -144,10 +158,6 @@ impl Versioned for Account {
 impl VersionedStore<Account> for dyn AccountStore + '_ {
     async fn read_again(&self, like: &Account) -> Result<Option<Account>, StoreError> {
         self.get_account(&like.serverid, like.accountid).await
-    }
-
-    async fn create(&self, item: &Account) -> Result<(), StoreError> {
-        self.create_account(item).await
     }
 
     async fn replace(&self, item: &Account, expected_version: u64) -> Result<(), StoreError> {
@@ -171,10 +181,6 @@ impl Versioned for Server {
 impl VersionedStore<Server> for dyn ServerStore + '_ {
     async fn read_again(&self, like: &Server) -> Result<Option<Server>, StoreError> {
         self.get_server(&like.serverid).await
-    }
-
-    async fn create(&self, item: &Server) -> Result<(), StoreError> {
-        self.create_server(item).await
     }
 
     async fn replace(&self, item: &Server, expected_version: u64) -> Result<(), StoreError> {
@@ -236,19 +242,6 @@ mod tests {
             *self.reads.lock().unwrap() += 1;
             Ok(self.stored())
         }
-        async fn create(&self, item: &Item) -> Result<(), StoreError> {
-            let mut s = self.stored.lock().unwrap();
-            if s.is_some() {
-                let winner = s.clone();
-                if self.delete_on_race {
-                    *s = None;
-                }
-                drop(s);
-                return winner.map_or(Ok(()), |_| Err(StoreError::ConditionFailed));
-            }
-            *s = Some(item.clone());
-            Ok(())
-        }
         async fn replace(&self, item: &Item, expected: u64) -> Result<(), StoreError> {
             if self.down {
                 return Err(StoreError::Unavailable("down".into()));
@@ -278,6 +271,23 @@ mod tests {
         }
     }
 
+    #[async_trait]
+    impl CreatingStore<Item> for OneItem {
+        async fn create(&self, item: &Item) -> Result<(), StoreError> {
+            let mut s = self.stored.lock().unwrap();
+            if s.is_some() {
+                let winner = s.clone();
+                if self.delete_on_race {
+                    *s = None;
+                }
+                drop(s);
+                return winner.map_or(Ok(()), |_| Err(StoreError::ConditionFailed));
+            }
+            *s = Some(item.clone());
+            Ok(())
+        }
+    }
+
     fn add_one(c: &Item, _now: UnixTime) -> Result<Option<Item>, ApiError> {
         Ok(Some(Item {
             value: c.value + 1,
@@ -296,12 +306,12 @@ mod tests {
         let out = update(&store, &clock(), current, add_one).await.unwrap();
         assert_eq!(
             out,
-            Some(Item {
+            Item {
                 value: 2,
                 version: 2
-            })
+            }
         );
-        assert_eq!(store.stored(), out);
+        assert_eq!(store.stored(), Some(out));
         assert_eq!(
             (*store.writes.lock().unwrap(), *store.reads.lock().unwrap()),
             (1, 0)
@@ -312,9 +322,27 @@ mod tests {
     async fn nothing_to_do_writes_nothing() {
         let store = OneItem::holding(1, 0);
         let current = store.stored().unwrap();
-        let out = update(&store, &clock(), current, |_, _| Ok(None)).await;
-        assert_eq!(out, Ok(None));
+        let out = update(&store, &clock(), current.clone(), |_, _| Ok(None)).await;
+        assert_eq!(out, Ok(current));
         assert_eq!(*store.writes.lock().unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn nothing_to_do_after_a_race_answers_the_winner() {
+        let store = OneItem::holding(1, 1);
+        let current = store.stored().unwrap();
+        // Decides to write on 1; after the rival's write (101) there is nothing to do.
+        let out = update(&store, &clock(), current, |c, now| {
+            if c.value > 100 {
+                Ok(None)
+            } else {
+                add_one(c, now)
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(out, store.stored().unwrap());
+        assert_eq!(out.value, 101);
     }
 
     #[tokio::test]
@@ -335,12 +363,12 @@ mod tests {
         );
         assert_eq!(
             out,
-            Some(Item {
+            Item {
                 value: 202,
                 version: 4
-            })
+            }
         );
-        assert_eq!(store.stored(), out);
+        assert_eq!(store.stored(), Some(out));
         assert_eq!(*store.reads.lock().unwrap(), 2);
     }
 

@@ -146,6 +146,16 @@ fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
     serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
+/// A counter's value after an `ADD` (from `ReturnValues=UPDATED_NEW`).
+fn counter_after<N: std::str::FromStr>(attrs: Option<&Item>, name: &str) -> Result<N, StoreError> {
+    match attrs.and_then(|a| a.get(name)) {
+        Some(AttributeValue::N(n)) => n
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("counter {name} is {n:?}"))),
+        _ => Err(StoreError::Corrupt(format!("counter {name} missing"))),
+    }
+}
+
 /// Maps an SDK error: a failed condition is expected control flow, anything else means
 /// DynamoDB is not answering properly after the SDK's own retries.
 fn sdk_err<E, R>(e: SdkError<E, R>) -> StoreError
@@ -287,7 +297,12 @@ impl DynamoStore {
         &self.table
     }
 
-    async fn get(&self, pk: String, sk: String) -> Result<Option<Item>, StoreError> {
+    /// A consistent read of one item, decoded.
+    async fn get<T: DeserializeOwned>(
+        &self,
+        pk: String,
+        sk: String,
+    ) -> Result<Option<T>, StoreError> {
         let out = self
             .client
             .get_item()
@@ -297,7 +312,7 @@ impl DynamoStore {
             .send()
             .await
             .map_err(sdk_err)?;
-        Ok(out.item)
+        out.item.map(from_item).transpose()
     }
 
     async fn put_new(&self, item: Item) -> Result<(), StoreError> {
@@ -459,10 +474,7 @@ impl ServerStore for DynamoStore {
     }
 
     async fn get_server(&self, serverid: &ServerId) -> Result<Option<Server>, StoreError> {
-        self.get(server_pk(serverid), SERVER_SK.into())
-            .await?
-            .map(from_item)
-            .transpose()
+        self.get(server_pk(serverid), SERVER_SK.into()).await
     }
 
     async fn list_servers(&self) -> Result<Vec<Server>, StoreError> {
@@ -561,10 +573,7 @@ impl ServerStore for DynamoStore {
 #[async_trait]
 impl SessionStore for DynamoStore {
     async fn get_session(&self, hsid: &Hsid) -> Result<Option<Session>, StoreError> {
-        self.get(session_pk(hsid), SESSION_SK.into())
-            .await?
-            .map(from_item)
-            .transpose()
+        self.get(session_pk(hsid), SESSION_SK.into()).await
     }
 
     async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
@@ -659,16 +668,7 @@ impl AccountStore for DynamoStore {
             .send()
             .await
             .map_err(sdk_err)?;
-        match out
-            .attributes
-            .as_ref()
-            .and_then(|a| a.get("accounts_allocated"))
-        {
-            Some(AttributeValue::N(n)) => n
-                .parse()
-                .map_err(|_| StoreError::Corrupt(format!("account counter {n:?}"))),
-            _ => Err(StoreError::Corrupt("account counter missing".into())),
-        }
+        counter_after(out.attributes.as_ref(), "accounts_allocated")
     }
 
     async fn create_account(&self, account: &Account) -> Result<(), StoreError> {
@@ -681,9 +681,7 @@ impl AccountStore for DynamoStore {
         accountid: u64,
     ) -> Result<Option<Account>, StoreError> {
         self.get(account_pk(serverid, accountid), ACCOUNT_SK.into())
-            .await?
-            .map(from_item)
-            .transpose()
+            .await
     }
 
     async fn get_server_and_account(
@@ -751,19 +749,23 @@ impl AccountStore for DynamoStore {
         accountid: u64,
     ) -> Result<Option<AccountSweep>, StoreError> {
         self.get(sweep_pk(serverid, accountid), SWEEP_SK.into())
-            .await?
-            .map(from_item)
-            .transpose()
+            .await
     }
 
-    async fn advance_sweep(&self, sweep: &AccountSweep) -> Result<(), StoreError> {
+    async fn advance_sweep(
+        &self,
+        sweep: &AccountSweep,
+        seen_before: u64,
+    ) -> Result<(), StoreError> {
         self.client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(sweep_item(sweep)?))
-            .condition_expression("#r = :r")
+            .condition_expression("#r = :r AND #s = :s")
             .expression_attribute_names("#r", "run")
+            .expression_attribute_names("#s", "seen")
             .expression_attribute_values(":r", AttributeValue::N(sweep.run.to_string()))
+            .expression_attribute_values(":s", AttributeValue::N(seen_before.to_string()))
             .send()
             .await
             .map_err(sdk_err)?;
@@ -855,9 +857,7 @@ impl AccountStore for DynamoStore {
         token_hash: &str,
     ) -> Result<Option<EnrolToken>, StoreError> {
         self.get(enrol_pk(serverid, token_hash), ENROL_SK.into())
-            .await?
-            .map(from_item)
-            .transpose()
+            .await
     }
 }
 
@@ -887,12 +887,7 @@ impl PushCounterStore for DynamoStore {
             .send()
             .await
             .map_err(sdk_err)?;
-        match out.attributes.as_ref().and_then(|a| a.get("n")) {
-            Some(AttributeValue::N(n)) => n
-                .parse()
-                .map_err(|_| StoreError::Corrupt(format!("push count {n:?}"))),
-            _ => Err(StoreError::Corrupt("push count missing".into())),
-        }
+        counter_after(out.attributes.as_ref(), "n")
     }
 
     async fn adjust_push_count(

@@ -5,8 +5,8 @@ use async_trait::async_trait;
 
 use super::dynamo::page_of;
 use super::{
-    AccountStore, ChangeStream, Counted, Page, PushCounterStore, ReplayStore, ServerStore,
-    SessionCursor, SessionStore, StoreError, SubscriptionStore,
+    AccountStore, ChangeStream, Counted, Page, PushCounterStore, ReplayStore, SUBSCRIPTION_SECONDS,
+    ServerStore, SessionCursor, SessionStore, StoreError, SubscriptionStore,
 };
 use crate::account::{Account, AccountSweep};
 use crate::apikey::ApiKeyRecord;
@@ -15,6 +15,8 @@ use crate::enrolment::EnrolToken;
 use crate::ids::{Hsid, ServerId};
 use crate::server::Server;
 use crate::session::Session;
+use crate::settings::MAX_WINDOW;
+use crate::signing::MAX_SKEW_SECONDS;
 
 #[derive(Default)]
 struct Tables {
@@ -27,20 +29,25 @@ struct Tables {
     public_keys: BTreeMap<(ServerId, String), UnixTime>,
     sweeps: BTreeMap<(ServerId, u64), AccountSweep>,
     seen_requests: BTreeMap<(ServerId, String), UnixTime>,
-    push_counts: BTreeMap<(ServerId, String, i64), u32>,
+    /// Count and TTL of each counter.
+    push_counts: BTreeMap<(ServerId, String, i64), (u32, UnixTime)>,
     subscriptions: BTreeMap<(Hsid, String), UnixTime>,
 }
 
-/// How long a subscription lives (the WebSocket connection's two hours).
-const SUBSCRIPTION_LIFE: UnixTime = 2 * 3600;
-/// How long past its timestamp a replay record can matter: the clock window both ways and
-/// the margin the phone service adds, with room to spare.
-const REPLAY_LIFE: UnixTime = 600;
-/// Replay records held before old ones are looked for.
+/// How far a replay record's `until` can be ahead of now: the phone service keeps a record
+/// until its timestamp's window is over plus a minute, and the timestamp is at most the
+/// window ahead.
+const REPLAY_LIFE: UnixTime = 2 * MAX_SKEW_SECONDS + 60;
+/// How far a push counter's TTL can be ahead of now: the longest window and the hour the
+/// counter outlives it.
+const COUNTER_LIFE: UnixTime = MAX_WINDOW as UnixTime + 3_600;
+/// Records held before expired ones are looked for.
 const PRUNE_AT: usize = 1024;
 
 /// The local stack's embedded store. One mutex makes every conditional write atomic, as
-/// DynamoDB's are. TTL clean-up is not modelled: a local stack does not run for months.
+/// DynamoDB's are. What DynamoDB's TTL removes (subscriptions, replay records, push
+/// counters) is dropped here once certainly expired: the store has no clock, so "now" is
+/// bounded by the newest record's expiry minus how far ahead of now it can be.
 #[derive(Default)]
 pub struct MemoryStore {
     tables: Mutex<Tables>,
@@ -325,10 +332,14 @@ impl AccountStore for MemoryStore {
             .cloned())
     }
 
-    async fn advance_sweep(&self, sweep: &AccountSweep) -> Result<(), StoreError> {
+    async fn advance_sweep(
+        &self,
+        sweep: &AccountSweep,
+        seen_before: u64,
+    ) -> Result<(), StoreError> {
         let mut t = self.lock();
         match t.sweeps.get_mut(&(sweep.serverid.clone(), sweep.accountid)) {
-            Some(cur) if cur.run == sweep.run => {
+            Some(cur) if cur.run == sweep.run && cur.seen == seen_before => {
                 *cur = sweep.clone();
                 Ok(())
             }
@@ -424,17 +435,22 @@ impl PushCounterStore for MemoryStore {
         counted: Counted<'_>,
         window: i64,
         limit: u32,
-        _ttl: UnixTime,
+        ttl: UnixTime,
     ) -> Result<u32, StoreError> {
         let mut t = self.lock();
-        let n = t
+        if t.push_counts.len() >= PRUNE_AT {
+            let horizon = ttl - COUNTER_LIFE;
+            t.push_counts.retain(|_, (_, expires)| *expires >= horizon);
+        }
+        let (n, expires) = t
             .push_counts
             .entry((serverid.clone(), counted.to_string(), window))
-            .or_default();
+            .or_insert((0, ttl));
         if *n >= limit {
             return Err(StoreError::ConditionFailed);
         }
         *n += 1;
+        *expires = ttl;
         Ok(*n)
     }
 
@@ -444,15 +460,18 @@ impl PushCounterStore for MemoryStore {
         counted: Counted<'_>,
         window: i64,
         delta: i32,
-        _ttl: UnixTime,
+        ttl: UnixTime,
     ) -> Result<(), StoreError> {
         let mut t = self.lock();
         let k = (serverid.clone(), counted.to_string(), window);
         match t.push_counts.get_mut(&k) {
-            Some(n) if delta < 0 => *n = n.saturating_sub(delta.unsigned_abs()),
-            Some(n) => *n += delta as u32,
+            Some((n, _)) if delta < 0 => *n = n.saturating_sub(delta.unsigned_abs()),
+            Some((n, expires)) => {
+                *n += delta as u32;
+                *expires = ttl;
+            }
             None if delta > 0 => {
-                t.push_counts.insert(k, delta as u32);
+                t.push_counts.insert(k, (delta as u32, ttl));
             }
             None => {}
         }
@@ -472,7 +491,7 @@ impl SubscriptionStore for MemoryStore {
         let mut t = self.lock();
         // Subscriptions last until their `until`; a new one's `until` is now plus their whole
         // life, so anything a life older than it is over: dropped, as DynamoDB's TTL would.
-        let horizon = until - SUBSCRIPTION_LIFE;
+        let horizon = until - SUBSCRIPTION_SECONDS;
         t.subscriptions.retain(|_, u| *u >= horizon);
         let key = (hsid.clone(), conn.to_string());
         if !t.subscriptions.contains_key(&key)

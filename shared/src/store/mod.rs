@@ -25,6 +25,10 @@ pub use dynamo::{DynamoStore, TableSpec};
 pub use memory::MemoryStore;
 pub use stream::{ChangeStream, SessionChange};
 
+/// How long a WebSocket connection lives at most (API Gateway's two hours), and so how
+/// long a subscription is kept.
+pub const SUBSCRIPTION_SECONDS: i64 = 2 * 3600;
+
 use crate::account::{Account, AccountSweep};
 use crate::apikey::ApiKeyRecord;
 use crate::clock::UnixTime;
@@ -264,8 +268,14 @@ capabilities! {
             accountid: u64,
         ) -> Result<Option<AccountSweep>, StoreError>;
         /// Stores a pass's progress, on condition that it is still the stored pass (its
-        /// `run`); `ConditionFailed` once a newer pass replaced it.
-        async fn advance_sweep(&self, sweep: &AccountSweep) -> Result<(), StoreError>;
+        /// `run`) and that the stored progress is `seen_before`: `ConditionFailed` once a
+        /// newer pass replaced it, or when a step run twice already advanced it (so that
+        /// progress never goes back and one pass never runs as two).
+        async fn advance_sweep(
+            &self,
+            sweep: &AccountSweep,
+            seen_before: u64,
+        ) -> Result<(), StoreError>;
         /// Removes a finished pass, on condition that it is still the stored one.
         async fn finish_sweep(&self, sweep: &AccountSweep) -> Result<(), StoreError>;
         /// Stores a new enrolment token; `ConditionFailed` if its hash is taken.
@@ -300,7 +310,7 @@ capabilities! {
             ttl: UnixTime,
         ) -> Result<u32, StoreError>;
         /// Adds `delta` (a refund of -1 or a penalty of +1) to a window's count; a refund
-        /// never takes it below zero and a missing window is left alone.
+        /// never takes it below zero or makes a missing window, a penalty makes one.
         async fn adjust_push_count(
             &self,
             serverid: &ServerId,
@@ -311,7 +321,8 @@ capabilities! {
         ) -> Result<(), StoreError>;
     }
 
-    /// Which WebSocket connections watch which sessions.
+    /// Which WebSocket connections watch which sessions (for at most
+    /// [`SUBSCRIPTION_SECONDS`]).
     pub trait SubscriptionStore {
         /// A WebSocket connection watches a session until `until` (connections live at most
         /// two hours), if it watches fewer than `max` sessions; a session it watches

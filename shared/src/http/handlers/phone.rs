@@ -9,12 +9,7 @@ use crate::http::request::{PathParams, json_object, page, signed_call, user_cont
 use crate::http::response::json;
 use crate::ids::Hsid;
 use crate::service::phone;
-use crate::service::phone::SignedCall;
 use crate::wire::{ApproveRequest, DenyRequest, EnrolRequest, PushRegistration};
-
-fn signed(deps: &Deps, req: &Request) -> Result<SignedCall, ApiError> {
-    signed_call(req, deps.clock.now())
-}
 
 fn hsid(params: &PathParams) -> Result<Hsid, ApiError> {
     Hsid::parse(params.get("hsid"))
@@ -27,7 +22,7 @@ pub async fn enrol(
     _params: &PathParams,
     req: &Request,
 ) -> Result<Response<Body>, ApiError> {
-    let call = signed(deps, req)?;
+    let call = signed_call(req)?;
     let body = json_object::<EnrolRequest>(req, "an enrolment JSON object");
     json(StatusCode::CREATED, &phone::enrol(deps, &call, body).await?)
 }
@@ -38,7 +33,7 @@ pub async fn show(
     params: &PathParams,
     req: &Request,
 ) -> Result<Response<Body>, ApiError> {
-    let call = signed(deps, req)?;
+    let call = signed_call(req)?;
     json(
         StatusCode::OK,
         &phone::show(deps, &call, hsid(params)).await?,
@@ -51,7 +46,7 @@ pub async fn approve(
     params: &PathParams,
     req: &Request,
 ) -> Result<Response<Body>, ApiError> {
-    let call = signed(deps, req)?;
+    let call = signed_call(req)?;
     let body = json_object::<ApproveRequest>(req, "a JSON object");
     json(
         StatusCode::OK,
@@ -65,7 +60,7 @@ pub async fn deny(
     params: &PathParams,
     req: &Request,
 ) -> Result<Response<Body>, ApiError> {
-    let call = signed(deps, req)?;
+    let call = signed_call(req)?;
     let body = json_object::<DenyRequest>(req, r#"{"reason": "user" | "fraud"}"#);
     json(
         StatusCode::OK,
@@ -79,7 +74,7 @@ pub async fn logout(
     params: &PathParams,
     req: &Request,
 ) -> Result<Response<Body>, ApiError> {
-    let call = signed(deps, req)?;
+    let call = signed_call(req)?;
     json(
         StatusCode::OK,
         &phone::logout(deps, &call, hsid(params)).await?,
@@ -92,7 +87,7 @@ pub async fn list(
     _params: &PathParams,
     req: &Request,
 ) -> Result<Response<Body>, ApiError> {
-    let call = signed(deps, req)?;
+    let call = signed_call(req)?;
     json(
         StatusCode::OK,
         &phone::sessions(deps, &call, page(req)).await?,
@@ -105,7 +100,7 @@ pub async fn inapp(
     _params: &PathParams,
     req: &Request,
 ) -> Result<Response<Body>, ApiError> {
-    let call = signed(deps, req)?;
+    let call = signed_call(req)?;
     json(
         StatusCode::CREATED,
         &phone::inapp(deps, &call, user_context(req)).await?,
@@ -118,7 +113,7 @@ pub async fn push_token(
     _params: &PathParams,
     req: &Request,
 ) -> Result<Response<Body>, ApiError> {
-    let call = signed(deps, req)?;
+    let call = signed_call(req)?;
     let body = json_object::<PushRegistration>(req, r#"{"platform", "token"}"#);
     json(StatusCode::OK, &phone::set_push(deps, &call, body).await?)
 }
@@ -129,6 +124,6 @@ pub async fn delete_account(
     _params: &PathParams,
     req: &Request,
 ) -> Result<Response<Body>, ApiError> {
-    let call = signed(deps, req)?;
+    let call = signed_call(req)?;
     json(StatusCode::OK, &phone::remove(deps, &call).await?)
 }

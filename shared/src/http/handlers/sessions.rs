@@ -4,7 +4,7 @@
 use lambda_http::http::{Response, StatusCode};
 use lambda_http::{Body, Request};
 
-use crate::account::{MAX_DESCRIPTION_CHARS, validate_userid};
+use crate::account::{MAX_DESCRIPTION_CHARS, validate_text, validate_userid};
 use crate::deps::Deps;
 use crate::error::ApiError;
 use crate::http::request::{
@@ -80,12 +80,7 @@ fn enrol_link_request(q: &[(String, String)]) -> Result<EnrolLinkRequest, ApiErr
         .map(|u| validate_userid("userid", u))
         .transpose()?;
     let name = query_param(q, "name").unwrap_or("").trim().to_string();
-    if name.chars().count() > MAX_DESCRIPTION_CHARS || name.chars().any(char::is_control) {
-        return Err(ApiError::invalid_field(
-            "name",
-            format!("at most {MAX_DESCRIPTION_CHARS} characters, no control characters"),
-        ));
-    }
+    validate_text("name", &name, MAX_DESCRIPTION_CHARS)?;
     Ok(EnrolLinkRequest {
         userid,
         name,
