@@ -117,6 +117,14 @@ mod tests {
         assert!(!a.is_live_token(&h, 101, &t), "another attempt");
         assert!(!a.is_live_token(&other, 100, &t), "another session");
         assert!(!b.is_live_token(&h, 100, &t), "another server's secret");
+        let same_secret = Server {
+            serverid: ServerId::generate(),
+            ..a.clone()
+        };
+        assert!(
+            !same_secret.is_live_token(&h, 100, &t),
+            "the server id is in the token too"
+        );
         assert!(!a.is_live_token(&h, 100, ""));
         let legacy = Server {
             secret: String::new(),

@@ -7,7 +7,7 @@
 //! `NSAUTH_PROPTEST_CASES=100000 cargo test --release -p nsauth-shared --test parsers`.
 
 use nsauth::apikey::{ApiKey, Credentials};
-use nsauth::ids::{Hsid, Nonce, ServerId, parse_accountid};
+use nsauth::ids::{Hsid, Nonce, ServerId, b64url, parse_accountid};
 use nsauth::live::frames::{ClientKind, parse_client};
 use nsauth::signing::{AccountRef, AuthHeader, Canonical, canonical_bytes};
 use nsauth::store::SessionCursor;
@@ -38,20 +38,41 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(cases()))]
 
     /// The Authorization header: any text parses or is refused as `bad_signature`; what
-    /// parses formats back to exactly the same header.
+    /// parses formats to a header that parses to the same.
     #[test]
     fn authorization_header(v in texty(), server in "[A-Za-z0-9_-]{20,24}",
                             account in prop_oneof!["new".prop_map(String::from), "[0-9]{1,16}", "[a-z0-9+-]{0,4}"],
                             ts in "[0-9+-]{0,14}", sig in "[A-Za-z0-9_=-]{80,90}") {
         for text in [v.clone(), format!("NSAuth-P256 server={server},account={account},ts={ts},sig={sig}")] {
             match AuthHeader::parse(Some(&text)) {
-                Ok(h) => {
-                    prop_assert_eq!(h.format(), text.clone());
-                    prop_assert_eq!(AuthHeader::parse(Some(&h.format())).unwrap(), h);
-                }
+                Ok(h) => prop_assert_eq!(AuthHeader::parse(Some(&h.format())).unwrap(), h),
                 Err(e) => prop_assert_eq!(e.code(), "bad_signature"),
             }
         }
+    }
+
+    /// A well-formed header always parses, to exactly the fields it was made of (a
+    /// timestamp may carry a leading zero, spaces may follow the commas).
+    #[test]
+    fn well_formed_authorization_headers_parse(
+        sid in any::<[u8; 16]>(), account in prop_oneof![Just(0u64), 1u64..=999_999_999_999_999],
+        ts in 0i64..99_999_999_999, zero in any::<bool>(), space in any::<bool>(),
+        sig in proptest::collection::vec(any::<u8>(), 64),
+    ) {
+        let serverid = ServerId::parse(&b64url(&sid)).unwrap();
+        let account = if account == 0 { AccountRef::New } else { AccountRef::Id(account) };
+        let sep = if space { ", " } else { "," };
+        let text = format!(
+            "NSAuth-P256 server={serverid}{sep}account={account}{sep}ts={}{ts}{sep}sig={}",
+            if zero { "0" } else { "" },
+            b64url(&sig)
+        );
+        let h = AuthHeader::parse(Some(&text)).unwrap();
+        prop_assert_eq!(&h.serverid, &serverid);
+        prop_assert_eq!(h.account, account);
+        prop_assert_eq!(h.ts, ts);
+        prop_assert_eq!(h.sig.to_vec(), sig);
+        prop_assert_eq!(AuthHeader::parse(Some(&h.format())).unwrap(), h);
     }
 
     /// The canonical bytes: two requests (fields without line breaks, as HTTP carries
@@ -76,6 +97,34 @@ proptest! {
             })
         };
         prop_assert_eq!(bytes(&a) == bytes(&b), a == b);
+    }
+
+    /// Every field is in the canonical bytes: changing any one of them, the server id
+    /// included, changes the bytes.
+    #[test]
+    fn canonical_bytes_cover_every_field(field in 0usize..7, n in 1i64..1_000) {
+        let sids = [ServerId::parse("AAECAwQFBgcICQoLDA0ODw").unwrap(), ServerId::generate()];
+        let base = Canonical {
+            method: "POST",
+            host: "api.example",
+            path_with_query: "/app/v1/sessions/x/approve",
+            serverid: &sids[0],
+            account: AccountRef::Id(7),
+            ts: 1_700_000_000,
+            body: b"{}",
+        };
+        let (path, body) = (format!("/app/v1/sessions/{n}/approve"), n.to_string().into_bytes());
+        let host = format!("api{n}.example");
+        let changed = match field {
+            0 => Canonical { method: "PUT", ..base },
+            1 => Canonical { host: &host, ..base },
+            2 => Canonical { path_with_query: &path, ..base },
+            3 => Canonical { serverid: &sids[1], ..base },
+            4 => Canonical { account: if n % 2 == 0 { AccountRef::New } else { AccountRef::Id(7 + n as u64) }, ..base },
+            5 => Canonical { ts: base.ts + n, ..base },
+            _ => Canonical { body: &body, ..base },
+        };
+        prop_assert_ne!(canonical_bytes(&changed), canonical_bytes(&base));
     }
 
     /// UserContext bodies: any bytes are a context or a 400 (`invalid_json` or
@@ -106,6 +155,12 @@ proptest! {
             Some(t) => format!("{kind} {hsid} {sid} {t}"),
             None => format!("{kind} {hsid} {sid}"),
         };
+        // The built frame is well formed exactly when its kind is one, and its token (if
+        // any) is at most 64 characters of base64url (an empty one is a trailing space,
+        // which the trim takes away).
+        let want = kind != "HELLO" && hsid.len() == 22 && sid.len() == 22
+            && token.as_ref().is_none_or(|t| t.len() <= 64 && t.chars().all(b64url_char));
+        prop_assert_eq!(parse_client(&built).is_ok(), want, "{}", built);
         for t in [text.clone(), built] {
             match parse_client(&t) {
                 Ok(f) => {
@@ -173,6 +228,13 @@ proptest! {
         }
         let k = ApiKey::generate();
         prop_assert!(ApiKey::parse(k.expose()).is_some());
+        let sid = ServerId::generate();
+        let c = Credentials::parse(Some(k.expose()), sid.as_str()).unwrap();
+        prop_assert_eq!((c.key.expose(), &c.serverid), (k.expose(), &sid));
+        // One character changed (to one outside the key's alphabet) and it is refused.
+        let mut bad = k.expose().to_string();
+        bad.replace_range(bad.len() - 1.., "!");
+        prop_assert_eq!(Credentials::parse(Some(&bad), sid.as_str()).err().map(|e| e.code()), Some("invalid_api_key"));
     }
 
     /// Cursors of session lists: any text decodes to a cursor or to nothing; cursors made

@@ -19,6 +19,8 @@ use serde_json::{Value, json};
 
 on_both_stores!(
     the_public_hsid_is_not_a_capability,
+    a_connection_provokes_at_most_ten_times,
+    a_connection_watches_at_most_twenty_sessions,
     a_signature_is_bound_to_its_server_and_account,
     a_key_enrols_once_per_server,
     a_userid_on_enrolment_needs_the_users_permission,
@@ -27,6 +29,8 @@ on_both_stores!(
     logins_per_account_are_capped,
     blocking_an_account_ends_its_logins,
 );
+
+nsauth_tests::on_atomic_stores!(a_key_enrolled_twice_at_once_makes_one_account);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn removing_an_account_of_5000_sessions_in_memory() {
@@ -189,6 +193,35 @@ async fn a_key_enrols_once_per_server(stack: Stack) {
     assert_eq!(status, 200, "{v}");
     let (status, v) = enrol_with(&phone, &key, &stack.enrol_link(&new_nonce(), "").await).await;
     assert_eq!(status, 201, "{v}");
+
+    // An enrolment that fails after the key was claimed (here: a link already used) gives
+    // the claim back: the key enrols with a good link.
+    let fresh = generate_key();
+    let (status, v) = enrol_with(&phone, &fresh, &link).await;
+    assert_error(status, &v, 409, "token_used");
+    let (status, v) = enrol_with(&phone, &fresh, &stack.enrol_link(&new_nonce(), "").await).await;
+    assert_eq!(status, 201, "the failed enrolment kept no claim: {v}");
+}
+
+/// One key enrolled with two links at once: one account; the loser's link is not spent.
+/// (On dynalite: moto's conditional writes are not atomic under concurrency.)
+async fn a_key_enrolled_twice_at_once_makes_one_account(stack: Stack) {
+    let phone = stack.phone();
+    let raced = generate_key();
+    let (l1, l2) = (
+        stack.enrol_link(&new_nonce(), "").await,
+        stack.enrol_link(&new_nonce(), "").await,
+    );
+    let (a, b) = tokio::join!(
+        enrol_with(&phone, &raced, &l1),
+        enrol_with(&phone, &raced, &l2)
+    );
+    let mut statuses = [a.0, b.0];
+    statuses.sort();
+    assert_eq!(statuses, [201, 409], "{a:?} {b:?}");
+    let loser = if a.0 == 409 { &l1 } else { &l2 };
+    let (status, v) = enrol_with(&phone, &generate_key(), loser).await;
+    assert_eq!(status, 201, "the loser's link still works: {v}");
 }
 
 /// getQrEnrol with a userid binds the new account to that user, as registerUser does; a
@@ -330,6 +363,49 @@ impl Replies {
     }
 }
 
+/// A connection watches at most 20 sessions (each REGISTER writes, so a stranger's one
+/// connection must not make the table grow without end); a REGISTER past that is an
+/// `ERROR too_many_sessions`, and once the connection is gone its count is gone too.
+async fn a_connection_watches_at_most_twenty_sessions(stack: Stack) {
+    let conns = Replies::default();
+    let sid = stack.serverid.clone();
+    let mut hsids = Vec::new();
+    for _ in 0..21 {
+        let (n, _) = stack.new_session(None).await;
+        hsids.push(hsid_of(&stack, &n));
+    }
+    let register = |conn: &'static str, hsid: &Hsid| {
+        let (deps, conns) = (&stack.deps, &conns);
+        let f = format!("REGISTER {hsid} {sid}");
+        async move {
+            websocket::on_frame(deps, conns, conn, &f).await;
+            conns.take(conn)
+        }
+    };
+    // A pending session's REGISTER is answered only when something changes.
+    let fine = |got: Vec<String>| got.iter().all(|f| !f.starts_with("ERROR"));
+    for h in &hsids[..20] {
+        let got = register("c", h).await;
+        assert!(fine(got.clone()), "{got:?}");
+    }
+    let watched = || async { stack.store().connection_sessions("c").await.unwrap().len() };
+    assert_eq!(watched().await, 20);
+    // Watching one of them again is a renewal, not a 21st.
+    assert!(fine(register("c", &hsids[0]).await));
+    let got = register("c", &hsids[20]).await;
+    assert!(
+        got.len() == 1 && got[0].starts_with("ERROR too_many_sessions "),
+        "{got:?}"
+    );
+    assert_eq!(watched().await, 20);
+    // Other connections are counted apart.
+    assert!(fine(register("d", &hsids[20]).await));
+    websocket::on_disconnect(&stack.deps, "c").await;
+    assert_eq!(watched().await, 0);
+    assert!(fine(register("c", &hsids[20]).await));
+    assert_eq!(watched().await, 1);
+}
+
 /// The `data-token` of a block or footer the website rendered.
 fn token_in(html: &str) -> String {
     let at = html.find("data-token=\"").expect("a data-token") + "data-token=\"".len();
@@ -411,28 +487,138 @@ async fn the_public_hsid_is_not_a_capability(stack: Stack) {
         (live["livetoken"].as_str(), live["hsid"].as_str()),
         (Some(token.as_str()), Some(hsid.as_str()))
     );
-    websocket::on_frame(
-        &stack.deps,
-        &conns,
-        "page",
-        &frame("PROVOKE", Some(&footer_token)),
-    )
-    .await;
-    assert!(conns.take("page")[0].starts_with("ERROR bad_token "));
+    // The old attempt's token, for either frame, and another session's token: refused,
+    // and nothing written.
+    let (other, _) = stack.new_session(None).await;
+    let (status, other_live) = stack
+        .call(Method::GET, "/sessions/livetoken", Some(&other), None)
+        .await;
+    assert_eq!(status, 200, "{other_live}");
+    let other_token = other_live["livetoken"].as_str().unwrap().to_string();
+    stack.counting.reset();
+    for f in [
+        frame("PROVOKE", Some(&footer_token)),
+        frame("LOGOUT", Some(&footer_token)),
+        frame("PROVOKE", Some(&other_token)),
+        frame("LOGOUT", Some(&other_token)),
+    ] {
+        websocket::on_frame(&stack.deps, &conns, "page", &f).await;
+        let got = conns.take("page");
+        assert!(
+            got.len() == 1 && got[0].starts_with("ERROR bad_token "),
+            "{f}: {got:?}"
+        );
+    }
+    let counts = stack.counting.counts();
+    assert_eq!(counts.get("update_session"), None, "{counts:?}");
+    assert_eq!(counts.get("count_push"), None, "{counts:?}");
 
-    // A page's PROVOKEs: at most 3 per session in the push window, then 429; the website's
-    // own push still goes out (the page spent 3 of the account's 5).
-    for _ in 0..3 {
+    // A page's PROVOKEs: at most 3 per session in the push window, then 429, with nothing
+    // pushed and none of the account's 5 pushes spent by the refused one: the website's own
+    // pushes still go out twice (3 + 2 = 5), and then its limit answers.
+    let outbox = || {
+        stack
+            .local_push
+            .as_ref()
+            .unwrap()
+            .outbox_for("tok-victim")
+            .len()
+    };
+    for i in 1..=3 {
         websocket::on_frame(&stack.deps, &conns, "page", &frame("PROVOKE", Some(&token))).await;
         assert_eq!(conns.take("page"), Vec::<String>::new());
+        assert_eq!(outbox(), i, "one push a PROVOKE");
     }
     websocket::on_frame(&stack.deps, &conns, "page", &frame("PROVOKE", Some(&token))).await;
     let got = conns.take("page");
     assert!(got[0].starts_with("ERROR push_rate_limited "), "{got:?}");
+    assert_eq!(outbox(), 3, "the refused PROVOKE pushed nothing");
+    for _ in 0..2 {
+        let (status, v) = stack
+            .call(Method::POST, "/sessions/provokelogin", Some(&n), None)
+            .await;
+        assert_eq!((status, v["pushed"].clone()), (200, json!(1)), "{v}");
+    }
+    assert_eq!(outbox(), 5);
     let (status, v) = stack
         .call(Method::POST, "/sessions/provokelogin", Some(&n), None)
         .await;
-    assert_eq!((status, v["pushed"].clone()), (200, json!(1)), "{v}");
+    assert_error(status, &v, 429, "push_rate_limited");
+}
+
+/// One connection may send at most 10 PROVOKEs in a push window, whatever sessions it
+/// names (3 each): the 11th is refused and counts nowhere, and another connection still
+/// gets through.
+async fn a_connection_provokes_at_most_ten_times(stack: Stack) {
+    nsauth::service::admin::update_settings(
+        stack.store(),
+        &stack.serverid,
+        &[("push_limit".into(), "100".into())],
+    )
+    .await
+    .unwrap();
+    let (phone, _acc, first) = stack.phone_with_push("many", "tok-many").await;
+    let sid = stack.serverid.clone();
+    let conns = Replies::default();
+    // Sessions the account can be pushed to: each logged in once (by enrolment, then by
+    // QR), then logged out by the website, which keeps `canprovoke`.
+    let mut pages = Vec::new();
+    for i in 0..5 {
+        let n = if i == 0 { first.clone() } else { new_nonce() };
+        if i > 0 {
+            let (status, link) = stack
+                .call(Method::GET, "/sessions/qr/login", Some(&n), None)
+                .await;
+            assert_eq!(status, 200, "{link}");
+            stack.clock.advance(1);
+            phone
+                .approve(link.as_str().unwrap(), None, None)
+                .await
+                .unwrap();
+        }
+        let (status, v) = stack
+            .call(Method::POST, "/sessions/logout", Some(&n), None)
+            .await;
+        assert_eq!(status, 200, "{v}");
+        // The page of a new attempt, whose PROVOKEs join that attempt.
+        let (status, block) = stack
+            .call(Method::GET, "/sessions/html/login", Some(&n), None)
+            .await;
+        assert_eq!(status, 200, "{block}");
+        pages.push((hsid_of(&stack, &n), token_in(block.as_str().unwrap())));
+    }
+    let provoke = |conn: &'static str, (hsid, token): &(Hsid, String)| {
+        let conns = &conns;
+        let deps = &stack.deps;
+        let f = format!("PROVOKE {hsid} {sid} {token}");
+        async move {
+            websocket::on_frame(deps, conns, conn, &f).await;
+            conns.take(conn)
+        }
+    };
+    let outbox = || {
+        stack
+            .local_push
+            .as_ref()
+            .unwrap()
+            .outbox_for("tok-many")
+            .len()
+    };
+    let sent = outbox();
+    for (i, page) in pages.iter().take(4).enumerate() {
+        for _ in 0..(if i < 3 { 3 } else { 1 }) {
+            assert_eq!(provoke("one", page).await, Vec::<String>::new());
+        }
+    }
+    assert_eq!(outbox(), sent + 10);
+    let got = provoke("one", &pages[4]).await;
+    assert!(got[0].starts_with("ERROR push_rate_limited "), "{got:?}");
+    assert_eq!(outbox(), sent + 10, "the 11th pushed nothing");
+    // Its session's count was given back: another connection pushes it 3 times.
+    for _ in 0..3 {
+        assert_eq!(provoke("two", &pages[4]).await, Vec::<String>::new());
+    }
+    assert_eq!(outbox(), sent + 13);
 }
 
 /// The account's sessions, each as its state now and `canprovoke`.
@@ -544,6 +730,22 @@ async fn removing_an_account_of_many_sessions(stack: Stack, n: usize) {
     let midway = sessions_of(&stack, acc.accountid).await;
     let ended = midway.iter().filter(|(st, _)| st == "loggedout").count();
     assert_eq!(ended, sweeps::PAGE as usize, "one page so far");
+    // The same step delivered again (a retried stream record): it writes no session (they
+    // are in line), and neither moves the pass back nor starts a second chain of steps.
+    stack.counting.reset();
+    let again = sweeps::step(&stack.deps, &stored).await.unwrap();
+    assert_eq!(again, None, "the pass was advanced already");
+    assert_eq!(stack.counting.counts().get("update_session"), None);
+    let stored_now = stack
+        .store()
+        .get_sweep(&stack.serverid, acc.accountid)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored_now, next,
+        "the progress stays where the first run put it"
+    );
     // Another runner resumes from the stored cursor and finishes.
     sweeps::resume(&stack.deps, &stack.serverid, acc.accountid)
         .await
@@ -563,10 +765,26 @@ async fn removing_an_account_of_many_sessions(stack: Stack, n: usize) {
         None,
         "the finished sweep is gone"
     );
-    // Running it again is harmless.
-    sweeps::resume(&stack.deps, &stack.serverid, acc.accountid)
-        .await
-        .unwrap();
+    // A stale step of the finished pass (its first page, delivered late) is harmless: no
+    // session is written and the pass stays finished.
+    stack.counting.reset();
+    assert_eq!(sweeps::step(&stack.deps, &stored).await.unwrap(), None);
+    let counts = stack.counting.counts();
+    assert_eq!(counts.get("update_session"), None, "{counts:?}");
+    assert_eq!(
+        counts.get("advance_sweep"),
+        Some(&1),
+        "tried, refused: {counts:?}"
+    );
+    assert_eq!(sessions_of(&stack, acc.accountid).await, after);
+    assert_eq!(
+        stack
+            .store()
+            .get_sweep(&stack.serverid, acc.accountid)
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 /// The review's finding: a phone could create in-app sessions without limit (1,200 in
@@ -589,11 +807,20 @@ async fn logins_per_account_are_capped(stack: Stack) {
         phone.inapp(&sid, None).await.unwrap();
         stack.clock.advance(1);
     }
+    let sessions = || async {
+        let id = phone.account(&sid).unwrap().accountid;
+        let page = stack
+            .store()
+            .account_sessions(&stack.serverid, id, 100, None);
+        page.await.unwrap().items.len()
+    };
+    let before = sessions().await;
     let e = phone.inapp(&sid, None).await.unwrap_err();
     assert_eq!(
         (e.status(), e.code()),
         (Some(429), Some("login_rate_limited"))
     );
+    assert_eq!(sessions().await, before, "no session made");
     // Approvals count too, and a refused one changes nothing.
     let (n, link) = stack.new_session(None).await;
     let e = phone.approve(&link, None, None).await.unwrap_err();
@@ -602,11 +829,23 @@ async fn logins_per_account_are_capped(stack: Stack) {
         (Some(429), Some("login_rate_limited"))
     );
     assert_eq!(stack.status(&n).await["state"], "pending", "not logged in");
-    // The next window takes logins again.
+    // The next window takes logins again. An approval the session refuses (it is logged
+    // in already) is no login and does not count: 3 logins still fit after it.
     stack.clock.advance(600);
     let (n, link) = stack.new_session(None).await;
     phone.approve(&link, None, None).await.unwrap();
     assert_eq!(stack.status(&n).await["state"], "loggedin");
+    stack.clock.advance(1);
+    let e = phone.approve(&link, None, None).await.unwrap_err();
+    assert_eq!(e.status(), Some(409), "{e}");
+    for _ in 0..2 {
+        stack.clock.advance(1);
+        let (_, link) = stack.new_session(None).await;
+        phone.approve(&link, None, None).await.unwrap();
+    }
+    let (_, link) = stack.new_session(None).await;
+    let e = phone.approve(&link, None, None).await.unwrap_err();
+    assert_eq!(e.code(), Some("login_rate_limited"));
 }
 
 /// Blocking an account left its current logins logged in (only a delete ended them).

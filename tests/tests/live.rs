@@ -417,6 +417,126 @@ async fn notifier_sends_frames_from_moto_stream_records() {
     assert_eq!(login_event["subject"], h);
 }
 
+/// In AWS the table's stream runs an account's sweep: each write of the pass item wakes the
+/// notifier for the next page. Fed moto's stream records (all of them each time, as a
+/// retried or repeated batch would be), a block ends every login of the account across
+/// pages, the pass item goes, and records delivered again write nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifier_runs_account_sweeps_from_stream_records() {
+    use nsauth::account::Account;
+    use nsauth::service::{accounts, sweeps};
+    use nsauth::session::SessionState;
+    use nsauth::store::CountingStore;
+    let Some(url) = moto() else { return };
+    let client = dynamo_client(&url);
+    let table = unique_name("nsauth-sweep");
+    nsauth::store::TableSpec::create(&client, &table, true, true)
+        .await
+        .unwrap();
+    let counting = Arc::new(CountingStore::counting(Arc::new(DynamoStore::new(
+        client,
+        table.clone(),
+    ))));
+    let store: Arc<dyn Store> = counting.clone();
+    let deps = deps_over(store.clone(), Arc::new(ManualClock::new(START + 100)))
+        .with_sweeps(Arc::new(sweeps::ByStream));
+    let server = server_in(store.as_ref()).await;
+    let st = &server.settings;
+    let account = Account {
+        serverid: server.serverid.clone(),
+        accountid: 3,
+        publickey: "cGs".into(),
+        description: "phone".into(),
+        clientversion: String::new(),
+        userid: Some("u".into()),
+        blocked: false,
+        created: START,
+        lastlogin: None,
+        lastprovoke: None,
+        push: None,
+        fraud_reports: 0,
+        version: 1,
+    };
+    store.create_account(&account).await.unwrap();
+    let n = sweeps::PAGE as usize + 50;
+    for i in 0..n {
+        let s = Session::new_pending(
+            server.serverid.clone(),
+            Nonce::generate().hsid(&server.serverid),
+            st,
+            UserContext::default(),
+            START,
+        )
+        .approve(login(3), st, START + 1 + i as i64 % 60)
+        .unwrap();
+        store.create_session(&s).await.unwrap();
+    }
+    let states = || async {
+        let mut out = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = store
+                .account_sessions(&server.serverid, 3, 100, cursor.as_deref())
+                .await
+                .unwrap();
+            out.extend(
+                page.items
+                    .iter()
+                    .map(|s| (s.state_at(START + 100), s.canprovoke)),
+            );
+            cursor = page.next;
+            if cursor.is_none() {
+                return out;
+            }
+        }
+    };
+    accounts::set_blocked(&deps, &server, 3, true)
+        .await
+        .unwrap();
+    // The request only stored the pass.
+    assert!(
+        states()
+            .await
+            .iter()
+            .all(|(st, _)| *st == SessionState::LoggedIn)
+    );
+    let rec = Recorder::default();
+    let mut batches = 0;
+    while store
+        .get_sweep(&server.serverid, 3)
+        .await
+        .unwrap()
+        .is_some()
+    {
+        batches += 1;
+        assert!(batches <= 5, "the pass ends");
+        let event = stream_event(&url, &table).await;
+        let resp = notifier::handle(&deps, &rec, &Events::default(), event).await;
+        assert!(
+            resp.batch_item_failures.is_empty(),
+            "{:?}",
+            resp.batch_item_failures
+        );
+    }
+    assert_eq!(batches, 2, "two pages, a batch each");
+    let after = states().await;
+    assert_eq!(after.len(), n);
+    assert!(
+        after
+            .iter()
+            .all(|(st, cp)| *st == SessionState::LoggedOut && !cp),
+        "every login ended and no session can push"
+    );
+    // Every record again (a retried batch): nothing more is written.
+    counting.reset();
+    let event = stream_event(&url, &table).await;
+    let resp = notifier::handle(&deps, &rec, &Events::default(), event).await;
+    assert!(resp.batch_item_failures.is_empty());
+    let counts = counting.counts();
+    assert_eq!(counts.get("update_session"), None, "{counts:?}");
+    assert_eq!(store.get_sweep(&server.serverid, 3).await.unwrap(), None);
+}
+
 #[tokio::test]
 async fn notifier_reports_only_the_failed_records() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());

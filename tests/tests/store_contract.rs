@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::{AttributeValue, TimeToLiveStatus};
-use nsauth::account::{Account, Platform, PushEndpoint};
+use nsauth::account::{Account, AccountSweep, Platform, PushEndpoint};
 use nsauth::apikey::{ApiKey, ApiKeyRecord, Permission};
 use nsauth::enrol;
 use nsauth::enrolment::EnrolToken;
@@ -795,6 +795,78 @@ async fn concurrent_subscriptions(store: Arc<dyn Store>) {
     );
 }
 
+/// Passes over an account's sessions: a newer pass replaces the one under way, which can
+/// then neither advance nor finish; progress moves only forward from what is stored.
+async fn sweeps_and_key_claims(store: &dyn Store) {
+    let a = server("sweeps");
+    store.create_server(&a).await.unwrap();
+    let sid = a.serverid.clone();
+    assert_eq!(store.get_sweep(&sid, 7).await.unwrap(), None);
+    let old = AccountSweep::new(sid.clone(), 7, NOW);
+    store.put_sweep(&old).await.unwrap();
+    assert_eq!(store.get_sweep(&sid, 7).await.unwrap(), Some(old.clone()));
+    let page1 = AccountSweep {
+        cursor: Some("c1".into()),
+        seen: 100,
+        ..old.clone()
+    };
+    store.advance_sweep(&page1, 0).await.unwrap();
+    assert_eq!(
+        store.advance_sweep(&page1, 0).await,
+        Err(StoreError::ConditionFailed),
+        "the same step twice advances once"
+    );
+    assert_eq!(store.get_sweep(&sid, 7).await.unwrap(), Some(page1.clone()));
+    // A newer pass (the account changed again) replaces it.
+    let newer = AccountSweep::new(sid.clone(), 7, NOW + 1);
+    assert_ne!(newer.run, old.run);
+    store.put_sweep(&newer).await.unwrap();
+    let page2 = AccountSweep {
+        cursor: Some("c2".into()),
+        seen: 200,
+        ..old.clone()
+    };
+    assert_eq!(
+        store.advance_sweep(&page2, 100).await,
+        Err(StoreError::ConditionFailed)
+    );
+    assert_eq!(
+        store.finish_sweep(&page1).await,
+        Err(StoreError::ConditionFailed)
+    );
+    assert_eq!(store.get_sweep(&sid, 7).await.unwrap(), Some(newer.clone()));
+    // Other accounts' passes are apart; the current pass finishes.
+    assert_eq!(store.get_sweep(&sid, 8).await.unwrap(), None);
+    store.finish_sweep(&newer).await.unwrap();
+    assert_eq!(store.get_sweep(&sid, 7).await.unwrap(), None);
+    assert_eq!(
+        store.finish_sweep(&newer).await,
+        Err(StoreError::ConditionFailed)
+    );
+
+    // A key is claimed once per server; a release (idempotent) lets it be claimed again.
+    let other = server("claims");
+    store.create_server(&other).await.unwrap();
+    store.claim_public_key(&sid, "fp1", NOW).await.unwrap();
+    assert_eq!(
+        store.claim_public_key(&sid, "fp1", NOW).await,
+        Err(StoreError::ConditionFailed)
+    );
+    store.claim_public_key(&sid, "fp2", NOW).await.unwrap();
+    store
+        .claim_public_key(&other.serverid, "fp1", NOW)
+        .await
+        .unwrap();
+    store.release_public_key(&sid, "fp1").await.unwrap();
+    store.release_public_key(&sid, "fp1").await.unwrap();
+    store.claim_public_key(&sid, "fp1", NOW).await.unwrap();
+    assert_eq!(
+        store.claim_public_key(&other.serverid, "fp1", NOW).await,
+        Err(StoreError::ConditionFailed),
+        "a release on one server leaves the other's claim"
+    );
+}
+
 async fn contract(store: Arc<dyn Store>) {
     servers_and_keys(store.as_ref()).await;
     sessions(store.as_ref()).await;
@@ -803,6 +875,7 @@ async fn contract(store: Arc<dyn Store>) {
     account_session_pages(store.as_ref()).await;
     push_counters(store.as_ref()).await;
     subscriptions(store.as_ref()).await;
+    sweeps_and_key_claims(store.as_ref()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

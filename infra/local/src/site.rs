@@ -284,7 +284,10 @@ pub fn local_host(host: Option<&str>) -> bool {
     };
     let name = if let Some(rest) = host.strip_prefix('[') {
         // [::1]:port
-        rest.split(']').next().unwrap_or("")
+        match rest.split_once(']') {
+            Some((name, _)) => name,
+            None => return false,
+        }
     } else {
         host.rsplit_once(':').map_or(host, |(h, _)| h)
     };
@@ -293,4 +296,39 @@ pub fn local_host(host: Option<&str>) -> bool {
         || name
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_host;
+
+    #[test]
+    fn only_loopback_hosts_are_local() {
+        for host in [
+            "localhost",
+            "LOCALHOST:1",
+            "localhost:8080",
+            "127.0.0.1",
+            "127.0.0.1:3000",
+            "127.0.0.2",
+            "[::1]",
+            "[::1]:9",
+        ] {
+            assert!(local_host(Some(host)), "{host}");
+        }
+        for host in [
+            "",
+            "localhost.evil.example",
+            "evil.example:80",
+            "127.0.0.1.nip.io:80",
+            "10.0.0.1",
+            "[::ffff:127.0.0.1]",
+            "[2001:db8::1]:80",
+            "::1",
+            "[::1",
+        ] {
+            assert!(!local_host(Some(host)), "{host}");
+        }
+        assert!(!local_host(None), "no Host header, no local page");
+    }
 }

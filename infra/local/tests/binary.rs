@@ -205,6 +205,20 @@ async fn local_pages_keep_to_this_machine() {
             assert_eq!(resp.status(), 200, "{path} for {host}");
         }
     }
+    // The WebSocket too: a page of another site whose name now points here cannot open it.
+    let upgrade = |host: String| {
+        http.get(format!("{base}/ws"))
+            .header(reqwest::header::HOST, host)
+            .header(reqwest::header::CONNECTION, "Upgrade")
+            .header(reqwest::header::UPGRADE, "websocket")
+            .header("Sec-WebSocket-Version", "13")
+            .header("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+            .send()
+    };
+    let resp = upgrade(format!("rebound.example:{port}")).await.unwrap();
+    assert_eq!(resp.status(), 404, "a WebSocket for another host");
+    let resp = upgrade(format!("127.0.0.1:{port}")).await.unwrap();
+    assert_eq!(resp.status(), 101, "a WebSocket for this machine");
     // The API itself answers whatever the Host (it has its own keys).
     let resp = get(
         "/status/AAECAwQFBgcICQoLDA0ODw/AAECAwQFBgcICQoLDA0ODw",
@@ -219,10 +233,19 @@ async fn local_pages_keep_to_this_machine() {
         "the API's answer"
     );
     // The outbox: one device's pushes, by its token; never everyone's.
-    let resp = get("/local/outbox", &format!("127.0.0.1:{port}"))
+    for path in ["/local/outbox", "/local/outbox?token=", "/local/outbox?x=1"] {
+        let resp = get(path, &format!("127.0.0.1:{port}")).await.unwrap();
+        assert_eq!(resp.status(), 400, "{path}");
+    }
+    let resp = get("/local/outbox?token=nobody", &format!("127.0.0.1:{port}"))
         .await
         .unwrap();
-    assert_eq!(resp.status(), 400);
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.text().await.unwrap(),
+        r#"{"messages":[]}"#,
+        "a token no device has reads nothing"
+    );
     // The demo's cookie: an id of the browser session, not its nonce.
     let page = get("/demo", &format!("127.0.0.1:{port}")).await.unwrap();
     let cookie = page.headers()["set-cookie"].to_str().unwrap().to_string();
