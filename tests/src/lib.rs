@@ -350,6 +350,17 @@ impl Stack {
         (phone, acc.accountid, n)
     }
 
+    /// Changes one setting of the stack's server, as the admin tool does.
+    pub async fn set_setting(&self, name: &str, value: &str) {
+        nsauth::service::admin::update_settings(
+            self.store(),
+            &self.serverid,
+            &[(name.into(), value.into())],
+        )
+        .await
+        .expect("setting changed");
+    }
+
     /// The stored session of `nonce`.
     pub async fn stored_session(&self, nonce: &str) -> Option<nsauth::session::Session> {
         self.store()

@@ -550,13 +550,7 @@ async fn the_public_hsid_is_not_a_capability(stack: Stack) {
 /// names (3 each): the 11th is refused and counts nowhere, and another connection still
 /// gets through.
 async fn a_connection_provokes_at_most_ten_times(stack: Stack) {
-    nsauth::service::admin::update_settings(
-        stack.store(),
-        &stack.serverid,
-        &[("push_limit".into(), "100".into())],
-    )
-    .await
-    .unwrap();
+    stack.set_setting("push_limit", "100").await;
     let (phone, _acc, first) = stack.phone_with_push("many", "tok-many").await;
     let sid = stack.serverid.clone();
     let conns = Replies::default();
@@ -790,13 +784,7 @@ async fn removing_an_account_of_many_sessions(stack: Stack, n: usize) {
 /// The review's finding: a phone could create in-app sessions without limit (1,200 in
 /// 22 s). Logins per account (in-app and approvals) have a limit per window.
 async fn logins_per_account_are_capped(stack: Stack) {
-    nsauth::service::admin::update_settings(
-        stack.store(),
-        &stack.serverid,
-        &[("login_limit".into(), "3".into())],
-    )
-    .await
-    .unwrap();
+    stack.set_setting("login_limit", "3").await;
     let mut phone = stack.phone();
     phone
         .enrol(&stack.enrol_link(&new_nonce(), "").await, "Phone", None)

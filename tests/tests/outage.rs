@@ -200,13 +200,7 @@ async fn sns_hanging_answers_503_and_gives_the_counts_back() {
         let account = stack.stored_account(acc).await;
         endpoints.push(account.push.expect("an endpoint").endpoint_arn);
     }
-    nsauth::service::admin::update_settings(
-        stack.store(),
-        &stack.serverid,
-        &[("push_limit".into(), "1".into())],
-    )
-    .await
-    .unwrap();
+    stack.set_setting("push_limit", "1").await;
     let nonce = new_nonce();
     // provokeLoginOnUser as Lambda runs it, with 6 s left before the deadline.
     let push_to_una = || async {

@@ -45,16 +45,6 @@ async fn endpoint_of(stack: &Stack, accountid: u64) -> String {
         .endpoint_arn
 }
 
-async fn set_setting(stack: &Stack, name: &str, value: &str) {
-    nsauth::service::admin::update_settings(
-        stack.store(),
-        &stack.serverid,
-        &[(name.into(), value.into())],
-    )
-    .await
-    .unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn provoke_login_publishes_one_complete_message_on_moto() {
     let Some((stack, _sns, _app)) = Stack::moto_with_sns().await else {
@@ -454,7 +444,7 @@ mod super_tests {
 
     pub async fn number_matching_off_and_always(stack: Stack) {
         let (phone, acc, _) = stack.phone_with_push("gus", "tok-g").await;
-        set_setting(&stack, "number_match", "off").await;
+        stack.set_setting("number_match", "off").await;
         let n = nonce();
         let (status, v) = provoke(&stack, &format!("/accounts/{acc}/provokelogin"), &n, None).await;
         assert_eq!(status, 200);
@@ -464,7 +454,7 @@ mod super_tests {
         phone.approve(&link, None, None).await.unwrap();
         assert_eq!(stack.status(&n).await["loggedin"], true);
         // always: QR logins need the number too, and getSession shows it.
-        set_setting(&stack, "number_match", "always").await;
+        stack.set_setting("number_match", "always").await;
         let (n2, login) = stack.new_session(None).await;
         let number = stack.status(&n2).await["match"]
             .as_str()
@@ -568,8 +558,8 @@ async fn push_login_through_the_local_outbox() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scanned_session_keeps_what_the_phone_shows() {
     let stack = Stack::memory().await;
-    set_setting(&stack, "push_limit", "3").await;
-    set_setting(&stack, "number_match", "off").await;
+    stack.set_setting("push_limit", "3").await;
+    stack.set_setting("number_match", "off").await;
     let (phone, acc, n) = stack.phone_with_push("sky", "tok-scan").await;
     stack
         .call(Method::POST, "/sessions/logout", Some(&n), None)
@@ -619,7 +609,7 @@ async fn a_scanned_session_keeps_what_the_phone_shows() {
 
     // The attempt ends unanswered: a new one takes the other context.
     stack.clock.advance(3600);
-    set_setting(&stack, "push_limit", "10").await;
+    stack.set_setting("push_limit", "10").await;
     let (status, v) = provoke(&stack, "/sessions/provokelogin", &n, Some(other)).await;
     assert_eq!(status, 200, "{v}");
     let s = stack.stored_session(&n).await.unwrap();
@@ -633,7 +623,7 @@ async fn a_scanned_session_keeps_what_the_phone_shows() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_push_that_loses_the_race_to_a_scan_gives_its_count_back() {
     let stack = Stack::memory().await;
-    set_setting(&stack, "push_limit", "1").await;
+    stack.set_setting("push_limit", "1").await;
     let (phone, acc, n) = stack.phone_with_push("ray", "tok-race").await;
     stack
         .call(Method::POST, "/sessions/logout", Some(&n), None)
@@ -729,7 +719,7 @@ async fn a_device_sns_fails_for_does_not_stop_the_others() {
         Some(local),
     )
     .await;
-    set_setting(&stack, "push_limit", "1").await;
+    stack.set_setting("push_limit", "1").await;
     let (_p1, a1, _) = stack.phone_with_push("vic", "tok-v1").await;
     let (_p2, a2, _) = stack.phone_with_push("vic", "tok-v2").await;
     *push.down.lock().unwrap() = Some(endpoint_of(&stack, a1).await);
