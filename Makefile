@@ -24,7 +24,7 @@ test:
 	      printf "\n==> make test: %s in %d s\n" "$$r" $$((SECONDS - start)); \
 	      awk "/^test result:/ { p += \$$4; f += \$$6; i += \$$8 } \
 	           /^# pass / { p += \$$3 } /^# fail / { f += \$$3 } /^# skipped / { i += \$$3 } \
-	           /^(lambda-watch|openapi|bench): [0-9]+ passed/ { p += \$$2; f += \$$4 } \
+	           /^(lambda-watch|openapi|compat|bench): [0-9]+ passed/ { p += \$$2; f += \$$4 } \
 	           END { printf \"tests: %d passed, %d failed, %d skipped\\n\", p, f, i }" $$log $$blog' EXIT; \
 	step() { printf '\n==> [%s] %s (at %d s)\n' "$$1" "$$2" $$((SECONDS - start)); }; \
 	limit() { local s=$$1 rc=0; shift; timeout -k 30 "$$s" "$$@" || rc=$$?; \
@@ -41,6 +41,7 @@ test:
 	limit 900 infra/scripts/with-services.sh infra/scripts/lambda-watch-e2e.sh 2>&1 | tee -a $$blog; \
 	limit 1200 infra/scripts/browser-tests.sh 2>&1 | tee -a $$blog; \
 	limit 900 infra/scripts/openapi-check.sh 2>&1 | tee -a $$blog; \
+	limit 600 infra/scripts/compat-check.sh 2>&1 | tee -a $$blog; \
 	limit 600 $(MAKE) --no-print-directory bench PROFILE=dev RUNS=2 2>&1 | tee -a $$blog; \
 	step 5/6 "lint: $(CARGO) clippy --workspace --all-targets --locked -- -D warnings"; \
 	limit 1200 $(CARGO) clippy --workspace --all-targets --locked -- -D warnings; \

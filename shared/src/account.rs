@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::clock::{UnixTime, rfc3339};
+use crate::clock::UnixTime;
 use crate::error::ApiError;
 use crate::ids::ServerId;
 
@@ -46,19 +46,33 @@ pub struct Account {
     pub version: u64,
 }
 
-/// What the website sees of an account (getAccount, getUser).
+/// What the website sees of an account (getAccount, getUser, getAllAccounts): v2.2's
+/// Account (`id`, `description`, `userid`, `blocked`, `clientVersion`, and the times as
+/// int64 milliseconds since the epoch) with our `accountid`, `pk` and `push` beside it. A
+/// field without a value is left out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AccountView {
+    pub id: u64,
     pub accountid: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub userid: Option<String>,
     /// base64 (standard) SPKI, as LoginStatus's `pk`.
     pub pk: String,
     pub description: String,
     pub blocked: bool,
-    pub created: String,
-    pub lastlogin: Option<String>,
-    pub lastprovoke: Option<String>,
+    #[serde(rename = "clientVersion")]
+    pub client_version: String,
+    pub created: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lastlogin: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lastprovoke: Option<i64>,
     pub push: bool,
+}
+
+/// v2.2's timestamps: milliseconds since the epoch (our times are kept in seconds).
+pub fn millis(t: UnixTime) -> i64 {
+    t.saturating_mul(1000)
 }
 
 impl Account {
@@ -73,14 +87,16 @@ impl Account {
 
     pub fn view(&self) -> AccountView {
         AccountView {
+            id: self.accountid,
             accountid: self.accountid,
             userid: self.userid.clone(),
             pk: self.pk_std(),
             description: self.description.clone(),
             blocked: self.blocked,
-            created: rfc3339(self.created),
-            lastlogin: self.lastlogin.map(rfc3339),
-            lastprovoke: self.lastprovoke.map(rfc3339),
+            client_version: self.clientversion.clone(),
+            created: millis(self.created),
+            lastlogin: self.lastlogin.map(millis),
+            lastprovoke: self.lastprovoke.map(millis),
             push: self.push.as_ref().is_some_and(|p| !p.disabled),
         }
     }

@@ -175,7 +175,7 @@ impl Credentials {
         &self,
         server: Option<Server>,
         record: Option<ApiKeyRecord>,
-        needs: Permission,
+        needs: &[Permission],
     ) -> Result<Authorised, ApiError> {
         let (Some(server), Some(record)) = (server, record) else {
             return Err(ApiError::InvalidApiKey(WRONG));
@@ -192,7 +192,7 @@ impl Credentials {
             server,
             permissions: record.permissions,
         };
-        authorised.require(needs)?;
+        require_any(&authorised.permissions, needs)?;
         Ok(authorised)
     }
 }
@@ -213,10 +213,28 @@ impl Authorised {
 
 /// 403 `missing_permission` unless `p` is among `permissions`.
 pub fn require(permissions: &[Permission], p: Permission) -> Result<(), ApiError> {
-    if permissions.contains(&p) {
+    require_any(permissions, &[p])
+}
+
+/// 403 `missing_permission` unless one of `needs` is among `permissions` (v2.2 names some
+/// calls' permission as "'sessions' or 'users'").
+pub fn require_any(permissions: &[Permission], needs: &[Permission]) -> Result<(), ApiError> {
+    if needs.iter().any(|p| permissions.contains(p)) {
         Ok(())
     } else {
-        Err(ApiError::MissingPermission(p.as_str()))
+        Err(ApiError::MissingPermission(names(needs)))
+    }
+}
+
+/// The permissions of a call by name, as the 403 message quotes them.
+fn names(needs: &[Permission]) -> &'static str {
+    use Permission::*;
+    match needs {
+        [p] => p.as_str(),
+        [Sessions, Accounts] => "sessions' or 'accounts",
+        [Sessions, Users] => "sessions' or 'users",
+        [Accounts, Users] => "accounts' or 'users",
+        _ => "sessions', 'accounts' or 'users",
     }
 }
 
@@ -287,7 +305,7 @@ mod tests {
         let ok = creds.verify(
             Some(server.clone()),
             Some(record.clone()),
-            Permission::Sessions,
+            &[Permission::Sessions],
         );
         let ok = ok.unwrap();
         assert_eq!(ok.server, server);
@@ -299,18 +317,18 @@ mod tests {
             .verify(
                 Some(server.clone()),
                 Some(record.clone()),
-                Permission::Users,
+                &[Permission::Users],
             )
             .unwrap_err();
         assert_eq!(e, ApiError::MissingPermission("users"));
         assert!(
             creds
-                .verify(None, Some(record.clone()), Permission::Sessions)
+                .verify(None, Some(record.clone()), &[Permission::Sessions])
                 .is_err()
         );
         record.revoked = Some(2);
         let e = creds
-            .verify(Some(server), Some(record), Permission::Sessions)
+            .verify(Some(server), Some(record), &[Permission::Sessions])
             .unwrap_err();
         assert!(e.to_string().contains("revoked"), "{e}");
     }

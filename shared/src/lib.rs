@@ -24,6 +24,7 @@ pub mod qr;
 pub mod server;
 pub mod session;
 pub mod settings;
+pub mod transaction;
 
 // Floor 1: storage and the outside services.
 pub mod aws;

@@ -31,28 +31,23 @@ pub fn image_params(
     img: Option<&str>,
     s: Option<&str>,
 ) -> Result<Option<(QrFormat, u32)>, ApiError> {
+    // v2.2 clients send `s` without `img` (the size is then meaningless: ignored) and sizes
+    // outside our range (clamped to it); an `img` we cannot draw, or an `s` that is not a
+    // number, is still refused.
     let format = match img {
-        None => {
-            if s.is_some() {
-                return Err(ApiError::invalid_field(
-                    "s",
-                    "only applies with img=png or img=svg",
-                ));
-            }
-            return Ok(None);
-        }
+        None | Some("") => return Ok(None),
         Some("png") => QrFormat::Png,
         Some("svg") => QrFormat::Svg,
         Some(_) => return Err(ApiError::invalid_field("img", "must be png or svg")),
     };
-    let size = match s {
+    let size = match s.map(str::trim).filter(|v| !v.is_empty()) {
         None => DEFAULT_SIZE,
-        Some(v) => match v.parse::<u32>() {
-            Ok(n) if (MIN_SIZE..=MAX_SIZE).contains(&n) => n,
-            _ => {
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) => n.clamp(i64::from(MIN_SIZE), i64::from(MAX_SIZE)) as u32,
+            Err(_) => {
                 return Err(ApiError::invalid_field(
                     "s",
-                    format!("must be a whole number of pixels from {MIN_SIZE} to {MAX_SIZE}"),
+                    format!("must be a whole number of pixels ({MIN_SIZE} to {MAX_SIZE})"),
                 ));
             }
         },
@@ -136,13 +131,18 @@ mod tests {
             image_params(Some("svg"), Some("100")).unwrap(),
             Some((QrFormat::Svg, 100))
         );
-        for (img, s) in [
-            (Some("gif"), None),
-            (Some("png"), Some("99")),
-            (Some("png"), Some("2001")),
-            (Some("png"), Some("x")),
-            (None, Some("200")),
-        ] {
+        // v2.2 leniency: out of range is clamped, `s` alone is ignored.
+        assert_eq!(
+            image_params(Some("png"), Some("99")).unwrap(),
+            Some((QrFormat::Png, 100))
+        );
+        assert_eq!(
+            image_params(Some("png"), Some("5000")).unwrap(),
+            Some((QrFormat::Png, 2000))
+        );
+        assert_eq!(image_params(None, Some("200")).unwrap(), None);
+        assert_eq!(image_params(None, Some("x")).unwrap(), None);
+        for (img, s) in [(Some("gif"), None), (Some("png"), Some("x"))] {
             assert_eq!(
                 image_params(img, s).unwrap_err().code(),
                 "invalid_field",

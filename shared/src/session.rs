@@ -78,6 +78,9 @@ pub struct Session {
     pub pushed: Vec<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pushed_at: Option<UnixTime>,
+    /// Transactions the website asked the logged-in account to sign (the latest few).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transactions: Vec<crate::transaction::Transaction>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,13 +123,19 @@ pub enum SessionEvent {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoginStatus {
     pub loggedin: bool,
+    // A field without a value is left out, never null: v2.2 types are plain strings and
+    // integers, and typed clients generated from them refuse a null.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub userid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accountid: Option<u64>,
     pub canprovoke: bool,
     pub hsid: String,
     pub loginqrdata: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pk: Option<String>,
     pub state: SessionState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires: Option<String>,
     /// The number to show while a login attempt with number matching is open.
     #[serde(rename = "match", default, skip_serializing_if = "Option::is_none")]
@@ -189,6 +198,7 @@ impl Session {
             matching: (settings.number_match == NumberMatch::Always).then(Matching::generate),
             pushed: Vec::new(),
             pushed_at: None,
+            transactions: Vec::new(),
         }
     }
 
@@ -318,6 +328,11 @@ impl Session {
         s.updated = now;
         s.ttl = now.max(s.expires_at) + i64::from(settings.remember_seconds);
         s
+    }
+
+    /// The next version of the session in the same state (a change beside the life cycle).
+    pub(crate) fn next_same_state(&self, settings: &ServerSettings, now: UnixTime) -> Session {
+        self.next(self.state, settings, now)
     }
 
     /// A new login attempt (QR or HTML block asked for, or a push) unless one is under

@@ -27,6 +27,7 @@ const FLOORS: &[(&str, u8)] = &[
     ("server", 0),
     ("session", 0),
     ("settings", 0),
+    ("transaction", 0),
     ("signing", 0),
     ("usercontext", 0),
     ("wire", 0),

@@ -184,11 +184,12 @@ proptest! {
     }
 
     /// Nonces: accepted exactly when SPEC section 2 says (22 to 128 characters of
-    /// `[A-Za-z0-9+/=_-]`, hex-only at least 32); otherwise `invalid_nonce`.
+    /// `[A-Za-z0-9+/=_-]`, and `,` `.` that web frameworks' session ids hold; hex-only at
+    /// least 32); otherwise `invalid_nonce`.
     #[test]
-    fn nonces(text in prop_oneof!["[A-Za-z0-9+/=_-]{18,40}", "[0-9a-f]{20,40}", texty()]) {
+    fn nonces(text in prop_oneof!["[A-Za-z0-9+/=_,.-]{18,40}", "[0-9a-f]{20,40}", texty()]) {
         let want = (22..=128).contains(&text.len())
-            && text.chars().all(|c| b64url_char(c) || "+/=".contains(c))
+            && text.chars().all(|c| b64url_char(c) || "+/=,.".contains(c))
             && !(text.len() < 32 && text.chars().all(|c| c.is_ascii_hexdigit()));
         match Nonce::parse(Some(&text)) {
             Ok(n) => {

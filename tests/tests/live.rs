@@ -132,8 +132,8 @@ async fn register_answers(store: Arc<dyn Store>) {
     store.create_session(&pending).await.unwrap();
     let h = pending.hsid.clone();
     let cases: Vec<(Session, Vec<&str>)> = vec![
-        (pending.clone(), vec![]),
-        (pending.scan(st, START).unwrap(), vec!["CONFIRMSCAN"]),
+        (pending.clone(), vec!["LOGOUT"]),
+        (pending.scan(st, START).unwrap(), vec!["LOGOUT", "CONFIRMSCAN"]),
         (
             pending.approve(login(1), st, START).unwrap(),
             vec!["LOGIN", "CANPROVOKE"],
@@ -146,7 +146,7 @@ async fn register_answers(store: Arc<dyn Store>) {
                 .unwrap(),
             vec!["LOGOUT", "CANPROVOKE"],
         ),
-        (pending.cancel(st, START).unwrap(), vec!["CANCEL"]),
+        (pending.cancel(st, START).unwrap(), vec!["LOGOUT", "CANCEL"]),
     ];
     let mut current = pending.clone();
     for (i, (next, want)) in cases.into_iter().enumerate() {
@@ -174,7 +174,10 @@ async fn register_answers(store: Arc<dyn Store>) {
     websocket::on_frame(&deps, &rec, "conn-1", &mk(&p2.hsid)).await;
     assert_eq!(
         rec.take("conn-1"),
-        vec![format!("EXPIRED {} {sid}", p2.hsid)]
+        vec![
+            format!("LOGOUT {} {sid}", p2.hsid),
+            format!("EXPIRED {} {sid}", p2.hsid)
+        ]
     );
     // A pushed attempt with number matching: CANPROVOKE then MATCH.
     let pushed = current
@@ -192,6 +195,7 @@ async fn register_answers(store: Arc<dyn Store>) {
     assert_eq!(
         rec.take("conn-1"),
         vec![
+            format!("LOGOUT {h} {sid}"),
             format!("CANPROVOKE {h} {sid}"),
             format!("MATCH {h} {sid} {m}")
         ]
@@ -613,7 +617,7 @@ async fn local_websocket_endpoint_delivers_login() {
     phone.show(&login_link).await.unwrap();
     phone.approve(&login_link, None, None).await.unwrap();
     let mut got = Vec::new();
-    while got.len() < 3 {
+    while got.len() < 4 {
         let msg = tokio::time::timeout(std::time::Duration::from_secs(5), ws.next())
             .await
             .expect("frame in time");
@@ -623,6 +627,7 @@ async fn local_websocket_endpoint_delivers_login() {
     assert_eq!(
         got,
         vec![
+            format!("LOGOUT {hsid} {sid}"),
             format!("CONFIRMSCAN {hsid} {sid}"),
             format!("LOGIN {hsid} {sid}"),
             format!("CANPROVOKE {hsid} {sid}")

@@ -564,10 +564,11 @@ async fn website_account_and_user_calls(stack: Stack) {
     assert_eq!(
         (
             a["accountid"].clone(),
-            a["userid"].clone(),
+            a["id"].clone(),
+            a.get("userid"),
             a["description"].clone()
         ),
-        (json!(acc), Value::Null, json!("Test phone"))
+        (json!(acc), json!(acc), None, json!("Test phone"))
     );
     // registerUser on the logged-in session sets the userid, and getSession shows it.
     let (status, st) = stack
@@ -646,12 +647,25 @@ async fn website_account_and_user_calls(stack: Stack) {
     .await
     .unwrap();
     let resp = nsauth_tests::http()
-        .get(format!("{}/servers/{}{path}", stack.base, stack.serverid))
+        .put(format!(
+            "{}/servers/{}{path}?blocked=true",
+            stack.base, stack.serverid
+        ))
         .header("X-apikey", k.expose())
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), 403);
+    // getAccount takes 'sessions' or 'accounts' (v2.2); the block above changed nothing.
+    let resp = nsauth_tests::http()
+        .get(format!("{}/servers/{}{path}", stack.base, stack.serverid))
+        .header("X-apikey", k.expose())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let seen: Value = resp.json().await.unwrap();
+    assert_eq!(seen["blocked"], json!(false), "{seen}");
     // deleteUser removes the account; its login ends and the phone is refused.
     let (status, v) = stack.call(Method::DELETE, "/users/june", None, None).await;
     assert_eq!((status, v["deleted"].clone()), (200, json!(1)), "{v}");
@@ -769,14 +783,23 @@ async fn enrol_qr_images(stack: Stack) {
         svg.starts_with("<?xml") && svg.contains("<svg") && svg.contains("300"),
         "{svg}"
     );
-    for q in [
-        "?img=gif",
-        "?img=png&s=99",
-        "?img=png&s=2001",
-        "?s=300",
-        "?userid=",
-        "?name=%00",
+    // v2.2 clients' sizes: out of range is clamped, `s` without `img` is ignored.
+    for (q, want) in [
+        ("?img=svg&s=99", "100"),
+        ("?img=svg&s=5000", "2000"),
     ] {
+        let (status, svg) = stack
+            .call(Method::GET, &format!("/sessions/qr/enrol{q}"), Some(&n), None)
+            .await;
+        assert_eq!(status, 200, "{q}");
+        assert!(svg.as_str().unwrap().contains(&format!("width=\"{want}\"")), "{q}");
+    }
+    let (status, raw) = stack
+        .call(Method::GET, "/sessions/qr/enrol?s=300", Some(&n), None)
+        .await;
+    assert_eq!(status, 200);
+    assert!(raw.as_str().unwrap().starts_with("nsauth://enrol/"), "{raw}");
+    for q in ["?img=gif", "?img=png&s=x", "?userid=", "?name=%00"] {
         let (status, v) = stack
             .call(
                 Method::GET,

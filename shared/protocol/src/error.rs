@@ -21,6 +21,10 @@ pub enum ApiError {
     /// The key is valid but lacks the permission (by name) the call needs.
     #[error("this API key lacks the '{0}' permission")]
     MissingPermission(&'static str),
+    /// The caller is known but may not do this to this resource (a transaction of another
+    /// account, a session nobody is logged in to).
+    #[error("{message}")]
+    Forbidden { code: &'static str, message: String },
     /// No such route or resource.
     #[error("{0}")]
     NotFound(String),
@@ -79,6 +83,13 @@ impl ApiError {
         }
     }
 
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::Forbidden {
+            code,
+            message: message.into(),
+        }
+    }
+
     pub fn not_found(message: impl Into<String>) -> Self {
         ApiError::NotFound(message.into())
     }
@@ -87,6 +98,7 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::BadRequest { code, .. }
+            | ApiError::Forbidden { code, .. }
             | ApiError::Conflict { code, .. }
             | ApiError::Unauthorized { code, .. }
             | ApiError::TooManyRequests { code, .. } => code,

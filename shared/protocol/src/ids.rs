@@ -14,6 +14,11 @@ pub fn b64url(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// Decodes base64url without padding; `None` for anything else.
+pub fn b64url_decode(s: &str) -> Option<Vec<u8>> {
+    URL_SAFE_NO_PAD.decode(s).ok()
+}
+
 /// Standard base64 with padding, as the v2.2 API uses for `loginqrdata`, `pk` and `logo`.
 pub fn b64std(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
@@ -93,10 +98,11 @@ impl Nonce {
         }
         if !s
             .bytes()
-            .all(|c| is_b64url_char(c) || matches!(c, b'+' | b'/' | b'='))
+            .all(|c| is_b64url_char(c) || matches!(c, b'+' | b'/' | b'=' | b',' | b'.'))
         {
+            // `,` and `-` are PHP's session id alphabet, `.` appears in other frameworks'.
             return Err(invalid(
-                "X-nonce may only hold the characters A-Z a-z 0-9 + / = _ -".into(),
+                "X-nonce may only hold the characters A-Z a-z 0-9 + / = _ - , .".into(),
             ));
         }
         if s.len() < HEX_NONCE_MIN_LEN && s.bytes().all(|c| c.is_ascii_hexdigit()) {
@@ -211,9 +217,12 @@ mod tests {
     #[test]
     fn nonce_characters() {
         assert!(Nonce::parse(Some("Abc+/=_-0123456789xyzQ")).is_ok());
+        // PHP's session ids (`-` and `,` alphabet) and dotted ids of other frameworks.
+        assert!(Nonce::parse(Some("a-b,c-d,e-f,g-h,i-j,k-l,mn")).is_ok());
+        assert!(Nonce::parse(Some("s3ss10n.1d3nt1f13r.x9ZqW2")).is_ok());
         for bad in [
             "abcdefghijklmnopqrstu v",
-            "abcdefghijklmnopqrstu.v",
+            "abcdefghijklmnopqrstu:v",
             "abcdefghijklmnopqrstu\nv",
             "abcdefghijklmnopqrstuä",
             "abcdefghijklmnopqrstu%20",

@@ -9,6 +9,7 @@
 //! - [`usercontext`]: UserContext and SessionInfo with their limits.
 //! - [`wire`]: the bodies and answers of the phone API, and the session states.
 //! - [`push`]: the push payload the phone receives (SNS per platform).
+//! - [`transaction`]: transaction signing: ids, the signed text, the phone's wire types.
 //! - [`error`]: every error an API call ends in, as a stable code and a message.
 //!
 //! The server crate (`nsauth-shared`) builds on this one; nothing here knows about storage
@@ -20,6 +21,7 @@ pub mod ids;
 pub mod links;
 pub mod push;
 pub mod signing;
+pub mod transaction;
 pub mod usercontext;
 pub mod wire;
 

@@ -41,6 +41,11 @@ pub fn login_link(link_base: &str, server: &ServerId, hsid: &Hsid) -> String {
     format!("{link_base}login/{server}/{hsid}")
 }
 
+/// A transaction's link (QR code or app-to-app): `{link_base}tx/{serverid}/{tid}`.
+pub fn transaction_link(link_base: &str, server: &ServerId, tid: &str) -> String {
+    format!("{link_base}tx/{server}/{tid}")
+}
+
 /// `loginqrdata`: base64 of the login link's bytes.
 pub fn login_qr_data(link: &str) -> String {
     b64std(link.as_bytes())

@@ -19,12 +19,18 @@ pub struct PushMessage {
     pub choices: Option<Vec<String>>,
     /// Seconds until the login attempt expires: the push is useless after that.
     pub expires_in: i64,
+    /// Set for a transaction to confirm (then `announceinfo` is empty: the amount and
+    /// beneficiary do not travel through Apple or Google; the app fetches them).
+    pub tid: Option<String>,
 }
 
 impl PushMessage {
     /// The notification text: what is asking. The website's `action` info when it gave
     /// one, otherwise a generic question.
     pub fn body_text(&self) -> String {
+        if self.tid.is_some() {
+            return format!("Confirm a transaction for {}", self.servername);
+        }
         let what = self
             .announceinfo
             .info
@@ -40,7 +46,7 @@ impl PushMessage {
 
     /// What the app needs, the same on every platform.
     fn nsauth(&self) -> Value {
-        json!({
+        let mut v = json!({
             "v": 1,
             "type": "login",
             "serverid": self.serverid,
@@ -48,7 +54,12 @@ impl PushMessage {
             "servername": self.servername,
             "announceinfo": self.announceinfo,
             "choices": self.choices,
-        })
+        });
+        if let Some(tid) = &self.tid {
+            v["type"] = json!("transaction");
+            v["tid"] = json!(tid);
+        }
+        v
     }
 
     /// APNs (production and sandbox): an alert the app's notification service extension
@@ -59,7 +70,7 @@ impl PushMessage {
                 "alert": {"title": self.servername, "body": self.body_text()},
                 "mutable-content": 1,
                 "sound": "default",
-                "category": "NSAUTH_LOGIN",
+                "category": if self.tid.is_some() { "NSAUTH_TRANSACTION" } else { "NSAUTH_LOGIN" },
             },
             "nsauth": self.nsauth(),
         })
@@ -68,7 +79,7 @@ impl PushMessage {
     /// FCM HTTP v1 through SNS: a data message (the app builds the notification), with
     /// the same fields as strings, a collapse key and a TTL.
     pub fn fcm_payload(&self) -> Value {
-        let data = json!({
+        let mut data = json!({
             "type": "nsauth-login",
             "v": "1",
             "serverid": self.serverid,
@@ -79,6 +90,10 @@ impl PushMessage {
             "announceinfo": serde_json::to_string(&self.announceinfo).unwrap_or_default(),
             "choices": self.choices.as_ref().map(|c| c.join(",")).unwrap_or_default(),
         });
+        if let Some(tid) = &self.tid {
+            data["type"] = json!("nsauth-transaction");
+            data["tid"] = json!(tid);
+        }
         json!({
             "fcmV1Message": {
                 "message": {
@@ -146,6 +161,7 @@ mod tests {
             announceinfo: a,
             choices: Some(vec!["12".into(), "47".into(), "90".into()]),
             expires_in: 280,
+            tid: None,
         }
     }
 

@@ -98,6 +98,7 @@ pub struct Enrolled {
     pub serverid: String,
     pub servername: String,
     pub accountid: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub userid: Option<String>,
     /// Whether pushes can reach this account (false when the deployment has no platform
     /// application for the app's platform, or SNS refused the token).
@@ -114,6 +115,7 @@ pub struct Shown {
     pub announceinfo: SessionInfo,
     pub state: SessionState,
     /// The three numbers to offer while number matching is open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub choices: Option<Vec<String>>,
     /// Where an app-to-app login may return: the app follows a link's `return` only when it
     /// is on this list (exact, or under an entry ending in `/`).
@@ -160,8 +162,11 @@ pub struct SessionListEntry {
     pub hsid: String,
     pub state: SessionState,
     pub loggedin: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accountid: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub login_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires: Option<String>,
     pub sessioninfo: SessionInfo,
 }
@@ -170,6 +175,7 @@ pub struct SessionListEntry {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionList {
     pub sessions: Vec<SessionListEntry>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next: Option<String>,
 }
 

@@ -11,7 +11,7 @@ pub fn status(e: &ApiError) -> StatusCode {
     match e {
         ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
         ApiError::InvalidApiKey(_) | ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
-        ApiError::MissingPermission(_) => StatusCode::FORBIDDEN,
+        ApiError::MissingPermission(_) | ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
         ApiError::NotFound(_) => StatusCode::NOT_FOUND,
         ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
         ApiError::Conflict { .. } => StatusCode::CONFLICT,

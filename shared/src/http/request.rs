@@ -6,12 +6,13 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
 use serde::de::DeserializeOwned;
 
-use crate::account::validate_userid;
+use crate::account::{MAX_DESCRIPTION_CHARS, validate_text, validate_userid};
 use crate::apikey::Credentials;
 use crate::error::ApiError;
 use crate::ids::Nonce;
 use crate::service::accounts::PageRequest;
 use crate::service::phone::SignedCall;
+use crate::service::sessions::EnrolLinkRequest;
 use crate::service::website::{SessionCall, WebsiteCall};
 use crate::signing::{self, AuthHeader};
 use crate::usercontext::{RequestOrigin, UserContext};
@@ -48,6 +49,12 @@ fn header_or_empty<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
 
 pub fn body(req: &Request) -> &[u8] {
     req.body().as_ref()
+}
+
+/// An empty body, or a JSON `null` (what some v2.2 clients send for "no body"), is no body.
+pub fn no_body(b: &[u8]) -> bool {
+    let t = b.trim_ascii();
+    t.is_empty() || t == b"null"
 }
 
 /// Where the request came from: API Gateway's source IP (the local stack fills the same
@@ -186,7 +193,11 @@ pub fn signed_call(req: &Request) -> Result<SignedCall, ApiError> {
 /// The UserContext of a body (an empty body is an empty one), with ip and useragent filled
 /// from the request where the caller left them out.
 pub fn user_context(req: &Request) -> Result<UserContext, ApiError> {
-    let mut ctx = UserContext::from_body(body(req))?;
+    let mut ctx = if no_body(body(req)) {
+        UserContext::default()
+    } else {
+        UserContext::from_body(body(req))?
+    };
     ctx.fill_from(&origin(req));
     Ok(ctx)
 }
@@ -194,7 +205,7 @@ pub fn user_context(req: &Request) -> Result<UserContext, ApiError> {
 /// The UserContext of a call whose body is optional (push calls, getQrLogin, getHtmlLogin):
 /// `None` without a body, which keeps the session's.
 pub fn optional_user_context(req: &Request) -> Result<Option<UserContext>, ApiError> {
-    if body(req).iter().all(u8::is_ascii_whitespace) {
+    if no_body(body(req)) {
         return Ok(None);
     }
     user_context(req).map(Some)
@@ -207,7 +218,7 @@ pub fn json_object<T: DeserializeOwned + Default>(
     what: &str,
 ) -> Result<T, ApiError> {
     let b = body(req);
-    if b.iter().all(u8::is_ascii_whitespace) {
+    if no_body(b) {
         return Ok(T::default());
     }
     let v: serde_json::Value = serde_json::from_slice(b).map_err(|e| {
@@ -237,4 +248,21 @@ pub fn json_object<T: DeserializeOwned + Default>(
 pub fn page(req: &Request) -> Result<PageRequest, ApiError> {
     let q = query(req)?;
     PageRequest::parse(query_param(&q, "limit"), query_param(&q, "cursor"))
+}
+
+/// getQrEnrol's and getHtmlEnrol's query: `userid` (optional), `name` (the account's
+/// description), `img` and `s`.
+pub fn enrol_link_request(q: &[(String, String)]) -> Result<EnrolLinkRequest, ApiError> {
+    let image = crate::qr::image_params(query_param(q, "img"), query_param(q, "s"))?;
+    let userid = query_param(q, "userid")
+        .filter(|u| !u.is_empty())
+        .map(|u| validate_userid("userid", u))
+        .transpose()?;
+    let name = query_param(q, "name").unwrap_or("").trim().to_string();
+    validate_text("name", &name, MAX_DESCRIPTION_CHARS)?;
+    Ok(EnrolLinkRequest {
+        userid,
+        name,
+        image,
+    })
 }

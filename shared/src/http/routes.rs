@@ -13,7 +13,9 @@ use percent_encoding::percent_decode_str;
 
 use crate::deps::Deps;
 use crate::error::ApiError;
-use crate::http::handlers::{accounts as a, block as b, phone as p, push as u, sessions as s};
+use crate::http::handlers::{
+    accounts as a, block as b, phone as p, push as u, sessions as s, transactions as t,
+};
 use crate::http::request::PathParams;
 
 /// One Lambda function of the stack; its binary has this name.
@@ -106,8 +108,14 @@ pub static ROUTES: &[Route] = &[
     route(M::DELETE, "/servers/{serverid}/accounts/{accountid}", F::AccountAdmin, handler!(a::delete_account)),
     route(M::PUT, "/servers/{serverid}/accounts/{accountid}/user", F::AccountAdmin, handler!(a::update_account_user)),
     route(M::GET, "/servers/{serverid}/accounts/{accountid}/sessions", F::AccountAdmin, handler!(a::account_sessions)),
+    route(M::GET, "/servers/{serverid}/accounts", F::AccountAdmin, handler!(a::all_accounts)),
+    route(M::GET, "/servers/{serverid}/users", F::AccountAdmin, handler!(a::users)),
     route(M::GET, "/servers/{serverid}/users/{userid}", F::AccountAdmin, handler!(a::get_user)),
+    route(M::GET, "/servers/{serverid}/users/{userid}/accounts", F::AccountAdmin, handler!(a::get_user)),
     route(M::DELETE, "/servers/{serverid}/users/{userid}", F::AccountAdmin, handler!(a::delete_user)),
+    route(M::DELETE, "/servers/{serverid}/users/{userid}/accounts", F::AccountAdmin, handler!(a::delete_user_accounts)),
+    route(M::POST, "/servers/{serverid}/sessions/transactions", F::PushLogin, handler!(t::create_transaction)),
+    route(M::GET, "/servers/{serverid}/transactions/{transactionid}", F::WebsiteSessions, handler!(t::transaction_result)),
     route(M::POST, "/servers/{serverid}/sessions/provokelogin", F::PushLogin, handler!(u::provoke_login)),
     route(M::POST, "/servers/{serverid}/users/{userid}/provokelogin", F::PushLogin, handler!(u::provoke_login_on_user)),
     route(M::POST, "/servers/{serverid}/accounts/{accountid}/provokelogin", F::PushLogin, handler!(u::provoke_login_on_account)),
@@ -116,6 +124,8 @@ pub static ROUTES: &[Route] = &[
     route(M::GET, "/servers/{serverid}/sessions/html/login", F::LoginBlock, handler!(b::html_login)),
     route(M::POST, "/servers/{serverid}/sessions/html/login", F::LoginBlock, handler!(b::html_login)),
     route(M::GET, "/servers/{serverid}/sessions/html/footer", F::LoginBlock, handler!(b::html_footer)),
+    route(M::POST, "/servers/{serverid}/sessions/html/footer", F::LoginBlock, handler!(b::html_footer)),
+    route(M::GET, "/servers/{serverid}/sessions/html/enrol", F::WebsiteSessions, handler!(b::html_enrol)),
     route(M::GET, "/servers/{serverid}/sessions/livetoken", F::LoginBlock, handler!(b::live_token)),
     route(M::GET, "/status/{serverid}/{hsid}", F::LoginBlock, handler!(b::status)),
     route(M::GET, "/assets/{name}", F::LoginBlock, handler!(b::asset)),
@@ -128,6 +138,9 @@ pub static ROUTES: &[Route] = &[
     route(M::POST, "/app/v1/inapp", F::PhoneApi, handler!(p::inapp)),
     route(M::PUT, "/app/v1/push", F::PhoneApi, handler!(p::push_token)),
     route(M::DELETE, "/app/v1/account", F::PhoneApi, handler!(p::delete_account)),
+    route(M::GET, "/app/v1/transactions/{tid}", F::PhoneApi, handler!(p::show_transaction)),
+    route(M::POST, "/app/v1/transactions/{tid}/approve", F::PhoneApi, handler!(p::approve_transaction)),
+    route(M::POST, "/app/v1/transactions/{tid}/decline", F::PhoneApi, handler!(p::decline_transaction)),
 ];
 
 /// The longest a path may be before it is refused unread (every id in it is bounded).

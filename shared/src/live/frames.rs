@@ -18,6 +18,8 @@ pub enum Frame {
     /// The attempt timed out (answer to REGISTER; expiry itself writes nothing).
     Expired,
     Match(String),
+    /// A transaction of the session was created or answered: its id and v2.2 `tstatus`.
+    TxStatus(String, &'static str),
 }
 
 impl Frame {
@@ -32,6 +34,9 @@ impl Frame {
             Frame::NoAccounts => "NOACCOUNTS",
             Frame::Expired => "EXPIRED",
             Frame::Match(n) => return format!("MATCH {hsid} {serverid} {n}"),
+            Frame::TxStatus(tid, tstatus) => {
+                return format!("TXSTATUS {hsid} {serverid} {tid} {tstatus}");
+            }
         };
         format!("{kind} {hsid} {serverid}")
     }
@@ -118,17 +123,22 @@ pub fn parse_client(text: &str) -> Result<ClientFrame, (&'static str, String)> {
 
 /// What REGISTER answers: the state, then CANPROVOKE when true, then MATCH when open.
 pub fn register_answer(s: &Session, now: UnixTime) -> Vec<Frame> {
-    let mut out = Vec::new();
-    match s.state_at(now) {
-        SessionState::LoggedIn => out.push(Frame::Login),
-        SessionState::LoggedOut => out.push(Frame::Logout),
+    // As nextAuth documents it: LOGIN or LOGOUT first, always (LOGOUT for any session
+    // nobody is logged in to), then CANPROVOKE, then what else the state says.
+    let state = s.state_at(now);
+    let mut out = vec![if state == SessionState::LoggedIn {
+        Frame::Login
+    } else {
+        Frame::Logout
+    }];
+    if s.canprovoke {
+        out.push(Frame::CanProvoke);
+    }
+    match state {
         SessionState::Expired => out.push(Frame::Expired),
         SessionState::Cancelled => out.push(Frame::Cancel),
         SessionState::Scanned => out.push(Frame::ConfirmScan),
-        SessionState::Pending => {}
-    }
-    if s.canprovoke {
-        out.push(Frame::CanProvoke);
+        SessionState::LoggedIn | SessionState::LoggedOut | SessionState::Pending => {}
     }
     if let Some(m) = s.open_match(now) {
         out.push(Frame::Match(m.to_string()));
@@ -166,6 +176,12 @@ pub fn for_change(old: Option<&Session>, new: &Session, now: UnixTime) -> Vec<Fr
     }
     if new.canprovoke && !old.is_some_and(|o| o.canprovoke) {
         out.push(Frame::CanProvoke);
+    }
+    for t in &new.transactions {
+        let before = old.and_then(|o| o.transaction(&t.tid)).map(|o| o.state);
+        if before != Some(t.state) {
+            out.push(Frame::TxStatus(t.tid.to_string(), t.state.tstatus()));
+        }
     }
     out
 }
@@ -224,12 +240,48 @@ mod tests {
     }
 
     #[test]
+    fn transactions_reach_the_page() {
+        use crate::server::Server;
+        use crate::transaction::{Transaction, TransactionContent, TransactionId, TransactionState};
+        let (s, st) = pending();
+        let inn = s.approve(login(), &st, 101).unwrap();
+        let server = Server::with_id(inn.serverid.clone(), st.clone(), 100);
+        let tid = TransactionId::generate(&inn.hsid);
+        let content = TransactionContent {
+            amount: "1".into(),
+            ..Default::default()
+        };
+        let tx = Transaction::new(tid.clone(), &content, &server, &inn, 1, 102);
+        let with = inn.with_transaction(tx, &st, 102).unwrap();
+        assert_eq!(
+            for_change(Some(&inn), &with, 102),
+            vec![Frame::TxStatus(tid.to_string(), "0")]
+        );
+        let ok = with
+            .answered_transaction(&tid, TransactionState::Approved, None, None, &st, 103)
+            .unwrap();
+        let frames = for_change(Some(&with), &ok, 103);
+        assert_eq!(frames, vec![Frame::TxStatus(tid.to_string(), "1")]);
+        assert_eq!(
+            frames[0].text(&ok.hsid, &ok.serverid),
+            format!("TXSTATUS {} {} {tid} 1", ok.hsid, ok.serverid)
+        );
+    }
+
+    #[test]
     fn register_answers_each_state() {
         let (s, st) = pending();
-        assert_eq!(register_answer(&s, 100), vec![]);
-        assert_eq!(register_answer(&s, 400), vec![Frame::Expired]);
+        // LOGIN or LOGOUT first, always (nextAuth's REGISTER), then the rest.
+        assert_eq!(register_answer(&s, 100), vec![Frame::Logout]);
+        assert_eq!(
+            register_answer(&s, 400),
+            vec![Frame::Logout, Frame::Expired]
+        );
         let scanned = s.scan(&st, 101).unwrap();
-        assert_eq!(register_answer(&scanned, 101), vec![Frame::ConfirmScan]);
+        assert_eq!(
+            register_answer(&scanned, 101),
+            vec![Frame::Logout, Frame::ConfirmScan]
+        );
         let inn = scanned.approve(login(), &st, 102).unwrap();
         assert_eq!(
             register_answer(&inn, 102),
@@ -241,12 +293,15 @@ mod tests {
             vec![Frame::Logout, Frame::CanProvoke]
         );
         let cancelled = s.cancel(&st, 101).unwrap();
-        assert_eq!(register_answer(&cancelled, 101), vec![Frame::Cancel]);
+        assert_eq!(
+            register_answer(&cancelled, 101),
+            vec![Frame::Logout, Frame::Cancel]
+        );
         let pushed = out.pushed_to(&[1], None, &st, 104);
         let m = pushed.matching.clone().unwrap().number;
         assert_eq!(
             register_answer(&pushed, 104),
-            vec![Frame::CanProvoke, Frame::Match(m)]
+            vec![Frame::Logout, Frame::CanProvoke, Frame::Match(m)]
         );
     }
 

@@ -79,7 +79,7 @@ pub async fn get(
     call: &WebsiteCall,
     accountid: Checked<u64>,
 ) -> Result<AccountView, ApiError> {
-    let server = website::authorise(deps, &call.credentials, Permission::Accounts)
+    let server = website::authorise(deps, &call.credentials, &[Permission::Sessions, Permission::Accounts])
         .await?
         .server;
     Ok(load(deps, &server, accountid?).await?.view())
@@ -92,7 +92,7 @@ pub async fn update_blocked(
     accountid: Checked<u64>,
     blocked: Checked<bool>,
 ) -> Result<AccountView, ApiError> {
-    let server = website::authorise(deps, &call.credentials, Permission::Accounts)
+    let server = website::authorise(deps, &call.credentials, &[Permission::Accounts])
         .await?
         .server;
     let id = accountid?;
@@ -106,7 +106,7 @@ pub async fn delete(
     call: &WebsiteCall,
     accountid: Checked<u64>,
 ) -> Result<Deleted, ApiError> {
-    let server = website::authorise(deps, &call.credentials, Permission::Accounts)
+    let server = website::authorise(deps, &call.credentials, &[Permission::Accounts])
         .await?
         .server;
     let account = load(deps, &server, accountid?).await?;
@@ -121,7 +121,7 @@ pub async fn update_user(
     accountid: Checked<u64>,
     userid: Checked<String>,
 ) -> Result<AccountView, ApiError> {
-    let server = website::authorise(deps, &call.credentials, Permission::Users)
+    let server = website::authorise(deps, &call.credentials, &[Permission::Accounts])
         .await?
         .server;
     let id = accountid?;
@@ -136,7 +136,7 @@ pub async fn sessions(
     accountid: Checked<u64>,
     page: Checked<PageRequest>,
 ) -> Result<SessionList, ApiError> {
-    let server = website::authorise(deps, &call.credentials, Permission::Accounts)
+    let server = website::authorise(deps, &call.credentials, &[Permission::Accounts])
         .await?
         .server;
     let id = accountid?;
@@ -172,47 +172,56 @@ pub async fn session_list(
     })
 }
 
-/// getUser: the user's accounts.
-pub async fn get_user(
-    deps: &Deps,
-    call: &WebsiteCall,
-    userid: Checked<String>,
-) -> Result<UserView, ApiError> {
-    let server = website::authorise(deps, &call.credentials, Permission::Users)
-        .await?
-        .server;
-    let userid = userid?;
-    let mut accounts = deps
-        .accounts
-        .user_accounts(&server.serverid, &userid)
-        .await?;
-    accounts.sort_by_key(|a| a.accountid);
-    Ok(UserView {
-        userid,
-        accounts: accounts.iter().map(Account::view).collect(),
-    })
-}
-
-/// deleteUser: removes every account of the user.
+/// deleteUser: removes every account of the user; 404 for a user with none (v2.2).
 pub async fn delete_user(
     deps: &Deps,
     call: &WebsiteCall,
     userid: Checked<String>,
 ) -> Result<Deleted, ApiError> {
-    let server = website::authorise(deps, &call.credentials, Permission::Users)
+    let server = website::authorise(deps, &call.credentials, &[Permission::Users])
         .await?
         .server;
     let userid = userid?;
+    let deleted = remove_user_accounts(deps, &server, &userid).await?;
+    if deleted == 0 {
+        return Err(ApiError::NotFound(format!(
+            "no user {userid:?} on this server"
+        )));
+    }
+    Ok(Deleted { deleted })
+}
+
+/// deleteUserAccounts: removes every account of the user; none is no error.
+pub async fn delete_user_accounts(
+    deps: &Deps,
+    call: &WebsiteCall,
+    userid: Checked<String>,
+) -> Result<Deleted, ApiError> {
+    let server = website::authorise(
+        deps,
+        &call.credentials,
+        &[Permission::Accounts, Permission::Users],
+    )
+    .await?
+    .server;
+    let userid = userid?;
+    let deleted = remove_user_accounts(deps, &server, &userid).await?;
+    Ok(Deleted { deleted })
+}
+
+async fn remove_user_accounts(
+    deps: &Deps,
+    server: &Server,
+    userid: &str,
+) -> Result<usize, ApiError> {
     let accounts = deps
         .accounts
-        .user_accounts(&server.serverid, &userid)
+        .user_accounts(&server.serverid, userid)
         .await?;
     for a in &accounts {
         remove_account(deps, a).await?;
     }
-    Ok(Deleted {
-        deleted: accounts.len(),
-    })
+    Ok(accounts.len())
 }
 
 /// Applies `change` to an account as the caller read it, written conditionally (read again

@@ -6,13 +6,14 @@ use serde::Serialize;
 use crate::apikey::Permission;
 use crate::deps::Deps;
 use crate::error::ApiError;
-use crate::ids::{Hsid, ServerId};
+use crate::clock::UnixTime;
+use crate::ids::{Hsid, Nonce, ServerId};
 use crate::links;
 use crate::server::Server;
 use crate::service::Checked;
 use crate::service::versioned;
 use crate::service::website::{self, SessionCall, WebsiteSession};
-use crate::session::{PollStatus, Session};
+use crate::session::{PollStatus, Session, SessionState};
 use crate::settings::ServerSettings;
 use crate::usercontext::UserContext;
 
@@ -62,7 +63,7 @@ pub async fn show_login(
     call: &SessionCall,
     context: Checked<Option<UserContext>>,
 ) -> Result<Shown, ApiError> {
-    let ws = website::open(deps, call, Permission::Sessions).await?;
+    let ws = website::open(deps, call, &[Permission::Sessions]).await?;
     let context = context?;
     attempt(deps, ws, context.as_ref()).await
 }
@@ -75,7 +76,7 @@ pub async fn login_block(
     context: Checked<Option<UserContext>>,
     return_url: Option<&str>,
 ) -> Result<(Shown, String), ApiError> {
-    let ws = website::open(deps, call, Permission::Sessions).await?;
+    let ws = website::open(deps, call, &[Permission::Sessions]).await?;
     let context = context?;
     let settings = &ws.server.settings;
     let link = links::login_link(&settings.link_base, &ws.server.serverid, &ws.hsid);
@@ -115,11 +116,44 @@ fn app_link(settings: &ServerSettings, link: &str, ret: Option<&str>) -> Result<
     Ok(format!("{link}?return={enc}"))
 }
 
-/// getHtmlFooter: the session the footer watches.
-pub async fn footer(deps: &Deps, call: &SessionCall) -> Result<Shown, ApiError> {
-    let ws = website::open(deps, call, Permission::Sessions).await?;
+/// How many sessions of other servers one footer may watch.
+pub const MAX_FOOTER_SESSIONS: usize = 10;
+
+/// What the footer watches: its own session, and those of the body's `sessions` that
+/// someone is logged in to (server, hsid, end of the login).
+pub struct Footer {
+    pub shown: Shown,
+    pub others: Vec<(ServerId, Hsid, UnixTime)>,
+}
+
+/// getHtmlFooter: the session the footer watches, and the logged-in sessions among the
+/// other servers' sessions (v2.2's `sessions` body) that it watches as well.
+pub async fn footer(
+    deps: &Deps,
+    call: &SessionCall,
+    others: Checked<Vec<(ServerId, Nonce)>>,
+) -> Result<Footer, ApiError> {
+    let ws = website::open(deps, call, &[Permission::Sessions]).await?;
+    let others = others?;
     let session = ws.ensure(deps, None).await?;
-    Shown::of(deps, ws.server, session).await
+    let now = deps.clock.now();
+    let mut watched = Vec::new();
+    for (sid, nonce) in others {
+        let hsid = nonce.hsid(&sid);
+        if hsid == ws.hsid {
+            continue;
+        }
+        if let Some(s) = deps.sessions.get_session(&hsid).await?
+            && s.serverid == sid
+            && s.state_at(now) == SessionState::LoggedIn
+        {
+            watched.push((sid, hsid, s.expires_at));
+        }
+    }
+    Ok(Footer {
+        shown: Shown::of(deps, ws.server, session).await?,
+        others: watched,
+    })
 }
 
 /// The live token of a session's current attempt (an addition to the v2.2 calls): for a
@@ -136,7 +170,7 @@ pub struct LiveToken {
 /// getLiveToken: the session's current live token (the session is created if new; no new
 /// attempt begins).
 pub async fn live_token(deps: &Deps, call: &SessionCall) -> Result<LiveToken, ApiError> {
-    let ws = website::open(deps, call, Permission::Sessions).await?;
+    let ws = website::open(deps, call, &[Permission::Sessions]).await?;
     let session = ws.ensure(deps, None).await?;
     let shown = Shown::of(deps, ws.server, session).await?;
     Ok(LiveToken {

@@ -15,6 +15,9 @@
 //! - [`limits`]: the fixed-window counters of every rate limit.
 //! - [`accounts`]: account and user administration, and account changes carried to
 //!   the account's sessions.
+//! - [`listings`]: getAllAccounts, getUsers, getUser: offset pages over the account index.
+//! - [`transactions`]: transaction signing (createTransaction, getTransactionResult, the
+//!   phone's show/approve/decline).
 //! - [`live`]: the WebSocket frames' and the notifier's use of the store.
 //! - [`admin`]: servers and API keys (admin tool, local stack).
 //! - [`sweeps`]: an account's sessions brought in line with it, off the request path.
@@ -27,11 +30,13 @@ pub mod accounts;
 pub mod admin;
 pub mod block;
 pub mod limits;
+pub mod listings;
 pub mod live;
 pub mod phone;
 pub mod push;
 pub mod sessions;
 pub mod sweeps;
+pub mod transactions;
 pub mod versioned;
 pub mod website;
 

@@ -37,7 +37,7 @@ pub async fn provoke_login(
     call: &SessionCall,
     context: Checked<Option<UserContext>>,
 ) -> Result<Pushed, ApiError> {
-    let ws = website::open(deps, call, Permission::Sessions).await?;
+    let ws = website::open(deps, call, &[Permission::Sessions]).await?;
     let context = context?;
     let account = last_account(deps, &ws.server, ws.session.as_ref()).await?;
     let session = ws.ensure(deps, None).await?;
@@ -51,7 +51,7 @@ pub async fn provoke_login_on_user(
     userid: Checked<String>,
     context: Checked<Option<UserContext>>,
 ) -> Result<Pushed, ApiError> {
-    let ws = website::open(deps, call, Permission::Sessions).await?;
+    let ws = website::open(deps, call, &[Permission::Sessions, Permission::Users]).await?;
     let userid = userid?;
     let context = context?;
     let accounts = deps
@@ -75,7 +75,7 @@ pub async fn provoke_login_on_account(
     accountid: Checked<u64>,
     context: Checked<Option<UserContext>>,
 ) -> Result<Pushed, ApiError> {
-    let ws = website::open(deps, call, Permission::Sessions).await?;
+    let ws = website::open(deps, call, &[Permission::Sessions, Permission::Accounts]).await?;
     let id = accountid?;
     let context = context?;
     let account = deps
@@ -114,7 +114,7 @@ pub fn push_window(settings: &ServerSettings, t: UnixTime) -> Window {
 }
 
 /// Why an account cannot be pushed, if it cannot.
-fn unpushable(a: &Account, settings: &ServerSettings) -> Option<&'static str> {
+pub(crate) fn unpushable(a: &Account, settings: &ServerSettings) -> Option<&'static str> {
     if a.blocked {
         Some("the account is blocked")
     } else if a.fraud_reports >= settings.fraud_block_after {
@@ -162,7 +162,7 @@ const PUBLISH_CONCURRENCY: usize = 8;
 
 /// Publishes one account's push. On failure its count is refunded, and an endpoint SNS
 /// reports disabled is marked on the account; one failing account does not stop the others.
-async fn deliver(
+pub(crate) async fn deliver(
     deps: &Deps,
     (account, endpoint): (&Account, &PushEndpoint),
     message: &PushMessage,
@@ -293,6 +293,7 @@ pub async fn provoke(
         announceinfo: session.context.announceinfo.clone(),
         choices: session.matching.as_ref().map(|m| m.choices.clone()),
         expires_in: session.expires_at - now,
+        tid: None,
     };
     // In parallel, so that a user's devices do not wait for each other and an SNS outage
     // costs one timeout, not one per device.

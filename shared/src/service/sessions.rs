@@ -58,7 +58,7 @@ pub async fn create(
     call: &WebsiteCall,
     context: Checked<UserContext>,
 ) -> Result<Created, ApiError> {
-    let server = website::authorise(deps, &call.credentials, Permission::Sessions)
+    let server = website::authorise(deps, &call.credentials, &[Permission::Sessions])
         .await?
         .server;
     let mut context = context?;
@@ -89,14 +89,14 @@ pub async fn create(
 /// On an existing session this is one consistent read of the session (beside the key
 /// check, which runs at the same time).
 pub async fn status(deps: &Deps, call: &SessionCall) -> Result<LoginStatus, ApiError> {
-    let ws = website::open(deps, call, Permission::Sessions).await?;
+    let ws = website::open(deps, call, &[Permission::Sessions]).await?;
     let session = ws.ensure(deps, None).await?;
     Ok(session.status(&ws.server.settings, deps.clock.now()))
 }
 
 /// The website's logout: ends the login; idempotent. Answers the LoginStatus after it.
 pub async fn logout(deps: &Deps, call: &SessionCall) -> Result<LoginStatus, ApiError> {
-    let ws = website::open(deps, call, Permission::Sessions).await?;
+    let ws = website::open(deps, call, &[Permission::Sessions]).await?;
     let session = ws.ensure(deps, None).await?;
     let settings = &ws.server.settings;
     let after = versioned::update(
@@ -119,7 +119,7 @@ pub async fn register_user(
     call: &SessionCall,
     userid: Checked<String>,
 ) -> Result<LoginStatus, ApiError> {
-    let ws = website::open(deps, call, Permission::Users).await?;
+    let ws = website::open(deps, call, &[Permission::Users]).await?;
     let userid = userid?;
     let now = deps.clock.now();
     let logged_in = ws
@@ -159,6 +159,8 @@ pub struct EnrolLinkRequest {
 pub struct EnrolLink {
     pub link: String,
     pub image: Option<(QrFormat, u32)>,
+    /// When the link's token expires.
+    pub expires_at: crate::clock::UnixTime,
 }
 
 /// getQrEnrol: an enrolment link for this browser session, with a single-use token.
@@ -170,7 +172,7 @@ pub async fn enrol_link(
     request: Checked<EnrolLinkRequest>,
     api_base: &str,
 ) -> Result<EnrolLink, ApiError> {
-    let ws = website::open(deps, call, Permission::Sessions).await?;
+    let ws = website::open(deps, call, &[Permission::Sessions]).await?;
     let request = request?;
     // A userid binds the new account to a user, as registerUser does: the same permission.
     if request.userid.is_some() {
@@ -202,5 +204,6 @@ pub async fn enrol_link(
     Ok(EnrolLink {
         link: enrol::enrol_link(&settings.link_base, &ws.server.serverid, &token, api_base),
         image: request.image,
+        expires_at: now + TOKEN_LIFETIME_SECONDS,
     })
 }

@@ -28,7 +28,7 @@ pub struct SessionCall {
 pub async fn authorise(
     deps: &Deps,
     credentials: &Credentials,
-    needs: Permission,
+    needs: &[Permission],
 ) -> Result<Authorised, ApiError> {
     let (server, record) = deps
         .servers
@@ -53,7 +53,7 @@ pub struct WebsiteSession {
 pub async fn open(
     deps: &Deps,
     call: &SessionCall,
-    needs: Permission,
+    needs: &[Permission],
 ) -> Result<WebsiteSession, ApiError> {
     let hsid = call.nonce.hsid(&call.credentials.serverid);
     let (server, session) = tokio::join!(

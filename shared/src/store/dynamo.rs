@@ -6,6 +6,7 @@
 //! | API key      | `SERVER#<serverid>`            | `APIKEY#<keyid>` |                              |                       |
 //! | session      | `SESSION#<hsid>`               | `SESSION`        | `ACCOUNT#<serverid>#<id>`    | `<login_at>#<hsid>`   |
 //! | account      | `ACCOUNT#<serverid>#<id>`      | `ACCOUNT`        | `USER#<serverid>#<userid>`   | `<id, 15 digits>`     |
+//! |  (gsi2, keys only) |                          |                  | gsi2pk `ACCOUNTS#<serverid>` | gsi2sk `<id, 15 digits>#<userid>` |
 //! | enrol token  | `ENROL#<serverid>#<tokenhash>` | `ENROL`          |                              |                       |
 //! | enrolled key | `PUBKEY#<serverid>#<keyhash>`  | `PUBKEY`         |                              |                       |
 //! | account sweep| `SWEEP#<serverid>#<id>`        | `SWEEP`          |                              |                       |
@@ -39,6 +40,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{
+    AccountKey,
     AccountStore, ChangeStream, Counted, Page, PushCounterStore, ReplayStore, ServerStore,
     SessionCursor, SessionStore, StoreError, SubscriptionStore,
 };
@@ -53,6 +55,7 @@ use crate::session::Session;
 type Item = HashMap<String, AttributeValue>;
 
 pub const GSI1: &str = "gsi1";
+pub const GSI2: &str = "gsi2";
 const SERVER_SK: &str = "SERVER";
 const SESSION_SK: &str = "SESSION";
 const SERVERS_GSI_PK: &str = "SERVERS";
@@ -75,6 +78,11 @@ fn account_pk(id: &ServerId, accountid: u64) -> String {
 
 fn user_gsi_pk(id: &ServerId, userid: &str) -> String {
     format!("USER#{id}#{userid}")
+}
+
+/// Every account of a server, in the keys-only index gsi2 (listings without a Scan).
+fn accounts_gsi_pk(id: &ServerId) -> String {
+    format!("ACCOUNTS#{id}")
 }
 
 fn enrol_pk(id: &ServerId, token_hash: &str) -> String {
@@ -120,6 +128,12 @@ fn session_item(session: &Session) -> Result<Item, StoreError> {
 
 fn account_item(a: &Account) -> Result<Item, StoreError> {
     let mut item = to_item(a, account_pk(&a.serverid, a.accountid), ACCOUNT_SK.into())?;
+    item.insert("gsi2pk".into(), s(accounts_gsi_pk(&a.serverid)));
+    let index_key = AccountKey {
+        accountid: a.accountid,
+        userid: a.userid.clone(),
+    };
+    item.insert("gsi2sk".into(), s(index_key.sort_key()));
     if let Some(u) = &a.userid {
         item.insert("gsi1pk".into(), s(user_gsi_pk(&a.serverid, u)));
         item.insert("gsi1sk".into(), s(format!("{:015}", a.accountid)));
@@ -206,6 +220,19 @@ impl TableSpec {
             )
             .build()
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        // Keys only: an account's login (lastlogin) changes no key, so it costs no index
+        // write; a listing reads the keys, then the page's accounts.
+        let gsi2 = GlobalSecondaryIndex::builder()
+            .index_name(GSI2)
+            .key_schema(ks("gsi2pk", KeyType::Hash)?)
+            .key_schema(ks("gsi2sk", KeyType::Range)?)
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::KeysOnly)
+                    .build(),
+            )
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let mut req = client
             .create_table()
             .table_name(table)
@@ -214,9 +241,12 @@ impl TableSpec {
             .attribute_definitions(attr("sk")?)
             .attribute_definitions(attr("gsi1pk")?)
             .attribute_definitions(attr("gsi1sk")?)
+            .attribute_definitions(attr("gsi2pk")?)
+            .attribute_definitions(attr("gsi2sk")?)
             .key_schema(ks("pk", KeyType::Hash)?)
             .key_schema(ks("sk", KeyType::Range)?)
-            .global_secondary_indexes(gsi);
+            .global_secondary_indexes(gsi)
+            .global_secondary_indexes(gsi2);
         if with_stream {
             req = req.stream_specification(
                 StreamSpecification::builder()
@@ -382,57 +412,72 @@ impl DynamoStore {
         serverid: &ServerId,
         other: Item,
     ) -> Result<(Option<Server>, Option<Item>), StoreError> {
-        let mut pending = KeysAndAttributes::builder()
-            .keys(key(server_pk(serverid), SERVER_SK.into()))
-            .keys(other)
-            .consistent_read(true)
-            .build()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let mut found: Vec<Item> = Vec::new();
-        // BatchGetItem may hand back keys unprocessed under throttling; retry those a few
-        // times with backoff before calling the store unavailable.
-        for attempt in 0..5u32 {
-            let out = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, pending.clone())
-                .send()
-                .await
-                .map_err(sdk_err)?;
-            if let Some(mut r) = out.responses {
-                found.extend(r.remove(&self.table).unwrap_or_default());
-            }
-            match out
-                .unprocessed_keys
-                .and_then(|mut u| u.remove(&self.table))
-                .filter(|k| !k.keys().is_empty())
-            {
-                None => {
-                    let mut server = None;
-                    let mut rest = None;
-                    for item in found {
-                        let is_server = matches!(
-                            (item.get("pk"), item.get("sk")),
-                            (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk)))
-                                if sk == SERVER_SK && pk.starts_with("SERVER#")
-                        );
-                        if is_server {
-                            server = Some(from_item(item)?);
-                        } else {
-                            rest = Some(item);
-                        }
-                    }
-                    return Ok((server, rest));
-                }
-                Some(rest) => {
-                    pending = rest;
-                    tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
-                }
+        let found = self
+            .batch_get(vec![key(server_pk(serverid), SERVER_SK.into()), other], true)
+            .await?;
+        let mut server = None;
+        let mut rest = None;
+        for item in found {
+            let is_server = matches!(
+                (item.get("pk"), item.get("sk")),
+                (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk)))
+                    if sk == SERVER_SK && pk.starts_with("SERVER#")
+            );
+            if is_server {
+                server = Some(from_item(item)?);
+            } else {
+                rest = Some(item);
             }
         }
-        Err(StoreError::Unavailable(
-            "BatchGetItem left keys unprocessed after retries".into(),
-        ))
+        Ok((server, rest))
+    }
+
+    /// The items of `keys` that exist, in no particular order: BatchGetItem, 100 keys a
+    /// request.
+    async fn batch_get(&self, keys: Vec<Item>, consistent: bool) -> Result<Vec<Item>, StoreError> {
+        let mut found: Vec<Item> = Vec::new();
+        for chunk in keys.chunks(100) {
+            let mut pending = KeysAndAttributes::builder()
+                .set_keys(Some(chunk.to_vec()))
+                .consistent_read(consistent)
+                .build()
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            // BatchGetItem may hand back keys unprocessed under throttling; retry those a
+            // few times with backoff before calling the store unavailable.
+            let mut done = false;
+            for attempt in 0..5u32 {
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, pending.clone())
+                    .send()
+                    .await
+                    .map_err(sdk_err)?;
+                if let Some(mut r) = out.responses {
+                    found.extend(r.remove(&self.table).unwrap_or_default());
+                }
+                match out
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .filter(|k| !k.keys().is_empty())
+                {
+                    None => {
+                        done = true;
+                        break;
+                    }
+                    Some(rest) => {
+                        pending = rest;
+                        tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
+                    }
+                }
+            }
+            if !done {
+                return Err(StoreError::Unavailable(
+                    "BatchGetItem left keys unprocessed after retries".into(),
+                ));
+            }
+        }
+        Ok(found)
     }
 
     async fn query_all(
@@ -737,6 +782,40 @@ impl AccountStore for DynamoStore {
         .into_iter()
         .map(from_item)
         .collect()
+    }
+
+    async fn account_index(&self, serverid: &ServerId) -> Result<Vec<AccountKey>, StoreError> {
+        let items = self
+            .query_all(
+                Some(GSI2),
+                "gsi2pk = :p",
+                vec![(":p", s(accounts_gsi_pk(serverid)))],
+            )
+            .await?;
+        items
+            .iter()
+            .map(|item| match item.get("gsi2sk") {
+                Some(AttributeValue::S(sk)) => AccountKey::from_sort_key(sk)
+                    .ok_or_else(|| StoreError::Corrupt(format!("account index key {sk:?}"))),
+                _ => Err(StoreError::Corrupt("account index entry without gsi2sk".into())),
+            })
+            .collect()
+    }
+
+    async fn get_accounts(
+        &self,
+        serverid: &ServerId,
+        accountids: &[u64],
+    ) -> Result<Vec<Account>, StoreError> {
+        let keys = accountids
+            .iter()
+            .map(|id| key(account_pk(serverid, *id), ACCOUNT_SK.into()))
+            .collect();
+        self.batch_get(keys, false)
+            .await?
+            .into_iter()
+            .map(from_item)
+            .collect()
     }
 
     async fn put_sweep(&self, sweep: &AccountSweep) -> Result<(), StoreError> {

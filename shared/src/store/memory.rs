@@ -5,6 +5,7 @@ use async_trait::async_trait;
 
 use super::dynamo::page_of;
 use super::{
+    AccountKey,
     AccountStore, ChangeStream, Counted, Page, PushCounterStore, ReplayStore, SUBSCRIPTION_SECONDS,
     ServerStore, SessionCursor, SessionStore, StoreError, SubscriptionStore,
 };
@@ -310,6 +311,33 @@ impl AccountStore for MemoryStore {
             .values()
             .filter(|a| &a.serverid == serverid && a.userid.as_deref() == Some(userid))
             .cloned()
+            .collect())
+    }
+
+    async fn account_index(&self, serverid: &ServerId) -> Result<Vec<AccountKey>, StoreError> {
+        let mut keys: Vec<AccountKey> = self
+            .lock()
+            .accounts
+            .values()
+            .filter(|a| &a.serverid == serverid)
+            .map(|a| AccountKey {
+                accountid: a.accountid,
+                userid: a.userid.clone(),
+            })
+            .collect();
+        keys.sort_by_key(|k| k.accountid);
+        Ok(keys)
+    }
+
+    async fn get_accounts(
+        &self,
+        serverid: &ServerId,
+        accountids: &[u64],
+    ) -> Result<Vec<Account>, StoreError> {
+        let inner = self.lock();
+        Ok(accountids
+            .iter()
+            .filter_map(|id| inner.accounts.get(&(serverid.clone(), *id)).cloned())
             .collect())
     }
 

@@ -38,6 +38,33 @@ use crate::ids::{Hsid, ServerId};
 use crate::server::Server;
 use crate::session::Session;
 
+/// An account as the server's account index holds it: enough to page, sort and group by
+/// user without reading the accounts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountKey {
+    pub accountid: u64,
+    pub userid: Option<String>,
+}
+
+impl AccountKey {
+    /// The index's sort key: the id (15 digits), `#`, the userid (empty for none).
+    pub fn sort_key(&self) -> String {
+        format!(
+            "{:015}#{}",
+            self.accountid,
+            self.userid.as_deref().unwrap_or_default()
+        )
+    }
+
+    pub fn from_sort_key(sk: &str) -> Option<AccountKey> {
+        let (id, userid) = sk.split_once('#')?;
+        Some(AccountKey {
+            accountid: id.parse().ok()?,
+            userid: (!userid.is_empty()).then(|| userid.to_string()),
+        })
+    }
+}
+
 /// One page of a listing and the cursor of the next, if any.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page<T> {
@@ -261,6 +288,15 @@ capabilities! {
             fingerprint: &str,
         ) -> Result<(), StoreError>;
         /// Stores a new pass over an account's sessions, replacing the one under way.
+        /// Every account of the server, keys only (the listings page, sort and group
+        /// these, then read a page's accounts). Eventually consistent in DynamoDB.
+        async fn account_index(&self, serverid: &ServerId) -> Result<Vec<AccountKey>, StoreError>;
+        /// The accounts of these ids that exist, in no particular order.
+        async fn get_accounts(
+            &self,
+            serverid: &ServerId,
+            accountids: &[u64],
+        ) -> Result<Vec<Account>, StoreError>;
         async fn put_sweep(&self, sweep: &AccountSweep) -> Result<(), StoreError>;
         async fn get_sweep(
             &self,

@@ -11,12 +11,13 @@ use crate::deps::Deps;
 use crate::error::ApiError;
 use crate::http::error;
 use crate::http::request::{
-    PathParams, api_base, optional_user_context, query, query_param, session_call,
+    PathParams, api_base, body, enrol_link_request, no_body, optional_user_context, query,
+    query_param, session_call,
 };
 use crate::http::response::{cors, html, json, link_or_image};
 use crate::ids::{Hsid, ServerId};
 use crate::qr;
-use crate::service::block;
+use crate::service::{block, sessions};
 use crate::session::SessionState;
 
 const SCRIPT: &str = include_str!("../../../assets/nsauth-block.js");
@@ -164,7 +165,9 @@ pub async fn html_footer(
     req: &Request,
 ) -> Result<Response<Body>, ApiError> {
     let call = session_call(req, params)?;
-    let shown = block::footer(deps, &call).await?;
+    let others = footer_sessions(req);
+    let footer = block::footer(deps, &call, others).await?;
+    let shown = &footer.shown;
     let (server, session) = (&shown.server, &shown.session);
     let now = deps.clock.now();
     let u = urls(deps, req, &server.serverid, &session.hsid);
@@ -174,6 +177,19 @@ pub async fn html_footer(
         css = style_name(),
         js = script_name(),
     );
+    for (sid, hsid, expires) in &footer.others {
+        // Sessions of other virtual servers the page also watches (v2.2's `sessions`
+        // body): REGISTER only, so no live token; a logout there reloads the page too.
+        let o = urls(deps, req, sid, hsid);
+        body.push_str(&format!(
+            "<div class=\"nsauth-footer\" hidden data-serverid=\"{}\" data-hsid=\"{}\" data-ws=\"{}\" data-status=\"{}\" data-state=\"loggedin\" data-expires=\"{}\" data-token=\"\"></div>\n",
+            esc(sid.as_str()),
+            esc(hsid.as_str()),
+            esc(&o.ws),
+            esc(&o.status),
+            expires,
+        ));
+    }
     if session.state_at(now) == SessionState::LoggedIn {
         // data-expires: the end of the login (session_lifetime). That end is decided at read
         // time and writes nothing, so no LOGOUT frame comes; the footer asks again then.
@@ -187,6 +203,86 @@ pub async fn html_footer(
             esc(&shown.token),
         ));
     }
+    Ok(html(StatusCode::OK, body, "no-store"))
+}
+
+/// The footer's optional body: `{"sessions": [{"serverid", "sessionid"}]}`, at most
+/// [`block::MAX_FOOTER_SESSIONS`].
+fn footer_sessions(req: &Request) -> Result<Vec<(ServerId, crate::ids::Nonce)>, ApiError> {
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        serverid: String,
+        sessionid: String,
+    }
+    #[derive(serde::Deserialize, Default)]
+    struct FooterBody {
+        #[serde(default)]
+        sessions: Option<Vec<Entry>>,
+    }
+    let b = body(req);
+    if no_body(b) {
+        return Ok(Vec::new());
+    }
+    let parsed: FooterBody = serde_json::from_slice(b).map_err(|e| {
+        ApiError::bad_request(
+            "invalid_json",
+            format!(r#"the body must be {{"sessions": [{{"serverid", "sessionid"}}]}}: {e}"#),
+        )
+    })?;
+    let entries = parsed.sessions.unwrap_or_default();
+    if entries.len() > block::MAX_FOOTER_SESSIONS {
+        return Err(ApiError::invalid_field(
+            "sessions",
+            format!("at most {} sessions", block::MAX_FOOTER_SESSIONS),
+        ));
+    }
+    entries
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let sid = ServerId::parse(&e.serverid).ok_or_else(|| {
+                ApiError::invalid_field(&format!("sessions[{i}].serverid"), "not a server id")
+            })?;
+            let nonce = crate::ids::Nonce::parse(Some(&e.sessionid)).map_err(|e| {
+                ApiError::invalid_field(&format!("sessions[{i}].sessionid"), e.to_string())
+            })?;
+            Ok((sid, nonce))
+        })
+        .collect()
+}
+
+/// `GET /servers/{serverid}/sessions/html/enrol?name=&userid=` + X-nonce: the enrolment
+/// block (v2.2 getHtmlEnrol): the enrolment QR code, a link that opens the app on the same
+/// device, and live progress (the enrolment logs the new account in to this session, so
+/// the block turns "enrolled" on LOGIN).
+pub async fn html_enrol(
+    deps: &Deps,
+    params: &PathParams,
+    req: &Request,
+) -> Result<Response<Body>, ApiError> {
+    let call = session_call(req, params)?;
+    let request = query(req).and_then(|q| enrol_link_request(&q));
+    let base = api_base(req, deps.config.api_base.as_deref());
+    let link = sessions::enrol_link(deps, &call, request, &base).await?;
+    let serverid = &call.credentials.serverid;
+    let hsid = call.nonce.hsid(serverid);
+    let u = urls(deps, req, serverid, &hsid);
+    let svg = qr::svg(&link.link, 240)?;
+    let qr_svg = svg.find("<svg").map_or(svg.as_str(), |i| &svg[i..]);
+    let body = format!(
+        r#"<div class="nsauth-enrol" data-serverid="{sid}" data-hsid="{hsid}" data-ws="{ws}" data-status="{status}" data-state="pending" data-expires="{expires}" data-link="{link}">
+  <div class="nsauth-qr" role="img" aria-label="QR code to enrol with the authenticator app">{qr_svg}</div>
+  <p class="nsauth-status" aria-live="polite">Scan the code with your authenticator app to add this website to it.</p>
+  <a class="nsauth-open-app" href="{link}">Open the app on this device</a>
+</div>
+"#,
+        sid = esc(serverid.as_str()),
+        hsid = esc(hsid.as_str()),
+        ws = esc(&u.ws),
+        status = esc(&u.status),
+        expires = link.expires_at,
+        link = esc(&link.link),
+    );
     Ok(html(StatusCode::OK, body, "no-store"))
 }
 

@@ -7,3 +7,4 @@ pub mod block;
 pub mod phone;
 pub mod push;
 pub mod sessions;
+pub mod transactions;

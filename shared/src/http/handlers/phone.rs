@@ -8,8 +8,14 @@ use crate::error::ApiError;
 use crate::http::request::{PathParams, json_object, page, signed_call, user_context};
 use crate::http::response::json;
 use crate::ids::Hsid;
-use crate::service::phone;
+use crate::service::{phone, transactions};
+use crate::transaction::{TransactionApproval, TransactionId};
 use crate::wire::{ApproveRequest, DenyRequest, EnrolRequest, PushRegistration};
+
+fn tid(params: &PathParams) -> Result<TransactionId, ApiError> {
+    TransactionId::parse(params.get("tid"))
+        .ok_or_else(|| ApiError::invalid_field("tid", "not a transaction id"))
+}
 
 fn hsid(params: &PathParams) -> Result<Hsid, ApiError> {
     Hsid::parse(params.get("hsid"))
@@ -126,4 +132,44 @@ pub async fn delete_account(
 ) -> Result<Response<Body>, ApiError> {
     let call = signed_call(req)?;
     json(StatusCode::OK, &phone::remove(deps, &call).await?)
+}
+
+/// `GET /app/v1/transactions/{tid}`: what the phone shows, and the text to sign.
+pub async fn show_transaction(
+    deps: &Deps,
+    params: &PathParams,
+    req: &Request,
+) -> Result<Response<Body>, ApiError> {
+    let call = signed_call(req)?;
+    json(
+        StatusCode::OK,
+        &transactions::show(deps, &call, tid(params)).await?,
+    )
+}
+
+/// `POST /app/v1/transactions/{tid}/approve` `{"signature"}`
+pub async fn approve_transaction(
+    deps: &Deps,
+    params: &PathParams,
+    req: &Request,
+) -> Result<Response<Body>, ApiError> {
+    let call = signed_call(req)?;
+    let body = json_object::<TransactionApproval>(req, r#"{"signature": "<base64url r||s>"}"#);
+    json(
+        StatusCode::OK,
+        &transactions::approve(deps, &call, tid(params), body).await?,
+    )
+}
+
+/// `POST /app/v1/transactions/{tid}/decline`
+pub async fn decline_transaction(
+    deps: &Deps,
+    params: &PathParams,
+    req: &Request,
+) -> Result<Response<Body>, ApiError> {
+    let call = signed_call(req)?;
+    json(
+        StatusCode::OK,
+        &transactions::decline(deps, &call, tid(params)).await?,
+    )
 }

@@ -4,16 +4,14 @@
 use lambda_http::http::{Response, StatusCode};
 use lambda_http::{Body, Request};
 
-use crate::account::{MAX_DESCRIPTION_CHARS, validate_text, validate_userid};
 use crate::deps::Deps;
 use crate::error::ApiError;
 use crate::http::request::{
-    PathParams, api_base, query, query_param, required_userid, session_call, user_context,
-    website_call,
+    PathParams, api_base, enrol_link_request, query, required_userid, session_call,
+    user_context, website_call,
 };
 use crate::http::response::{json, link_or_image};
-use crate::qr;
-use crate::service::sessions::{self, EnrolLinkRequest};
+use crate::service::sessions;
 
 /// `POST /servers/{serverid}/sessions`
 pub async fn create_session(
@@ -71,19 +69,4 @@ pub async fn qr_enrol(
     let base = api_base(req, deps.config.api_base.as_deref());
     let link = sessions::enrol_link(deps, &call, request, &base).await?;
     link_or_image(link.link, link.image)
-}
-
-fn enrol_link_request(q: &[(String, String)]) -> Result<EnrolLinkRequest, ApiError> {
-    let image = qr::image_params(query_param(q, "img"), query_param(q, "s"))?;
-    let userid = query_param(q, "userid")
-        .filter(|u| !u.is_empty())
-        .map(|u| validate_userid("userid", u))
-        .transpose()?;
-    let name = query_param(q, "name").unwrap_or("").trim().to_string();
-    validate_text("name", &name, MAX_DESCRIPTION_CHARS)?;
-    Ok(EnrolLinkRequest {
-        userid,
-        name,
-        image,
-    })
 }
