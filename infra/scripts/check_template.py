@@ -40,6 +40,7 @@ from cfnlint.decode import decode
 
 ALLOWED_ACTION_PREFIXES = ("dynamodb:", "sns:", "execute-api:")
 GSI_NAME = "gsi1"
+GSI_NAMES = ("gsi1", "gsi2")
 EXPECTED_GLOBALS = {
     "Runtime": "provided.al2023",
     "Architectures": ["arm64"],
@@ -237,7 +238,8 @@ def check_table(resources: dict, p: Problems) -> str | None:
     attrs = props.get("AttributeDefinitions")
     attrs_got = sorted((a.get("AttributeName"), a.get("AttributeType")) for a in attrs) \
         if isinstance(attrs, list) and all(isinstance(a, dict) for a in attrs) else attrs
-    expect("AttributeDefinitions", attrs_got, sorted([("gsi1pk", "S"), ("gsi1sk", "S"), ("pk", "S"), ("sk", "S")]))
+    expect("AttributeDefinitions", attrs_got, sorted([("gsi1pk", "S"), ("gsi1sk", "S"), ("gsi2pk", "S"),
+                                                      ("gsi2sk", "S"), ("pk", "S"), ("sk", "S")]))
     expect("KeySchema", props.get("KeySchema"),
            [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}])
     expect("GlobalSecondaryIndexes", props.get("GlobalSecondaryIndexes"), [{
@@ -245,6 +247,11 @@ def check_table(resources: dict, p: Problems) -> str | None:
         "KeySchema": [{"AttributeName": "gsi1pk", "KeyType": "HASH"},
                       {"AttributeName": "gsi1sk", "KeyType": "RANGE"}],
         "Projection": {"ProjectionType": "ALL"},
+    }, {
+        "IndexName": "gsi2",
+        "KeySchema": [{"AttributeName": "gsi2pk", "KeyType": "HASH"},
+                      {"AttributeName": "gsi2sk", "KeyType": "RANGE"}],
+        "Projection": {"ProjectionType": "KEYS_ONLY"},
     }])
     if "LocalSecondaryIndexes" in props:
         p.add("table", f"{name}: LocalSecondaryIndexes must not be set")
@@ -281,7 +288,7 @@ def table_resource_ok(r: Any, table: str) -> bool:
         s = arg
     else:
         return False
-    return s in ("${%s.Arn}" % table, "${%s.Arn}/index/%s" % (table, GSI_NAME))
+    return s in ("${%s.Arn}" % table, *("${%s.Arn}/index/%s" % (table, g) for g in GSI_NAMES))
 
 
 def check_iam(tpl: dict, functions: dict, table: str | None, p: Problems) -> None:
@@ -337,7 +344,7 @@ def check_statement(where: str, st: Any, table: str | None, p: Problems) -> None
         for r in as_list(st.get("Resource")):
             if not table_resource_ok(r, table):
                 p.add("iam", f"{where}: dynamodb Resource {show(r)} is not the table (!GetAtt {table}.Arn, or"
-                             f" !Sub \"${{{table}.Arn}}\" or \"${{{table}.Arn}}/index/{GSI_NAME}\")")
+                             f" !Sub \"${{{table}.Arn}}\" or \"${{{table}.Arn}}/index/<gsi1|gsi2>\")")
     cond = st.get("Condition")
     ops = [op for op, kv in cond.items() if isinstance(kv, dict)
            and any(str(k).lower() == "dynamodb:leadingkeys" for k in kv)] if isinstance(cond, dict) else []
