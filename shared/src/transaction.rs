@@ -254,7 +254,10 @@ mod tests {
             )
             .unwrap();
         let t = answered.transaction(&tid).unwrap();
-        assert_eq!(t.state_at(&answered, now + timeout), TransactionState::Approved);
+        assert_eq!(
+            t.state_at(&answered, now + timeout),
+            TransactionState::Approved
+        );
         assert_eq!(t.signature.as_deref(), Some("sig"));
     }
 }

@@ -133,7 +133,10 @@ async fn register_answers(store: Arc<dyn Store>) {
     let h = pending.hsid.clone();
     let cases: Vec<(Session, Vec<&str>)> = vec![
         (pending.clone(), vec!["LOGOUT"]),
-        (pending.scan(st, START).unwrap(), vec!["LOGOUT", "CONFIRMSCAN"]),
+        (
+            pending.scan(st, START).unwrap(),
+            vec!["LOGOUT", "CONFIRMSCAN"],
+        ),
         (
             pending.approve(login(1), st, START).unwrap(),
             vec!["LOGIN", "CANPROVOKE"],

@@ -784,21 +784,29 @@ async fn enrol_qr_images(stack: Stack) {
         "{svg}"
     );
     // v2.2 clients' sizes: out of range is clamped, `s` without `img` is ignored.
-    for (q, want) in [
-        ("?img=svg&s=99", "100"),
-        ("?img=svg&s=5000", "2000"),
-    ] {
+    for (q, want) in [("?img=svg&s=99", "100"), ("?img=svg&s=5000", "2000")] {
         let (status, svg) = stack
-            .call(Method::GET, &format!("/sessions/qr/enrol{q}"), Some(&n), None)
+            .call(
+                Method::GET,
+                &format!("/sessions/qr/enrol{q}"),
+                Some(&n),
+                None,
+            )
             .await;
         assert_eq!(status, 200, "{q}");
-        assert!(svg.as_str().unwrap().contains(&format!("width=\"{want}\"")), "{q}");
+        assert!(
+            svg.as_str().unwrap().contains(&format!("width=\"{want}\"")),
+            "{q}"
+        );
     }
     let (status, raw) = stack
         .call(Method::GET, "/sessions/qr/enrol?s=300", Some(&n), None)
         .await;
     assert_eq!(status, 200);
-    assert!(raw.as_str().unwrap().starts_with("nsauth://enrol/"), "{raw}");
+    assert!(
+        raw.as_str().unwrap().starts_with("nsauth://enrol/"),
+        "{raw}"
+    );
     for q in ["?img=gif", "?img=png&s=x", "?userid=", "?name=%00"] {
         let (status, v) = stack
             .call(

@@ -242,7 +242,9 @@ mod tests {
     #[test]
     fn transactions_reach_the_page() {
         use crate::server::Server;
-        use crate::transaction::{Transaction, TransactionContent, TransactionId, TransactionState};
+        use crate::transaction::{
+            Transaction, TransactionContent, TransactionId, TransactionState,
+        };
         let (s, st) = pending();
         let inn = s.approve(login(), &st, 101).unwrap();
         let server = Server::with_id(inn.serverid.clone(), st.clone(), 100);

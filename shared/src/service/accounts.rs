@@ -79,9 +79,13 @@ pub async fn get(
     call: &WebsiteCall,
     accountid: Checked<u64>,
 ) -> Result<AccountView, ApiError> {
-    let server = website::authorise(deps, &call.credentials, &[Permission::Sessions, Permission::Accounts])
-        .await?
-        .server;
+    let server = website::authorise(
+        deps,
+        &call.credentials,
+        &[Permission::Sessions, Permission::Accounts],
+    )
+    .await?
+    .server;
     Ok(load(deps, &server, accountid?).await?.view())
 }
 

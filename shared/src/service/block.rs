@@ -4,9 +4,9 @@
 use serde::Serialize;
 
 use crate::apikey::Permission;
+use crate::clock::UnixTime;
 use crate::deps::Deps;
 use crate::error::ApiError;
-use crate::clock::UnixTime;
 use crate::ids::{Hsid, Nonce, ServerId};
 use crate::links;
 use crate::server::Server;

@@ -361,8 +361,13 @@ mod tests {
     fn listing_parameters() {
         let l = Listing::parse(None, None, None, ACCOUNT_COLUMNS).unwrap();
         assert_eq!((l.limit, l.marker, l.sort.len()), (DEFAULT_LIMIT, 0, 0));
-        let l = Listing::parse(Some("5000"), Some("20"), Some("id:desc, userid"), ACCOUNT_COLUMNS)
-            .unwrap();
+        let l = Listing::parse(
+            Some("5000"),
+            Some("20"),
+            Some("id:desc, userid"),
+            ACCOUNT_COLUMNS,
+        )
+        .unwrap();
         assert_eq!((l.limit, l.marker), (MAX_LIMIT, 20));
         assert_eq!(
             l.sort,
@@ -377,7 +382,12 @@ mod tests {
                 }
             ]
         );
-        assert_eq!(Listing::parse(Some("0"), None, None, ACCOUNT_COLUMNS).unwrap().limit, 1);
+        assert_eq!(
+            Listing::parse(Some("0"), None, None, ACCOUNT_COLUMNS)
+                .unwrap()
+                .limit,
+            1
+        );
         for (limit, marker, sort) in [
             (Some("ten"), None, None),
             (None, Some("-1"), None),

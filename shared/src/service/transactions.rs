@@ -113,10 +113,7 @@ pub async fn create(
         },
     )
     .await?;
-    let tx = session
-        .transaction(&tid)
-        .ok_or(ApiError::Internal)?
-        .clone();
+    let tx = session.transaction(&tid).ok_or(ApiError::Internal)?.clone();
     let pushed = push_transaction(deps, server, &session, &tx).await;
     let link = links::transaction_link(&server.settings.link_base, &server.serverid, tid.as_str());
     tracing::info!(hsid = %session.hsid, pushed, "transaction created");
@@ -131,9 +128,18 @@ pub async fn create(
 
 /// Pushes a new transaction to its account's phone, counted against the account's push
 /// limit; best effort (the page can show the QR code): 1 when it went out.
-async fn push_transaction(deps: &Deps, server: &Server, session: &Session, tx: &Transaction) -> usize {
+async fn push_transaction(
+    deps: &Deps,
+    server: &Server,
+    session: &Session,
+    tx: &Transaction,
+) -> usize {
     let settings = &server.settings;
-    let account = match deps.accounts.get_account(&server.serverid, tx.accountid).await {
+    let account = match deps
+        .accounts
+        .get_account(&server.serverid, tx.accountid)
+        .await
+    {
         Ok(Some(a)) => a,
         _ => return 0,
     };
@@ -274,7 +280,10 @@ pub async fn show(
 fn closed(state: TransactionState) -> ApiError {
     ApiError::conflict(
         "transaction_closed",
-        format!("the transaction is {}; it can no longer be answered", state.as_str()),
+        format!(
+            "the transaction is {}; it can no longer be answered",
+            state.as_str()
+        ),
     )
 }
 

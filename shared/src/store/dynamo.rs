@@ -40,9 +40,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{
-    AccountKey,
-    AccountStore, ChangeStream, Counted, Page, PushCounterStore, ReplayStore, ServerStore,
-    SessionCursor, SessionStore, StoreError, SubscriptionStore,
+    AccountKey, AccountStore, ChangeStream, Counted, Page, PushCounterStore, ReplayStore,
+    ServerStore, SessionCursor, SessionStore, StoreError, SubscriptionStore,
 };
 use crate::account::{Account, AccountSweep};
 use crate::apikey::ApiKeyRecord;
@@ -413,7 +412,10 @@ impl DynamoStore {
         other: Item,
     ) -> Result<(Option<Server>, Option<Item>), StoreError> {
         let found = self
-            .batch_get(vec![key(server_pk(serverid), SERVER_SK.into()), other], true)
+            .batch_get(
+                vec![key(server_pk(serverid), SERVER_SK.into()), other],
+                true,
+            )
             .await?;
         let mut server = None;
         let mut rest = None;
@@ -797,7 +799,9 @@ impl AccountStore for DynamoStore {
             .map(|item| match item.get("gsi2sk") {
                 Some(AttributeValue::S(sk)) => AccountKey::from_sort_key(sk)
                     .ok_or_else(|| StoreError::Corrupt(format!("account index key {sk:?}"))),
-                _ => Err(StoreError::Corrupt("account index entry without gsi2sk".into())),
+                _ => Err(StoreError::Corrupt(
+                    "account index entry without gsi2sk".into(),
+                )),
             })
             .collect()
     }

@@ -5,9 +5,8 @@ use async_trait::async_trait;
 
 use super::dynamo::page_of;
 use super::{
-    AccountKey,
-    AccountStore, ChangeStream, Counted, Page, PushCounterStore, ReplayStore, SUBSCRIPTION_SECONDS,
-    ServerStore, SessionCursor, SessionStore, StoreError, SubscriptionStore,
+    AccountKey, AccountStore, ChangeStream, Counted, Page, PushCounterStore, ReplayStore,
+    SUBSCRIPTION_SECONDS, ServerStore, SessionCursor, SessionStore, StoreError, SubscriptionStore,
 };
 use crate::account::{Account, AccountSweep};
 use crate::apikey::ApiKeyRecord;

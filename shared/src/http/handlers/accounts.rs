@@ -9,9 +9,7 @@ use crate::error::ApiError;
 use crate::http::request::{PathParams, page, query, query_param, required_userid, website_call};
 use crate::http::response::json;
 use crate::service::accounts;
-use crate::service::listings::{
-    self, ACCOUNT_COLUMNS, Column, Filter, Listing, USER_COLUMNS,
-};
+use crate::service::listings::{self, ACCOUNT_COLUMNS, Column, Filter, Listing, USER_COLUMNS};
 
 /// `GET /servers/{serverid}/accounts/{accountid}`
 pub async fn get_account(

@@ -7,8 +7,8 @@ use lambda_http::{Body, Request};
 use crate::deps::Deps;
 use crate::error::ApiError;
 use crate::http::request::{
-    PathParams, api_base, enrol_link_request, query, required_userid, session_call,
-    user_context, website_call,
+    PathParams, api_base, enrol_link_request, query, required_userid, session_call, user_context,
+    website_call,
 };
 use crate::http::response::{json, link_or_image};
 use crate::service::sessions;
