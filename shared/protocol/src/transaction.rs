@@ -205,6 +205,7 @@ pub struct TransactionShown {
 /// `r || s`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TransactionApproval {
+    #[serde(default)]
     pub signature: String,
 }
 
