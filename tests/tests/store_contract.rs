@@ -16,8 +16,8 @@ use nsauth::server::Server;
 use nsauth::session::{LoginInfo, Session, SessionState};
 use nsauth::settings::ServerSettings;
 use nsauth::store::{
-    ChangeStream, Counted, MemoryStore, PushCounterStore, ReplayStore, ServerStore, SessionStore,
-    Store, StoreError, SubscriptionStore,
+    AccountStore, ChangeStream, Counted, MemoryStore, PushCounterStore, ReplayStore, ServerStore,
+    SessionStore, Store, StoreError, SubscriptionStore,
 };
 use nsauth::usercontext::UserContext;
 use nsauth_tests::{dynalite, dynamo_store, moto};
@@ -731,6 +731,64 @@ async fn unversioned_server(store: &nsauth::store::DynamoStore) {
     );
 }
 
+/// Accounts written before the account index (gsi2) existed are missing from the listings
+/// until `index_accounts` (the admin tool's `index-accounts`) puts them in; once is enough,
+/// and an account of another server is left alone.
+async fn accounts_stored_before_the_index(store: &nsauth::store::DynamoStore) {
+    let a = server("Upgraded");
+    let b = server("Other");
+    store.create_server(&a).await.unwrap();
+    store.create_server(&b).await.unwrap();
+    let legacy = |srv: &Server, id: u64, userid: Option<&str>| {
+        let acc = account(srv, id, userid);
+        let mut item: std::collections::HashMap<String, AttributeValue> =
+            serde_dynamo::to_item(&acc).unwrap();
+        item.insert(
+            "pk".into(),
+            AttributeValue::S(format!("ACCOUNT#{}#{id}", srv.serverid)),
+        );
+        item.insert("sk".into(), AttributeValue::S("ACCOUNT".into()));
+        item
+    };
+    for item in [
+        legacy(&a, 1, Some("old")),
+        legacy(&a, 2, None),
+        legacy(&b, 1, Some("else")),
+    ] {
+        store
+            .client()
+            .put_item()
+            .table_name(store.table())
+            .set_item(Some(item))
+            .send()
+            .await
+            .unwrap();
+    }
+    // One written since the upgrade is indexed already.
+    store.create_account(&account(&a, 3, None)).await.unwrap();
+    let ids = |keys: Vec<nsauth::store::AccountKey>| -> Vec<u64> {
+        let mut ids: Vec<u64> = keys.iter().map(|k| k.accountid).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(
+        ids(store.account_index(&a.serverid).await.unwrap()),
+        vec![3]
+    );
+    assert_eq!(store.index_accounts(&a.serverid).await.unwrap(), 2);
+    let keys = store.account_index(&a.serverid).await.unwrap();
+    assert_eq!(ids(keys.clone()), vec![1, 2, 3]);
+    assert!(keys.contains(&nsauth::store::AccountKey {
+        accountid: 1,
+        userid: Some("old".into())
+    }));
+    assert_eq!(store.index_accounts(&a.serverid).await.unwrap(), 0);
+    assert!(store.account_index(&b.serverid).await.unwrap().is_empty());
+    // The account items themselves are unchanged.
+    let read = store.get_account(&a.serverid, 1).await.unwrap().unwrap();
+    assert_eq!(read, account(&a, 1, Some("old")));
+}
+
 fn hsid() -> Hsid {
     Nonce::generate().hsid(&ServerId::generate())
 }
@@ -896,6 +954,7 @@ async fn contract_on_moto() {
     let stream = ChangeStream::new();
     change_stream(&store.clone().with_stream(stream.clone()), &stream).await;
     unversioned_server(&store).await;
+    accounts_stored_before_the_index(&store).await;
     // Not `concurrent_transitions` here: moto checks a condition and writes the item
     // without a lock (moto/dynamodb/models/table.py, put_item), so two conditional writes
     // on one version can both succeed under load (seen in CI, and 1 round in 300 with a
@@ -956,6 +1015,7 @@ async fn contract_on_dynalite() {
     let streamed = store.as_ref().clone().with_stream(stream.clone());
     change_stream(&streamed, &stream).await;
     unversioned_server(&store).await;
+    accounts_stored_before_the_index(&store).await;
 }
 
 /// The memory store (the local stack's) forgets replay records and subscriptions whose time

@@ -28,6 +28,9 @@ commands:
                                           a new API key (shown once)
   list-keys SERVERID                      the server's API keys (ids, never secrets)
   revoke-key SERVERID KEYID               revoke a key at once
+  index-accounts SERVERID                 put accounts stored before the account index
+                                          (gsi2, the v2.2 listings) into it; once after
+                                          upgrading a stack deployed before it
   routes                                  the HTTP routes of each function, as JSON
 settings: name, logo, link_base, return_urls (comma-separated), login_timeout,
   session_lifetime, remember_seconds, push_limit, push_window, fraud_block_after,
@@ -238,6 +241,12 @@ async fn run(mut args: Args) -> Result<(), String> {
                     revoked.unwrap_or_default()
                 );
             }
+        }
+        "index-accounts" => {
+            let id = serverid(&args.next("SERVERID")?)?;
+            args.done()?;
+            let added = store.index_accounts(&id).await.map_err(|e| e.to_string())?;
+            println!("{added} account(s) of server {id} added to the account index");
         }
         "revoke-key" => {
             let id = serverid(&args.next("SERVERID")?)?;

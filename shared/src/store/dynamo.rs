@@ -296,6 +296,63 @@ pub struct DynamoStore {
 }
 
 impl DynamoStore {
+    /// Puts the server's accounts stored before the account index (gsi2) existed into it:
+    /// an account enters the index whenever it is written, so only those untouched since
+    /// the upgrade are missing. An admin-tool operation (it scans the table once, pages of
+    /// 1 MB, with a filter); never on a request path. Returns how many accounts it added.
+    pub async fn index_accounts(&self, serverid: &ServerId) -> Result<usize, StoreError> {
+        let prefix = format!("ACCOUNT#{serverid}#");
+        let mut start: Option<Item> = None;
+        let mut added = 0;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression(
+                    "begins_with(pk, :p) AND sk = :s AND attribute_not_exists(gsi2pk)",
+                )
+                .expression_attribute_values(":p", s(prefix.clone()))
+                .expression_attribute_values(":s", s(ACCOUNT_SK))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk_err)?;
+            for item in out.items.unwrap_or_default() {
+                let account: Account = from_item(item)?;
+                let index_key = AccountKey {
+                    accountid: account.accountid,
+                    userid: account.userid.clone(),
+                };
+                // Only the index keys are set, on the item as it is (a change since the
+                // scan wrote them already, which the condition lets pass unharmed).
+                let done = self
+                    .client
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key(
+                        account_pk(serverid, account.accountid),
+                        ACCOUNT_SK.into(),
+                    )))
+                    .update_expression("SET gsi2pk = :pk, gsi2sk = :sk")
+                    .condition_expression("attribute_exists(pk) AND attribute_not_exists(gsi2pk)")
+                    .expression_attribute_values(":pk", s(accounts_gsi_pk(serverid)))
+                    .expression_attribute_values(":sk", s(index_key.sort_key()))
+                    .send()
+                    .await;
+                match done.map_err(sdk_err) {
+                    Ok(_) => added += 1,
+                    Err(StoreError::ConditionFailed) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(added),
+            }
+        }
+    }
+
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         DynamoStore {
             client,
