@@ -1,15 +1,37 @@
 /*
  * nsauth login block: keeps a page in step with its nsauth session (SPEC section 8).
  *
- * Finds every `.nsauth-block` (a login block from getHtmlLogin) and `.nsauth-footer` (the
- * marker getHtmlFooter adds to a logged-in page). Each one follows its session over the
- * WebSocket in its `data-ws` (text frames `TYPE HSID SERVERID ...`), reconnecting with
- * exponential backoff; after 3 connections in a row that fail to open (or with no
- * `data-ws`, or no WebSocket in the browser) it polls `data-status` instead.
+ * Finds every `.nsauth-block` (a login block from getHtmlLogin), `.nsauth-enrol` (an
+ * enrolment block from getHtmlEnrol) and `.nsauth-footer` (the marker getHtmlFooter adds
+ * to a page). Each one follows its session over the WebSocket in its `data-ws` (text
+ * frames `TYPE HSID SERVERID ...`; REGISTER is answered with LOGIN or LOGOUT first, then
+ * CANPROVOKE and the rest), reconnecting with exponential backoff; after 3 connections in
+ * a row that fail to open (or with no `data-ws`, or no WebSocket in the browser) it polls
+ * `data-status` instead.
  *
  * A block shows the progress of the login, the push button, the number to match and the
  * retry button; on LOGIN it calls the global function named by `data-callback` with the
- * hsid, or reloads the page. A footer reloads the page when its session is logged out.
+ * hsid, or reloads the page. It ignores LOGOUT (the answer to REGISTER for a session not
+ * logged in).
+ *
+ * An enrolment block shows its QR code and an "open the app" link (`data-applink`, else
+ * `data-link`) until ENROLLED, or LOGIN when it was drawn for a session nobody was logged
+ * in to (`data-session`; the enrolment logs the new account in):
+ * then it says "enrolled" and calls `data-callback` with the hsid, if given (no reload).
+ * Its `data-expires` is the enrolment link's end: after it, the block offers a retry.
+ *
+ * A footer reloads the page when its session is logged out, but only on a page rendered
+ * for a logged-in session: `data-loggedin="true"` (or, from servers that do not write
+ * the attribute, a footer at all). A footer with `data-loggedin="false"` watches nothing:
+ * logging in is the login block's business, and a LOGOUT does not concern such a page.
+ *
+ * Transactions: a TXSTATUS frame (`TXSTATUS HSID SERVERID TID TSTATUS`) is dispatched as
+ * the DOM event `nsauth:transaction` on the block or footer element (it bubbles to
+ * `document`), with `detail` {hsid, serverid, tid, tstatus, state}: tstatus "0" (state
+ * "new"), "1" ("approved") or "2" ("declined": declined or expired). Each tid and status
+ * once per page. Only over the WebSocket: polling learns nothing of transactions, so a
+ * page still asks its backend (getTransactionResult); the event only says when. Other
+ * unknown frames are ignored (logged with console.info).
  *
  * No framework, no build step. Globals: only `window.nsauthBlock` (version, and
  * `_state(el)`, the state name of a block or footer, for debugging and tests).
@@ -34,6 +56,16 @@
   var EXPIRY_RECHECK_EVERY = 5000;
   var EXPIRY_RECHECKS = 24;
 
+  var ENROL_TEXT = {
+    pending: "Scan the code with your authenticator app to add this website to it.",
+    enrolled: "Enrolled: your phone can log in now.",
+    expired: "The enrolment code has expired."
+  };
+
+  var TX_STATES = { "0": "new", "1": "approved", "2": "declined" };
+  var TID = /^[A-Za-z0-9_-]{43}$/;
+  var txSeen = {}; // tid -> the last tstatus dispatched
+
   var TEXT = {
     pending: "Scan the code with your authenticator app.",
     scanned: "Code scanned - confirm on your phone.",
@@ -45,8 +77,8 @@
     pushing: "Sending a login request to your phone..."
   };
 
-  // States after which a block waits for nothing more.
-  var FINAL = { loggedin: true, cancelled: true, expired: true };
+  // States after which a block (or an enrolment block) waits for nothing more.
+  var FINAL = { loggedin: true, cancelled: true, expired: true, enrolled: true };
 
   var all = []; // every live controller
   var byElement = typeof WeakMap === "function" ? new WeakMap() : null;
@@ -135,9 +167,14 @@
   // ---------------------------------------------------------------------------
   // One block or footer.
 
-  function Controller(el, footer) {
+  // `kind`: "block", "enrol" or "footer".
+  function Controller(el, kind) {
+    var footer = kind === "footer";
     this.el = el;
     this.footer = footer;
+    this.enrol = kind === "enrol";
+    // A footer acts on the end of a login only on a page rendered logged in.
+    this.loggedinPage = footer && attr(el, "data-loggedin") !== "false";
     this.serverid = attr(el, "data-serverid");
     this.hsid = attr(el, "data-hsid");
     this.wsUrl = attr(el, "data-ws");
@@ -146,7 +183,14 @@
     this.token = attr(el, "data-token");
     this.canprovoke = attr(el, "data-canprovoke") === "true";
     this.match = attr(el, "data-match");
-    this.state = attr(el, "data-state") || (footer ? "loggedin" : "pending");
+    this.state = attr(el, "data-state") || (footer ? (this.loggedinPage ? "loggedin" : "loggedout") : "pending");
+    // The session's state when the enrolment block was drawn: on a session logged in
+    // already (a second device), LOGIN says nothing; ENROLLED does.
+    this.sessionAtRender = attr(el, "data-session");
+    if (this.enrol && !(this.state in ENROL_TEXT)) {
+      // The session's state as the server rendered it: an enrolment waits until LOGIN.
+      this.state = "pending";
+    }
     this.expires = parseExpires(attr(el, "data-expires"));
     this.expiryTimer = null;
     this.ws = null;
@@ -175,6 +219,11 @@
 
   Controller.prototype.start = function () {
     var self = this;
+    if (this.footer && !this.loggedinPage) {
+      info("a footer of a page not logged in: nothing to watch");
+      this.stopped = true;
+      return;
+    }
     if (!this.footer) {
       if (this.pushButton) {
         this.pushButton.addEventListener("click", function (ev) {
@@ -209,6 +258,16 @@
   Controller.prototype.watchExpiry = function () {
     var self = this;
     if (isNaN(this.expires)) {
+      return;
+    }
+    if (this.enrol) {
+      // The enrolment link's end: nothing on the server says it, and nothing can change
+      // it. (A LOGIN that reaches the page later still wins.)
+      this.expiryTimer = setTimeout(function () {
+        if (!self.stopped && self.state === "pending") {
+          self.setState("expired");
+        }
+      }, Math.min(2147483647, Math.max(0, this.expires - Date.now()) + EXPIRY_GRACE));
       return;
     }
     var checks = 0;
@@ -393,6 +452,18 @@
     if (parts.length >= 3 && this.serverid && parts[2] !== this.serverid) {
       return;
     }
+    if (type === "TXSTATUS") {
+      this.onTransaction(parts[3], parts[4]);
+      return;
+    }
+    if (this.enrol) {
+      // The enrolment logs the new account in: LOGIN. Everything else (the LOGOUT that
+      // answers REGISTER, the login attempt's frames) is the login block's business.
+      if (type === "ENROLLED" || (type === "LOGIN" && this.sessionAtRender !== "loggedin")) {
+        this.setState("enrolled");
+      }
+      return;
+    }
     if (this.footer) {
       // A logged-in page only cares about the end of its login.
       if (type === "LOGOUT" || type === "EXPIRED") {
@@ -438,8 +509,34 @@
     }
   };
 
+  // `nsauth:transaction` on the element (bubbling), once per tid and status.
+  Controller.prototype.onTransaction = function (tid, tstatus) {
+    if (!TID.test(tid || "") || !(tstatus in TX_STATES)) {
+      info("bad TXSTATUS frame ignored");
+      return;
+    }
+    if (txSeen[tid] === tstatus) {
+      return;
+    }
+    txSeen[tid] = tstatus;
+    var detail = { hsid: this.hsid, serverid: this.serverid, tid: tid, tstatus: tstatus, state: TX_STATES[tstatus] };
+    var ev;
+    try {
+      ev = new window.CustomEvent("nsauth:transaction", { bubbles: true, detail: detail });
+    } catch (e) {
+      ev = document.createEvent("CustomEvent");
+      ev.initCustomEvent("nsauth:transaction", true, false, detail);
+    }
+    try {
+      this.el.dispatchEvent(ev);
+    } catch (e) {
+      // A listener's exception is the page's; the block goes on.
+      info("a nsauth:transaction listener failed: " + e);
+    }
+  };
+
   Controller.prototype.onError = function (code, message) {
-    if (this.footer) {
+    if (this.footer || (this.enrol && this.state !== "pending")) {
       info("server error " + code + ": " + message);
       return;
     }
@@ -520,6 +617,13 @@
     if (this.footer) {
       if (s === "loggedout" || s === "expired") {
         this.setState("loggedout");
+      }
+      return;
+    }
+    if (this.enrol) {
+      // Polling sees a login only: enough unless the session was logged in already.
+      if (s === "loggedin" && this.sessionAtRender !== "loggedin") {
+        this.setState("enrolled");
       }
       return;
     }
@@ -631,6 +735,20 @@
       }
       return;
     }
+    if (this.enrol) {
+      if (state !== before) {
+        this.note = "";
+        this.el.removeAttribute("data-error");
+      }
+      this.render();
+      if (state === "enrolled") {
+        this.stop();
+        this.callCallback();
+      } else if (state === "expired") {
+        this.stop();
+      }
+      return;
+    }
     if (state in FINAL) {
       // The number only matters while the phone is deciding.
       this.match = "";
@@ -649,6 +767,14 @@
 
   Controller.prototype.loggedIn = function () {
     this.stop();
+    if (!this.callCallback()) {
+      reload();
+    }
+  };
+
+  // Calls the global function named by data-callback with the hsid; false when there is
+  // none to call.
+  Controller.prototype.callCallback = function () {
     var name = this.callback;
     if (name) {
       // A dotted name (`app.auth.done`) is looked up step by step from window, and called
@@ -668,15 +794,33 @@
             console.warn("nsauth: the login callback " + name + " failed:", e);
           }
         }
-        return;
+        return true;
       }
-      info("no global function " + name + "; reloading instead");
+      info("no global function " + name + (this.enrol ? "" : "; reloading instead"));
     }
-    reload();
+    return false;
+  };
+
+  Controller.prototype.renderEnrol = function () {
+    var s = this.state;
+    this.el.setAttribute("data-state", s);
+    if (this.status) {
+      var text = this.note || ENROL_TEXT[s] || ENROL_TEXT.pending;
+      if (this.status.textContent !== text) {
+        this.status.textContent = text;
+      }
+    }
+    show(this.qr, s === "pending");
+    show(this.openApp, s === "pending");
+    show(this.retryButton, s === "expired");
   };
 
   Controller.prototype.render = function () {
     if (this.footer) {
+      return;
+    }
+    if (this.enrol) {
+      this.renderEnrol();
       return;
     }
     var s = this.state;
@@ -724,18 +868,22 @@
   // ---------------------------------------------------------------------------
   // Start-up.
 
+  function hasClass(el, name) {
+    return new RegExp("(^|\\s)" + name + "(\\s|$)").test(el.className || "");
+  }
+
   function init() {
-    var nodes = document.querySelectorAll(".nsauth-block, .nsauth-footer");
+    var nodes = document.querySelectorAll(".nsauth-block, .nsauth-enrol, .nsauth-footer");
     for (var i = 0; i < nodes.length; i++) {
       var el = nodes[i];
       if (el.getAttribute("data-nsauth-started") === "1") {
         continue;
       }
       el.setAttribute("data-nsauth-started", "1");
-      var footer = !/(^|\s)nsauth-block(\s|$)/.test(el.className || "");
-      var c = new Controller(el, footer);
+      var kind = hasClass(el, "nsauth-block") ? "block" : hasClass(el, "nsauth-enrol") ? "enrol" : "footer";
+      var c = new Controller(el, kind);
       if (!c.hsid) {
-        info("a " + (footer ? "footer" : "block") + " without data-hsid: skipped");
+        info("a " + kind + " without data-hsid: skipped");
         continue;
       }
       all.push(c);

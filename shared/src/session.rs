@@ -78,6 +78,10 @@ pub struct Session {
     pub pushed: Vec<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pushed_at: Option<UnixTime>,
+    /// The account last enrolled through this session's enrolment link (the enrolment
+    /// block's cue, also when the session was logged in already).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enrolled: Option<u64>,
     /// Transactions the website asked the logged-in account to sign (the latest few).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub transactions: Vec<crate::transaction::Transaction>,
@@ -198,6 +202,7 @@ impl Session {
             matching: (settings.number_match == NumberMatch::Always).then(Matching::generate),
             pushed: Vec::new(),
             pushed_at: None,
+            enrolled: None,
             transactions: Vec::new(),
         }
     }

@@ -336,6 +336,38 @@ async fn html_enrol_block_enrols_and_logs_in(stack: Stack) {
         (st["loggedin"].clone(), st["userid"].clone()),
         (json!(true), json!("eve"))
     );
+    // A second device enrolled from the logged-in session: the block says the session is
+    // logged in (so it waits for ENROLLED, not LOGIN); the login stays the first device's
+    // and the session records the enrolment (the ENROLLED frame's cue).
+    let resp = nsauth_tests::http()
+        .get(format!(
+            "{}/servers/{}/sessions/html/enrol?name=Tablet",
+            stack.base, stack.serverid
+        ))
+        .header("X-apikey", &stack.apikey)
+        .header("X-nonce", &n)
+        .send()
+        .await
+        .unwrap();
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("data-session=\"loggedin\""), "{html}");
+    let link2 = html
+        .split("data-link=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .replace("&amp;", "&");
+    let mut tablet = stack.phone();
+    let second = tablet.enrol(&link2, "Tablet", None).await.unwrap();
+    let st = stack.status(&n).await;
+    assert_eq!(st["accountid"], json!(acc.accountid), "{st}");
+    let stored = stack
+        .store()
+        .get_session(&nsauth::ids::Hsid::parse(&hsid(&stack, &n)).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.enrolled, Some(second.accountid));
     // A userid binds the account to a user: the key needs 'users' as well (our deviation,
     // as for getQrEnrol); without a userid 'sessions' is enough.
     let (status, v) = call_with(

@@ -38,10 +38,12 @@ impl TransactionContent {
             ("benificiary", &self.benificiary, MAX_BENEFICIARY_CHARS),
             ("description", &self.description, MAX_DESCRIPTION_CHARS),
         ] {
-            if v.chars().count() > max || v.chars().any(char::is_control) {
+            if v.chars().count() > max || v.chars().any(|c| c.is_control() || is_bidi_control(c)) {
                 return Err(ApiError::invalid_field(
                     field,
-                    format!("at most {max} characters, no control characters"),
+                    format!(
+                        "at most {max} characters, no control or bidirectional formatting characters"
+                    ),
                 ));
             }
         }
@@ -56,6 +58,12 @@ impl TransactionContent {
         }
         Ok(())
     }
+}
+
+/// Bidirectional formatting characters: they can make "100" display as "001", so a text
+/// the user confirms may not hold them.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// A transaction's id: base64url of the session's hsid (16 bytes) and 16 random bytes, 43
@@ -277,6 +285,11 @@ mod tests {
             ..Default::default()
         };
         assert!(ctl.validate().is_err());
+        let bidi = TransactionContent {
+            amount: "\u{202E}001".into(),
+            ..Default::default()
+        };
+        assert!(bidi.validate().is_err());
         let spelled: TransactionContent =
             serde_json::from_str(r#"{"beneficiary":"Bob","amount":"3"}"#).unwrap();
         assert_eq!(spelled.benificiary, "Bob");

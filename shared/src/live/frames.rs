@@ -15,6 +15,8 @@ pub enum Frame {
     ConfirmProvoke,
     Cancel,
     NoAccounts,
+    /// A phone enrolled through the session's enrolment link.
+    Enrolled,
     /// The attempt timed out (answer to REGISTER; expiry itself writes nothing).
     Expired,
     Match(String),
@@ -32,6 +34,7 @@ impl Frame {
             Frame::ConfirmProvoke => "CONFIRMPROVOKE",
             Frame::Cancel => "CANCEL",
             Frame::NoAccounts => "NOACCOUNTS",
+            Frame::Enrolled => "ENROLLED",
             Frame::Expired => "EXPIRED",
             Frame::Match(n) => return format!("MATCH {hsid} {serverid} {n}"),
             Frame::TxStatus(tid, tstatus) => {
@@ -163,6 +166,9 @@ pub fn for_change(old: Option<&Session>, new: &Session, now: UnixTime) -> Vec<Fr
     if new.event == Some(SessionEvent::NoAccounts) && old_event != new.event {
         out.push(Frame::NoAccounts);
     }
+    if new.enrolled.is_some() && old.and_then(|o| o.enrolled) != new.enrolled {
+        out.push(Frame::Enrolled);
+    }
     if new.pushed_at.is_some() && old.and_then(|o| o.pushed_at) != new.pushed_at {
         out.push(Frame::ConfirmProvoke);
     }
@@ -237,6 +243,12 @@ mod tests {
         assert_eq!(for_change(Some(&pushed), &denied, 105), vec![Frame::Cancel]);
         let noacc = s.noted(SessionEvent::NoAccounts, &st, 106);
         assert_eq!(for_change(Some(&s), &noacc, 106), vec![Frame::NoAccounts]);
+        let mut enrolled = inn.clone();
+        enrolled.enrolled = Some(7);
+        assert_eq!(
+            for_change(Some(&inn), &enrolled, 107),
+            vec![Frame::Enrolled]
+        );
     }
 
     #[test]

@@ -351,10 +351,17 @@ async fn log_in_enrolling_session(
         deps.clock.as_ref(),
         session,
         |s, now| {
-            Ok(s.state_at(now)
-                .is_open_attempt()
-                .then(|| s.approve(login.clone(), settings, now).ok())
-                .flatten())
+            // An open attempt is logged in to; a session logged in already (a second
+            // device added) keeps its login. Either way the enrolment is noted for the
+            // page's enrolment block (ENROLLED).
+            let mut next = if s.state_at(now).is_open_attempt() {
+                s.approve(login.clone(), settings, now).ok()
+            } else {
+                None
+            }
+            .unwrap_or_else(|| s.next_same_state(settings, now));
+            next.enrolled = Some(login.accountid);
+            Ok(Some(next))
         },
     )
     .await?;

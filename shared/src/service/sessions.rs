@@ -161,6 +161,9 @@ pub struct EnrolLink {
     pub image: Option<(QrFormat, u32)>,
     /// When the link's token expires.
     pub expires_at: crate::clock::UnixTime,
+    /// The session's state as the link is handed out (getHtmlEnrol's block: a session
+    /// logged in already stays so, and its block waits for ENROLLED rather than LOGIN).
+    pub session_state: SessionState,
 }
 
 /// getQrEnrol: an enrolment link for this browser session, with a single-use token.
@@ -180,7 +183,7 @@ pub async fn enrol_link(
     }
     let settings = &ws.server.settings;
     let session = ws.ensure(deps, None).await?;
-    versioned::update(
+    let session = versioned::update(
         deps.sessions.as_ref(),
         deps.clock.as_ref(),
         session,
@@ -205,5 +208,6 @@ pub async fn enrol_link(
         link: enrol::enrol_link(&settings.link_base, &ws.server.serverid, &token, api_base),
         image: request.image,
         expires_at: now + TOKEN_LIFETIME_SECONDS,
+        session_state: session.state_at(now),
     })
 }

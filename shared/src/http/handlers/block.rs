@@ -270,10 +270,11 @@ pub async fn html_enrol(
     let svg = qr::svg(&link.link, 240)?;
     let qr_svg = svg.find("<svg").map_or(svg.as_str(), |i| &svg[i..]);
     let body = format!(
-        r#"<div class="nsauth-enrol" data-serverid="{sid}" data-hsid="{hsid}" data-ws="{ws}" data-status="{status}" data-state="pending" data-expires="{expires}" data-link="{link}">
+        r#"<div class="nsauth-enrol" data-serverid="{sid}" data-hsid="{hsid}" data-ws="{ws}" data-status="{status}" data-state="pending" data-session="{state}" data-expires="{expires}" data-link="{link}">
   <div class="nsauth-qr" role="img" aria-label="QR code to enrol with the authenticator app">{qr_svg}</div>
   <p class="nsauth-status" aria-live="polite">Scan the code with your authenticator app to add this website to it.</p>
   <a class="nsauth-open-app" href="{link}">Open the app on this device</a>
+  <button type="button" class="nsauth-retry" hidden>Try again</button>
 </div>
 "#,
         sid = esc(serverid.as_str()),
@@ -281,6 +282,7 @@ pub async fn html_enrol(
         ws = esc(&u.ws),
         status = esc(&u.status),
         expires = link.expires_at,
+        state = link.session_state.as_str(),
         link = esc(&link.link),
     );
     Ok(html(StatusCode::OK, body, "no-store"))
