@@ -379,3 +379,161 @@ test("on a phone the block offers to open the app (app link, else the login link
     await desktop.context.close();
   }
 });
+
+// ---------------------------------------------------------------------------
+// v2.2: REGISTER is answered with LOGIN or LOGOUT first; TXSTATUS frames; the enrolment
+// block.
+
+const TID = "oMq6h_iXjjAWw1CR3fzlBAABAgMEBQYHCAkKCwwNDg8";
+const footerState = (page) => page.evaluate(() => window.nsauthBlock._state(document.querySelector(".nsauth-footer")));
+
+test("a footer of a logged-in page (data-loggedin=true) takes the LOGIN answer in its stride, reports TXSTATUS as nsauth:transaction and reloads on LOGOUT", { timeout: 30_000 }, async () => {
+  const { context, page, rec } = await openPage({ footer: "1", loggedin: "true" });
+  try {
+    await fake.waitForFrame(`REGISTER ${HSID} ${SERVERID}`);
+    const loads = fake.pageLoads;
+    fake.send(frame("LOGIN"));
+    fake.send(frame("CANPROVOKE"));
+    // A transaction of the session: created, then approved; repeats and frames of another
+    // session or malformed ones are not reported.
+    fake.send(frame("TXSTATUS", TID, "0"));
+    fake.send(frame("TXSTATUS", TID, "0"));
+    fake.send(`TXSTATUS AAAAAAAAAAAAAAAAAAAAAA ${SERVERID} ${TID} 1`);
+    fake.send(frame("TXSTATUS", "short", "1"));
+    fake.send(frame("TXSTATUS", TID, "7"));
+    fake.send(frame("TXSTATUS", TID, "1"));
+    await page.waitForFunction(() => window.txEvents.length >= 2);
+    await page.waitForTimeout(300);
+    assert.deepEqual(await page.evaluate(() => window.txEvents), [
+      { hsid: HSID, serverid: SERVERID, tid: TID, tstatus: "0", state: "new" },
+      { hsid: HSID, serverid: SERVERID, tid: TID, tstatus: "1", state: "approved" },
+    ]);
+    assert.equal(await footerState(page), "loggedin");
+    assert.equal(fake.pageLoads, loads, "no reload on LOGIN, CANPROVOKE or TXSTATUS");
+    await Promise.all([page.waitForNavigation(), fake.send(frame("LOGOUT"))]);
+    assert.equal(fake.pageLoads, loads + 1, "LOGOUT reloads the logged-in page");
+    await page.waitForLoadState("load");
+    h.assertNoErrors(rec);
+  } finally {
+    await context.close();
+  }
+});
+
+test("a footer of a page not logged in (data-loggedin=false) watches nothing: no WebSocket, no polling, no reload", { timeout: 30_000 }, async () => {
+  const { context, page, rec } = await openPage({ footer: "1", loggedin: "false" });
+  try {
+    await page.waitForFunction(() => document.querySelector(".nsauth-footer").getAttribute("data-nsauth-started") === "1");
+    await page.waitForTimeout(1500);
+    assert.equal(rec.sockets, 0, "no WebSocket");
+    assert.equal(fake.statusRequests, 0, "no polling");
+    assert.equal(await footerState(page), "loggedout");
+    assert.equal(fake.pageLoads, 1);
+    h.assertNoErrors(rec);
+  } finally {
+    await context.close();
+  }
+});
+
+test("a login block: the LOGOUT answer to REGISTER changes nothing; TXSTATUS is reported, not shown", { timeout: 30_000 }, async () => {
+  const { context, page, rec } = await openPage();
+  try {
+    await fake.waitForFrame(`REGISTER ${HSID} ${SERVERID}`);
+    fake.send(frame("LOGOUT"));
+    fake.send(frame("CANPROVOKE"));
+    fake.send(frame("TXSTATUS", TID, "2"));
+    await page.waitForSelector(".nsauth-block .nsauth-push", { state: "visible" });
+    await page.waitForFunction(() => window.txEvents.length === 1);
+    assert.equal((await page.evaluate(() => window.txEvents))[0].state, "declined");
+    assert.equal(await state(page), "pending");
+    assert.equal(await status(page), "Scan the code with your authenticator app.");
+    assert.equal(await page.isVisible(".nsauth-block .nsauth-qr"), true);
+    h.assertNoErrors(rec);
+  } finally {
+    await context.close();
+  }
+});
+
+test("an enrolment block shows its QR code and the app link, ignores LOGOUT, and says enrolled on LOGIN (WebSocket and polling)", { timeout: 40_000 }, async () => {
+  const enrolState = (page) => page.evaluate(() => window.nsauthBlock._state(document.querySelector(".nsauth-enrol")));
+  const enrolStatus = (page) => page.textContent(".nsauth-enrol .nsauth-status").then((t) => t.trim());
+  const { context, page, rec } = await openPage({ enrol: "1", callback: "onEnrolled" });
+  try {
+    await fake.waitForFrame(`REGISTER ${HSID} ${SERVERID}`);
+    assert.equal(await page.getAttribute(".nsauth-enrol", "data-transport"), "ws");
+    assert.equal(await page.isVisible(".nsauth-enrol .nsauth-qr svg"), true, "the QR code");
+    assert.equal(await page.isVisible(".nsauth-enrol .nsauth-open-app"), true, "the app link, on a desktop too");
+    assert.match(await page.getAttribute(".nsauth-enrol .nsauth-open-app", "href"), /^nsauth:\/\/enrol\//);
+    assert.equal(await enrolStatus(page), "Scan the code with your authenticator app to add this website to it.");
+    // The answer to REGISTER for a session not logged in, and a login attempt's frames.
+    fake.send(frame("LOGOUT"));
+    fake.send(frame("CONFIRMSCAN"));
+    fake.send(frame("EXPIRED"));
+    await page.waitForTimeout(300);
+    assert.equal(await enrolState(page), "pending");
+    assert.equal(await page.isVisible(".nsauth-enrol .nsauth-qr svg"), true);
+    const loads = fake.pageLoads;
+    fake.send(frame("LOGIN"));
+    await page.waitForSelector(".nsauth-enrol[data-state='enrolled']");
+    assert.equal(await enrolStatus(page), "Enrolled: your phone can log in now.");
+    assert.equal(await page.isHidden(".nsauth-enrol .nsauth-qr"), true);
+    assert.equal(await page.isHidden(".nsauth-enrol .nsauth-open-app"), true);
+    assert.deepEqual(await page.evaluate(() => window.loginCalls), [HSID], "data-callback with the hsid");
+    await h.screenshot(page, "enrol-block-enrolled");
+    await page.waitForTimeout(300);
+    assert.equal(fake.pageLoads, loads, "no reload");
+    h.assertNoErrors(rec);
+  } finally {
+    await context.close();
+  }
+  // Polling: the status endpoint's loggedin.
+  fake.status = { state: "pending", canprovoke: false };
+  const polled = await openPage({ enrol: "1", ws: "" });
+  try {
+    await fake.waitFor((s) => s.statusRequests >= 1, "a first poll");
+    assert.equal(await enrolState(polled.page), "pending");
+    fake.status = { state: "loggedin", canprovoke: true };
+    await polled.page.waitForSelector(".nsauth-enrol[data-state='enrolled']", { timeout: 10_000 });
+    const n = fake.statusRequests;
+    await polled.page.waitForTimeout(2500);
+    assert.equal(fake.statusRequests, n, "polling stops once enrolled");
+    h.assertNoErrors(polled.rec);
+  } finally {
+    await polled.context.close();
+  }
+});
+
+test("an enrolment block drawn for a logged-in session waits for ENROLLED, not LOGIN", { timeout: 30_000 }, async () => {
+  const { context, page, rec } = await openPage({ enrol: "1", session: "loggedin" });
+  try {
+    await fake.waitForFrame(`REGISTER ${HSID} ${SERVERID}`);
+    // REGISTER's answer for a logged-in session: LOGIN, which is not this enrolment.
+    fake.send(frame("LOGIN"));
+    fake.send(frame("CANPROVOKE"));
+    await page.waitForTimeout(300);
+    assert.equal(await page.getAttribute(".nsauth-enrol", "data-state"), "pending");
+    assert.equal(await page.isVisible(".nsauth-enrol .nsauth-qr svg"), true);
+    fake.send(frame("ENROLLED"));
+    await page.waitForSelector(".nsauth-enrol[data-state='enrolled']");
+    h.assertNoErrors(rec);
+  } finally {
+    await context.close();
+  }
+});
+
+test("an enrolment block offers a retry once its data-expires has passed", { timeout: 30_000 }, async () => {
+  const expires = Math.floor(Date.now() / 1000) + 1;
+  const { context, page, rec } = await openPage({ enrol: "1", expires });
+  try {
+    await fake.waitForFrame(`REGISTER ${HSID} ${SERVERID}`);
+    await page.waitForSelector(".nsauth-enrol[data-state='expired']", { timeout: 10_000 });
+    assert.equal((await page.textContent(".nsauth-enrol .nsauth-status")).trim(), "The enrolment code has expired.");
+    assert.equal(await page.isHidden(".nsauth-enrol .nsauth-qr"), true);
+    await page.waitForSelector(".nsauth-enrol .nsauth-retry", { state: "visible" });
+    const loads = fake.pageLoads;
+    await Promise.all([page.waitForNavigation(), page.click(".nsauth-enrol .nsauth-retry")]);
+    assert.equal(fake.pageLoads, loads + 1, "retry reloads the page");
+    h.assertNoErrors(rec);
+  } finally {
+    await context.close();
+  }
+});

@@ -1,6 +1,6 @@
 // A stand-in for the nsauth server side of the live view, for testing the block's script
-// alone: serves a page holding a login block (or a footer) in the shape getHtmlLogin and
-// getHtmlFooter produce, the real shared/assets/nsauth-block.{js,css}, a status endpoint
+// alone: serves a page holding a login block (or a footer, or an enrolment block) in the
+// shape getHtmlLogin, getHtmlFooter and getHtmlEnrol produce, the real shared/assets/nsauth-block.{js,css}, a status endpoint
 // answering what the test sets, and a WebSocket endpoint (a minimal RFC 6455 server: text
 // frames only) whose frames the test sends and reads.
 "use strict";
@@ -70,12 +70,30 @@ class FakeServer {
     const a = (name, value) => ` data-${name}="${escapeAttr(value)}"`;
     let body;
     if (q.get("footer") === "1") {
+      // loggedin=true|false: the footer's data-loggedin (left out when not given, as
+      // servers before it wrote the footer on logged-in pages only).
+      const loggedin = q.get("loggedin");
       body =
         `<p class="logged-in">Logged in as someone</p>` +
         `<form method="post" action="/logout"><button type="submit" class="logout">Log out</button></form>` +
         `<div class="nsauth-footer" hidden${a("serverid", SERVERID)}${a("hsid", HSID)}${a("ws", wsUrl)}` +
-        `${a("status", statusUrl)}${a("state", "loggedin")}${a("token", TOKEN)}` +
+        `${a("status", statusUrl)}${loggedin === "false" ? "" : a("state", "loggedin")}${a("token", TOKEN)}` +
+        `${loggedin ? a("loggedin", loggedin) : ""}` +
         `${q.has("expires") ? a("expires", q.get("expires")) : ""}></div>`;
+    } else if (q.get("enrol") === "1") {
+      const enrolLink = `nsauth://enrol/${SERVERID}/q-_0123456789abcdefABC?api=${encodeURIComponent(this.base + "/")}`;
+      body =
+        `<h1>Fake website: add a phone</h1>` +
+        `<div class="nsauth-enrol"${a("serverid", SERVERID)}${a("hsid", HSID)}${a("ws", wsUrl)}` +
+        `${a("status", statusUrl)}${a("state", q.get("state") || "pending")}` +
+        `${q.has("session") ? a("session", q.get("session")) : ""}` +
+        `${q.has("expires") ? a("expires", q.get("expires")) : ""}${a("link", enrolLink)}` +
+        `${a("applink", q.get("applink") || "")}${a("callback", q.get("callback") || "")}${a("token", TOKEN)}>` +
+        `<div class="nsauth-qr">${QR}</div>` +
+        `<p class="nsauth-status" aria-live="polite">Scan the code with your authenticator app to add this website to it.</p>` +
+        `<a class="nsauth-open-app" href="${escapeAttr(enrolLink)}">Open the app</a>` +
+        `<button type="button" class="nsauth-retry" hidden>Try again</button>` +
+        `</div>`;
     } else {
       body =
         `<h1>Fake website</h1>` +
@@ -91,9 +109,12 @@ class FakeServer {
         `<button type="button" class="nsauth-retry" hidden>Try again</button>` +
         `</div>`;
     }
-    const callbackScript = q.get("callback")
-      ? `<script>window.loginCalls = []; window.${q.get("callback")} = function (h) { window.loginCalls.push(h); };</script>`
-      : "";
+    const callbackScript =
+      (q.get("callback")
+        ? `<script>window.loginCalls = []; window.${q.get("callback")} = function (h) { window.loginCalls.push(h); };</script>`
+        : "") +
+      // Records the nsauth:transaction events that reach the document.
+      `<script>window.txEvents = []; document.addEventListener("nsauth:transaction", function (e) { window.txEvents.push(e.detail); });</script>`;
     return (
       `<!doctype html><html lang="en"><head><meta charset="utf-8">` +
       `<meta name="viewport" content="width=device-width, initial-scale=1">` +

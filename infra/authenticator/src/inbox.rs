@@ -1,5 +1,8 @@
 //! Push messages as the phone receives them (SPEC 5.5, section 6): parsed from the local
-//! stack's push outbox or from a file holding a push captured elsewhere.
+//! stack's push outbox or from a file holding a push captured elsewhere. A push asks for a
+//! login (type `login`, FCM `nsauth-login`) or for a transaction's confirmation (type
+//! `transaction`, FCM `nsauth-transaction`, with the transaction's `tid`; the amount and
+//! beneficiary are not in the push: the app fetches them).
 //!
 //! Accepted shapes of one message:
 //! - an SNS `MessageStructure=json` object (`default`, `APNS`, `APNS_SANDBOX`, `GCM`, the
@@ -13,15 +16,17 @@
 use std::path::Path;
 
 use nsauth_protocol::ids::{Hsid, ServerId};
+use nsauth_protocol::transaction::TransactionId;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::{Error, Result};
 
-/// One login push, the same whichever platform carried it.
+/// One push (a login, or a transaction to confirm), the same whichever platform carried it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PushedLogin {
     pub serverid: String,
+    /// The session asking (for a transaction: the session it was made in).
     pub hsid: String,
     pub servername: String,
     /// The notification's title and text (APNs `aps.alert`, FCM `data.title`/`data.body`).
@@ -31,8 +36,18 @@ pub struct PushedLogin {
     pub announceinfo: Value,
     /// The three two-digit match choices, or `None` without number matching.
     pub choices: Option<Vec<String>>,
-    /// `nsauth://login/{serverid}/{hsid}`: what approve, show and deny take.
+    /// A transaction push: the transaction's id (`None` for a login push).
+    #[serde(default)]
+    pub tid: Option<String>,
+    /// `nsauth://login/{serverid}/{hsid}`, or `nsauth://tx/{serverid}/{tid}` for a
+    /// transaction: what show, approve and deny take.
     pub link: String,
+}
+
+impl PushedLogin {
+    pub fn is_transaction(&self) -> bool {
+        self.tid.is_some()
+    }
 }
 
 fn bad(message: impl Into<String>) -> Error {
@@ -77,13 +92,44 @@ fn optional_text(o: &Map<String, Value>, key: &str, what: &str) -> Result<String
     }
 }
 
-fn check_type(o: &Map<String, Value>, expected: &str, what: &str) -> Result<()> {
-    match o.get("type") {
-        None => Ok(()),
-        Some(Value::String(t)) if t == expected => Ok(()),
-        Some(t) => Err(bad(format!(
-            "{what}: type {t} is not a login push (expected {expected:?})"
+/// The push's `tid` when it is a transaction push (`type` is `transaction`, or no type and
+/// a tid), `None` for a login push (`type` is `login`, or no type and no tid).
+fn push_tid(
+    o: &Map<String, Value>,
+    login: &str,
+    transaction: &str,
+    what: &str,
+) -> Result<Option<String>> {
+    let tid = match o.get("tid") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.is_empty() => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => return Err(bad(format!("{what}: tid is not a string"))),
+    };
+    match (o.get("type"), tid) {
+        (None, tid) => Ok(tid),
+        (Some(Value::String(t)), None) if t == login => Ok(None),
+        (Some(Value::String(t)), Some(_)) if t == login => Err(bad(format!(
+            "{what}: a login push (type {login:?}) with a tid"
         ))),
+        (Some(Value::String(t)), Some(tid)) if t == transaction => Ok(Some(tid)),
+        (Some(Value::String(t)), None) if t == transaction => Err(bad(format!(
+            "{what}: a transaction push (type {transaction:?}) without a tid"
+        ))),
+        (Some(t), _) => Err(bad(format!(
+            "{what}: type {t} is not a login push (expected {login:?}) nor a transaction \
+             push ({transaction:?})"
+        ))),
+    }
+}
+
+/// The hsid of a push: required for a login; for a transaction it may be left out (the
+/// tid carries it).
+fn push_hsid(o: &Map<String, Value>, tid: Option<&str>, what: &str) -> Result<String> {
+    match (o.get("hsid"), tid) {
+        (None | Some(Value::Null), Some(_)) => Ok(String::new()),
+        (Some(Value::String(s)), Some(_)) if s.is_empty() => Ok(String::new()),
+        _ => text(o, "hsid", what).map(str::to_string),
     }
 }
 
@@ -102,6 +148,20 @@ fn finish(mut p: PushedLogin, what: &str) -> Result<PushedLogin> {
             p.serverid
         ))
     })?;
+    if let Some(tid) = &p.tid {
+        let tid = TransactionId::parse(tid).ok_or_else(|| {
+            bad(format!(
+                "{what}: tid {tid:?} is not a transaction id (43 base64url characters)"
+            ))
+        })?;
+        if p.hsid.is_empty() {
+            p.hsid = tid.hsid().to_string();
+        }
+        Hsid::parse(&p.hsid)
+            .ok_or_else(|| bad(format!("{what}: hsid {:?} is not an hsid", p.hsid)))?;
+        p.link = nsauth_protocol::links::transaction_link("nsauth://", &serverid, tid.as_str());
+        return Ok(p);
+    }
     let hsid = Hsid::parse(&p.hsid)
         .ok_or_else(|| bad(format!("{what}: hsid {:?} is not an hsid", p.hsid)))?;
     p.link = format!("nsauth://login/{serverid}/{hsid}");
@@ -115,7 +175,7 @@ fn from_apns(p: &Map<String, Value>) -> Result<PushedLogin> {
         .get("nsauth")
         .and_then(Value::as_object)
         .ok_or_else(|| bad(format!("{WHAT} without an nsauth object")))?;
-    check_type(n, "login", WHAT)?;
+    let tid = push_tid(n, "login", "transaction", WHAT)?;
     let choices = match n.get("choices") {
         None | Some(Value::Null) => None,
         Some(Value::Array(a)) => Some(choices_array(a, WHAT)?),
@@ -131,12 +191,13 @@ fn from_apns(p: &Map<String, Value>) -> Result<PushedLogin> {
     };
     let p = PushedLogin {
         serverid: text(n, "serverid", WHAT)?.to_string(),
-        hsid: text(n, "hsid", WHAT)?.to_string(),
+        hsid: push_hsid(n, tid.as_deref(), WHAT)?,
         servername: text(n, "servername", WHAT)?.to_string(),
         title,
         body,
         announceinfo: n.get("announceinfo").cloned().unwrap_or(Value::Null),
         choices,
+        tid,
         link: String::new(),
     };
     finish(p, WHAT)
@@ -146,7 +207,7 @@ fn from_apns(p: &Map<String, Value>) -> Result<PushedLogin> {
 /// `"12,47,90"` or `""`.
 fn from_fcm_data(d: &Map<String, Value>) -> Result<PushedLogin> {
     const WHAT: &str = "FCM data";
-    check_type(d, "nsauth-login", WHAT)?;
+    let tid = push_tid(d, "nsauth-login", "nsauth-transaction", WHAT)?;
     let announceinfo = match d.get("announceinfo") {
         None | Some(Value::Null) => Value::Null,
         Some(Value::String(s)) if s.is_empty() => Value::Null,
@@ -164,12 +225,13 @@ fn from_fcm_data(d: &Map<String, Value>) -> Result<PushedLogin> {
     };
     let p = PushedLogin {
         serverid: text(d, "serverid", WHAT)?.to_string(),
-        hsid: text(d, "hsid", WHAT)?.to_string(),
+        hsid: push_hsid(d, tid.as_deref(), WHAT)?,
         servername: text(d, "servername", WHAT)?.to_string(),
         title: optional_text(d, "title", WHAT)?,
         body: optional_text(d, "body", WHAT)?,
         announceinfo,
         choices,
+        tid,
         link: String::new(),
     };
     finish(p, WHAT)
@@ -196,7 +258,11 @@ fn from_payload(o: &Map<String, Value>) -> Result<PushedLogin> {
     };
     match data {
         Value::Object(d) => from_fcm_data(d),
-        Value::Null if o.contains_key("serverid") && o.contains_key("hsid") => from_fcm_data(o),
+        Value::Null
+            if o.contains_key("serverid") && (o.contains_key("hsid") || o.contains_key("tid")) =>
+        {
+            from_fcm_data(o)
+        }
         Value::Null => Err(bad(
             "not a push message: expected an SNS message (APNS/GCM), an outbox entry, an APNs \
              payload (aps), an FCM v1 payload (fcmV1Message) or an FCM data object",
@@ -307,6 +373,7 @@ mod tests {
             announceinfo: a,
             choices: choices.then(|| vec!["12".into(), "47".into(), "90".into()]),
             expires_in: 280,
+            tid: None,
         }
     }
 
@@ -319,6 +386,7 @@ mod tests {
             body: "Pay 10 EUR (from 192.0.2.1)".into(),
             announceinfo: serde_json::to_value(&m.announceinfo).unwrap(),
             choices: m.choices.clone(),
+            tid: None,
             link: format!("nsauth://login/{S}/{H}"),
         }
     }
@@ -374,6 +442,98 @@ mod tests {
             // FCM sends choices as "12,47,90" or "".
             let want_choices = if choices { "12,47,90" } else { "" };
             assert_eq!(data["choices"], want_choices);
+        }
+    }
+
+    /// A valid tid of session H (its first 16 bytes are H's).
+    const TID: &str = "5KvIv6Y0y8IgLQULP8ZR_QABAgMEBQYHCAkKCwwNDg8";
+
+    #[test]
+    fn transaction_pushes_in_every_shape() {
+        let m = PushMessage {
+            announceinfo: SessionInfo::default(),
+            choices: None,
+            tid: Some(TID.into()),
+            ..message(false)
+        };
+        let want = PushedLogin {
+            serverid: S.into(),
+            hsid: H.into(),
+            servername: "Acme".into(),
+            title: "Acme".into(),
+            body: "Confirm a transaction for Acme".into(),
+            announceinfo: serde_json::to_value(SessionInfo::default()).unwrap(),
+            choices: None,
+            tid: Some(TID.into()),
+            link: format!("nsauth://tx/{S}/{TID}"),
+        };
+        let sns = sns(&m);
+        let fcm = m.fcm_payload();
+        let data = fcm["fcmV1Message"]["message"]["data"].clone();
+        assert_eq!(data["type"], "nsauth-transaction");
+        assert_eq!(m.apns_payload()["nsauth"]["type"], "transaction");
+        for (what, v) in [
+            ("SNS message", sns.clone()),
+            ("apns outbox entry", entry(&m, Platform::Apns)),
+            ("fcm outbox entry", entry(&m, Platform::Fcm)),
+            ("APNs payload", m.apns_payload()),
+            ("FCM v1 payload", fcm.clone()),
+            ("FCM data", data.clone()),
+        ] {
+            let got = parse_push(&v).unwrap();
+            assert_eq!(got, want, "{what}");
+            assert!(got.is_transaction());
+        }
+        // The hsid may be left out: the tid carries it.
+        let mut apns = m.apns_payload();
+        apns["nsauth"].as_object_mut().unwrap().remove("hsid");
+        assert_eq!(parse_push(&apns).unwrap(), want);
+        let mut bare = data.clone();
+        bare.as_object_mut().unwrap().remove("hsid");
+        bare["hsid"] = json!("");
+        assert_eq!(parse_push(&bare).unwrap(), want);
+        // No type, but a tid: a transaction.
+        let mut untyped = data.clone();
+        untyped.as_object_mut().unwrap().remove("type");
+        assert_eq!(parse_push(&untyped).unwrap(), want);
+        // A login push is still one.
+        assert!(
+            !parse_push(&message(true).apns_payload())
+                .unwrap()
+                .is_transaction()
+        );
+
+        // Refused: the kind and the tid disagree, or the tid is not one.
+        let with = |base: &Value, k: &str, v: Value| {
+            let mut x = base.clone();
+            x[k] = v;
+            x
+        };
+        let apns = m.apns_payload();
+        let n = &apns["nsauth"];
+        for (v, expect) in [
+            (with(&data, "tid", json!("")), "without a tid"),
+            (with(&data, "tid", json!("short")), "not a transaction id"),
+            (with(&data, "type", json!("nsauth-login")), "login push"),
+            (
+                with(&data, "type", json!("nsauth-payment")),
+                "not a login push",
+            ),
+            (
+                json!({"aps": apns["aps"], "nsauth": with(n, "tid", json!(5))}),
+                "tid is not a string",
+            ),
+            (
+                json!({"aps": apns["aps"], "nsauth": with(n, "tid", json!(null))}),
+                "without a tid",
+            ),
+            (
+                json!({"aps": apns["aps"], "nsauth": with(n, "type", json!("login"))}),
+                "with a tid",
+            ),
+        ] {
+            let e = parse_push(&v).unwrap_err();
+            assert!(e.to_string().contains(expect), "{v}: {e}");
         }
     }
 

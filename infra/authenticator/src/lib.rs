@@ -13,6 +13,10 @@ use nsauth_protocol::ids::{Hsid, ServerId};
 use nsauth_protocol::signing::{
     AccountRef, AuthHeader, Canonical, canonical_bytes, generate_key, public_key_b64url, sign,
 };
+use nsauth_protocol::transaction::{
+    SignedTransaction, TransactionAnswer, TransactionApproval, TransactionId, TransactionShown,
+    parse_signed,
+};
 use p256::ecdsa::SigningKey;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Value, json};
@@ -24,15 +28,36 @@ pub mod link;
 pub use inbox::{PushedLogin, inbox_from_file, parse_outbox_entry, parse_push, parse_pushes};
 pub use keyfile::{Account, PushRegistration};
 use keyfile::{KeyFile, encode_key, file_error};
-pub use link::{EnrolLink, Link, LoginLink, parse_enrol_link, parse_link, parse_login_link};
+pub use link::{
+    EnrolLink, Link, LoginLink, TransactionLink, parse_enrol_link, parse_link, parse_login_link,
+    parse_transaction_link,
+};
 pub use nsauth_protocol::links::return_allowed;
+pub use nsauth_protocol::transaction::TransactionState;
 
-/// Text from elsewhere (a server's message, a link's URL) made safe to print on a terminal:
-/// every control character (escape sequences, carriage returns, ...) becomes U+FFFD.
+/// Text from elsewhere (a server's message, a link's URL, a transaction's amount) made safe
+/// to print on a terminal: every control character (escape sequences, carriage returns,
+/// ...) becomes U+FFFD, and so does every bidirectional formatting character (which can
+/// show `100` as `001`, or move a beneficiary's name around).
 pub fn printable(text: &str) -> String {
     text.chars()
-        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+        .map(|c| {
+            if c.is_control() || is_bidi_control(c) {
+                '\u{FFFD}'
+            } else {
+                c
+            }
+        })
         .collect()
+}
+
+/// The Unicode bidirectional formatting characters (ALM, LRM, RLM, the embeddings and
+/// overrides, the isolates).
+fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+    )
 }
 
 /// What the authenticator sends as `clientversion` at enrolment and as its User-Agent.
@@ -70,6 +95,11 @@ pub enum Error {
     /// A success status with an answer that does not follow the protocol.
     #[error("unexpected answer from the server: {0}")]
     Protocol(String),
+    /// A transaction the authenticator will not show or sign: the server's answer names
+    /// another transaction, server or account, or its text to sign is not a transaction
+    /// text (see [`check_transaction`]).
+    #[error("refusing the transaction: {0}")]
+    BadTransaction(String),
     /// A push message that is not one of the accepted shapes (see [`inbox`]).
     #[error("bad push message: {0}")]
     BadPush(String),
@@ -246,6 +276,14 @@ fn http_error(status: u16, value: &Value) -> Error {
     }
 }
 
+fn transaction_answer(answer: Value) -> Result<TransactionAnswer> {
+    serde_json::from_value(answer.clone()).map_err(|e| {
+        Error::Protocol(format!(
+            "the transaction answer has no state ({e}): {answer}"
+        ))
+    })
+}
+
 fn json_body(v: &Value) -> Vec<u8> {
     serde_json::to_vec(v).unwrap_or_default()
 }
@@ -261,6 +299,117 @@ fn parse_serverid(serverid: &str) -> Result<ServerId> {
 fn parse_hsid(hsid: &str) -> Result<Hsid> {
     Hsid::parse(hsid)
         .ok_or_else(|| Error::Invalid(format!("{hsid:?} is not an hsid (22 base64url characters)")))
+}
+
+/// A transaction as the server showed it, checked by [`check_transaction`]: `signed` is
+/// `shown.signed` read back, the content the phone shows and signs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transaction {
+    pub shown: TransactionShown,
+    pub signed: SignedTransaction,
+}
+
+impl Transaction {
+    /// What the command line prints: the content from the text to sign, the state, and the
+    /// text itself.
+    pub fn view(&self) -> Value {
+        let t = &self.signed;
+        json!({
+            "serverid": t.serverid,
+            "servername": t.servername,
+            "tid": t.tid,
+            "accountid": t.accountid,
+            "amount": t.amount,
+            "benificiary": t.benificiary,
+            "description": t.description,
+            "created": t.created,
+            "state": self.shown.state,
+            "expires": self.shown.expires,
+            "signed": self.shown.signed,
+        })
+    }
+
+    /// The transaction for a person to read: amount and beneficiary first and in capitals,
+    /// every line free of control and bidirectional formatting characters.
+    pub fn summary(&self) -> String {
+        let t = &self.signed;
+        let or_none = |v: &str| {
+            if v.trim().is_empty() {
+                "(none)".to_string()
+            } else {
+                printable(v)
+            }
+        };
+        format!(
+            "=== Confirm a transaction for {} ===\n  AMOUNT:       {}\n  BENEFICIARY:  {}\n  description:  {}\n  account {}, created {}, {} (answer before {})",
+            or_none(&t.servername),
+            or_none(&t.amount),
+            or_none(&t.benificiary),
+            or_none(&t.description),
+            t.accountid,
+            printable(&t.created),
+            self.shown.state.as_str(),
+            printable(&self.shown.expires),
+        )
+    }
+}
+
+/// Checks a transaction the server showed before anything of it is shown or signed: it is
+/// the transaction asked for (`tid` of `serverid`), its `signed` text parses as a
+/// transaction text ([`parse_signed`]: the type tag, compact JSON in the fixed field
+/// order) naming the same transaction, server and `accountid`, and the amount,
+/// beneficiary and description shown are the ones signed.
+pub fn check_transaction(
+    shown: TransactionShown,
+    serverid: &ServerId,
+    tid: &TransactionId,
+    accountid: u64,
+) -> Result<Transaction> {
+    let refuse = |m: String| Err(Error::BadTransaction(m));
+    if shown.tid != tid.as_str() || shown.serverid != serverid.as_str() {
+        return refuse(format!(
+            "asked for transaction {tid} of server {serverid}, the server answered with {} of {}",
+            printable(&shown.tid),
+            printable(&shown.serverid)
+        ));
+    }
+    let Some(signed) = parse_signed(&shown.signed) else {
+        return refuse(
+            "the text to sign is not a transaction text (nsauth-transaction-v1, compact JSON \
+             with its fields in order)"
+                .into(),
+        );
+    };
+    if signed.tid != tid.as_str() || signed.serverid != serverid.as_str() {
+        return refuse(format!(
+            "the text to sign names transaction {} of server {}, not {tid} of {serverid}",
+            printable(&signed.tid),
+            printable(&signed.serverid)
+        ));
+    }
+    if signed.accountid != accountid {
+        return refuse(format!(
+            "the text to sign names account {}, this phone's is {accountid}",
+            signed.accountid
+        ));
+    }
+    if (&shown.amount, &shown.benificiary, &shown.description)
+        != (&signed.amount, &signed.benificiary, &signed.description)
+    {
+        return refuse(
+            "the amount, beneficiary or description shown differ from the text to sign".into(),
+        );
+    }
+    Ok(Transaction { shown, signed })
+}
+
+fn parse_tid(tid: &str) -> Result<TransactionId> {
+    TransactionId::parse(tid).ok_or_else(|| {
+        Error::Invalid(format!(
+            "{:?} is not a transaction id (43 base64url characters)",
+            printable(tid)
+        ))
+    })
 }
 
 /// The authenticator: a key file and an HTTP client.
@@ -567,6 +716,66 @@ impl Authenticator {
         .await
     }
 
+    /// `GET /app/v1/transactions/{tid}` as the server's account, checked with
+    /// [`check_transaction`] (a 200 that is not one is [`Error::BadTransaction`] or
+    /// [`Error::Protocol`]).
+    pub async fn transaction(&self, serverid: &str, tid: &str) -> Result<Transaction> {
+        let tid = parse_tid(tid)?;
+        let account = self.account(serverid)?;
+        let path = format!("app/v1/transactions/{tid}");
+        let answer = self
+            .call_as(account.serverid.as_str(), "GET", &path, Vec::new())
+            .await?;
+        let shown: TransactionShown = serde_json::from_value(answer.clone()).map_err(|e| {
+            Error::Protocol(format!("the transaction answer is not one ({e}): {answer}"))
+        })?;
+        check_transaction(shown, &account.serverid, &tid, account.accountid)
+    }
+
+    /// The signature of a transaction text with the server's account key: base64url of
+    /// `r || s` over the text's UTF-8 bytes, exactly as given.
+    pub fn transaction_signature(&self, serverid: &str, signed: &str) -> Result<String> {
+        let key = self.raw_key(serverid)?;
+        Ok(nsauth_protocol::ids::b64url(&sign(&key, signed.as_bytes())))
+    }
+
+    /// `POST /app/v1/transactions/{tid}/approve` with the signature over the exact text the
+    /// server sent (`t.shown.signed`), for a transaction from [`Authenticator::transaction`]
+    /// (checked once more here).
+    pub async fn approve_transaction(&self, t: &Transaction) -> Result<TransactionAnswer> {
+        let serverid = ServerId::parse(&t.shown.serverid)
+            .ok_or_else(|| Error::BadTransaction("no server id".into()))?;
+        let tid = parse_tid(&t.shown.tid)?;
+        let account = self.account(serverid.as_str())?;
+        let checked = check_transaction(t.shown.clone(), &serverid, &tid, account.accountid)?;
+        if checked.signed != t.signed {
+            return Err(Error::BadTransaction(
+                "the content to confirm is not the one in the text to sign".into(),
+            ));
+        }
+        let body = TransactionApproval {
+            signature: self.transaction_signature(serverid.as_str(), &t.shown.signed)?,
+        };
+        let path = format!("app/v1/transactions/{tid}/approve");
+        let body = serde_json::to_vec(&body).unwrap_or_default();
+        let answer = self.call_as(serverid.as_str(), "POST", &path, body).await?;
+        transaction_answer(answer)
+    }
+
+    /// `POST /app/v1/transactions/{tid}/decline` (body `{}`).
+    pub async fn decline_transaction(
+        &self,
+        serverid: &str,
+        tid: &str,
+    ) -> Result<TransactionAnswer> {
+        let tid = parse_tid(tid)?;
+        let path = format!("app/v1/transactions/{tid}/decline");
+        let answer = self
+            .call_as(serverid, "POST", &path, b"{}".to_vec())
+            .await?;
+        transaction_answer(answer)
+    }
+
     /// `GET /app/v1/sessions`: the first page at the server's default limit.
     pub async fn sessions(&self, serverid: &str) -> Result<Value> {
         self.sessions_page(serverid, None, None).await
@@ -735,6 +944,14 @@ mod tests {
         let shown = printable(hostile);
         assert!(!shown.chars().any(char::is_control), "{shown:?}");
         assert!(shown.contains("pwned"), "the text stays readable");
+        // Bidirectional overrides and isolates (an amount of 100 shown as 001).
+        let turned = "EUR \u{202e}001\u{202c} to \u{2067}Bob\u{2069}\u{200f}";
+        assert_eq!(
+            printable(turned),
+            "EUR \u{FFFD}001\u{FFFD} to \u{FFFD}Bob\u{FFFD}\u{FFFD}"
+        );
+        // Other formatting characters (the joiner of emoji sequences) stay.
+        assert_eq!(printable("a\u{200d}b"), "a\u{200d}b");
     }
     use nsauth_protocol::signing::verify;
 

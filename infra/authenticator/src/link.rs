@@ -1,13 +1,15 @@
-//! Login and enrolment links (docs/phone-protocol.md, "Links").
+//! Login, enrolment and transaction links (docs/phone-protocol.md, "Links").
 //!
 //! - login: `{link_base}login/{serverid}/{hsid}[?return=<url-encoded URL>]`
 //! - enrolment: `{link_base}enrol/{serverid}/{token}?api=<url-encoded API base URL>`
+//! - transaction: `{link_base}tx/{serverid}/{tid}` (a transaction to confirm)
 //!
 //! `link_base` is any prefix (`nsauth://`, `acme://`, `https://host/path/`), so the link's kind
-//! is the last `login` or `enrol` path segment, followed by exactly two segments.
+//! is the last `login`, `enrol` or `tx` path segment, followed by exactly two segments.
 
 use nsauth_protocol::enrol::valid_token_shape;
 use nsauth_protocol::ids::{Hsid, ServerId};
+use nsauth_protocol::transaction::TransactionId;
 use percent_encoding::percent_decode_str;
 
 use crate::Error;
@@ -16,6 +18,7 @@ use crate::Error;
 pub enum Link {
     Login(LoginLink),
     Enrol(EnrolLink),
+    Transaction(TransactionLink),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,11 +41,19 @@ pub struct EnrolLink {
     pub api: String,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransactionLink {
+    /// Everything before `tx/`.
+    pub link_base: String,
+    pub serverid: ServerId,
+    pub tid: TransactionId,
+}
+
 fn bad(message: impl Into<String>) -> Error {
     Error::BadLink(message.into())
 }
 
-/// Parses a login or an enrolment link.
+/// Parses a login, an enrolment or a transaction link.
 pub fn parse_link(link: &str) -> Result<Link, Error> {
     let link = link.trim();
     // A fragment is never part of an nsauth link; ignore one a scanner may have kept.
@@ -61,16 +72,20 @@ pub fn parse_link(link: &str) -> Result<Link, Error> {
     }
     let Some(i) = segments
         .iter()
-        .rposition(|(_, s)| *s == "login" || *s == "enrol")
+        .rposition(|(_, s)| matches!(*s, "login" | "enrol" | "tx"))
     else {
         return Err(bad(format!(
-            "{link:?} is not an nsauth link: expected ...login/<serverid>/<hsid> or \
-             ...enrol/<serverid>/<token>?api=<API base>"
+            "{link:?} is not an nsauth link: expected ...login/<serverid>/<hsid>, \
+             ...enrol/<serverid>/<token>?api=<API base> or ...tx/<serverid>/<tid>"
         )));
     };
     let (offset, kind) = segments[i];
     let rest: Vec<&str> = segments[i + 1..].iter().map(|(_, s)| *s).collect();
-    let what = if kind == "login" { "hsid" } else { "token" };
+    let what = match kind {
+        "login" => "hsid",
+        "tx" => "tid",
+        _ => "token",
+    };
     let [serverid, id] = rest[..] else {
         return Err(bad(format!(
             "{kind} link {link:?}: expected {kind}/<serverid>/<{what}> at the end of the path"
@@ -89,6 +104,19 @@ pub fn parse_link(link: &str) -> Result<Link, Error> {
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.clone())
     };
+
+    if kind == "tx" {
+        let tid = TransactionId::parse(id).ok_or_else(|| {
+            bad(format!(
+                "transaction link: the tid {id:?} is not 43 base64url characters"
+            ))
+        })?;
+        return Ok(Link::Transaction(TransactionLink {
+            link_base,
+            serverid,
+            tid,
+        }));
+    }
 
     if kind == "login" {
         let hsid = Hsid::parse(id).ok_or_else(|| {
@@ -124,12 +152,16 @@ pub fn parse_link(link: &str) -> Result<Link, Error> {
     }))
 }
 
+const TRANSACTION_LINK: &str =
+    "this is a transaction link: use tx-show, tx-approve or tx-decline with it";
+
 pub fn parse_login_link(link: &str) -> Result<LoginLink, Error> {
     match parse_link(link)? {
         Link::Login(l) => Ok(l),
         Link::Enrol(_) => Err(bad(
             "this is an enrolment link, not a login link: use enrol with it",
         )),
+        Link::Transaction(_) => Err(bad(TRANSACTION_LINK)),
     }
 }
 
@@ -138,6 +170,19 @@ pub fn parse_enrol_link(link: &str) -> Result<EnrolLink, Error> {
         Link::Enrol(l) => Ok(l),
         Link::Login(_) => Err(bad(
             "this is a login link, not an enrolment link: use show, approve or deny with it",
+        )),
+        Link::Transaction(_) => Err(bad(TRANSACTION_LINK)),
+    }
+}
+
+pub fn parse_transaction_link(link: &str) -> Result<TransactionLink, Error> {
+    match parse_link(link)? {
+        Link::Transaction(l) => Ok(l),
+        Link::Login(_) => Err(bad(
+            "this is a login link, not a transaction link: use show, approve or deny with it",
+        )),
+        Link::Enrol(_) => Err(bad(
+            "this is an enrolment link, not a transaction link: use enrol with it",
         )),
     }
 }
@@ -241,6 +286,38 @@ mod tests {
         ));
     }
 
+    const TID: &str = "5KvIv6Y0y8IgLQULP8ZR_QABAgMEBQYHCAkKCwwNDg8";
+
+    #[test]
+    fn transaction_links() {
+        assert_eq!(TID.len(), 43);
+        let link = nsauth_protocol::links::transaction_link(
+            "nsauth://",
+            &ServerId::parse(S).unwrap(),
+            TID,
+        );
+        let t = parse_transaction_link(&link).unwrap();
+        assert_eq!(t.link_base, "nsauth://");
+        assert_eq!(t.serverid.as_str(), S);
+        assert_eq!(t.tid.as_str(), TID);
+        assert_eq!(t.tid.hsid().as_str(), H, "the tid carries its session");
+        // Any link base; a tx segment in the base does not confuse the kind.
+        let t = parse_transaction_link(&format!("https://h.example/tx/p/tx/{S}/{TID}#x")).unwrap();
+        assert_eq!(t.link_base, "https://h.example/tx/p/");
+        let l = parse_login_link(&format!("https://h.example/tx/login/{S}/{H}")).unwrap();
+        assert_eq!(l.link_base, "https://h.example/tx/");
+        assert!(matches!(parse_link(&link).unwrap(), Link::Transaction(_)));
+        // The right link for the wrong call.
+        for e in [
+            parse_login_link(&link).unwrap_err(),
+            parse_enrol_link(&link).unwrap_err(),
+        ] {
+            assert!(e.to_string().contains("transaction link"), "{e}");
+        }
+        let e = parse_transaction_link(&format!("nsauth://login/{S}/{H}")).unwrap_err();
+        assert!(e.to_string().contains("login link"), "{e}");
+    }
+
     #[test]
     fn bad_links() {
         let t = T;
@@ -301,6 +378,15 @@ mod tests {
                 format!("nsauth://enrol/{S}/{t}/?{api}"),
                 "expected enrol/<serverid>/<token>",
             ),
+            (format!("nsauth://tx/{S}"), "expected tx/<serverid>/<tid>"),
+            (
+                format!("nsauth://tx/{S}/{TID}/"),
+                "expected tx/<serverid>/<tid>",
+            ),
+            (format!("nsauth://tx/{S}/{H}"), "tid"),
+            (format!("nsauth://tx/{S}/{}", &TID[1..]), "tid"),
+            (format!("nsauth://tx/{S}/{}*", &TID[1..]), "tid"),
+            (format!("nsauth://tx/{}/{TID}", &S[1..]), "server id"),
         ] {
             let e = parse_link(&link).unwrap_err();
             assert!(matches!(e, Error::BadLink(_)), "{link}: {e:?}");

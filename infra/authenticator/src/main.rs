@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use nsauth_authenticator::{
-    Authenticator, inbox_from_file, parse_login_link, printable, return_allowed,
+    Authenticator, Link, inbox_from_file, parse_link, parse_login_link, parse_transaction_link,
+    printable, return_allowed,
 };
 use serde_json::{Value, json};
 
@@ -23,6 +24,16 @@ commands:
   approve LINK [--match NN] [--userinput TEXT]
                                    log in to a login link's session
   deny LINK [--fraud]              cancel a login link's session
+                                   (show, approve and deny with a transaction link
+                                   tx/SERVERID/TID are tx-show, tx-approve and tx-decline)
+  tx-show LINK|TID [--server SERVERID]
+                                   a transaction to confirm: amount, beneficiary and
+                                   description (on standard error), and the text to sign
+  tx-approve LINK|TID [--server SERVERID]
+                                   check the transaction's text, print what it says and
+                                   sign it with the account key
+  tx-decline LINK|TID [--server SERVERID]
+                                   decline a transaction
   sessions [SERVERID]              this account's sessions
   logout HSID [--server SERVERID]  log a session out
   inapp [--server SERVERID] [--usercontext JSON]
@@ -30,8 +41,9 @@ commands:
   push PLATFORM TOKEN [--server SERVERID]
                                    set the push token (apns, apns_sandbox or fcm)
   inbox [--server SERVERID] [--file PUSHFILE]
-                                   the login pushes received (newest last), each with the
-                                   link that show/approve/deny take. Without --file: from
+                                   the pushes received (logins, and transactions with
+                                   their tid; newest last), each with the link that
+                                   show/approve/deny take. Without --file: from
                                    the local stack's push outbox, for the stored push
                                    tokens (`enrol --push` or `push`). With --file: from a
                                    JSON file of one push or an array (an SNS message, an
@@ -63,6 +75,12 @@ enum Command {
         link: String,
         fraud: bool,
     },
+    Tx {
+        action: TxAction,
+        /// A transaction link, or a tid.
+        target: String,
+        server: Option<String>,
+    },
     Sessions {
         server: Option<String>,
     },
@@ -88,6 +106,13 @@ enum Command {
     },
     Accounts,
     Help,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TxAction {
+    Show,
+    Approve,
+    Decline,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -188,23 +213,56 @@ fn parse_args(mut argv: Vec<String>) -> Result<Cli, String> {
                 push,
             }
         }
-        "show" => Command::Show {
-            link: args.positional(1, 1, "show LINK")?.remove(0),
-        },
+        "show" => {
+            let link = args.positional(1, 1, "show LINK")?.remove(0);
+            match is_transaction_link(&link) {
+                true => tx(TxAction::Show, link),
+                false => Command::Show { link },
+            }
+        }
         "approve" => {
             let match_ = args.option("match")?;
             let userinput = args.option("userinput")?;
-            Command::Approve {
-                link: args.positional(1, 1, "approve LINK")?.remove(0),
-                match_,
-                userinput,
+            let link = args.positional(1, 1, "approve LINK")?.remove(0);
+            if is_transaction_link(&link) {
+                if match_.is_some() || userinput.is_some() {
+                    return Err("--match and --userinput are for login links".into());
+                }
+                tx(TxAction::Approve, link)
+            } else {
+                Command::Approve {
+                    link,
+                    match_,
+                    userinput,
+                }
             }
         }
         "deny" => {
             let fraud = args.flag("fraud");
-            Command::Deny {
-                link: args.positional(1, 1, "deny LINK")?.remove(0),
-                fraud,
+            let link = args.positional(1, 1, "deny LINK")?.remove(0);
+            if is_transaction_link(&link) {
+                if fraud {
+                    return Err("--fraud is for login links".into());
+                }
+                tx(TxAction::Decline, link)
+            } else {
+                Command::Deny { link, fraud }
+            }
+        }
+        "tx-show" | "tx-approve" | "tx-decline" => {
+            let action = match name.as_str() {
+                "tx-show" => TxAction::Show,
+                "tx-approve" => TxAction::Approve,
+                _ => TxAction::Decline,
+            };
+            let server = args.option("server")?;
+            let target = args
+                .positional(1, 1, &format!("{name} LINK|TID"))?
+                .remove(0);
+            Command::Tx {
+                action,
+                target,
+                server,
             }
         }
         "sessions" => Command::Sessions {
@@ -260,6 +318,38 @@ fn parse_args(mut argv: Vec<String>) -> Result<Cli, String> {
         other => return Err(format!("unknown command {other:?}")),
     };
     Ok(Cli { file, command })
+}
+
+fn is_transaction_link(link: &str) -> bool {
+    matches!(parse_link(link), Ok(Link::Transaction(_)))
+}
+
+fn tx(action: TxAction, target: String) -> Command {
+    Command::Tx {
+        action,
+        target,
+        server: None,
+    }
+}
+
+/// The server and tid of `tx-*`'s argument: a transaction link, or a tid of `--server`'s
+/// account (or of the only account).
+fn tx_target(
+    auth: &Authenticator,
+    target: &str,
+    server: Option<String>,
+) -> Result<(String, String), String> {
+    if target.contains('/') {
+        let link = parse_transaction_link(target).map_err(|e| e.to_string())?;
+        if let Some(s) = server.filter(|s| s != link.serverid.as_str()) {
+            return Err(format!(
+                "the link is for server {}, --server names {s}",
+                link.serverid
+            ));
+        }
+        return Ok((link.serverid.to_string(), link.tid.to_string()));
+    }
+    Ok((pick_server(auth, server)?, target.trim().to_string()))
 }
 
 fn default_file() -> Result<PathBuf, String> {
@@ -364,6 +454,43 @@ async fn run(cli: Cli) -> Result<Value, String> {
             Ok(answer)
         }
         Command::Deny { link, fraud } => auth.deny(&link, fraud).await.map_err(err),
+        Command::Tx {
+            action,
+            target,
+            server,
+        } => {
+            let (serverid, tid) = tx_target(&auth, &target, server)?;
+            if action == TxAction::Decline {
+                // No check first: a transaction that does not check out is declined too.
+                let answer = auth
+                    .decline_transaction(&serverid, &tid)
+                    .await
+                    .map_err(err)?;
+                eprintln!("transaction {tid}: {}", answer.state.as_str());
+                return Ok(json!({"tid": tid, "state": answer.state}));
+            }
+            let t = auth.transaction(&serverid, &tid).await.map_err(err)?;
+            // Standard error: what the person confirms, before anything is signed.
+            eprintln!("{}", t.summary());
+            if action == TxAction::Show {
+                return Ok(t.view());
+            }
+            let answer = auth.approve_transaction(&t).await.map_err(err)?;
+            eprintln!(
+                "transaction {tid}: {}, signed with the key of account {}",
+                answer.state.as_str(),
+                t.signed.accountid
+            );
+            let signature = auth
+                .transaction_signature(&serverid, &t.shown.signed)
+                .map_err(err)?;
+            Ok(json!({
+                "tid": tid,
+                "state": answer.state,
+                "signature": signature,
+                "signed": t.shown.signed,
+            }))
+        }
         Command::Sessions { server } => {
             let server = pick_server(&auth, server)?;
             auth.sessions(&server).await.map_err(err)
@@ -537,6 +664,31 @@ mod tests {
             }
         );
         assert_eq!(parse(&["accounts"]).unwrap().command, Command::Accounts);
+        let tid = "5KvIv6Y0y8IgLQULP8ZR_QABAgMEBQYHCAkKCwwNDg8";
+        let link = format!("nsauth://tx/AAECAwQFBgcICQoLDA0ODw/{tid}");
+        for (args, action, server) in [
+            (vec!["tx-show", tid], TxAction::Show, None),
+            (
+                vec!["tx-approve", tid, "--server", "S"],
+                TxAction::Approve,
+                Some("S"),
+            ),
+            (vec!["tx-decline", &link], TxAction::Decline, None),
+            (vec!["show", &link], TxAction::Show, None),
+            (vec!["approve", &link], TxAction::Approve, None),
+            (vec!["deny", &link], TxAction::Decline, None),
+        ] {
+            let target = if args.contains(&tid) { tid } else { &link };
+            assert_eq!(
+                parse(&args).unwrap().command,
+                Command::Tx {
+                    action,
+                    target: target.to_string(),
+                    server: server.map(String::from)
+                },
+                "{args:?}"
+            );
+        }
         assert_eq!(parse(&["help"]).unwrap().command, Command::Help);
     }
 
@@ -561,6 +713,29 @@ mod tests {
             (&["accounts", "x"][..], "no arguments"),
             (&["inbox", "S"][..], "no positional"),
             (&["inbox", "--file"][..], "needs a value"),
+            (&["tx-show"][..], "expected tx-show LINK|TID"),
+            (
+                &["tx-approve", "a", "b"][..],
+                "expected tx-approve LINK|TID",
+            ),
+            (&["tx-decline", "T", "--fraud"][..], "unknown option"),
+            (
+                &[
+                    "approve",
+                    "nsauth://tx/AAECAwQFBgcICQoLDA0ODw/5KvIv6Y0y8IgLQULP8ZR_QABAgMEBQYHCAkKCwwNDg8",
+                    "--match",
+                    "12",
+                ][..],
+                "for login links",
+            ),
+            (
+                &[
+                    "deny",
+                    "--fraud",
+                    "nsauth://tx/AAECAwQFBgcICQoLDA0ODw/5KvIv6Y0y8IgLQULP8ZR_QABAgMEBQYHCAkKCwwNDg8",
+                ][..],
+                "for login links",
+            ),
         ] {
             let e = parse(args).unwrap_err();
             assert!(e.contains(expect), "{args:?}: {e}");

@@ -2,15 +2,17 @@
 //! the request line is exactly the signed path, the body is exactly the hashed bytes, and the
 //! signature verifies as the server checks it. Also the answers: the stored account after
 //! enrolment, error mapping, and forgetting the key after removal; the stored push tokens and
-//! the inbox read from the local push outbox.
+//! the inbox read from the local push outbox; transactions shown, checked, signed and
+//! declined.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use nsauth_authenticator::{Authenticator, Error, PushRegistration, PushedLogin};
+use nsauth_authenticator::{Authenticator, Error, PushRegistration, PushedLogin, TransactionState};
 use nsauth_protocol::push::{OutboxEntry, PushMessage};
 use nsauth_protocol::signing::{AccountRef, AuthHeader, Canonical, canonical_bytes, verify};
+use nsauth_protocol::transaction::{SIGNED_TYPE, SignedTransaction, signed_content};
 use nsauth_protocol::usercontext::SessionInfo;
 use nsauth_protocol::wire::Platform;
 use serde_json::{Value, json};
@@ -484,6 +486,7 @@ fn pushed(serverid: &str, hsid: &str, choices: bool) -> (PushMessage, PushedLogi
         announceinfo,
         choices: choices.then(|| vec!["12".into(), "47".into(), "90".into()]),
         expires_in: 280,
+        tid: None,
     };
     let login = PushedLogin {
         serverid: serverid.into(),
@@ -493,6 +496,7 @@ fn pushed(serverid: &str, hsid: &str, choices: bool) -> (PushMessage, PushedLogi
         body: "Log in".into(),
         announceinfo: serde_json::to_value(&m.announceinfo).unwrap(),
         choices: m.choices.clone(),
+        tid: None,
         link: format!("nsauth://login/{serverid}/{hsid}"),
     };
     (m, login)
@@ -647,6 +651,12 @@ async fn push_tokens_are_stored_and_the_inbox_reads_the_outbox() {
 
 /// The command line runs against the fake server: its standard error.
 async fn cli(path: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let (ok, _, err) = cli_out(path, args).await;
+    (ok, err)
+}
+
+/// The command line runs against the fake server: success, standard output and error.
+async fn cli_out(path: &std::path::Path, args: &[&str]) -> (bool, String, String) {
     let (path, args): (PathBuf, Vec<String>) = (
         path.to_path_buf(),
         args.iter().map(|a| a.to_string()).collect(),
@@ -664,6 +674,7 @@ async fn cli(path: &std::path::Path, args: &[&str]) -> (bool, String) {
     .unwrap();
     (
         out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
@@ -721,4 +732,366 @@ async fn cli_returns_only_to_allowed_urls_and_prints_no_control_characters() {
     assert!(!ok);
     assert!(err.contains("owned"), "{err}");
     assert!(!err.chars().any(|c| c.is_control() && c != '\n'), "{err:?}");
+}
+
+// ---------------------------------------------------------------------------
+// Transactions
+
+/// A tid of session H (its first 16 bytes are H's).
+const TID: &str = "5KvIv6Y0y8IgLQULP8ZR_QABAgMEBQYHCAkKCwwNDg8";
+/// Another transaction of the same session.
+const TID2: &str = "5KvIv6Y0y8IgLQULP8ZR_Q8ODQwLCgkIBwYFBAMCAQA";
+
+fn signed_tx(serverid: &str, tid: &str, accountid: u64) -> SignedTransaction {
+    SignedTransaction {
+        kind: SIGNED_TYPE.into(),
+        serverid: serverid.into(),
+        servername: "Acme".into(),
+        tid: tid.into(),
+        accountid,
+        amount: "EUR 12.50".into(),
+        benificiary: "Bob".into(),
+        description: "rent for December".into(),
+        created: "2027-01-15T08:00:00Z".into(),
+    }
+}
+
+/// The server's answer to GET /app/v1/transactions/{tid} for a signed text.
+fn shown_tx(t: &SignedTransaction, signed: &str) -> Value {
+    json!({
+        "serverid": t.serverid, "servername": t.servername, "logo": "", "tid": t.tid,
+        "amount": t.amount, "benificiary": t.benificiary, "description": t.description,
+        "state": "new", "signed": signed, "expires": "2027-01-15T08:05:00Z",
+    })
+}
+
+fn signature_bytes(b64: &str) -> [u8; 64] {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(b64)
+        .unwrap()
+        .try_into()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn transactions_show_approve_and_decline() {
+    let mut fake = Fake::start().await;
+    let path = temp_file("tx");
+    let mut auth = open(&path);
+    enrol(&mut fake, &mut auth, S, 7).await;
+    let pk = auth.account(S).unwrap().publickey();
+    let t = signed_tx(S, TID, 7);
+    let text = signed_content(&t);
+
+    // Show: a signed GET, the content read from the text to sign.
+    fake.answer(200, shown_tx(&t, &text));
+    let got = auth.transaction(S, TID).await.unwrap();
+    assert_eq!(got.signed, t);
+    assert_eq!(got.shown.signed, text);
+    assert_eq!(got.shown.state, TransactionState::New);
+    let r = fake.next().await;
+    assert_eq!(
+        (r.method.as_str(), r.target.as_str()),
+        ("GET", format!("/app/v1/transactions/{TID}").as_str())
+    );
+    assert!(r.body.is_empty());
+    assert_eq!(r.verify_with(&pk).account, AccountRef::Id(7));
+    let view = got.view();
+    assert_eq!(view["amount"], "EUR 12.50");
+    assert_eq!(view["benificiary"], "Bob");
+    assert_eq!(view["signed"], text);
+    let summary = got.summary();
+    assert!(summary.contains("AMOUNT:       EUR 12.50"), "{summary}");
+    assert!(summary.contains("BENEFICIARY:  Bob"), "{summary}");
+    assert!(
+        summary.contains("description:  rent for December"),
+        "{summary}"
+    );
+
+    // Approve: the signature over the exact bytes of the text, with the account key.
+    fake.answer(200, json!({"state": "approved"}));
+    let answer = auth.approve_transaction(&got).await.unwrap();
+    assert_eq!(answer.state, TransactionState::Approved);
+    let r = fake.next().await;
+    assert_eq!(
+        (r.method.as_str(), r.target.as_str()),
+        (
+            "POST",
+            format!("/app/v1/transactions/{TID}/approve").as_str()
+        )
+    );
+    assert_eq!(r.verify_with(&pk).account, AccountRef::Id(7));
+    let body = r.json();
+    assert_eq!(body.as_object().unwrap().len(), 1, "{body}");
+    let signature = body["signature"].as_str().unwrap();
+    assert_eq!(signature.len(), 86, "base64url of r || s");
+    let sig = signature_bytes(signature);
+    verify(&pk, text.as_bytes(), &sig).unwrap();
+    assert_eq!(auth.transaction_signature(S, &text).unwrap(), signature);
+    // A changed amount is not what was signed.
+    let tampered = text.replace("EUR 12.50", "EUR 912.50");
+    assert!(verify(&pk, tampered.as_bytes(), &sig).is_err());
+
+    // Decline: body {}.
+    fake.answer(200, json!({"state": "declined"}));
+    let answer = auth.decline_transaction(S, TID2).await.unwrap();
+    assert_eq!(answer.state, TransactionState::Declined);
+    let r = fake.next().await;
+    assert_eq!(
+        (r.method.as_str(), r.target.as_str()),
+        (
+            "POST",
+            format!("/app/v1/transactions/{TID2}/decline").as_str()
+        )
+    );
+    assert_eq!(r.json(), json!({}));
+    r.verify_with(&pk);
+
+    // The server's errors come through.
+    fake.answer(
+        409,
+        json!({"error": "transaction_closed", "message": "declined"}),
+    );
+    let e = auth.approve_transaction(&got).await.unwrap_err();
+    assert_eq!(
+        (e.status(), e.code()),
+        (Some(409), Some("transaction_closed"))
+    );
+    fake.next().await;
+    fake.answer(
+        403,
+        json!({"error": "not_your_transaction", "message": "no"}),
+    );
+    let e = auth.transaction(S, TID).await.unwrap_err();
+    assert_eq!(e.code(), Some("not_your_transaction"));
+    fake.next().await;
+
+    // Refused locally, nothing sent: a bad tid, no account for the server.
+    assert!(matches!(
+        auth.transaction(S, "short").await.unwrap_err(),
+        Error::Invalid(_)
+    ));
+    assert!(matches!(
+        auth.transaction(S2, TID).await.unwrap_err(),
+        Error::NoAccount(_)
+    ));
+    assert!(matches!(
+        auth.decline_transaction(S, &TID[1..]).await.unwrap_err(),
+        Error::Invalid(_)
+    ));
+    assert!(fake.received.try_recv().is_err());
+    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+}
+
+#[tokio::test]
+async fn transactions_that_do_not_check_out_are_not_signed() {
+    let mut fake = Fake::start().await;
+    let path = temp_file("tx-refused");
+    let mut auth = open(&path);
+    enrol(&mut fake, &mut auth, S, 7).await;
+    let t = signed_tx(S, TID, 7);
+    let text = signed_content(&t);
+    let other = |f: &dyn Fn(&mut SignedTransaction)| {
+        let mut o = t.clone();
+        f(&mut o);
+        signed_content(&o)
+    };
+    let mut shown_other_tid = shown_tx(&t, &text);
+    shown_other_tid["tid"] = json!(TID2);
+    let mut shown_other_amount = shown_tx(&t, &text);
+    shown_other_amount["amount"] = json!("EUR 1.00");
+    for (answer, expect) in [
+        // Not the text the server writes: spaced, another type, not JSON, a field added.
+        (
+            shown_tx(&t, &text.replace(",\"", ", \"")),
+            "not a transaction text",
+        ),
+        (
+            shown_tx(&t, &other(&|o| o.kind = "nsauth-transaction-v2".into())),
+            "not a transaction text",
+        ),
+        (shown_tx(&t, "pay Bob EUR 12.50"), "not a transaction text"),
+        (
+            shown_tx(&t, &text.replace("{\"type\"", "{\"x\":1,\"type\"")),
+            "not a transaction text",
+        ),
+        // Another transaction, server or account in the text to sign.
+        (
+            shown_tx(&t, &other(&|o| o.tid = TID2.into())),
+            "names transaction",
+        ),
+        (
+            shown_tx(&t, &other(&|o| o.serverid = S2.into())),
+            "names transaction",
+        ),
+        (
+            shown_tx(&t, &other(&|o| o.accountid = 8)),
+            "names account 8",
+        ),
+        // The answer is for another transaction.
+        (shown_other_tid, "asked for transaction"),
+        // One amount shown, another signed.
+        (shown_other_amount, "differ from the text to sign"),
+    ] {
+        fake.answer(200, answer.clone());
+        let e = auth.transaction(S, TID).await.unwrap_err();
+        assert!(
+            matches!(&e, Error::BadTransaction(m) if m.contains(expect)),
+            "{answer}: {e:?}"
+        );
+        assert!(
+            e.to_string().starts_with("refusing the transaction: "),
+            "{e}"
+        );
+        fake.next().await;
+        assert!(fake.received.try_recv().is_err(), "nothing but the GET");
+    }
+
+    // Not a transaction answer at all.
+    fake.answer(200, json!({"state": "new"}));
+    assert!(matches!(
+        auth.transaction(S, TID).await.unwrap_err(),
+        Error::Protocol(_)
+    ));
+    fake.next().await;
+
+    // A checked transaction whose text was swapped afterwards is not signed.
+    fake.answer(200, shown_tx(&t, &text));
+    let mut got = auth.transaction(S, TID).await.unwrap();
+    fake.next().await;
+    got.shown.signed = other(&|o| o.amount = "EUR 912.50".into());
+    got.shown.amount = "EUR 912.50".into();
+    let e = auth.approve_transaction(&got).await.unwrap_err();
+    assert!(matches!(e, Error::BadTransaction(_)), "{e:?}");
+    assert!(fake.received.try_recv().is_err(), "nothing sent");
+
+    // The command line: refused, and no approval sent.
+    fake.answer(200, shown_tx(&t, &other(&|o| o.tid = TID2.into())));
+    let (ok, _, err) = cli_out(&path, &["tx-approve", TID]).await;
+    assert!(!ok, "{err}");
+    assert!(err.contains("refusing the transaction"), "{err}");
+    assert_eq!(fake.next().await.method, "GET");
+    assert!(fake.received.try_recv().is_err(), "no approval sent");
+    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+}
+
+#[tokio::test]
+async fn cli_shows_transactions_prominently_without_control_characters() {
+    let mut fake = Fake::start().await;
+    let path = temp_file("tx-cli");
+    let mut auth = open(&path);
+    enrol(&mut fake, &mut auth, S, 7).await;
+    let pk = auth.account(S).unwrap().publickey();
+    let link = format!("nsauth://tx/{S}/{TID}");
+    // A hostile server: escapes and a right-to-left override in the content.
+    let mut t = signed_tx(S, TID, 7);
+    t.benificiary = "Bob\u{1b}[2J\u{202e}lave".into();
+    t.description = "\u{9b}2Jrent\r\nerror: fake".into();
+    let text = signed_content(&t);
+
+    fake.answer(200, shown_tx(&t, &text));
+    fake.answer(200, json!({"state": "approved"}));
+    let (ok, out, err) = cli_out(&path, &["tx-approve", &link]).await;
+    assert!(ok, "{err}");
+    assert!(err.contains("AMOUNT:       EUR 12.50"), "{err}");
+    assert!(err.contains("BENEFICIARY:  Bob"), "{err}");
+    assert!(
+        err.contains("=== Confirm a transaction for Acme ==="),
+        "{err}"
+    );
+    assert!(
+        err.contains("approved, signed with the key of account 7"),
+        "{err}"
+    );
+    for shown in [&out, &err] {
+        assert!(
+            !shown
+                .chars()
+                .any(|c| (c.is_control() && c != '\n') || c == '\u{202e}'),
+            "{shown:?}"
+        );
+    }
+    assert!(
+        !err.lines().any(|l| l.starts_with("error")),
+        "no line of the server's own: {err}"
+    );
+    let out: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(out["state"], "approved");
+    assert_eq!(out["tid"], TID);
+    let r = fake.next().await;
+    assert_eq!(r.target, format!("/app/v1/transactions/{TID}"));
+    let r = fake.next().await;
+    assert_eq!(r.target, format!("/app/v1/transactions/{TID}/approve"));
+    let sig = r.json()["signature"].as_str().unwrap().to_string();
+    assert_eq!(out["signature"], sig.as_str());
+    verify(&pk, text.as_bytes(), &signature_bytes(&sig)).unwrap();
+
+    // tx-show with a bare tid (the only account's server): nothing signed.
+    let t = signed_tx(S, TID, 7);
+    fake.answer(200, shown_tx(&t, &signed_content(&t)));
+    let (ok, out, err) = cli_out(&path, &["tx-show", TID]).await;
+    assert!(ok, "{err}");
+    assert!(err.contains("AMOUNT:       EUR 12.50"), "{err}");
+    let out: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(out["amount"], "EUR 12.50");
+    assert_eq!(out["benificiary"], "Bob");
+    assert_eq!(out["state"], "new");
+    assert_eq!(out["signed"], signed_content(&t));
+    assert_eq!(fake.next().await.method, "GET");
+    assert!(fake.received.try_recv().is_err());
+
+    // deny with a transaction link declines it; a link for another server than --server
+    // is refused.
+    fake.answer(200, json!({"state": "declined"}));
+    let (ok, out, err) = cli_out(&path, &["deny", &link]).await;
+    assert!(ok, "{err}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap(),
+        json!({"tid": TID, "state": "declined"})
+    );
+    let r = fake.next().await;
+    assert_eq!(r.target, format!("/app/v1/transactions/{TID}/decline"));
+    let (ok, _, err) = cli_out(&path, &["tx-decline", &link, "--server", S2]).await;
+    assert!(!ok);
+    assert!(err.contains("--server names"), "{err}");
+    assert!(fake.received.try_recv().is_err());
+    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+}
+
+#[tokio::test]
+async fn the_inbox_lists_transaction_pushes() {
+    let mut fake = Fake::start().await;
+    let path = temp_file("tx-inbox");
+    let mut auth = open(&path);
+    fake.answer(
+        201,
+        json!({"serverid": S, "servername": "Acme", "accountid": 7, "push": true}),
+    );
+    auth.enrol(&fake.enrol_link(S), "phone", Some(("apns", "tok")))
+        .await
+        .unwrap();
+    fake.next().await;
+    let (login, want_login) = pushed(S, H, false);
+    let tx = PushMessage {
+        announceinfo: SessionInfo::default(),
+        tid: Some(TID.into()),
+        ..login.clone()
+    };
+    fake.answer(
+        200,
+        json!({"messages": [
+            outbox_entry(&login, Platform::Apns, "tok"),
+            outbox_entry(&tx, Platform::Apns, "tok"),
+        ]}),
+    );
+    let got = auth.inbox(None).await.unwrap();
+    fake.next().await;
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0], want_login);
+    assert_eq!(got[1].tid.as_deref(), Some(TID));
+    assert_eq!(got[1].hsid, H);
+    assert_eq!(got[1].link, format!("nsauth://tx/{S}/{TID}"));
+    assert_eq!(got[1].body, "Confirm a transaction for Acme");
+    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
 }

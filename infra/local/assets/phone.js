@@ -11,6 +11,12 @@
  *   signature being WebCrypto's raw r||s in base64url.
  * - Push: enrolment registers a made-up FCM token (`sim-...`); the inbox reads the local
  *   stack's push outbox (`GET /local/outbox?token=`) every 2 s.
+ * - Transactions: a transaction link (`{link_base}tx/{serverid}/{tid}`) or a transaction
+ *   push (FCM type `nsauth-transaction` with a `tid`) opens the transaction (a signed
+ *   `GET /app/v1/transactions/{tid}`): its `signed` text must read back as the server
+ *   writes it (compact JSON, fields in order, type `nsauth-transaction-v1`) and name this
+ *   transaction, server and account; amount and beneficiary are shown from it. Approving
+ *   signs the UTF-8 bytes of `signed` exactly as received (ECDSA P-256, base64url r||s).
  *
  * Calls go to the API base of the enrolment link: the local stack serves this page, so
  * they are same-origin. Global: `window.nsauthPhone` (the signing functions, for tests).
@@ -28,6 +34,9 @@
   var DB_STORE = "accounts";
   var HANDLED_KEY = "nsauth-phone-simulator.handled";
   var ID22 = /^[A-Za-z0-9_-]{22}$/;
+  var TID = /^[A-Za-z0-9_-]{43}$/;
+  var SIGNED_TYPE = "nsauth-transaction-v1";
+  var SIGNED_FIELDS = ["type", "serverid", "servername", "tid", "accountid", "amount", "benificiary", "description", "created"];
   var SNS_KEYS = { fcm: "GCM", apns: "APNS", apns_sandbox: "APNS_SANDBOX" };
 
   var utf8 = new TextEncoder();
@@ -190,8 +199,9 @@
     return out;
   }
 
-  // A login link `{link_base}login/{serverid}/{hsid}[?return=]` or an enrolment link
-  // `{link_base}enrol/{serverid}/{token}?api=<API base>`.
+  // A login link `{link_base}login/{serverid}/{hsid}[?return=]`, an enrolment link
+  // `{link_base}enrol/{serverid}/{token}?api=<API base>` or a transaction link
+  // `{link_base}tx/{serverid}/{tid}`.
   function parseLink(text) {
     var link = String(text || "").trim();
     var hashAt = link.indexOf("#");
@@ -202,11 +212,11 @@
     var path = q >= 0 ? link.slice(0, q) : link;
     var query = q >= 0 ? link.slice(q + 1) : "";
     var segs = path.split("/");
-    var at = Math.max(segs.lastIndexOf("login"), segs.lastIndexOf("enrol"));
+    var at = Math.max(segs.lastIndexOf("login"), segs.lastIndexOf("enrol"), segs.lastIndexOf("tx"));
     if (!link || at < 0) {
       throw new PhoneError(
         "bad_link",
-        "not an nsauth link: expected ...login/<serverid>/<hsid> or ...enrol/<serverid>/<token>?api=<API base>"
+        "not an nsauth link: expected ...login/<serverid>/<hsid>, ...enrol/<serverid>/<token>?api=<API base> or ...tx/<serverid>/<tid>"
       );
     }
     var kind = segs[at];
@@ -216,6 +226,12 @@
     }
     if (!ID22.test(rest[0])) {
       throw new PhoneError("bad_link", kind + " link: the server id is not 22 base64url characters");
+    }
+    if (kind === "tx") {
+      if (!TID.test(rest[1])) {
+        throw new PhoneError("bad_link", "transaction link: the tid is not 43 base64url characters");
+      }
+      return { kind: "tx", linkBase: segs.slice(0, at).join("/") + "/", serverid: rest[0], tid: rest[1] };
     }
     if (!ID22.test(rest[1])) {
       throw new PhoneError(
@@ -249,11 +265,68 @@
   }
 
   // ---------------------------------------------------------------------------
+  // Transactions (the signed text: shared/protocol/src/transaction.rs)
+
+  // The signed text read back, or null when it is not exactly what the server writes:
+  // compact JSON with the fields in their order, the type tag first.
+  function parseSigned(text) {
+    var o;
+    try {
+      o = JSON.parse(String(text));
+    } catch (e) {
+      return null;
+    }
+    if (!o || typeof o !== "object" || Array.isArray(o) || Object.keys(o).join(",") !== SIGNED_FIELDS.join(",")) {
+      return null;
+    }
+    if (o.type !== SIGNED_TYPE || !Number.isSafeInteger(o.accountid) || o.accountid < 0) {
+      return null;
+    }
+    for (var i = 0; i < SIGNED_FIELDS.length; i++) {
+      if (SIGNED_FIELDS[i] !== "accountid" && typeof o[SIGNED_FIELDS[i]] !== "string") {
+        return null;
+      }
+    }
+    return JSON.stringify(o) === text ? o : null;
+  }
+
+  // Checks a transaction the server showed before it is shown or signed; its content, from
+  // the signed text. Throws a PhoneError("bad_transaction") saying what is wrong.
+  function checkTransaction(account, serverid, tid, shown) {
+    var refuse = function (why) {
+      throw new PhoneError("bad_transaction", "This transaction cannot be signed: " + why + ".");
+    };
+    if (!shown || shown.tid !== tid || shown.serverid !== serverid) {
+      refuse("the server answered for another transaction");
+    }
+    var t = parseSigned(shown.signed);
+    if (!t) {
+      refuse("its text to sign is not a transaction text");
+    }
+    if (t.tid !== tid || t.serverid !== serverid) {
+      refuse("its text to sign names another transaction or website");
+    }
+    if (t.accountid !== account.accountid) {
+      refuse("its text to sign names account " + t.accountid + ", not this phone's " + account.accountid);
+    }
+    if (shown.amount !== t.amount || shown.benificiary !== t.benificiary || shown.description !== t.description) {
+      refuse("what it shows differs from its text to sign");
+    }
+    return t;
+  }
+
+  // Text from the server made safe to read: control and bidirectional formatting
+  // characters (which can show 100 as 001) become U+FFFD.
+  function visible(text) {
+    return String(text == null ? "" : text).replace(/[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, "\ufffd");
+  }
+
+  // ---------------------------------------------------------------------------
   // Push messages (docs/push.md, "What the app receives")
 
   // One outbox entry `{platform, token, message, attributes}` (message: the SNS message with
-  // a payload per platform) as `{serverid, hsid, servername, body, announceinfo, choices}`,
-  // or null when it is not a login push.
+  // a payload per platform) as `{serverid, hsid, servername, body, announceinfo, choices,
+  // tid}` (tid: a transaction push; null for a login), or null when it is neither.
   function parsePush(entry) {
     try {
       var key = SNS_KEYS[entry.platform];
@@ -265,7 +338,7 @@
       var p;
       if (key === "GCM") {
         var d = payload.fcmV1Message.message.data;
-        if (d.type !== "nsauth-login") {
+        if (d.type !== "nsauth-login" && d.type !== "nsauth-transaction") {
           return null;
         }
         p = {
@@ -274,11 +347,12 @@
           servername: d.servername || "",
           body: d.body || "",
           announceinfo: d.announceinfo ? JSON.parse(d.announceinfo) : {},
-          choices: d.choices ? d.choices.split(",") : null
+          choices: d.choices ? d.choices.split(",") : null,
+          tid: d.type === "nsauth-transaction" ? d.tid : null
         };
       } else {
         var n = payload.nsauth;
-        if (!n || n.type !== "login") {
+        if (!n || (n.type !== "login" && n.type !== "transaction")) {
           return null;
         }
         p = {
@@ -287,8 +361,16 @@
           servername: n.servername || "",
           body: (payload.aps && payload.aps.alert && payload.aps.alert.body) || "",
           announceinfo: n.announceinfo || {},
-          choices: Array.isArray(n.choices) ? n.choices : null
+          choices: Array.isArray(n.choices) ? n.choices : null,
+          tid: n.type === "transaction" ? n.tid : null
         };
+      }
+      if (p.tid != null) {
+        if (!TID.test(p.tid) || !ID22.test(p.serverid)) {
+          return null;
+        }
+        p.choices = null;
+        return p;
       }
       if (!ID22.test(p.serverid) || !ID22.test(p.hsid)) {
         return null;
@@ -477,9 +559,12 @@
     accounts: [], // stored accounts, by serverid
     sessions: {}, // serverid -> {list, error}
     stale: {}, // serverid -> true when the server no longer knows the account
-    inbox: [], // open pushed logins
+    inbox: [], // open pushed logins and transactions
     inboxNote: "",
-    request: null, // the login being decided: {account, serverid, hsid, shown, result, resultKind}
+    // The login being decided: {account, serverid, hsid, shown, result, resultKind}; or the
+    // transaction: {kind: "tx", account, serverid, tid, shown, signed, problem, result,
+    // resultKind}.
+    request: null,
     busy: false
   };
   var firstSeen = {}; // push id -> Date
@@ -592,6 +677,43 @@
     dropFromInbox(serverid, hsid);
     renderRequest();
     return shown;
+  }
+
+  // The transaction of a link or a push: shown (GET) and checked. `problem` is why it
+  // cannot be signed (then it can only be declined); `signed` its content otherwise.
+  async function fetchTransaction(serverid, tid) {
+    var account = accountFor(serverid);
+    if (!account) {
+      throw new PhoneError("no_account", "This phone has no account for that website, so it cannot confirm its transactions.");
+    }
+    var shown = await call(account, "GET", "app/v1/transactions/" + tid);
+    var tx = { kind: "tx", account: account, serverid: serverid, tid: tid, shown: shown, signed: null, problem: "", result: "", resultKind: "" };
+    try {
+      tx.signed = checkTransaction(account, serverid, tid, shown);
+    } catch (e) {
+      tx.problem = e.message;
+    }
+    return tx;
+  }
+
+  async function showTransaction(serverid, tid) {
+    var tx = await fetchTransaction(serverid, tid);
+    state.request = tx;
+    dropTransactionFromInbox(tid);
+    renderRequest();
+    return tx;
+  }
+
+  // Signs the exact bytes of the text the server sent (checked again first).
+  async function approveTransaction(tx) {
+    var signed = checkTransaction(tx.account, tx.serverid, tx.tid, tx.shown);
+    var sig = await sign(tx.account.privateKey, utf8.encode(tx.shown.signed));
+    var answer = await call(tx.account, "POST", "app/v1/transactions/" + tx.tid + "/approve", { signature: sig });
+    return { answer: answer, signed: signed, signature: sig };
+  }
+
+  async function declineTransaction(tx) {
+    return call(tx.account, "POST", "app/v1/transactions/" + tx.tid + "/decline", {});
   }
 
   async function approve(account, hsid, match) {
@@ -728,22 +850,44 @@
         for (var m = 0; m < messages.length; m++) {
           var p = parsePush(messages[m]);
           if (p && p.serverid === a.serverid) {
-            p.id = a.push.token + "#" + m + "#" + p.hsid;
+            p.id = a.push.token + "#" + m + "#" + (p.tid || p.hsid);
             p.account = a;
             items.push(p);
           }
         }
       }
-      // Only the newest push of a session counts (FCM collapses them by hsid too).
+      // Only the newest push of a session counts (FCM collapses them by hsid too); each
+      // transaction counts by itself.
       var newest = new Map();
       items.forEach(function (it) {
-        newest.set(it.serverid + "/" + it.hsid, it);
+        newest.set(it.tid ? "tx/" + it.tid : it.serverid + "/" + it.hsid, it);
       });
       var open = [];
       var entries = Array.from(newest.values());
       for (var k = 0; k < entries.length; k++) {
         var it = entries[k];
         if (handled.has(it.id)) {
+          continue;
+        }
+        if (it.tid) {
+          // A transaction: open while it is new (a signed GET, as the app does when the
+          // push is opened; it changes nothing on the server).
+          try {
+            it.tx = await fetchTransaction(it.serverid, it.tid);
+          } catch (e) {
+            if (e.status >= 400 && e.status < 500) {
+              handled.add(it.id); // unknown, not this account's, or the account is gone
+            }
+            continue;
+          }
+          if (it.tx.shown.state !== "new") {
+            handled.add(it.id);
+            continue;
+          }
+          if (!firstSeen[it.id]) {
+            firstSeen[it.id] = new Date();
+          }
+          open.push(it);
           continue;
         }
         var st = await publicStatus(it.account, it.serverid, it.hsid);
@@ -960,15 +1104,96 @@
     return buttons;
   }
 
+  // A checked transaction's amount, beneficiary and description (from its signed text),
+  // or why it cannot be signed.
+  function transactionView(tx) {
+    if (!tx.signed) {
+      return el("p", { class: "tx-problem error-text", text: tx.problem });
+    }
+    var t = tx.signed;
+    return [
+      el("p", { class: "tx-amount", text: visible(t.amount) || "(no amount)" }),
+      el("p", { class: "tx-beneficiary" }, el("span", { class: "muted", text: "to " }), el("b", { text: visible(t.benificiary) || "(no beneficiary)" })),
+      t.description ? el("p", { class: "tx-description", text: visible(t.description) }) : null
+    ];
+  }
+
+  // Approve (only for a transaction that checked out) and decline.
+  function transactionButtons(tx, after) {
+    var approveButton = tx.signed
+      ? action("Approve and sign", "tx-approve", async function () {
+          var done;
+          try {
+            done = await approveTransaction(tx);
+          } catch (e) {
+            after("error", e.message);
+            throw e;
+          }
+          tx.shown.state = (done.answer && done.answer.state) || "approved";
+          after("approved", "Approved: " + (visible(done.signed.amount) || "the transaction") + " to " + (visible(done.signed.benificiary) || "the beneficiary") + ", signed with this phone's key.");
+        })
+      : null;
+    return el(
+      "div",
+      { class: "choices tx-buttons" },
+      approveButton,
+      action("Decline", "secondary tx-decline", async function () {
+        var answer = await declineTransaction(tx);
+        tx.shown.state = (answer && answer.state) || "declined";
+        after("denied", "Declined: the website shows the transaction as declined.");
+      })
+    );
+  }
+
+  function renderTransactionRequest(box, r) {
+    box.setAttribute("data-tid", r.tid);
+    var s = r.shown || {};
+    var head = el("div", { class: "request-head" });
+    if (s.logo) {
+      append(head, el("img", { class: "request-logo", alt: "", src: "data:image/png;base64," + s.logo }));
+    }
+    var name = (r.signed && r.signed.servername) || s.servername || r.serverid;
+    append(head, el("div", null, el("h2", { class: "card-title", text: visible(name) }), el("p", { class: "request-action", text: "Confirm a transaction" })));
+    append(box, head);
+    append(box, transactionView(r));
+    var open = !r.result && s.state === "new";
+    append(box, el("p", { class: "small muted request-state" }, "Transaction " + r.tid.slice(0, 8) + "... is ", el("span", { class: "state state-" + s.state, text: s.state })));
+    if (open) {
+      append(
+        box,
+        transactionButtons(r, function (kind, text) {
+          r.result = text;
+          r.resultKind = kind;
+          if (kind !== "error") {
+            renderRequest();
+            notify("ok", text);
+          }
+        })
+      );
+    } else if (r.result) {
+      append(box, el("p", { class: "request-result result-" + r.resultKind, text: r.result }));
+    } else {
+      append(box, el("p", { class: "request-result", text: "Nothing to decide: the transaction is " + s.state + "." }));
+    }
+  }
+
   function renderRequest() {
     var box = $("request");
     box.textContent = "";
+    box.removeAttribute("data-hsid");
+    box.removeAttribute("data-tid");
     var r = state.request;
     if (!r) {
       box.hidden = true;
       return;
     }
     box.hidden = false;
+    box.setAttribute("data-kind", r.kind || "login");
+    if (r.kind === "tx") {
+      renderTransactionRequest(box, r);
+      append(box, closeFoot());
+      return;
+    }
     box.setAttribute("data-hsid", r.hsid);
     var s = r.shown || {};
     var ann = s.announceinfo || {};
@@ -1005,19 +1230,20 @@
     } else {
       append(box, el("p", { class: "request-result", text: "Nothing to decide: the login is " + s.state + "." }));
     }
-    append(
-      box,
-      el("div", { class: "request-foot" }, el("button", {
-        type: "button",
-        class: "button link close",
-        text: "Close",
-        "data-keep": "1",
-        onclick: function () {
-          state.request = null;
-          renderRequest();
-        }
-      }))
-    );
+    append(box, closeFoot());
+  }
+
+  function closeFoot() {
+    return el("div", { class: "request-foot" }, el("button", {
+      type: "button",
+      class: "button link close",
+      text: "Close",
+      "data-keep": "1",
+      onclick: function () {
+        state.request = null;
+        renderRequest();
+      }
+    }));
   }
 
   var inboxSignature = "";
@@ -1025,7 +1251,7 @@
   // The pushes of a session leave the inbox once the login is opened or decided.
   function dropFromInbox(serverid, hsid) {
     var left = state.inbox.filter(function (it) {
-      if (it.serverid === serverid && it.hsid === hsid) {
+      if (!it.tid && it.serverid === serverid && it.hsid === hsid) {
         handled.add(it.id);
         return false;
       }
@@ -1035,6 +1261,45 @@
       state.inbox = left;
       renderInbox();
     }
+  }
+
+  // A transaction's push leaves the inbox once it is opened.
+  function dropTransactionFromInbox(tid) {
+    var left = state.inbox.filter(function (it) {
+      if (it.tid === tid) {
+        handled.add(it.id);
+        return false;
+      }
+      return true;
+    });
+    if (left.length !== state.inbox.length) {
+      state.inbox = left;
+      renderInbox();
+    }
+  }
+
+  function txInboxItem(it) {
+    return el(
+      "li",
+      { class: "inbox-item inbox-tx", "data-tid": it.tid, "data-serverid": it.serverid, "data-hsid": it.hsid, "data-id": it.id },
+      el("div", { class: "inbox-head" }, el("b", { text: it.servername || it.serverid }), " ", el("span", { class: "muted small", text: fmtTime(firstSeen[it.id]) })),
+      el("p", { class: "inbox-body", text: "Confirm a transaction" }),
+      transactionView(it.tx),
+      transactionButtons(it.tx, function (kind, text) {
+        if (kind !== "error") {
+          handled.add(it.id);
+          state.inbox = state.inbox.filter(function (x) {
+            return x.id !== it.id;
+          });
+          inboxSignature = "";
+          renderInbox();
+          notify("ok", text);
+        }
+      }),
+      el("div", { class: "inbox-foot" }, action("Details", "link details", async function () {
+        await showTransaction(it.serverid, it.tid);
+      }))
+    );
   }
 
   function renderInbox() {
@@ -1059,6 +1324,10 @@
     list.textContent = "";
     $("inbox-empty").hidden = state.inbox.length > 0;
     state.inbox.forEach(function (it) {
+      if (it.tid) {
+        list.appendChild(txInboxItem(it));
+        return;
+      }
       var ann = it.announceinfo || {};
       var item = el(
         "li",
@@ -1178,16 +1447,23 @@
     } catch (e) {
       kind = "";
     }
-    $("link-open").textContent = kind === "enrol" ? "Enrol" : kind === "login" ? "Show login" : "Open";
-    $("device-name").parentNode.hidden = kind === "login";
+    $("link-open").textContent = kind === "enrol" ? "Enrol" : kind === "login" ? "Show login" : kind === "tx" ? "Show transaction" : "Open";
+    $("device-name").parentNode.hidden = kind === "login" || kind === "tx";
   }
 
   async function openLink() {
     var text = $("link-input").value.trim();
     if (!text) {
-      throw new PhoneError("bad_link", "paste an enrolment or login link first");
+      throw new PhoneError("bad_link", "paste an enrolment, login or transaction link first");
     }
     var link = parseLink(text);
+    if (link.kind === "tx") {
+      await showTransaction(link.serverid, link.tid);
+      $("link-input").value = "";
+      updateOpenButton();
+      notify("", "");
+      return;
+    }
     if (link.kind === "enrol") {
       var description = $("device-name").value.trim() || "Phone simulator";
       var a = await enrol(text, description);
@@ -1279,6 +1555,7 @@
     hex: hex,
     parseLink: parseLink,
     parsePush: parsePush,
+    parseSigned: parseSigned,
     ready: ready,
     // The stored accounts without their keys (for tests and curious users).
     accounts: function () {

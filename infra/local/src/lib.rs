@@ -141,7 +141,7 @@ pub async fn handle(
     if let Some(demo) = &local.demo
         && site::serves(req.uri().path())
     {
-        return site::handle(&deps, demo, &req, remote).await;
+        return site::handle(&deps, demo, req, remote).await;
     }
     let (parts, body) = req.into_parts();
     let bytes = match Limited::new(body, MAX_BODY_BYTES + 1).collect().await {

@@ -3,7 +3,10 @@
 //! - `/`: the landing page - what to do in three lines, and the demo website beside it;
 //! - `/demo`: the demo website alone, a page that embeds the login block the way a real
 //!   website backend does - it keeps a nonce in its own cookie and asks the API, with its
-//!   key, for the block (getHtmlLogin), the footer and the login status (getSession);
+//!   key, for the block (getHtmlLogin), the footer and the login status (getSession); once
+//!   logged in it asks the phone to confirm transfers (`POST /demo/transactions` calls
+//!   createTransaction, `GET /demo/transactions/{tid}` getTransactionResult; the page
+//!   checks the phone's signature with WebCrypto);
 //! - `/phone`: a phone simulator, static HTML and JavaScript that run the phone's side of
 //!   the protocol in the browser with WebCrypto P-256 keys;
 //! - `/admin`: the demo server's accounts, their sessions and the server settings.
@@ -25,6 +28,7 @@ use nsauth::ids::{Nonce, ServerId};
 
 mod admin;
 mod assets;
+mod transfer;
 mod website;
 
 #[derive(Clone)]
@@ -80,6 +84,7 @@ pub fn serves(path: &str) -> bool {
         path,
         "/" | "/demo" | "/demo/logout" | "/logout" | "/phone" | "/admin"
     ) || assets::serves(path)
+        || transfer::serves(path)
 }
 
 /// One request to the demo pages, with what the in-process API calls pass on from it.
@@ -218,21 +223,23 @@ fn topbar(current: &str) -> String {
 }
 
 /// The demo pages: `/`, `/demo`, `POST /logout` and `POST /demo/logout`, `/phone`,
-/// `/admin` and the pages' files.
+/// `/admin`, the demo website's transfers (`/demo/transactions`) and the pages' files.
 pub async fn handle(
     deps: &Deps,
     demo: &DemoSite,
-    req: &hyper::Request<hyper::body::Incoming>,
+    req: hyper::Request<hyper::body::Incoming>,
     remote: SocketAddr,
 ) -> hyper::Response<Full<Bytes>> {
-    let path = req.uri().path();
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path();
     if let Some(r) = assets::handle(path) {
         return r;
     }
-    let method = req.method();
+    let method = &parts.method;
     let is_get = method == hyper::Method::GET || method == hyper::Method::HEAD;
     let header_text = |name| {
-        req.headers()
+        parts
+            .headers
             .get(name)
             .and_then(|h| h.to_str().ok())
             .map(str::to_string)
@@ -244,12 +251,15 @@ pub async fn handle(
         useragent: header_text(header::USER_AGENT).unwrap_or_else(|| "nsauth-demo-website".into()),
         remote,
     };
+    if transfer::serves(path) {
+        return transfer::handle(&ctx, &parts, body).await;
+    }
     match path {
         "/phone" if is_get => assets::phone_page(),
         "/admin" if is_get => admin::page(&ctx).await,
-        "/" | "/demo" if is_get => website::page(&ctx, req.headers(), path).await,
+        "/" | "/demo" if is_get => website::page(&ctx, &parts.headers, path).await,
         "/logout" | "/demo/logout" if method == hyper::Method::POST => {
-            website::logout(&ctx, req.headers(), path).await
+            website::logout(&ctx, &parts.headers, path).await
         }
         "/logout" | "/demo/logout" => method_not_allowed("POST"),
         _ => method_not_allowed("GET"),

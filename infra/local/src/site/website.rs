@@ -61,18 +61,20 @@ async fn content(ctx: &Ctx<'_>, nonce: &str, landing: bool) -> String {
     let logout = if landing { "/logout" } else { "/demo/logout" };
     if status["loggedin"] == true {
         let hint = if landing {
-            r#"<p class="demo-hint">Now log out and log in again: the login block then offers to send the request to your phone (a push, with a number to match). <a href="/admin">Accounts and sessions</a> shows this login.</p>"#
+            r#"<p class="demo-hint">Confirm a transfer below: the phone shows it and signs it. Then log out and log in again: the login block offers to send the request to your phone (a push, with a number to match). <a href="/admin">Accounts and sessions</a> shows this login.</p>"#
         } else {
             ""
         };
         return format!(
             r#"<p class="demo-loggedin">Logged in as <b>{}</b> (account {})</p>
 <form method="post" action="{logout}"><button type="submit" class="demo-logout">Log out</button></form>
-{hint}"#,
+{hint}
+{transfer}"#,
             esc(status["userid"]
                 .as_str()
                 .unwrap_or("a phone without a user")),
-            status["accountid"]
+            status["accountid"],
+            transfer = transfer_form(landing),
         );
     }
     let (_, block) = ctx
@@ -121,6 +123,38 @@ async fn content(ctx: &Ctx<'_>, nonce: &str, landing: bool) -> String {
     )
 }
 
+/// The transfer form of a logged-in page and the places its script (`/local/demo.js`)
+/// fills: the transaction's QR code and link while the phone decides, then the result.
+fn transfer_form(landing: bool) -> String {
+    let window = assets::PHONE_WINDOW;
+    let simulator = if landing {
+        "Open it in the phone simulator"
+    } else {
+        "Open in the phone simulator"
+    };
+    format!(
+        r#"<section class="demo-tx" id="demo-tx" data-state="" aria-labelledby="demo-tx-title">
+<h3 id="demo-tx-title">Confirm a transfer</h3>
+<p class="demo-tx-intro">The website asks your phone to confirm it: the phone shows the amount and the beneficiary and signs them with its account key, and this page checks that signature.</p>
+<form class="demo-tx-form" autocomplete="off">
+<label>Amount <input name="amount" maxlength="64" value="EUR 25.00"></label>
+<label>Beneficiary <input name="beneficiary" maxlength="256" value="Demo Bakery Ltd"></label>
+<label>Description <input name="description" maxlength="1000" value="Invoice 2027-001"></label>
+<button type="submit" class="button demo-tx-submit">Confirm on my phone</button>
+</form>
+<p class="demo-tx-error" role="alert" hidden></p>
+<div class="demo-tx-pending" hidden>
+<p class="demo-tx-how"></p>
+<div class="demo-tx-qr" role="img" aria-label="QR code of the transaction link"></div>
+<p><a class="demo-tx-link"><code></code></a></p>
+<p><a class="button secondary demo-tx-open" target="{window}">{simulator}</a></p>
+<p class="demo-tx-wait" aria-live="polite">Waiting for your phone&hellip;</p>
+</div>
+<div class="demo-tx-result" aria-live="polite" hidden></div>
+</section>"#
+    )
+}
+
 /// `GET /` (the landing page) and `GET /demo` (the demo website alone).
 pub(super) async fn page(
     ctx: &Ctx<'_>,
@@ -139,13 +173,15 @@ pub(super) async fn page(
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Demo website</title>
 <link rel="icon" href="data:,">
-<style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;line-height:1.5}}code{{word-break:break-all}}</style>
+<style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;line-height:1.5}}code{{word-break:break-all}}.demo-tx label{{display:block;margin:.25rem 0}}.demo-tx input{{width:100%;max-width:24rem;display:block}}.demo-tx-amount{{font-size:1.6rem;font-weight:700}}.demo-tx-verified{{color:#137333}}.demo-tx-bad,.demo-tx-error{{color:#b3261e}}</style>
+<script src="{demo_js}" defer></script>
 </head><body>
 <h1>Demo website</h1>
 {main}
 {footer}
 </body></html>
-"#
+"#,
+            demo_js = assets::DEMO_JS_PATH,
         );
         return html(200, page, cookie);
     }
@@ -155,6 +191,7 @@ pub(super) async fn page(
 <title>nsauth local demo</title>
 <link rel="icon" href="data:,">
 <link rel="stylesheet" href="{css}">
+<script src="{demo_js}" defer></script>
 </head><body class="landing">
 {topbar}
 <main class="landing-grid">
@@ -181,6 +218,7 @@ pub(super) async fn page(
 </body></html>
 "#,
         css = assets::SITE_CSS_PATH,
+        demo_js = assets::DEMO_JS_PATH,
         topbar = topbar("/"),
         window = assets::PHONE_WINDOW,
         host = esc(&ctx.host),
