@@ -2,7 +2,7 @@
 //! offset, as v2.2 has it), `sort` and `filter`/`search`.
 //!
 //! No Scan: the server's accounts are one partition of a keys-only index (account id and
-//! userid), read whole (about 0.5 read units per 55 accounts); the listing sorts, filters and
+//! userid), read whole (measured: 13.5 read units for 1,000 accounts); the listing sorts, filters and
 //! groups those keys, then reads only the page's accounts (BatchGetItem, 0.5 units each).
 
 use std::cmp::Ordering;
