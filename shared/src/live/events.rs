@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::clock::{UnixTime, rfc3339};
 use crate::session::{Session, SessionEvent, SessionState};
+use crate::transaction::TransactionState;
 
 #[async_trait]
 pub trait EventSink: Send + Sync {
@@ -30,7 +31,7 @@ pub fn for_change(old: Option<&Session>, new: &Session, at: UnixTime) -> Vec<Val
     if new.event == Some(SessionEvent::Fraud) && old.and_then(|o| o.event) != new.event {
         kinds.push("fraud");
     }
-    kinds
+    let mut out: Vec<Value> = kinds
         .into_iter()
         .map(|kind| {
             let login = new.login.as_ref().filter(|_| kind == "login");
@@ -48,6 +49,38 @@ pub fn for_change(old: Option<&Session>, new: &Session, at: UnixTime) -> Vec<Val
                     "state": new.state,
                     "accountid": login.map(|l| l.accountid).or(new.last_accountid),
                     "userid": login.and_then(|l| l.userid.clone()),
+                },
+            })
+        })
+        .collect();
+    out.extend(transaction_events(old, new, at));
+    out
+}
+
+/// A transaction answered (approved, declined) or replaced by a newer one (expired): the
+/// website can fetch the result (and the proof) with getTransactionResult. Expiry by time
+/// writes nothing, so it raises no event.
+fn transaction_events(old: Option<&Session>, new: &Session, at: UnixTime) -> Vec<Value> {
+    new.transactions
+        .iter()
+        .filter(|t| t.state != TransactionState::New)
+        .filter(|t| old.and_then(|o| o.transaction(&t.tid)).map(|o| o.state) != Some(t.state))
+        .map(|t| {
+            let kind = t.state.as_str();
+            json!({
+                "specversion": "1.0",
+                "type": format!("org.nsauth.transaction.{kind}"),
+                "source": format!("nsauth/servers/{}", new.serverid),
+                "id": format!("{}-{kind}", t.tid),
+                "time": rfc3339(at),
+                "subject": t.tid.to_string(),
+                "datacontenttype": "application/json",
+                "data": {
+                    "serverid": new.serverid.to_string(),
+                    "hsid": new.hsid.to_string(),
+                    "tid": t.tid.to_string(),
+                    "tstatus": t.state.tstatus(),
+                    "accountid": t.accountid,
                 },
             })
         })
@@ -87,5 +120,54 @@ impl EventSink for LogEvents {
     async fn publish(&self, _serverid: &str, event: &Value) -> Result<(), String> {
         tracing::info!(kind = %event["type"], subject = %event["subject"], "website event");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{Hsid, ServerId};
+    use crate::server::Server;
+    use crate::session::LoginInfo;
+    use crate::settings::ServerSettings;
+    use crate::transaction::{Transaction, TransactionContent, TransactionId};
+    use crate::usercontext::UserContext;
+
+    #[test]
+    fn transaction_answers_raise_one_event_each() {
+        let st = ServerSettings::default();
+        let sid = ServerId::generate();
+        let hsid = Hsid::parse("5KvIv6Y0y8IgLQULP8ZR_Q").unwrap();
+        let s = Session::new_pending(sid.clone(), hsid, &st, UserContext::default(), 100);
+        let login = LoginInfo {
+            accountid: 4,
+            userid: None,
+            pk: "cGs=".into(),
+        };
+        let inn = s.approve(login, &st, 101).unwrap();
+        let server = Server::with_id(sid, st.clone(), 100);
+        let tid = TransactionId::generate(&inn.hsid);
+        let content = TransactionContent {
+            amount: "7".into(),
+            ..Default::default()
+        };
+        let tx = Transaction::new(tid.clone(), &content, &server, &inn, 4, 102);
+        let with = inn.with_transaction(tx, &st, 102).unwrap();
+        assert!(
+            for_change(Some(&inn), &with, 102).is_empty(),
+            "a new one: no event"
+        );
+        let ok = with
+            .answered_transaction(&tid, TransactionState::Approved, None, None, &st, 103)
+            .unwrap();
+        let events = for_change(Some(&with), &ok, 103);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0]["type"], "org.nsauth.transaction.approved");
+        assert_eq!(events[0]["data"]["tid"], tid.to_string());
+        assert_eq!(events[0]["data"]["tstatus"], "1");
+        assert_eq!(events[0]["data"]["accountid"], 4);
+        // The same record again (a later write of the session) raises nothing more.
+        let later = ok.noted(SessionEvent::NoAccounts, &st, 104);
+        assert!(for_change(Some(&ok), &later, 104).is_empty());
     }
 }
