@@ -187,7 +187,9 @@ pub struct TableSpec;
 
 impl TableSpec {
     /// Creates the table as the template does and waits until it is active. `with_ttl`
-    /// and `with_stream` are off only for emulators that lack those features.
+    /// and `with_stream` are off only for emulators that lack those features; a store that
+    /// refuses UpdateTimeToLive as an unknown or unsupported operation (dynalite) gets its
+    /// table without TTL and a warning, while any other failure of it is an error.
     pub async fn create(
         client: &Client,
         table: &str,
@@ -270,7 +272,7 @@ impl TableSpec {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         if with_ttl {
-            client
+            let enabled = client
                 .update_time_to_live()
                 .table_name(table)
                 .time_to_live_specification(
@@ -281,11 +283,37 @@ impl TableSpec {
                         .map_err(|e| StoreError::Unavailable(e.to_string()))?,
                 )
                 .send()
-                .await
-                .map_err(sdk_err)?;
+                .await;
+            match enabled {
+                Ok(_) => {}
+                // An emulator without TTL (dynalite): the table works without it, only
+                // nothing expires by itself (correctness never depends on TTL).
+                Err(e) if ttl_unsupported(e.code()) => tracing::warn!(
+                    table,
+                    error = %DisplayErrorContext(&e),
+                    "the store does not support TTL (UpdateTimeToLive refused): the table \
+                     is used without it, and expired items stay until deleted"
+                ),
+                Err(e) => return Err(sdk_err(e)),
+            }
         }
         Ok(())
     }
+}
+
+/// Whether an error code refuses an operation as unknown or unsupported by the store (an
+/// emulator that lacks it, as dynalite lacks UpdateTimeToLive), rather than failing it.
+fn ttl_unsupported(code: Option<&str>) -> bool {
+    matches!(
+        code,
+        Some(
+            "UnknownOperationException"
+                | "UnknownOperation"
+                | "UnsupportedOperationException"
+                | "UnsupportedOperation"
+                | "NotImplemented"
+        )
+    )
 }
 
 #[derive(Clone)]
@@ -1199,5 +1227,30 @@ pub(crate) fn page_of(mut sessions: Vec<Session>, limit: usize) -> Page<Session>
     Page {
         items: sessions,
         next,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ttl_unsupported;
+
+    #[test]
+    fn only_an_unknown_or_unsupported_operation_lets_a_table_go_without_ttl() {
+        // dynalite answers UpdateTimeToLive with `com.amazon.coral.service#UnknownOperationException`,
+        // which the SDK reads as this code.
+        assert!(ttl_unsupported(Some("UnknownOperationException")));
+        assert!(ttl_unsupported(Some("UnsupportedOperationException")));
+        for failure in [
+            None,
+            Some("ValidationException"),
+            Some("ResourceNotFoundException"),
+            Some("ResourceInUseException"),
+            Some("LimitExceededException"),
+            Some("ThrottlingException"),
+            Some("AccessDeniedException"),
+            Some("InternalServerError"),
+        ] {
+            assert!(!ttl_unsupported(failure), "{failure:?} still fails");
+        }
     }
 }

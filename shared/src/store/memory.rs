@@ -1,4 +1,4 @@
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -18,6 +18,19 @@ use crate::session::Session;
 use crate::settings::MAX_WINDOW;
 use crate::signing::MAX_SKEW_SECONDS;
 
+type CounterKey = (ServerId, String, i64);
+
+/// An item that DynamoDB's TTL would remove, by kind and key (the key of its table below).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Expiring {
+    Session(Hsid),
+    EnrolToken((ServerId, String)),
+    Sweep((ServerId, u64)),
+    Replay((ServerId, String)),
+    PushCounter(CounterKey),
+    Subscription((Hsid, String)),
+}
+
 #[derive(Default)]
 struct Tables {
     servers: BTreeMap<ServerId, Server>,
@@ -28,10 +41,21 @@ struct Tables {
     enrol_tokens: BTreeMap<(ServerId, String), EnrolToken>,
     public_keys: BTreeMap<(ServerId, String), UnixTime>,
     sweeps: BTreeMap<(ServerId, u64), AccountSweep>,
+    /// The `until` (TTL) of each replay record.
     seen_requests: BTreeMap<(ServerId, String), UnixTime>,
     /// Count and TTL of each counter.
-    push_counts: BTreeMap<(ServerId, String, i64), (u32, UnixTime)>,
+    push_counts: BTreeMap<CounterKey, (u32, UnixTime)>,
+    /// The `until` (TTL) of each subscription.
     subscriptions: BTreeMap<(Hsid, String), UnixTime>,
+    /// Every item above that has a TTL, under its TTL: what expiry looks at, soonest first.
+    /// Kept exact (a write that moves an item's TTL moves its entry; a delete removes it),
+    /// so it never holds more entries than there are such items.
+    expiry: BTreeSet<(UnixTime, Expiring)>,
+    /// The store's notion of now. It has no clock: each write proves that some time has
+    /// been reached (a session's `updated`, a token's `created`, a replay record's `until`
+    /// less how far ahead of now it can be, ...), and `now` is the latest of those. It never
+    /// runs ahead of the real now, so nothing is dropped before its TTL has passed.
+    now: UnixTime,
 }
 
 /// How far a replay record's `until` can be ahead of now: the phone service keeps a record
@@ -41,13 +65,74 @@ const REPLAY_LIFE: UnixTime = 2 * MAX_SKEW_SECONDS + 60;
 /// How far a push counter's TTL can be ahead of now: the longest window and the hour the
 /// counter outlives it.
 const COUNTER_LIFE: UnixTime = MAX_WINDOW as UnixTime + 3_600;
-/// Records held before expired ones are looked for.
-const PRUNE_AT: usize = 1024;
+/// Expired items dropped at most by one write: the cost of expiry is spread over the
+/// writes (bounded per request, never a pass over everything), and since no write files
+/// more than one new TTL, a backlog of expired items shrinks with every write.
+const PRUNE_STEP: usize = 64;
+
+impl Tables {
+    /// Before a write: `reached` is a time the write proves is past (`now` moves up to it),
+    /// then up to [`PRUNE_STEP`] items whose TTL is before `now` are dropped, soonest first,
+    /// as DynamoDB's TTL drops them (an item expires once its TTL is less than now).
+    fn write(&mut self, reached: Option<UnixTime>) {
+        if let Some(t) = reached {
+            self.now = self.now.max(t);
+        }
+        for _ in 0..PRUNE_STEP {
+            match self.expiry.first() {
+                Some((ttl, _)) if *ttl < self.now => {}
+                _ => break,
+            }
+            if let Some((ttl, item)) = self.expiry.pop_first() {
+                self.drop_expired(ttl, item);
+            }
+        }
+    }
+
+    /// Drops an item whose TTL `ttl` is over, if that is still its TTL.
+    fn drop_expired(&mut self, ttl: UnixTime, item: Expiring) {
+        fn drop_if<K: Ord, V>(map: &mut BTreeMap<K, V>, k: &K, over: impl Fn(&V) -> bool) {
+            if map.get(k).is_some_and(over) {
+                map.remove(k);
+            }
+        }
+        match item {
+            Expiring::Session(k) => drop_if(&mut self.sessions, &k, |s| s.ttl == ttl),
+            Expiring::EnrolToken(k) => drop_if(&mut self.enrol_tokens, &k, |t| t.ttl == ttl),
+            Expiring::Sweep(k) => drop_if(&mut self.sweeps, &k, |s| s.ttl == ttl),
+            Expiring::Replay(k) => drop_if(&mut self.seen_requests, &k, |u| *u == ttl),
+            Expiring::PushCounter(k) => drop_if(&mut self.push_counts, &k, |(_, e)| *e == ttl),
+            Expiring::Subscription(k) => drop_if(&mut self.subscriptions, &k, |u| *u == ttl),
+        }
+    }
+
+    /// Files an item under its TTL `ttl`, moving it from `before`, the TTL it had if it
+    /// existed.
+    fn expires(&mut self, before: Option<UnixTime>, ttl: UnixTime, item: Expiring) {
+        if before == Some(ttl) {
+            return;
+        }
+        let mut entry = (before.unwrap_or(ttl), item);
+        if before.is_some() {
+            self.expiry.remove(&entry);
+        }
+        entry.0 = ttl;
+        self.expiry.insert(entry);
+    }
+
+    /// Takes a deleted item out of the expiry index.
+    fn unfile(&mut self, ttl: UnixTime, item: Expiring) {
+        self.expiry.remove(&(ttl, item));
+    }
+}
 
 /// The local stack's embedded store. One mutex makes every conditional write atomic, as
-/// DynamoDB's are. What DynamoDB's TTL removes (subscriptions, replay records, push
-/// counters) is dropped here once certainly expired: the store has no clock, so "now" is
-/// bounded by the newest record's expiry minus how far ahead of now it can be.
+/// DynamoDB's are. What DynamoDB's TTL removes (sessions, enrolment tokens, account sweeps,
+/// replay records, push counters, subscriptions) is dropped here once its TTL has passed by
+/// the store's notion of now (see `Tables::now`), a bounded number of items per write, so
+/// that a local stack that runs for weeks holds what is live and little more. As in
+/// DynamoDB, an item past its TTL may still be read until it is dropped: correctness never
+/// depends on expiry (the domain decides at read time whether a session is over).
 #[derive(Default)]
 pub struct MemoryStore {
     tables: Mutex<Tables>,
@@ -65,17 +150,45 @@ impl MemoryStore {
         self
     }
 
+    /// How many items of each kind the store holds (`ttl_index` is the expiry index's
+    /// entries, one per item with a TTL): for tests of what expiry gives back.
+    pub fn len_by_kind(&self) -> BTreeMap<&'static str, usize> {
+        let t = self.lock();
+        BTreeMap::from([
+            ("servers", t.servers.len()),
+            ("api_keys", t.keys.len()),
+            ("sessions", t.sessions.len()),
+            ("account_counters", t.account_counters.len()),
+            ("accounts", t.accounts.len()),
+            ("enrol_tokens", t.enrol_tokens.len()),
+            ("public_keys", t.public_keys.len()),
+            ("sweeps", t.sweeps.len()),
+            ("replays", t.seen_requests.len()),
+            ("push_counters", t.push_counts.len()),
+            ("subscriptions", t.subscriptions.len()),
+            ("ttl_index", t.expiry.len()),
+        ])
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Tables> {
         // A panic while holding the lock cannot leave a half-written item: every write
-        // below is a single insert.
+        // below is an insert (and its expiry entry), none of which panics.
         self.tables.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The tables for a write that proves `reached` is past (if it says): expired items
+    /// are dropped first, a bounded number of them.
+    fn write(&self, reached: Option<UnixTime>) -> std::sync::MutexGuard<'_, Tables> {
+        let mut t = self.lock();
+        t.write(reached);
+        t
     }
 }
 
 #[async_trait]
 impl ServerStore for MemoryStore {
     async fn create_server(&self, server: &Server) -> Result<(), StoreError> {
-        let mut t = self.lock();
+        let mut t = self.write(None);
         if t.servers.contains_key(&server.serverid) {
             return Err(StoreError::ConditionFailed);
         }
@@ -96,7 +209,7 @@ impl ServerStore for MemoryStore {
         server: &Server,
         expected_version: u64,
     ) -> Result<(), StoreError> {
-        let mut t = self.lock();
+        let mut t = self.write(None);
         match t.servers.get_mut(&server.serverid) {
             Some(s) if s.version == expected_version => {
                 s.settings = server.settings.clone();
@@ -109,7 +222,7 @@ impl ServerStore for MemoryStore {
     }
 
     async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
-        let mut t = self.lock();
+        let mut t = self.write(None);
         let k = (key.serverid.clone(), key.keyid.clone());
         if t.keys.contains_key(&k) {
             return Err(StoreError::ConditionFailed);
@@ -134,7 +247,7 @@ impl ServerStore for MemoryStore {
         keyid: &str,
         at: UnixTime,
     ) -> Result<(), StoreError> {
-        let mut t = self.lock();
+        let mut t = self.write(Some(at));
         match t.keys.get_mut(&(serverid.clone(), keyid.to_string())) {
             Some(k) if k.revoked.is_none() => {
                 k.revoked = Some(at);
@@ -164,11 +277,12 @@ impl SessionStore for MemoryStore {
     }
 
     async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
-        let mut t = self.lock();
+        let mut t = self.write(Some(session.updated));
         if t.sessions.contains_key(&session.hsid) {
             return Err(StoreError::ConditionFailed);
         }
         t.sessions.insert(session.hsid.clone(), session.clone());
+        t.expires(None, session.ttl, Expiring::Session(session.hsid.clone()));
         if let Some(stream) = &self.stream {
             stream.announce(None, session);
         }
@@ -180,10 +294,16 @@ impl SessionStore for MemoryStore {
         session: &Session,
         expected_version: u64,
     ) -> Result<(), StoreError> {
-        let mut t = self.lock();
+        let mut t = self.write(Some(session.updated));
         match t.sessions.get(&session.hsid) {
             Some(cur) if cur.version == expected_version => {
+                let before = cur.ttl;
                 let old = t.sessions.insert(session.hsid.clone(), session.clone());
+                t.expires(
+                    Some(before),
+                    session.ttl,
+                    Expiring::Session(session.hsid.clone()),
+                );
                 if let Some(stream) = &self.stream {
                     stream.announce(old, session);
                 }
@@ -232,7 +352,7 @@ impl SessionStore for MemoryStore {
 #[async_trait]
 impl AccountStore for MemoryStore {
     async fn allocate_accountid(&self, serverid: &ServerId) -> Result<u64, StoreError> {
-        let mut t = self.lock();
+        let mut t = self.write(None);
         if !t.servers.contains_key(serverid) {
             return Err(StoreError::ConditionFailed);
         }
@@ -242,7 +362,7 @@ impl AccountStore for MemoryStore {
     }
 
     async fn create_account(&self, account: &Account) -> Result<(), StoreError> {
-        let mut t = self.lock();
+        let mut t = self.write(None);
         let k = (account.serverid.clone(), account.accountid);
         if t.accounts.contains_key(&k) {
             return Err(StoreError::ConditionFailed);
@@ -280,7 +400,7 @@ impl AccountStore for MemoryStore {
         account: &Account,
         expected_version: u64,
     ) -> Result<(), StoreError> {
-        let mut t = self.lock();
+        let mut t = self.write(None);
         let k = (account.serverid.clone(), account.accountid);
         match t.accounts.get(&k) {
             Some(cur) if cur.version == expected_version => {
@@ -292,7 +412,7 @@ impl AccountStore for MemoryStore {
     }
 
     async fn delete_account(&self, serverid: &ServerId, accountid: u64) -> Result<(), StoreError> {
-        self.lock()
+        self.write(None)
             .accounts
             .remove(&(serverid.clone(), accountid))
             .map(|_| ())
@@ -341,9 +461,10 @@ impl AccountStore for MemoryStore {
     }
 
     async fn put_sweep(&self, sweep: &AccountSweep) -> Result<(), StoreError> {
-        self.lock()
-            .sweeps
-            .insert((sweep.serverid.clone(), sweep.accountid), sweep.clone());
+        let mut t = self.write(Some(sweep.started));
+        let k = (sweep.serverid.clone(), sweep.accountid);
+        let before = t.sweeps.insert(k.clone(), sweep.clone()).map(|s| s.ttl);
+        t.expires(before, sweep.ttl, Expiring::Sweep(k));
         Ok(())
     }
 
@@ -364,10 +485,13 @@ impl AccountStore for MemoryStore {
         sweep: &AccountSweep,
         seen_before: u64,
     ) -> Result<(), StoreError> {
-        let mut t = self.lock();
-        match t.sweeps.get_mut(&(sweep.serverid.clone(), sweep.accountid)) {
+        let mut t = self.write(Some(sweep.started));
+        let k = (sweep.serverid.clone(), sweep.accountid);
+        match t.sweeps.get_mut(&k) {
             Some(cur) if cur.run == sweep.run && cur.seen == seen_before => {
+                let before = cur.ttl;
                 *cur = sweep.clone();
+                t.expires(Some(before), sweep.ttl, Expiring::Sweep(k));
                 Ok(())
             }
             _ => Err(StoreError::ConditionFailed),
@@ -375,11 +499,13 @@ impl AccountStore for MemoryStore {
     }
 
     async fn finish_sweep(&self, sweep: &AccountSweep) -> Result<(), StoreError> {
-        let mut t = self.lock();
+        let mut t = self.write(Some(sweep.started));
         let k = (sweep.serverid.clone(), sweep.accountid);
         match t.sweeps.get(&k) {
             Some(cur) if cur.run == sweep.run => {
+                let ttl = cur.ttl;
                 t.sweeps.remove(&k);
+                t.unfile(ttl, Expiring::Sweep(k));
                 Ok(())
             }
             _ => Err(StoreError::ConditionFailed),
@@ -392,7 +518,7 @@ impl AccountStore for MemoryStore {
         fingerprint: &str,
         at: UnixTime,
     ) -> Result<(), StoreError> {
-        let mut t = self.lock();
+        let mut t = self.write(Some(at));
         let k = (serverid.clone(), fingerprint.to_string());
         if t.public_keys.contains_key(&k) {
             return Err(StoreError::ConditionFailed);
@@ -406,19 +532,20 @@ impl AccountStore for MemoryStore {
         serverid: &ServerId,
         fingerprint: &str,
     ) -> Result<(), StoreError> {
-        self.lock()
+        self.write(None)
             .public_keys
             .remove(&(serverid.clone(), fingerprint.to_string()));
         Ok(())
     }
 
     async fn put_enrol_token(&self, token: &EnrolToken) -> Result<(), StoreError> {
-        let mut t = self.lock();
+        let mut t = self.write(Some(token.created));
         let k = (token.serverid.clone(), token.token_hash.clone());
         if t.enrol_tokens.contains_key(&k) {
             return Err(StoreError::ConditionFailed);
         }
-        t.enrol_tokens.insert(k, token.clone());
+        t.enrol_tokens.insert(k.clone(), token.clone());
+        t.expires(None, token.ttl, Expiring::EnrolToken(k));
         Ok(())
     }
 
@@ -428,7 +555,7 @@ impl AccountStore for MemoryStore {
         token_hash: &str,
         now: UnixTime,
     ) -> Result<EnrolToken, StoreError> {
-        let mut t = self.lock();
+        let mut t = self.write(Some(now));
         match t
             .enrol_tokens
             .get_mut(&(serverid.clone(), token_hash.to_string()))
@@ -464,21 +591,19 @@ impl PushCounterStore for MemoryStore {
         limit: u32,
         ttl: UnixTime,
     ) -> Result<u32, StoreError> {
-        let mut t = self.lock();
-        if t.push_counts.len() >= PRUNE_AT {
-            let horizon = ttl - COUNTER_LIFE;
-            t.push_counts.retain(|_, (_, expires)| *expires >= horizon);
-        }
-        let (n, expires) = t
-            .push_counts
-            .entry((serverid.clone(), counted.to_string(), window))
-            .or_insert((0, ttl));
-        if *n >= limit {
+        // The counter's TTL is at most a window and an hour ahead of now.
+        let mut t = self.write(Some(ttl - COUNTER_LIFE));
+        let k = (serverid.clone(), counted.to_string(), window);
+        let (n, before) = match t.push_counts.get(&k) {
+            Some((n, expires)) => (*n, Some(*expires)),
+            None => (0, None),
+        };
+        if n >= limit {
             return Err(StoreError::ConditionFailed);
         }
-        *n += 1;
-        *expires = ttl;
-        Ok(*n)
+        t.push_counts.insert(k.clone(), (n + 1, ttl));
+        t.expires(before, ttl, Expiring::PushCounter(k));
+        Ok(n + 1)
     }
 
     async fn adjust_push_count(
@@ -489,16 +614,18 @@ impl PushCounterStore for MemoryStore {
         delta: i32,
         ttl: UnixTime,
     ) -> Result<(), StoreError> {
-        let mut t = self.lock();
+        let mut t = self.write(Some(ttl - COUNTER_LIFE));
         let k = (serverid.clone(), counted.to_string(), window);
         match t.push_counts.get_mut(&k) {
             Some((n, _)) if delta < 0 => *n = n.saturating_sub(delta.unsigned_abs()),
             Some((n, expires)) => {
                 *n += delta as u32;
-                *expires = ttl;
+                let before = std::mem::replace(expires, ttl);
+                t.expires(Some(before), ttl, Expiring::PushCounter(k));
             }
             None if delta > 0 => {
-                t.push_counts.insert(k, (delta as u32, ttl));
+                t.push_counts.insert(k.clone(), (delta as u32, ttl));
+                t.expires(None, ttl, Expiring::PushCounter(k));
             }
             None => {}
         }
@@ -515,18 +642,16 @@ impl SubscriptionStore for MemoryStore {
         until: UnixTime,
         max: usize,
     ) -> Result<(), StoreError> {
-        let mut t = self.lock();
-        // Subscriptions last until their `until`; a new one's `until` is now plus their whole
-        // life, so anything a life older than it is over: dropped, as DynamoDB's TTL would.
-        let horizon = until - SUBSCRIPTION_SECONDS;
-        t.subscriptions.retain(|_, u| *u >= horizon);
+        // A new subscription's `until` is now plus a subscription's whole life.
+        let mut t = self.write(Some(until - SUBSCRIPTION_SECONDS));
         let key = (hsid.clone(), conn.to_string());
         if !t.subscriptions.contains_key(&key)
             && t.subscriptions.keys().filter(|(_, c)| c == conn).count() >= max
         {
             return Err(StoreError::ConditionFailed);
         }
-        t.subscriptions.insert(key, until);
+        let before = t.subscriptions.insert(key.clone(), until);
+        t.expires(before, until, Expiring::Subscription(key));
         Ok(())
     }
 
@@ -551,9 +676,11 @@ impl SubscriptionStore for MemoryStore {
     }
 
     async fn unsubscribe(&self, conn: &str, hsid: &Hsid) -> Result<(), StoreError> {
-        self.lock()
-            .subscriptions
-            .remove(&(hsid.clone(), conn.to_string()));
+        let mut t = self.write(None);
+        let key = (hsid.clone(), conn.to_string());
+        if let Some(until) = t.subscriptions.remove(&key) {
+            t.unfile(until, Expiring::Subscription(key));
+        }
         Ok(())
     }
 }
@@ -566,19 +693,15 @@ impl ReplayStore for MemoryStore {
         digest: &str,
         until: UnixTime,
     ) -> Result<(), StoreError> {
-        let mut t = self.lock();
-        // A record is kept until its `until` (its timestamp's window); a new one's `until` is
-        // at most a window ahead of now, so records older than that by a window are over:
-        // dropped now and then, so that a long-running local stack does not grow without end.
-        if t.seen_requests.len() >= PRUNE_AT {
-            let horizon = until - REPLAY_LIFE;
-            t.seen_requests.retain(|_, u| *u >= horizon);
-        }
+        // A record is kept until its `until` (its timestamp's window), which is at most
+        // `REPLAY_LIFE` ahead of now.
+        let mut t = self.write(Some(until - REPLAY_LIFE));
         let k = (serverid.clone(), digest.to_string());
         if t.seen_requests.contains_key(&k) {
             return Err(StoreError::ConditionFailed);
         }
-        t.seen_requests.insert(k, until);
+        t.seen_requests.insert(k.clone(), until);
+        t.expires(None, until, Expiring::Replay(k));
         Ok(())
     }
 }
