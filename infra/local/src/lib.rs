@@ -10,7 +10,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt};
@@ -21,6 +21,7 @@ use nsauth::push::LocalPush;
 use tokio::net::TcpListener;
 
 pub mod demo;
+pub mod guard;
 pub mod site;
 pub mod ws;
 
@@ -74,6 +75,33 @@ pub struct Local {
     pub ws: Option<ws::LocalConnections>,
     /// The demo pages (`/`, `/demo`, `/phone`, `/admin`).
     pub demo: Option<site::DemoSite>,
+    /// Timeouts and caps on connections ([`guard::Limits`]).
+    pub limits: guard::Limits,
+}
+
+/// Reads a request body: at most `max` bytes, within `timeout`. An error is the refusal to
+/// send (413, 408 or 400, in JSON).
+pub(crate) async fn read_body(
+    body: Incoming,
+    max: usize,
+    timeout: std::time::Duration,
+) -> Result<Bytes, hyper::Response<Full<Bytes>>> {
+    match tokio::time::timeout(timeout, Limited::new(body, max).collect()).await {
+        Err(_) => Err(guard::body_timeout()),
+        Ok(Ok(c)) => Ok(c.to_bytes()),
+        Ok(Err(e))
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(to_hyper_response(error::response(
+                ApiError::PayloadTooLarge,
+            )))
+        }
+        Ok(Err(_)) => Err(to_hyper_response(error::response(ApiError::bad_request(
+            "bad_body",
+            "the request body could not be read",
+        )))),
+    }
 }
 
 fn outbox(local: &Local, query: Option<&str>) -> hyper::Response<Full<Bytes>> {
@@ -141,51 +169,72 @@ pub async fn handle(
     if let Some(demo) = &local.demo
         && site::serves(req.uri().path())
     {
-        return site::handle(&deps, demo, req, remote).await;
+        return site::handle(&deps, demo, req, remote, local.limits.body_timeout).await;
     }
     let (parts, body) = req.into_parts();
-    let bytes = match Limited::new(body, MAX_BODY_BYTES + 1).collect().await {
-        Ok(c) => c.to_bytes(),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            return to_hyper_response(error::response(ApiError::PayloadTooLarge));
-        }
-        Err(_) => {
-            return to_hyper_response(error::response(ApiError::bad_request(
-                "bad_body",
-                "the request body could not be read",
-            )));
-        }
+    let bytes = match read_body(body, MAX_BODY_BYTES + 1, local.limits.body_timeout).await {
+        Ok(b) => b,
+        Err(refusal) => return refusal,
     };
     let req = to_lambda_request(parts, bytes, remote);
     to_hyper_response(dispatch_guarded(deps, None, req).await)
 }
 
-/// Serves until the task is dropped or aborted.
+/// Serves until the task is dropped or aborted, within `local.limits`: at most
+/// `max_connections` open at once (beyond it the next connection waits to be accepted),
+/// each with its head, body and idle timeouts.
 pub async fn serve(listener: TcpListener, deps: Deps, local: Local) {
+    let limits = local.limits;
+    let places = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_buf_size(limits.max_head_bytes);
     loop {
+        // A place first: at the cap, connections wait in the listen queue, and the ones
+        // open are served as before.
+        let Ok(place) = places.clone().acquire_owned().await else {
+            return;
+        };
         let (stream, remote) = match listener.accept().await {
             Ok(x) => x,
             Err(e) => {
+                // Out of file descriptors, say: wait for some to close rather than spin.
                 tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 continue;
             }
         };
         let deps = deps.clone();
         let local = local.clone();
+        let http = http.clone();
         tokio::spawn(async move {
+            let shared = Arc::new(guard::Shared::default());
+            let socket = guard::Guarded::new(stream, limits.idle_timeout, shared.clone(), place);
+            let on_upgrade = shared.clone();
             let svc = service_fn(move |req| {
                 let deps = deps.clone();
                 let local = local.clone();
-                async move { Ok::<_, Infallible>(handle(deps, local, req, remote).await) }
+                let on_upgrade = on_upgrade.clone();
+                async move {
+                    let resp = handle(deps, local, req, remote).await;
+                    if resp.status() == hyper::StatusCode::SWITCHING_PROTOCOLS {
+                        on_upgrade
+                            .upgraded
+                            .store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    Ok::<_, Infallible>(resp)
+                }
             });
-            if let Err(e) = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc)
+            // The connection (and so hyper's hold on the socket) ends with this statement.
+            let ended = http
+                .serve_connection(TokioIo::new(socket), svc)
                 .with_upgrades()
-                .await
-            {
+                .await;
+            if let Err(e) = ended {
+                if e.is_timeout() {
+                    shared.answer_header_timeout().await;
+                }
                 tracing::debug!(error = %e, "connection ended with an error");
             }
         });

@@ -2,7 +2,8 @@
 //!
 //! Environment: `PORT`; `NSAUTH_STORE` = `memory` (default) or `dynamodb` (endpoint from
 //! `AWS_ENDPOINT_URL`, table from `NSAUTH_TABLE`, default `nsauth-local`, created when
-//! missing); `NSAUTH_DEMO_SERVERID` and `NSAUTH_DEMO_APIKEY` fix the demo server.
+//! missing); `NSAUTH_DEMO_SERVERID` and `NSAUTH_DEMO_APIKEY` fix the demo server;
+//! `NSAUTH_LOCAL_*` set the limits on connections (`nsauth_local::guard::Limits`).
 
 use std::sync::Arc;
 
@@ -25,6 +26,7 @@ async fn run() -> Result<(), String> {
             .map_err(|_| format!("PORT {p:?} is not a port number"))?,
         None => 8080,
     };
+    let limits = nsauth_local::guard::Limits::from_env(env)?;
     let table = env("NSAUTH_TABLE").unwrap_or_else(|| "nsauth-local".into());
     let store_kind = env("NSAUTH_STORE").unwrap_or_else(|| "memory".into());
     // Every session write is announced to the WebSocket endpoint, as DynamoDB Streams
@@ -105,6 +107,7 @@ async fn run() -> Result<(), String> {
             demo.serverid.clone(),
             demo.apikey.expose().to_string(),
         )),
+        limits,
     };
     let nonce = nsauth::ids::Nonce::generate();
     println!("nsauth local stack on {base} (store: {store_kind})");

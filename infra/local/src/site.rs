@@ -94,6 +94,8 @@ struct Ctx<'a> {
     host: String,
     useragent: String,
     remote: SocketAddr,
+    /// How long a request body may take to arrive.
+    body_timeout: std::time::Duration,
 }
 
 impl Ctx<'_> {
@@ -182,11 +184,10 @@ fn html(status: u16, body: String, cookie: Option<String>) -> hyper::Response<Fu
 }
 
 fn method_not_allowed(allow: &'static str) -> hyper::Response<Full<Bytes>> {
-    let mut r = response(
-        405,
-        "text/plain; charset=utf-8",
-        format!("method not allowed; use {allow}\n"),
-        None,
+    let mut r = crate::guard::refusal(
+        hyper::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        &format!("method not allowed; use {allow}"),
     );
     r.headers_mut()
         .insert(header::ALLOW, HeaderValue::from_static(allow));
@@ -229,6 +230,7 @@ pub async fn handle(
     demo: &DemoSite,
     req: hyper::Request<hyper::body::Incoming>,
     remote: SocketAddr,
+    body_timeout: std::time::Duration,
 ) -> hyper::Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path();
@@ -250,6 +252,7 @@ pub async fn handle(
         host: header_text(header::HOST).unwrap_or_else(|| "127.0.0.1".into()),
         useragent: header_text(header::USER_AGENT).unwrap_or_else(|| "nsauth-demo-website".into()),
         remote,
+        body_timeout,
     };
     if transfer::serves(path) {
         return transfer::handle(&ctx, &parts, body).await;

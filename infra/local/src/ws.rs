@@ -54,10 +54,11 @@ pub fn upgrade(
     mut req: hyper::Request<Incoming>,
 ) -> hyper::Response<Full<Bytes>> {
     let Some(key) = req.headers().get("sec-websocket-key").cloned() else {
-        let mut r =
-            hyper::Response::new(Full::new(Bytes::from_static(b"missing Sec-WebSocket-Key")));
-        *r.status_mut() = hyper::StatusCode::BAD_REQUEST;
-        return r;
+        return crate::guard::refusal(
+            hyper::StatusCode::BAD_REQUEST,
+            "bad_request",
+            "a WebSocket upgrade needs Sec-WebSocket-Key",
+        );
     };
     let accept = derive_accept_key(key.as_bytes());
     tokio::spawn(async move {

@@ -97,6 +97,16 @@ fn refuses_bad_settings() {
         ("NSAUTH_DEMO_SERVERID", "short", "NSAUTH_DEMO_SERVERID"),
         ("NSAUTH_STORE", "postgres", "NSAUTH_STORE"),
         ("PORT", "http", "PORT"),
+        (
+            "NSAUTH_LOCAL_MAX_CONNECTIONS",
+            "0",
+            "NSAUTH_LOCAL_MAX_CONNECTIONS",
+        ),
+        (
+            "NSAUTH_LOCAL_HEADER_TIMEOUT_MS",
+            "soon",
+            "NSAUTH_LOCAL_HEADER_TIMEOUT_MS",
+        ),
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_nsauth-local"))
             .env("PORT", "0")

@@ -97,9 +97,11 @@ async fn create(
             "send the transfer as application/json",
         );
     }
-    let bytes = match Limited::new(body, MAX_BODY).collect().await {
-        Ok(c) => c.to_bytes(),
-        Err(_) => return error(413, "payload_too_large", "the transfer is too large"),
+    let read = Limited::new(body, MAX_BODY).collect();
+    let bytes = match tokio::time::timeout(ctx.body_timeout, read).await {
+        Ok(Ok(c)) => c.to_bytes(),
+        Ok(Err(_)) => return error(413, "payload_too_large", "the transfer is too large"),
+        Err(_) => return crate::guard::body_timeout(),
     };
     let form: Value = match serde_json::from_slice(&bytes) {
         Ok(v @ Value::Object(_)) => v,
