@@ -442,6 +442,9 @@ async fn footer_watches_the_sessions_of_its_body(stack: Stack) {
         json!({"sessions": [{"serverid": sid, "sessionid": "short"}]}),
         json!({"sessions": too_many}),
         json!({"sessions": "all"}),
+        json!([]),
+        json!([[sid, logged]]),
+        json!({"sessions": [[sid, logged]]}),
     ] {
         let (status, text) = footer(body.clone()).await;
         assert_eq!(status, 400, "{body}: {text}");

@@ -57,16 +57,19 @@ pub fn for_change(old: Option<&Session>, new: &Session, at: UnixTime) -> Vec<Val
     out
 }
 
-/// A transaction answered (approved, declined) or replaced by a newer one (expired): the
-/// website can fetch the result (and the proof) with getTransactionResult. Expiry by time
-/// writes nothing, so it raises no event.
+/// A transaction answered (approved, declined), replaced by a newer one or closed with its
+/// login (expired): the website can fetch the result (and the proof) with
+/// getTransactionResult. Expiry by time writes nothing, so it raises no event.
 fn transaction_events(old: Option<&Session>, new: &Session, at: UnixTime) -> Vec<Value> {
     new.transactions
         .iter()
-        .filter(|t| t.state != TransactionState::New)
-        .filter(|t| old.and_then(|o| o.transaction(&t.tid)).map(|o| o.state) != Some(t.state))
-        .map(|t| {
-            let kind = t.state.as_str();
+        .map(|t| (t, t.state_at(new, at)))
+        .filter(|(_, state)| *state != TransactionState::New)
+        .filter(|(t, state)| {
+            old.and_then(|o| o.transaction(&t.tid).map(|ot| ot.state_at(o, at))) != Some(*state)
+        })
+        .map(|(t, state)| {
+            let kind = state.as_str();
             json!({
                 "specversion": "1.0",
                 "type": format!("org.nsauth.transaction.{kind}"),
@@ -79,7 +82,7 @@ fn transaction_events(old: Option<&Session>, new: &Session, at: UnixTime) -> Vec
                     "serverid": new.serverid.to_string(),
                     "hsid": new.hsid.to_string(),
                     "tid": t.tid.to_string(),
-                    "tstatus": t.state.tstatus(),
+                    "tstatus": state.tstatus(),
                     "accountid": t.accountid,
                 },
             })

@@ -183,10 +183,13 @@ pub fn for_change(old: Option<&Session>, new: &Session, now: UnixTime) -> Vec<Fr
     if new.canprovoke && !old.is_some_and(|o| o.canprovoke) {
         out.push(Frame::CanProvoke);
     }
+    // By the state callers see: a logout (or a block's sweep) that ends the login also
+    // closes its open transaction, and the page hears of it.
     for t in &new.transactions {
-        let before = old.and_then(|o| o.transaction(&t.tid)).map(|o| o.state);
-        if before != Some(t.state) {
-            out.push(Frame::TxStatus(t.tid.to_string(), t.state.tstatus()));
+        let now_state = t.state_at(new, now);
+        let before = old.and_then(|o| o.transaction(&t.tid).map(|ot| ot.state_at(o, now)));
+        if before != Some(now_state) {
+            out.push(Frame::TxStatus(t.tid.to_string(), now_state.tstatus()));
         }
     }
     out
@@ -280,6 +283,17 @@ mod tests {
             frames[0].text(&ok.hsid, &ok.serverid),
             format!("TXSTATUS {} {} {tid} 1", ok.hsid, ok.serverid)
         );
+        // A logout closes an open transaction, and the page hears of it.
+        let tid2 = TransactionId::generate(&ok.hsid);
+        let tx2 = Transaction::new(tid2.clone(), &content, &server, &ok, 1, 104);
+        let open = ok.with_transaction(tx2, &st, 104).unwrap();
+        let out = open.logout(&st, 105).unwrap();
+        let frames = for_change(Some(&open), &out, 105);
+        assert!(
+            frames.contains(&Frame::TxStatus(tid2.to_string(), "2")),
+            "{frames:?}"
+        );
+        assert!(!frames.contains(&Frame::TxStatus(tid.to_string(), "1")));
     }
 
     #[test]

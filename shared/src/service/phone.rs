@@ -71,10 +71,7 @@ async fn not_replayed(
         .await
     {
         Ok(()) => Ok(()),
-        Err(StoreError::ConditionFailed) => Err(ApiError::unauthorized(
-            "replayed_request",
-            "this signed request was already taken; sign the call again",
-        )),
+        Err(StoreError::ConditionFailed) => Err(replayed()),
         Err(e) => Err(e.into()),
     }
 }
@@ -101,6 +98,55 @@ static STAND_IN_KEY: LazyLock<String> = LazyLock::new(|| {
 /// its key's (one answer when either fails), then (so that only the key holder learns it)
 /// that it is not blocked, and that a state-changing call was not taken before.
 pub async fn authenticate(deps: &Deps, call: &SignedCall) -> Result<Signed, ApiError> {
+    let signed = verify_call(deps, call).await?;
+    not_replayed(
+        deps,
+        call,
+        &call.header.serverid,
+        &signed.account.accountid.to_string(),
+    )
+    .await?;
+    Ok(signed)
+}
+
+/// Whether a call was taken before: the same signed request sent again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Taken {
+    Fresh,
+    Again,
+}
+
+/// As [`authenticate`], for the calls a phone may safely send again after an answer it
+/// did not get (approve, deny, a transaction's answer): the same signed request a second
+/// time is let through as [`Taken::Again`]; the call then answers as the first one did if
+/// its effect is there, and refuses it as a replay otherwise. Either way it has no second
+/// effect.
+pub async fn authenticate_retry(
+    deps: &Deps,
+    call: &SignedCall,
+) -> Result<(Signed, Taken), ApiError> {
+    let signed = verify_call(deps, call).await?;
+    let account = signed.account.accountid.to_string();
+    match not_replayed(deps, call, &call.header.serverid, &account).await {
+        Ok(()) => Ok((signed, Taken::Fresh)),
+        Err(ApiError::Unauthorized {
+            code: "replayed_request",
+            ..
+        }) => Ok((signed, Taken::Again)),
+        Err(e) => Err(e),
+    }
+}
+
+/// The refusal of a request taken before whose effect is not there (a replay).
+pub fn replayed() -> ApiError {
+    ApiError::unauthorized(
+        "replayed_request",
+        "this signed request was already taken; sign the call again",
+    )
+}
+
+/// The signature and account checks of [`authenticate`], without the replay check.
+async fn verify_call(deps: &Deps, call: &SignedCall) -> Result<Signed, ApiError> {
     // First, as the replay memory below lasts only as long as a timestamp can be accepted.
     call.header.check_time(deps.clock.now())?;
     let AccountRef::Id(accountid) = call.header.account else {
@@ -125,7 +171,6 @@ pub async fn authenticate(deps: &Deps, call: &SignedCall) -> Result<Signed, ApiE
             "the website has blocked this account",
         ));
     }
-    not_replayed(deps, call, &call.header.serverid, &accountid.to_string()).await?;
     Ok(Signed { server, account })
 }
 
@@ -492,7 +537,7 @@ pub async fn approve(
     hsid: Checked<Hsid>,
     body: Checked<ApproveRequest>,
 ) -> Result<StateAnswer, ApiError> {
-    let signed = authenticate(deps, call).await?;
+    let (signed, taken) = authenticate_retry(deps, call).await?;
     let hsid = hsid?;
     let b = body?;
     if let Some(u) = &b.userinput {
@@ -504,15 +549,36 @@ pub async fn approve(
         return Err(ApiError::invalid_field("match", "two digits"));
     }
     let session = phone_session(deps, &signed, &hsid).await?;
+    let me = signed.account.accountid;
+    let logged_in_by_me = |s: &Session, now: UnixTime| {
+        s.state_at(now) == SessionState::LoggedIn
+            && s.login.as_ref().is_some_and(|l| l.accountid == me)
+    };
+    // A retry of an approval that was applied (its answer lost): the same answer, nothing
+    // written or counted. The same signed request whose effect is not there is a replay.
+    if logged_in_by_me(&session, deps.clock.now()) {
+        return Ok(StateAnswer {
+            state: SessionState::LoggedIn,
+        });
+    }
+    if taken == Taken::Again {
+        return Err(replayed());
+    }
     let counted = count_login(deps, &signed).await?;
     let settings = &signed.server.settings;
     let login = login_info(&signed.account);
     let picked = b.match_number.as_deref();
+    let already = std::sync::atomic::AtomicBool::new(false);
     let approved = versioned::update(
         deps.sessions.as_ref(),
         deps.clock.as_ref(),
         session,
         |s, now| {
+            if logged_in_by_me(s, now) {
+                // A concurrent retry of this approval won the race.
+                already.store(true, std::sync::atomic::Ordering::Relaxed);
+                return Ok(None);
+            }
             if let Some(number) = s.open_match(now) {
                 match picked {
                     None => {
@@ -534,13 +600,18 @@ pub async fn approve(
     .await;
     // A refused approval is no login (a wrong number, which cancels, still counts).
     let after = match approved {
+        Ok(_) if already.load(std::sync::atomic::Ordering::Relaxed) => {
+            uncount_login(deps, &signed, counted).await;
+            return Ok(StateAnswer {
+                state: SessionState::LoggedIn,
+            });
+        }
         Ok(after) => after,
         Err(e) => {
             uncount_login(deps, &signed, counted).await;
             return Err(e);
         }
     };
-    let me = signed.account.accountid;
     if after.state == SessionState::Cancelled {
         tracing::warn!(hsid = %after.hsid, accountid = me, "wrong number picked");
         adjust_for_attempt(deps, &signed.server, &after, me, 1).await;
@@ -566,17 +637,33 @@ pub async fn deny(
     hsid: Checked<Hsid>,
     body: Checked<DenyRequest>,
 ) -> Result<StateAnswer, ApiError> {
-    let signed = authenticate(deps, call).await?;
+    let (signed, taken) = authenticate_retry(deps, call).await?;
     let hsid = hsid?;
     let b = body?;
     let fraud = b.reason == DenyReason::Fraud;
     let session = phone_session(deps, &signed, &hsid).await?;
+    let cancelled = |s: &Session, now: UnixTime| s.state_at(now) == SessionState::Cancelled;
+    // A retry of a denial that was applied: the same answer; a fraud report is counted
+    // once, by the call that cancelled.
+    if cancelled(&session, deps.clock.now()) {
+        return Ok(StateAnswer {
+            state: SessionState::Cancelled,
+        });
+    }
+    if taken == Taken::Again {
+        return Err(replayed());
+    }
     let settings = &signed.server.settings;
+    let already = std::sync::atomic::AtomicBool::new(false);
     let after = versioned::update(
         deps.sessions.as_ref(),
         deps.clock.as_ref(),
         session,
         |s, now| {
+            if cancelled(s, now) {
+                already.store(true, std::sync::atomic::Ordering::Relaxed);
+                return Ok(None);
+            }
             let mut next = s.cancel(settings, now)?;
             if fraud {
                 next.event = Some(SessionEvent::Fraud);
@@ -585,6 +672,11 @@ pub async fn deny(
         },
     )
     .await?;
+    if already.load(std::sync::atomic::Ordering::Relaxed) {
+        return Ok(StateAnswer {
+            state: SessionState::Cancelled,
+        });
+    }
     let me = signed.account.accountid;
     // A denied push counts twice against the rate limit.
     adjust_for_attempt(deps, &signed.server, &after, me, 1).await;
@@ -603,7 +695,7 @@ pub async fn logout(
     call: &SignedCall,
     hsid: Checked<Hsid>,
 ) -> Result<StateAnswer, ApiError> {
-    let signed = authenticate(deps, call).await?;
+    let (signed, taken) = authenticate_retry(deps, call).await?;
     let hsid = hsid?;
     let session = deps
         .sessions
@@ -612,6 +704,19 @@ pub async fn logout(
         .filter(|s| s.serverid == signed.server.serverid)
         .ok_or_else(unknown_session)?;
     let me = signed.account.accountid;
+    let now = deps.clock.now();
+    if taken == Taken::Again {
+        // The same logout again: its answer while nobody is logged in; a replay must not
+        // end a later login of this account.
+        let later_login = session.state_at(now) == SessionState::LoggedIn
+            && session.login.as_ref().is_some_and(|l| l.accountid == me);
+        if later_login {
+            return Err(replayed());
+        }
+        return Ok(StateAnswer {
+            state: session.state_at(now),
+        });
+    }
     let settings = &signed.server.settings;
     let after = versioned::update(
         deps.sessions.as_ref(),

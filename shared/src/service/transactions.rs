@@ -13,7 +13,9 @@ use crate::push::PushMessage;
 use crate::server::Server;
 use crate::service::Checked;
 use crate::service::limits;
-use crate::service::phone::{Signed, SignedCall, authenticate};
+use crate::service::phone::{
+    Signed, SignedCall, Taken, authenticate, authenticate_retry, replayed,
+};
 use crate::service::push::{deliver, push_window, unpushable};
 use crate::service::versioned;
 use crate::service::website::{self, SessionCall, WebsiteCall};
@@ -292,10 +294,11 @@ fn closed(state: TransactionState) -> ApiError {
 async fn answer(
     deps: &Deps,
     signed: &Signed,
+    taken: Taken,
     tid: &TransactionId,
     approval: Option<String>,
 ) -> Result<TransactionAnswer, ApiError> {
-    let (session, _) = phone_transaction(deps, signed, tid).await?;
+    let (session, tx) = phone_transaction(deps, signed, tid).await?;
     let settings = &signed.server.settings;
     let wanted = if approval.is_some() {
         TransactionState::Approved
@@ -303,6 +306,16 @@ async fn answer(
         TransactionState::Declined
     };
     let pk = signed.account.pk_std();
+    // The same signed answer again: the first one's answer when it was applied, a replay
+    // otherwise.
+    if taken == Taken::Again {
+        let now = deps.clock.now();
+        return if tx.state_at(&session, now) == wanted && tx.signature == approval {
+            Ok(TransactionAnswer { state: wanted })
+        } else {
+            Err(replayed())
+        };
+    }
     let session = versioned::update(
         deps.sessions.as_ref(),
         deps.clock.as_ref(),
@@ -340,7 +353,7 @@ pub async fn approve(
     tid: Checked<TransactionId>,
     approval: Checked<TransactionApproval>,
 ) -> Result<TransactionAnswer, ApiError> {
-    let signed = authenticate(deps, call).await?;
+    let (signed, taken) = authenticate_retry(deps, call).await?;
     let tid = tid?;
     let approval = approval?;
     let (_, tx) = phone_transaction(deps, &signed, &tid).await?;
@@ -354,7 +367,7 @@ pub async fn approve(
     let raw = crate::ids::b64url_decode(&approval.signature).ok_or_else(bad)?;
     let sig: [u8; 64] = raw.try_into().map_err(|_| bad())?;
     signing::verify(&signed.account.publickey, tx.signed.as_bytes(), &sig).map_err(|_| bad())?;
-    answer(deps, &signed, &tid, Some(b64url(&sig))).await
+    answer(deps, &signed, taken, &tid, Some(b64url(&sig))).await
 }
 
 /// `POST /app/v1/transactions/{tid}/decline`.
@@ -363,7 +376,7 @@ pub async fn decline(
     call: &SignedCall,
     tid: Checked<TransactionId>,
 ) -> Result<TransactionAnswer, ApiError> {
-    let signed = authenticate(deps, call).await?;
+    let (signed, taken) = authenticate_retry(deps, call).await?;
     let tid = tid?;
-    answer(deps, &signed, &tid, None).await
+    answer(deps, &signed, taken, &tid, None).await
 }

@@ -223,12 +223,23 @@ fn footer_sessions(req: &Request) -> Result<Vec<(ServerId, crate::ids::Nonce)>, 
     if no_body(b) {
         return Ok(Vec::new());
     }
-    let parsed: FooterBody = serde_json::from_slice(b).map_err(|e| {
+    let shape = || {
         ApiError::bad_request(
             "invalid_json",
-            format!(r#"the body must be {{"sessions": [{{"serverid", "sessionid"}}]}}: {e}"#),
+            r#"the body must be {"sessions": [{"serverid", "sessionid"}]}"#,
         )
-    })?;
+    };
+    let v: serde_json::Value = serde_json::from_slice(b).map_err(|_| shape())?;
+    // serde would read a struct from an array by position; only objects are meant.
+    let entries_are_objects = match v.get("sessions") {
+        None | Some(serde_json::Value::Null) => true,
+        Some(serde_json::Value::Array(a)) => a.iter().all(serde_json::Value::is_object),
+        Some(_) => false,
+    };
+    if !v.is_object() || !entries_are_objects {
+        return Err(shape());
+    }
+    let parsed: FooterBody = serde_json::from_value(v).map_err(|_| shape())?;
     let entries = parsed.sessions.unwrap_or_default();
     if entries.len() > block::MAX_FOOTER_SESSIONS {
         return Err(ApiError::invalid_field(
