@@ -16,14 +16,17 @@ cryptography).
   (d) undocumented paths answer 404 JSON and undocumented methods 405 with `Allow`.
 
 `fixtures` prepares data for schemathesis (accounts of a user, sessions that can be pushed,
-pending sessions, the asset names) and writes the schemathesis config: the checks (all that
-apply, with the reasons for the few that are off) and the path parameters and nonces bound
-in part to that data, so that the fuzzer reaches past the 404s.
+pending sessions, the asset names, and open transactions of the account the hooks sign
+with) and writes the schemathesis config: the checks (all that apply, with the reasons for
+the few that are off) and the path parameters and nonces bound in part to that data, so
+that the fuzzer reaches past the 404s. The signing account's key goes to fuzz-phone.json
+beside the config.
 
 Loaded by schemathesis as its hooks file (SCHEMATHESIS_HOOKS=this file; NSAUTH_CHECK_BASE,
-NSAUTH_CHECK_SERVERID and NSAUTH_CHECK_APIKEY in the environment), it signs every phone API
-request with an account it enrols through the API (and enrols a new one when the fuzzer has
-deleted or blocked it).
+NSAUTH_CHECK_SERVERID and NSAUTH_CHECK_APIKEY in the environment; run in the config's
+directory, or NSAUTH_CHECK_PHONE naming the saved phone), it signs every phone API request
+with the account `fixtures` saved (and enrols a new one when the fuzzer has deleted or
+blocked it), but a phone's removal of its own account, which a spare account signs.
 """
 
 from __future__ import annotations
@@ -79,6 +82,36 @@ class Phone:
             )
         )
 
+    def save(self, path: str) -> None:
+        """Writes the key and account id, for another process to sign as this phone."""
+        from cryptography.hazmat.primitives import serialization
+
+        pem = self.key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode()
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump({"base": self.base, "serverid": self.serverid, "accountid": self.accountid, "key": pem}, f)
+
+    @classmethod
+    def load(cls, path: str) -> Phone:
+        from cryptography.hazmat.primitives import serialization
+
+        with open(path, encoding="utf-8") as f:
+            saved = json.load(f)
+        phone = cls(saved["base"], saved["serverid"])
+        phone.key = serialization.load_pem_private_key(saved["key"].encode(), password=None)
+        phone.accountid = saved["accountid"]
+        return phone
+
+    def sign_text(self, text: str) -> str:
+        """A transaction approval: base64url of r || s over the UTF-8 bytes of `text`."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+        r, s = decode_dss_signature(self.key.sign(text.encode(), ec.ECDSA(hashes.SHA256())))
+        return b64url(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
+
     def next_ts(self) -> int:
         """A fresh timestamp per call, so two equal calls are not taken as a replay."""
         with self.lock:
@@ -107,13 +140,16 @@ class Phone:
 
     def request(
         self, method: str, path: str, body: Any = None, account: str | None = None,
-        signed: bool = True,
+        signed: bool = True, ts: int | None = None,
     ) -> requests.Response:
-        """Sends a phone call; `path` may carry a query, exactly as signed."""
+        """Sends a phone call; `path` may carry a query, exactly as signed. `ts` defaults to a
+        fresh timestamp (one a second at most: a GET, never taken for a replay, may pass the
+        time itself)."""
         raw = b"" if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
         headers = {"Content-Type": "application/json"} if raw else {}
         if signed:
-            headers["Authorization"] = self.authorization(method, path, raw, account, self.next_ts())
+            ts = self.next_ts() if ts is None else ts
+            headers["Authorization"] = self.authorization(method, path, raw, account, ts)
         return requests.request(method, self.base + path, data=raw or None, headers=headers, timeout=TIMEOUT)
 
 
@@ -127,6 +163,29 @@ def enrol_token(base: str, serverid: str, apikey: str, nonce: str, **query: str)
 
 def new_nonce() -> str:
     return b64url(secrets.token_bytes(16))
+
+
+def verify_approval(pk_std_b64: str, signed: str, signature: str) -> bool:
+    """Checks a transaction proof independently of the server: `signature` (base64url r || s)
+    over the UTF-8 bytes of `signed`, with the SPKI in `pk_std_b64` (standard base64)."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+    try:
+        key = serialization.load_der_public_key(base64.b64decode(pk_std_b64))
+        raw = base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))
+        der = encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
+        key.verify(der, signed.encode(), ec.ECDSA(hashes.SHA256()))  # type: ignore[union-attr]
+        return len(raw) == 64
+    except (InvalidSignature, ValueError, TypeError):
+        return False
+
+
+def create_transaction(base: str, serverid: str, apikey: str, nonce: str, **content: str) -> requests.Response:
+    return requests.post(f"{base.rstrip('/')}/servers/{serverid}/sessions/transactions",
+                         headers={"X-apikey": apikey, "X-nonce": nonce}, json=content, timeout=TIMEOUT)
 
 
 def enrolled_phone(base: str, serverid: str, apikey: str, userid: str = "", push_token: str = "") -> tuple[Phone, str]:
@@ -374,6 +433,7 @@ def check_live(live: Live, checks: Checks) -> None:
     # -- sessions ------------------------------------------------------------------------
     _, created = live.website("POST", f"{S}/sessions", 201, "createSession with a UserContext", body=ctx)
     live.website("POST", f"{S}/sessions", 201, "createSession without a body")
+    live.website("POST", f"{S}/sessions", 201, "createSession with a JSON null body (no body)", raw=b"null")
     live.website("POST", f"{S}/sessions", 400, "createSession with a body that is not JSON", raw=b"{nope")
     live.website("POST", f"{S}/sessions", 400, "createSession with a bad ip", body={"announceinfo": {"ip": "nope"}})
     live.website("POST", f"{S}/sessions", 413, "createSession with a 70 KB body", raw=b" " * 70_000)
@@ -386,6 +446,9 @@ def check_live(live: Live, checks: Checks) -> None:
     live.website("GET", f"{S}/sessions", 200, "getSession of a nonce never seen", nonce=new_nonce())
     live.website("GET", f"{S}/sessions", 400, "getSession without X-nonce")
     live.website("GET", f"{S}/sessions", 400, "getSession with a short hex nonce", nonce="0123456789abcdef0123456789")
+    live.website("GET", f"{S}/sessions", 200, "getSession with a nonce holding , and . (PHP and other frameworks)",
+                 nonce="a-b,c-d,e-f,g-h,i-j.k-l,m.n")
+    live.website("GET", f"{S}/sessions", 400, "getSession with a nonce holding :", nonce="abcdefghijklmnopqrstu:v")
     live.website("GET", f"{S}/sessions", 200, "getSession with a trailing slash", nonce=nonce, suffix="/")
     r, _ = live.website("GET", f"{S}/sessions/qr/login", 200, "getQrLogin (link as text)", nonce=nonce)
     checks.result(r.text == (created or {}).get("loginurl"), "(c) getQrLogin text is createSession's loginurl", r.text[:80])
@@ -393,7 +456,13 @@ def check_live(live: Live, checks: Checks) -> None:
     checks.result(r.content.startswith(b"\x89PNG\r\n\x1a\n"), "(c) getQrLogin img=png is a PNG")
     r, _ = live.website("GET", f"{S}/sessions/qr/login", 200, "getQrLogin img=svg", nonce=nonce, params={"img": "svg"})
     checks.result("<svg" in r.text, "(c) getQrLogin img=svg is an SVG")
-    live.website("GET", f"{S}/sessions/qr/login", 400, "getQrLogin s without img", nonce=nonce, params={"s": "200"})
+    r, _ = live.website("GET", f"{S}/sessions/qr/login", 200, "getQrLogin s without img (ignored)", nonce=nonce,
+                        params={"s": "x"})
+    checks.result(r.text == (created or {}).get("loginurl"), "(c) getQrLogin ignores s without img", r.text[:80])
+    r, _ = live.website("GET", f"{S}/sessions/qr/login", 200, "getQrLogin img=svg s=5000 (clamped)", nonce=nonce,
+                        params={"img": "svg", "s": "5000"})
+    checks.result('width="2000"' in r.text, "(c) getQrLogin clamps s to 2000")
+    live.website("GET", f"{S}/sessions/qr/login", 400, "getQrLogin img=png s=x", nonce=nonce, params={"img": "png", "s": "x"})
     live.website("GET", f"{S}/sessions/qr/login", 400, "getQrLogin img=gif", nonce=nonce, params={"img": "gif"})
     r, _ = live.website("GET", f"{S}/sessions/html/login", 200, "getHtmlLogin", nonce=nonce, params={"callback": "onLogin"})
     checks.result('class="nsauth-block"' in r.text, "(c) getHtmlLogin is the login block")
@@ -419,6 +488,19 @@ def check_live(live: Live, checks: Checks) -> None:
     r, _ = live.website("GET", f"{S}/sessions/html/footer", 200, "getHtmlFooter", nonce=nonce)
     assets = re.findall(r"/assets/(nsauth-block\.[0-9a-f]{12}\.(?:js|css))", r.text)
     checks.result(len(assets) == 2, "(c) getHtmlFooter names the script and the stylesheet", ", ".join(assets))
+    live.website("GET", f"{S}/sessions/html/footer", 400, "getHtmlFooter with a malformed sessions entry", nonce=nonce,
+                 body={"sessions": [{"serverid": live.serverid, "sessionid": "short"}]})
+    live.website("POST", f"{S}/sessions/html/footer", 400, "getHtmlFooter (POST) with 11 sessions", nonce=nonce,
+                 body={"sessions": [{"serverid": live.serverid, "sessionid": new_nonce()}] * 11})
+    live.website("POST", f"{S}/sessions/html/footer", 400, "getHtmlFooter (POST) with a body that is not JSON",
+                 nonce=nonce, raw=b"{nope")
+    r, _ = live.website("GET", f"{S}/sessions/html/enrol", 200, "getHtmlEnrol", nonce=new_nonce(), params={"name": "Desk"})
+    checks.result('class="nsauth-enrol"' in r.text and "<svg" in r.text and "enrol/" in r.text,
+                  "(c) getHtmlEnrol is the enrolment block with its QR code and link")
+    live.website("GET", f"{S}/sessions/html/enrol", 200, "getHtmlEnrol with a userid", nonce=new_nonce(),
+                 params={"userid": "erin"})
+    live.website("GET", f"{S}/sessions/html/enrol", 400, "getHtmlEnrol with a control character in name",
+                 nonce=new_nonce(), params={"name": "a\u0007b"})
     _, live_token = live.website("GET", f"{S}/sessions/livetoken", 200, "getLiveToken", nonce=nonce)
     checks.result(isinstance(live_token, dict) and live_token.get("hsid") == hsid,
                   "(c) getLiveToken names the session's hsid")
@@ -469,6 +551,21 @@ def check_live(live: Live, checks: Checks) -> None:
                  params={"userid": "bob"})
     live.website("POST", f"{S}/sessions/registeruser", 400, "registerUser without userid", nonce=enrol_nonce)
     live.website("POST", f"{S}/sessions/provokelogin", 409, "provokeLogin on a logged-in session", nonce=enrol_nonce)
+    # The footer watches another logged-in session named in its body (GET with a body, or POST).
+    enrol_hsid = (st or {}).get("hsid", "")
+    watch = {"sessions": [{"serverid": live.serverid, "sessionid": enrol_nonce}]}
+    r, _ = live.website("GET", f"{S}/sessions/html/footer", 200, "getHtmlFooter with a sessions body", nonce=new_nonce(),
+                        body=watch)
+    checks.result(bool(enrol_hsid) and f'data-hsid="{enrol_hsid}"' in r.text,
+                  "(c) getHtmlFooter watches the logged-in session of its body")
+    r, _ = live.website("POST", f"{S}/sessions/html/footer", 200, "getHtmlFooter (POST) with a sessions body",
+                        nonce=new_nonce(), body=watch)
+    checks.result(bool(enrol_hsid) and f'data-hsid="{enrol_hsid}"' in r.text,
+                  "(c) getHtmlFooter (POST) watches the logged-in session of its body")
+    live.website("POST", f"{S}/sessions/html/footer", 200, "getHtmlFooter (POST) without a body", nonce=new_nonce())
+
+    # -- transactions ------------------------------------------------------------------------
+    check_transactions(live, checks, phone, enrol_nonce)
     _, view = live.website("GET", f"{S}/accounts/{{accountid}}", 200, "getAccount", accountid=acc)
     checks.result(bool(view) and view.get("userid") == "alice2" and view.get("push") is True,
                   "(c) getAccount shows the registered userid and the push endpoint", json.dumps(view)[:200])
@@ -476,6 +573,10 @@ def check_live(live: Live, checks: Checks) -> None:
     live.website("GET", f"{S}/accounts/{{accountid}}", 400, "getAccount of a malformed accountid", accountid="x1")
     live.website("PUT", f"{S}/accounts/{{accountid}}/user", 200, "updateAccountUser", accountid=acc, params={"userid": "alice"})
     live.website("PUT", f"{S}/accounts/{{accountid}}/user", 400, "updateAccountUser without userid", accountid=acc)
+    live.website("PUT", f"{S}/accounts/{{accountid}}/user", 403, "updateAccountUser with an invalid userid",
+                 accountid=acc, params={"userid": "a\tb"})
+    live.website("PUT", f"{S}/accounts/{{accountid}}/user", 404, "updateAccountUser of an unknown account",
+                 accountid="999999", params={"userid": "alice"})
     live.website("PUT", f"{S}/accounts/{{accountid}}", 200, "updateAccount blocked=true", accountid=acc, params={"blocked": "true"})
     live.phone(phone, "GET", "/app/v1/sessions", 401, "phone sessions of a blocked account")
     _, st = live.website("GET", f"{S}/sessions", 200, "getSession after the block", nonce=enrol_nonce)
@@ -483,15 +584,51 @@ def check_live(live: Live, checks: Checks) -> None:
                   "(c) blocking the account ended its login")
     live.website("PUT", f"{S}/accounts/{{accountid}}", 200, "updateAccount blocked=false", accountid=acc, params={"blocked": "false"})
     live.website("PUT", f"{S}/accounts/{{accountid}}", 400, "updateAccount blocked=maybe", accountid=acc, params={"blocked": "maybe"})
+    _, view = live.website("PUT", f"{S}/accounts/{{accountid}}", 200, "updateAccount blocked=1", accountid=acc,
+                           params={"blocked": "1"})
+    checks.result(bool(view) and view.get("blocked") is True, "(c) blocked=1 blocks")
+    _, view = live.website("PUT", f"{S}/accounts/{{accountid}}", 200, "updateAccount blocked=0", accountid=acc,
+                           params={"blocked": "0"})
+    checks.result(bool(view) and view.get("blocked") is False, "(c) blocked=0 unblocks")
     _, page = live.website("GET", f"{S}/accounts/{{accountid}}/sessions", 200, "getAccountSessions",
                            accountid=acc, params={"limit": "5"})
     checks.result(bool(page) and len(page.get("sessions", [])) >= 1, "(c) getAccountSessions lists the enrolment's session")
     live.website("GET", f"{S}/accounts/{{accountid}}/sessions", 400, "getAccountSessions with a forged cursor",
                  accountid=acc, params={"cursor": "forged"})
-    _, user = live.website("GET", f"{S}/users/{{userid}}", 200, "getUser", userid="alice")
+    _, user = live.website("GET", f"{S}/users/{{userid}}/accounts", 200, "getUser", userid="alice")
+    checks.result(bool(user) and [a.get("id") for a in user.get("accounts", [])] == [phone.accountid]
+                  and user.get("userid") == "alice" and user.get("totalnumber") == 1,
+                  "(c) getUser lists the user's account", json.dumps(user)[:200])
+    _, user = live.website("GET", f"{S}/users/{{userid}}", 200, "getUser (older path)", userid="alice",
+                           params={"limit": "5", "marker": "0", "sort": "id:desc"})
     checks.result(bool(user) and [a.get("accountid") for a in user.get("accounts", [])] == [phone.accountid],
-                  "(c) getUser lists the user's account")
-    live.website("GET", f"{S}/users/{{userid}}", 200, "getUser of a user without accounts", userid="nobody")
+                  "(c) getUser's older path answers the same")
+    _, user = live.website("GET", f"{S}/users/{{userid}}/accounts", 200, "getUser of a user without accounts",
+                           userid="nobody")
+    checks.result(user == {"userid": "nobody", "accounts": [], "totalnumber": 0}, "(c) a user without accounts has none",
+                  json.dumps(user))
+    live.website("GET", f"{S}/users/{{userid}}/accounts", 400, "getUser sorted by an unknown column", userid="alice",
+                 params={"sort": "lastlogin"})
+    live.website("GET", f"{S}/users/{{userid}}", 400, "getUser (older path) with a negative marker", userid="alice",
+                 params={"marker": "-1"})
+    _, page = live.website("GET", f"{S}/accounts", 200, "getAllAccounts", params={"limit": "1000", "sort": "id:desc"})
+    ids = [a.get("id") for a in (page or {}).get("accounts", [])]
+    checks.result(phone.accountid in ids and ids == sorted(ids, reverse=True) and (page or {}).get("totalnumber") == len(ids),
+                  "(c) getAllAccounts lists every account, sorted as asked", f"{len(ids)} accounts")
+    _, page = live.website("GET", f"{S}/accounts", 200, "getAllAccounts one at a time", params={"limit": "1", "marker": "1"})
+    checks.result(bool(page) and len(page.get("accounts", [])) <= 1, "(c) getAllAccounts honours limit")
+    _, page = live.website("GET", f"{S}/accounts", 200, "getAllAccounts with a filter", params={"filter": "group=in:a,b"})
+    checks.result(bool(page) and page.get("accounts") == [] and page.get("totalnumber") == 0,
+                  "(c) getAllAccounts: a filter matches nothing (no attributes kept yet)")
+    live.website("GET", f"{S}/accounts", 400, "getAllAccounts with a malformed filter", params={"filter": "group"})
+    live.website("GET", f"{S}/accounts", 400, "getAllAccounts sorted by an unknown column", params={"sort": "numberaccounts"})
+    live.website("GET", f"{S}/accounts", 400, "getAllAccounts with limit=ten", params={"limit": "ten"})
+    _, users = live.website("GET", f"{S}/users", 200, "getUsers", params={"search": "ALI", "sort": "numberaccounts:desc,userid"})
+    found = {u.get("userid"): u for u in (users or {}).get("users", [])}
+    checks.result("alice" in found and found["alice"].get("numberaccounts") == 1 and all("ali" in u for u in found),
+                  "(c) getUsers finds the user by part of its userid, ignoring case", json.dumps(users)[:200])
+    live.website("GET", f"{S}/users", 400, "getUsers sorted by an unknown column", params={"sort": "id"})
+    live.website("GET", f"{S}/users", 400, "getUsers with a malformed filter", params={"filter": "=x"})
 
     # -- push login and the phone's session calls --------------------------------------------
     live.website("POST", f"{S}/sessions/logout", 200, "logout", nonce=enrol_nonce)
@@ -512,8 +649,8 @@ def check_live(live: Live, checks: Checks) -> None:
     live.phone(phone, "POST", "/app/v1/sessions/{hsid}/approve", 400, "phone approve without the match", hsid=push_hsid, body={})
     live.phone(phone, "POST", "/app/v1/sessions/{hsid}/approve", 200, "phone approve with the match", hsid=push_hsid,
                body={"match": match or "00"})
-    live.phone(phone, "POST", "/app/v1/sessions/{hsid}/approve", 409, "phone approve again", hsid=push_hsid,
-               body={"match": match or "00"})
+    live.phone(phone, "POST", "/app/v1/sessions/{hsid}/approve", 200, "phone approve again (a retry answers the same)",
+               hsid=push_hsid, body={"match": match or "00"})
     _, st = live.website("GET", f"{S}/sessions", 200, "getSession after the approval", nonce=enrol_nonce)
     checks.result(bool(st) and st.get("loggedin") is True and st.get("accountid") == phone.accountid,
                   "(c) the approval logged the account in")
@@ -528,7 +665,10 @@ def check_live(live: Live, checks: Checks) -> None:
     live.website("POST", f"{S}/users/{{userid}}/provokelogin", 409, "provokeLoginOnUser of a user without accounts",
                  nonce=new_nonce(), userid="nobody")
     live.phone(phone, "POST", "/app/v1/sessions/{hsid}/deny", 200, "phone deny", hsid=push_hsid, body={"reason": "user"})
-    live.phone(phone, "POST", "/app/v1/sessions/{hsid}/deny", 409, "phone deny again", hsid=push_hsid, body={})
+    live.phone(phone, "POST", "/app/v1/sessions/{hsid}/deny", 200, "phone deny again (a retry answers the same)",
+               hsid=push_hsid, body={})
+    live.phone(phone, "POST", "/app/v1/sessions/{hsid}/approve", 409, "phone approve after the denial", hsid=push_hsid,
+               body={"match": match or "00"})
     live.phone(phone, "POST", "/app/v1/sessions/{hsid}/deny", 400, "phone deny with an unknown reason", hsid=push_hsid,
                body={"reason": "bored"})
     live.website("POST", f"{S}/accounts/{{accountid}}/provokelogin", 404, "provokeLoginOnAccount of an unknown account",
@@ -560,6 +700,15 @@ def check_live(live: Live, checks: Checks) -> None:
     live.website("DELETE", f"{S}/accounts/{{accountid}}", 404, "deleteAccount again", accountid=str(second.accountid))
     _, deleted = live.website("DELETE", f"{S}/users/{{userid}}", 200, "deleteUser", userid="carol")
     checks.result(deleted == {"deleted": 1}, "(c) deleteUser deleted the user's remaining account", json.dumps(deleted))
+    live.website("DELETE", f"{S}/users/{{userid}}", 404, "deleteUser of a user without accounts", userid="carol")
+    enrolled_phone(live.base, live.serverid, live.apikey, userid="dave")
+    enrolled_phone(live.base, live.serverid, live.apikey, userid="dave")
+    _, deleted = live.website("DELETE", f"{S}/users/{{userid}}/accounts", 200, "deleteUserAccounts", userid="dave")
+    checks.result(deleted == {"deleted": 2}, "(c) deleteUserAccounts deleted the user's accounts", json.dumps(deleted))
+    _, deleted = live.website("DELETE", f"{S}/users/{{userid}}/accounts", 200, "deleteUserAccounts of a user without accounts",
+                              userid="dave")
+    checks.result(deleted == {"deleted": 0}, "(c) deleteUserAccounts of a user without accounts deletes none",
+                  json.dumps(deleted))
     live.phone(third, "GET", "/app/v1/sessions", 401, "phone sessions of a deleted account")
     live.phone(phone, "DELETE", "/app/v1/account", 200, "phone removes its account")
     live.phone(phone, "DELETE", "/app/v1/account", 401, "phone removes its account again")
@@ -568,6 +717,105 @@ def check_live(live: Live, checks: Checks) -> None:
     uncalled = sorted(set(live.doc.operations()) - live.called)
     checks.result(not uncalled, "(c) every documented operation was called",
                   ", ".join(f"{m} {p}" for m, p in uncalled) if uncalled else f"{len(live.called)} operations")
+
+
+def check_transactions(live: Live, checks: Checks, phone: Phone, phone_nonce: str) -> None:
+    """createTransaction, getTransactionResult and the phone's show, approve and decline, with
+    the proof checked independently. `phone` is logged in to `phone_nonce` and can be pushed."""
+    S = "/servers/{serverid}"
+    T = f"{S}/transactions/{{transactionid}}"
+    live.website("POST", f"{S}/sessions/transactions", 403, "createTransaction on a session nobody is logged in to",
+                 nonce=new_nonce(), body={"amount": "EUR 1.00"})
+    _, tx = live.website("POST", f"{S}/sessions/transactions", 200, "createTransaction (the account can be pushed)",
+                         nonce=phone_nonce, body={"amount": "EUR 1.00", "description": "pushed"})
+    checks.result(bool(tx) and tx.get("pushed") == 1 and tx.get("txlink", "").endswith(f"tx/{live.serverid}/{tx.get('tid')}"),
+                  "(c) createTransaction pushed the transaction and names its link", json.dumps(tx)[:200])
+    # The rest on an account without a push endpoint: the push limit stays for the push checks.
+    trader, nonce = enrolled_phone(live.base, live.serverid, live.apikey, userid="trader")
+    live.website("POST", f"{S}/sessions/transactions", 400, "createTransaction without content", nonce=nonce, body={})
+    live.website("POST", f"{S}/sessions/transactions", 400, "createTransaction with only white space", nonce=nonce,
+                 body={"amount": " ", "description": ""})
+    live.website("POST", f"{S}/sessions/transactions", 400, "createTransaction with a control character", nonce=nonce,
+                 body={"amount": "1\u001b[2J"})
+    live.website("POST", f"{S}/sessions/transactions", 400, "createTransaction with an amount over 64 characters",
+                 nonce=nonce, body={"amount": "9" * 65})
+    live.website("POST", f"{S}/sessions/transactions", 400, "createTransaction with a JSON array", nonce=nonce, raw=b"[1]")
+    content = {"amount": "EUR 12.50", "benificiary": "Acme Rentals", "description": "Deposit \u00e9"}
+    _, tx = live.website("POST", f"{S}/sessions/transactions", 200, "createTransaction", nonce=nonce, body=content)
+    tid = (tx or {}).get("tid", "A" * 43)
+    checks.result(bool(tx) and tx.get("pushed") == 0, "(c) createTransaction to an account without push pushes nothing")
+    _, res = live.website("GET", T, 200, "getTransactionResult of a new transaction", transactionid=tid)
+    checks.result(bool(res) and res.get("tstatus") == "0" and res.get("state") == "new" and res.get("amount") == "EUR 12.50",
+                  "(c) a new transaction has tstatus \"0\"", json.dumps(res)[:200])
+    live.website("GET", T, 404, "getTransactionResult of an unknown transaction", transactionid="A" * 43)
+    live.website("GET", T, 400, "getTransactionResult of a malformed transaction id", transactionid="x" * 43)
+    _, shown = live.phone(trader, "GET", "/app/v1/transactions/{tid}", 200, "phone show transaction", tid=tid)
+    signed = (shown or {}).get("signed", "")
+    try:
+        fields = json.loads(signed)
+    except ValueError:
+        fields = {}
+    checks.result(fields.get("type") == "nsauth-transaction-v1" and fields.get("tid") == tid
+                  and fields.get("accountid") == trader.accountid
+                  and all(fields.get(k) == v for k, v in content.items()),
+                  "(c) the text to sign holds what the website asked", signed[:200])
+    live.phone(trader, "GET", "/app/v1/transactions/{tid}", 404, "phone show of an unknown transaction", tid="A" * 43)
+    live.phone(trader, "GET", "/app/v1/transactions/{tid}", 400, "phone show of a malformed transaction id", tid="x")
+    live.phone(trader, "GET", "/app/v1/transactions/{tid}", 401, "phone show without a signature", tid=tid, signed=False)
+    live.phone(phone, "GET", "/app/v1/transactions/{tid}", 403, "phone show of another account's transaction", tid=tid)
+    live.phone(phone, "POST", "/app/v1/transactions/{tid}/approve", 403, "phone approve of another account's transaction",
+               tid=tid, body={"signature": phone.sign_text(signed)})
+    live.phone(phone, "POST", "/app/v1/transactions/{tid}/decline", 403, "phone decline of another account's transaction",
+               tid=tid)
+    live.phone(trader, "POST", "/app/v1/transactions/{tid}/approve", 400, "phone approve with a signature over other text",
+               tid=tid, body={"signature": trader.sign_text(signed + " ")})
+    live.phone(trader, "POST", "/app/v1/transactions/{tid}/approve", 400, "phone approve with another key's signature",
+               tid=tid, body={"signature": phone.sign_text(signed)})
+    live.phone(trader, "POST", "/app/v1/transactions/{tid}/approve", 400, "phone approve without a signature",
+               tid=tid, body={})
+    signature = trader.sign_text(signed)
+    _, ans = live.phone(trader, "POST", "/app/v1/transactions/{tid}/approve", 200, "phone approve transaction", tid=tid,
+                        body={"signature": signature})
+    checks.result(ans == {"state": "approved"}, "(c) the approval answers approved", json.dumps(ans))
+    live.phone(trader, "POST", "/app/v1/transactions/{tid}/approve", 200, "phone approve transaction again (the same)",
+               tid=tid, body={"signature": signature})
+    live.phone(trader, "POST", "/app/v1/transactions/{tid}/decline", 409, "phone decline of an approved transaction", tid=tid)
+    _, res = live.website("GET", T, 200, "getTransactionResult of an approved transaction", transactionid=tid)
+    res = res or {}
+    checks.result(res.get("tstatus") == "1" and res.get("accountid") == trader.accountid and res.get("userid") == "trader"
+                  and res.get("signed") == signed
+                  and verify_approval(res.get("pk", ""), res.get("signed", ""), res.get("signature", "")),
+                  "(c) the approved transaction's proof verifies (checked independently)", json.dumps(res)[:300])
+    # One open transaction per session: a new one expires the older open one.
+    _, tx2 = live.website("POST", f"{S}/sessions/transactions", 200, "createTransaction (beneficiary spelled the usual way)",
+                          nonce=nonce, body={"beneficiary": "Bob", "amount": "3"})
+    tid2 = (tx2 or {}).get("tid", "A" * 43)
+    _, tx3 = live.website("POST", f"{S}/sessions/transactions", 200, "createTransaction once more", nonce=nonce,
+                          body={"description": "the third"})
+    tid3 = (tx3 or {}).get("tid", "A" * 43)
+    _, res = live.website("GET", T, 200, "getTransactionResult of a replaced transaction", transactionid=tid2)
+    checks.result(bool(res) and res.get("state") == "expired" and res.get("tstatus") == "2"
+                  and res.get("benificiary") == "Bob",
+                  "(c) a newer transaction expires the older open one", json.dumps(res)[:200])
+    live.phone(trader, "POST", "/app/v1/transactions/{tid}/decline", 409, "phone decline of an expired transaction", tid=tid2)
+    _, shown3 = live.phone(trader, "GET", "/app/v1/transactions/{tid}", 200, "phone show of the third transaction", tid=tid3)
+    _, ans = live.phone(trader, "POST", "/app/v1/transactions/{tid}/decline", 200, "phone decline transaction", tid=tid3)
+    checks.result(ans == {"state": "declined"}, "(c) the decline answers declined", json.dumps(ans))
+    _, ans = live.phone(trader, "POST", "/app/v1/transactions/{tid}/decline", 200, "phone decline again (a retry)", tid=tid3)
+    checks.result(ans == {"state": "declined"}, "(c) declining again answers declined again", json.dumps(ans))
+    live.phone(trader, "POST", "/app/v1/transactions/{tid}/approve", 409, "phone approve of a declined transaction",
+               tid=tid3, body={"signature": trader.sign_text((shown3 or {}).get("signed", ""))})
+    _, res = live.website("GET", T, 200, "getTransactionResult of a declined transaction", transactionid=tid3)
+    checks.result(bool(res) and res.get("state") == "declined" and res.get("tstatus") == "2",
+                  "(c) a declined transaction has tstatus \"2\"", json.dumps(res)[:200])
+    # A logout ends the login the open transaction was made in.
+    _, tx4 = live.website("POST", f"{S}/sessions/transactions", 200, "createTransaction before a logout", nonce=nonce,
+                          body={"amount": "4"})
+    live.website("POST", f"{S}/sessions/logout", 200, "logout of the trader's session", nonce=nonce)
+    _, res = live.website("GET", T, 200, "getTransactionResult after the logout", transactionid=(tx4 or {}).get("tid", "A" * 43))
+    checks.result(bool(res) and res.get("state") == "expired", "(c) a logout expires the open transaction")
+    live.website("POST", f"{S}/sessions/transactions", 403, "createTransaction after the logout", nonce=nonce,
+                 body={"amount": "5"})
 
 
 def check_undocumented(live: Live, checks: Checks) -> None:
@@ -631,6 +879,28 @@ def run_fixtures(args: argparse.Namespace) -> int:
         r = requests.post(f"{base}/servers/{sid}/sessions", headers=hdr, timeout=TIMEOUT)
         r.raise_for_status()
         hsids.append(r.json()["hsid"])
+    # The account the hooks sign the phone calls with (saved for them), logged in to a few
+    # sessions, each with an open transaction for it: the fuzzer reaches real transactions.
+    signer, signer_nonce = enrolled_phone(base, sid, key, userid="fuzz-phone")
+    signer.save(phone_file(args.out))
+    tids = []
+    for i in range(4):
+        if i == 0:
+            nonce = signer_nonce
+        else:
+            r = signer.request("POST", "/app/v1/inapp", {})
+            r.raise_for_status()
+            nonce = r.json()["nonce"]
+        r = create_transaction(base, sid, key, nonce, amount=f"EUR {i + 1}.00", benificiary="Fuzz Ltd",
+                               description=f"fixture {i + 1}")
+        r.raise_for_status()
+        tids.append(r.json()["tid"])
+    # Two more logged-in sessions of the signer, the nonces createTransaction is fuzzed with.
+    signer_sessions = []
+    for _ in range(2):
+        r = signer.request("POST", "/app/v1/inapp", {})
+        r.raise_for_status()
+        signer_sessions.append(r.json()["nonce"])
     footer = requests.get(f"{base}/servers/{sid}/sessions/html/footer", headers={**hdr, "X-nonce": new_nonce()},
                           timeout=TIMEOUT)
     assets = re.findall(r"/assets/(nsauth-block\.[0-9a-f]{12}\.(?:js|css))", footer.text) or ["nsauth-block.js"]
@@ -643,6 +913,8 @@ def run_fixtures(args: argparse.Namespace) -> int:
         '"path.hsid" = { dictionary = "hsids", probability = 0.6 }',
         '"header.X-nonce" = { dictionary = "nonces", probability = 0.4 }',
         '"path.name" = { dictionary = "assets", probability = 0.5 }',
+        '"path.tid" = { dictionary = "tids", probability = 0.6 }',
+        '"path.transactionid" = { dictionary = "tids", probability = 0.6 }',
         "",
         "# Every check, but those that do not apply here:",
         "#  - use_after_free, ensure_resource_availability: sessions are not resources a DELETE",
@@ -655,16 +927,23 @@ def run_fixtures(args: argparse.Namespace) -> int:
         "object_level_authorization.enabled = false",
         "",
         "# Valid-looking inputs that the server refuses by design with a documented 400, because",
-        "# they depend on each other or on state a schema cannot express: `s` needs `img`; a",
-        "# `cursor` must be one the API handed out; `return` must be on the server's allow-list.",
+        "# they depend on each other or on state a schema cannot express: `s` must be a number",
+        "# when `img` is there (and is ignored, whatever it holds, without it); a `cursor` must be",
+        "# one the API handed out; `return` must be on the server's allow-list; a transaction",
+        "# approval's signature must verify over that transaction's text with the account's key.",
         "# The stateful phase may carry a value from a negative step (refused, rightly) into a",
         "# step it counts as positive; schemathesis 4.32.5 then reports the refusal as ST202.",
         "[phases.stateful.checks]",
         "positive_data_acceptance.enabled = false",
         "",
         "[[operations]]",
-        'include-operation-id = ["getQrLogin", "getQrLoginPost", "getQrEnrol", "getHtmlLogin", "getHtmlLoginPost", "getAccountSessions", "phoneSessions"]',
+        'include-operation-id = ["getQrLogin", "getQrLoginPost", "getQrEnrol", "getHtmlLogin", "getHtmlLoginPost", "getAccountSessions", "phoneSessions", "phoneApproveTransaction"]',
         "checks.positive_data_acceptance.enabled = false",
+        "",
+        "# A transaction needs a session someone is logged in to.",
+        "[[operations]]",
+        'include-operation-id = ["createTransaction"]',
+        'parameters = { "header.X-nonce" = { dictionary = "signer_sessions", probability = 0.6 } }',
         "",
         "[dictionaries.accounts]",
         f"values = [{', '.join(str(a) for a in accounts)}]",
@@ -674,6 +953,10 @@ def run_fixtures(args: argparse.Namespace) -> int:
         f"values = [{', '.join(toml_str(h) for h in hsids)}]",
         "[dictionaries.nonces]",
         f"values = [{', '.join(toml_str(n) for n in provokable)}]",
+        "[dictionaries.signer_sessions]",
+        f"values = [{', '.join(toml_str(n) for n in signer_sessions)}]",
+        "[dictionaries.tids]",
+        f"values = [{', '.join(toml_str(t) for t in tids)}]",
         "[dictionaries.assets]",
         f"values = [{', '.join(toml_str(a) for a in assets)}]",
         "",
@@ -681,33 +964,75 @@ def run_fixtures(args: argparse.Namespace) -> int:
     with open(args.out, "w", encoding="utf-8") as f:
         f.write("\n".join(lines))
     print(f"[openapi-check] fixtures: accounts {accounts} of fuzz-user, {len(provokable)} sessions that can "
-          f"provoke, {len(hsids)} pending sessions, assets {assets} -> {args.out}")
+          f"provoke, {len(hsids)} pending sessions, {len(tids)} open transactions of the signing account "
+          f"{signer.accountid}, assets {assets} -> {args.out}")
     return 0
 
 
+def phone_file(config: str) -> str:
+    """Where `fixtures` saves the signing phone: beside the schemathesis config it writes
+    (schemathesis runs in that directory)."""
+    return os.path.join(os.path.dirname(config), "fuzz-phone.json")
+
+
+def serialise_ast_parse() -> None:
+    """CPython 3.11 keeps the AST validator's recursion depth in state shared by threads, so
+    two threads in `ast.parse` at once can fail with "SystemError: AST constructor recursion
+    depth mismatch". Hypothesis parses source to describe the filters schemathesis' coverage
+    phase builds, in both workers at once; one lock around `ast.parse` keeps that from
+    turning into a spurious "Runtime Error" of the run."""
+    import ast
+
+    if sys.version_info >= (3, 12) or getattr(ast.parse, "_nsauth_serialised", False):
+        return
+    parse, parse_lock = ast.parse, threading.Lock()
+
+    def serialised(*args: Any, **kwargs: Any) -> Any:
+        with parse_lock:
+            return parse(*args, **kwargs)
+
+    serialised._nsauth_serialised = True  # type: ignore[attr-defined]
+    ast.parse = serialised
+
+
 def register_schemathesis_hooks() -> None:
-    """Signs the phone API's requests for schemathesis, with an account enrolled on demand."""
+    """Signs the phone API's requests for schemathesis: with the account `fixtures` saved (the
+    one its transactions are for), enrolling another when the fuzzer has deleted or blocked
+    it; a phone's removal of its own account (DELETE /app/v1/account) is signed by a spare
+    account instead, so that the fuzzer does not remove the signing one with it."""
     import requests.auth
     import schemathesis
 
+    serialise_ast_parse()
     base = os.environ["NSAUTH_CHECK_BASE"]
     serverid = os.environ["NSAUTH_CHECK_SERVERID"]
     apikey = os.environ["NSAUTH_CHECK_APIKEY"]
-    state: dict[str, Phone | None] = {"phone": None}
+    state: dict[str, Phone | None] = {"phone": None, "spare": None}
     lock = threading.Lock()
 
-    def current() -> Phone:
+    saved = os.environ.get("NSAUTH_CHECK_PHONE") or phone_file("schemathesis.toml")
+    if os.path.exists(saved):
+        state["phone"] = Phone.load(saved)
+
+    def slot(method: str, path: str) -> str:
+        """Which account signs a request."""
+        path = urllib.parse.urlsplit(path).path.rstrip("/")
+        return "spare" if method.upper() == "DELETE" and path == "/app/v1/account" else "phone"
+
+    def current(name: str) -> Phone:
         with lock:
-            if state["phone"] is None:
-                state["phone"], _ = enrolled_phone(base, serverid, apikey, userid="fuzz-phone", push_token="fuzz-phone")
-            return state["phone"]
+            phone = state[name]
+            if phone is None:
+                phone, _ = enrolled_phone(base, serverid, apikey, userid=f"fuzz-{name}", push_token=f"fuzz-{name}")
+                state[name] = phone
+            return phone
 
     class SignAuth(requests.auth.AuthBase):
         def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
             body = r.body or b""
             if isinstance(body, str):
                 body = body.encode()
-            phone = current()
+            phone = current(slot(r.method or "GET", r.path_url))
             r.headers["Authorization"] = phone.authorization(r.method or "GET", r.path_url, body)
             return r
 
@@ -727,16 +1052,31 @@ def register_schemathesis_hooks() -> None:
     @schemathesis.hook
     def after_call(ctx, case, response):  # noqa: ANN001 - schemathesis' hook signature
         # The fuzzer may delete or block the signing account: enrol a new one for what follows.
-        if not case.path.startswith("/app/v1/") or response.status_code != 401:
+        if not case.path.startswith("/app/v1/"):
+            return
+        name = slot(case.method, case.path)
+        if name == "spare" and response.status_code == 200:
+            with lock:
+                state["spare"] = None  # it removed itself
+            return
+        if response.status_code != 401:
             return
         try:
             code = json.loads(response.content).get("error")
         except (ValueError, AttributeError):
             return
-        # An account that is gone answers as a bad signature (one answer for both).
+        # An account that is gone answers as a bad signature (one answer for both); so does a
+        # request the fuzzer sent unsigned or with a broken signature on purpose (ignored_auth).
+        # Only when a signed call of the account's own is refused too is the account gone:
+        # keeping it otherwise keeps the transactions `fixtures` made for it within reach.
         if code in ("bad_signature", "account_blocked"):
             with lock:
-                state["phone"] = None
+                phone = state[name]
+                if phone is None:
+                    return
+                probe = phone.request("GET", "/app/v1/sessions?limit=1", ts=int(time.time()))
+                if probe.status_code == 401 and probe.json().get("error") in ("bad_signature", "account_blocked"):
+                    state[name] = None
 
 
 def main() -> int:
