@@ -21,6 +21,14 @@ Checks:
                dynamodb:LeadingKeys condition.
   4. globals   Runtime provided.al2023, Architectures [arm64], MemorySize 128,
                LoggingConfig.LogFormat JSON (and no function overrides them).
+  5. stream    every DynamoDB stream event reports batch item failures, bisects, has a
+               bounded MaximumRetryAttempts (1-10) and a MaximumRecordAgeInSeconds below the
+               stream's 24 hours, and sends given-up batches to an SQS queue of this template
+               (DestinationConfig.OnFailure, !GetAtt <queue>.Arn) that is encrypted with
+               SQS-managed SSE and keeps messages 14 days; the function may sqs:SendMessage to
+               that queue (and no other sqs: action or resource: checked in 3); an alarm
+               notifies (AlarmTopic, like the others) when the queue's
+               ApproximateNumberOfMessagesVisible is above 0; an output gives its URL.
 
 Prints every mismatch and exits 1 if there is any; exits 0 otherwise.
 The admin binary defaults to $NSAUTH_ADMIN_BIN, else target/debug/nsauth-admin.
@@ -38,7 +46,11 @@ from typing import Any
 
 from cfnlint.decode import decode
 
-ALLOWED_ACTION_PREFIXES = ("dynamodb:", "sns:", "execute-api:")
+ALLOWED_ACTION_PREFIXES = ("dynamodb:", "sns:", "execute-api:", "sqs:")
+# sqs: only for a stream's on-failure destination (check 5).
+ALLOWED_SQS_ACTIONS = ("sqs:sendmessage",)
+STREAM_RETENTION_SECONDS = 86400
+FAILURE_QUEUE_RETENTION_SECONDS = 14 * 86400
 GSI_NAME = "gsi1"
 GSI_NAMES = ("gsi1", "gsi2")
 EXPECTED_GLOBALS = {
@@ -314,10 +326,35 @@ def check_iam(tpl: dict, functions: dict, table: str | None, p: Problems) -> Non
                              " managed policies are not allowed)")
                 continue
             for j, st in enumerate(as_list(doc["Statement"])):
-                check_statement(f"{where}.Statement[{j}]", st, table, p)
+                check_statement(f"{where}.Statement[{j}]", st, table, p, failure_queues(res))
 
 
-def check_statement(where: str, st: Any, table: str | None, p: Problems) -> None:
+def failure_queues(function: dict) -> list[str]:
+    """Logical ids of the queues that the function's stream events name as their on-failure
+    destination (!GetAtt <queue>.Arn)."""
+    out = []
+    for ev in ((function.get("Properties") or {}).get("Events") or {}).values():
+        if isinstance(ev, dict) and ev.get("Type") == "DynamoDB":
+            q = getatt_arn(get_path(ev, "Properties.DestinationConfig.OnFailure.Destination"))
+            if q is not None:
+                out.append(q)
+    return out
+
+
+def getatt_arn(v: Any, attribute: str = "Arn") -> str | None:
+    """X for !GetAtt X.Arn (or X.<attribute>), else None."""
+    if not isinstance(v, dict) or list(v.keys()) != ["Fn::GetAtt"]:
+        return None
+    arg = plain(v["Fn::GetAtt"])
+    if isinstance(arg, str):
+        arg = arg.split(".", 1)
+    if isinstance(arg, list) and len(arg) == 2 and arg[1] == attribute and isinstance(arg[0], str):
+        return arg[0]
+    return None
+
+
+def check_statement(where: str, st: Any, table: str | None, p: Problems,
+                    sqs_queues: list[str] | None = None) -> None:
     if not isinstance(st, dict):
         p.add("iam", f"{where}: not a statement: {show(st)}")
         return
@@ -338,6 +375,14 @@ def check_statement(where: str, st: Any, table: str | None, p: Problems) -> None
             p.add("iam", f"{where}: action {a!r} not allowed (only {', '.join(ALLOWED_ACTION_PREFIXES)})")
         if a.lower().startswith("dynamodb:"):
             is_dynamo = True
+        if a.lower().startswith("sqs:"):
+            if a.lower() not in ALLOWED_SQS_ACTIONS:
+                p.add("iam", f"{where}: action {a!r} not allowed (sqs: only SendMessage, to a stream's"
+                             " on-failure queue)")
+            for r in as_list(st.get("Resource")):
+                if getatt_arn(r) not in (sqs_queues or []):
+                    p.add("iam", f"{where}: sqs Resource {show(r)} is not an on-failure queue of this"
+                                 f" function's stream events ({sqs_queues or 'none'})")
     if not is_dynamo:
         return
     if table is not None:
@@ -374,6 +419,99 @@ def check_globals(tpl: dict, functions: dict, p: Problems) -> None:
             props = res.get("Properties") or {}
             if get_path(props, key) is not None:
                 p.add("globals", f"{name}: overrides {key} ({show(get_path(props, key))}); set it in Globals only")
+
+
+# ---- 5. stream ------------------------------------------------------------------------
+
+def as_int(v: Any) -> int | None:
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, int):
+        return v
+    if isinstance(v, str) and v.lstrip("-").isdigit():
+        return int(v)
+    return None
+
+
+def check_streams(tpl: dict, functions: dict, p: Problems) -> int:
+    """Returns the number of stream events checked."""
+    resources = tpl.get("Resources") or {}
+    n = 0
+    for name, res in functions.items():
+        props = res.get("Properties") or {}
+        for ev_name, ev in (props.get("Events") or {}).items():
+            if not isinstance(ev, dict) or ev.get("Type") != "DynamoDB":
+                continue
+            n += 1
+            where = f"{name}: event {ev_name}"
+            ep = ev.get("Properties") or {}
+            if "ReportBatchItemFailures" not in as_list(plain(ep.get("FunctionResponseTypes"))):
+                p.add("stream", f"{where}: FunctionResponseTypes must include ReportBatchItemFailures (a poison"
+                                " record is reported alone)")
+            if not is_true(ep.get("BisectBatchOnFunctionError")):
+                p.add("stream", f"{where}: BisectBatchOnFunctionError must be true")
+            retries = as_int(ep.get("MaximumRetryAttempts"))
+            if retries is None or not 1 <= retries <= 10:
+                p.add("stream", f"{where}: MaximumRetryAttempts is {show(ep.get('MaximumRetryAttempts'))},"
+                                " expected 1-10 (unset or -1 retries a poison record until the stream drops it)")
+            age = as_int(ep.get("MaximumRecordAgeInSeconds"))
+            if age is None or not 60 <= age < STREAM_RETENTION_SECONDS:
+                p.add("stream", f"{where}: MaximumRecordAgeInSeconds is {show(ep.get('MaximumRecordAgeInSeconds'))},"
+                                f" expected 60-{STREAM_RETENTION_SECONDS - 1} (given up on, and recorded, before"
+                                " the stream drops it)")
+            dest = get_path(ep, "DestinationConfig.OnFailure.Destination")
+            queue = getatt_arn(dest)
+            qres = resources.get(queue) if queue else None
+            if not (isinstance(qres, dict) and qres.get("Type") == "AWS::SQS::Queue"):
+                p.add("stream", f"{where}: DestinationConfig.OnFailure.Destination is {show(dest)}, expected"
+                                " !GetAtt <an AWS::SQS::Queue of this template>.Arn")
+                continue
+            check_failure_queue(tpl, name, queue, qres, p)
+    return n
+
+
+def check_failure_queue(tpl: dict, function: str, queue: str, qres: dict, p: Problems) -> None:
+    resources = tpl.get("Resources") or {}
+    qprops = plain(qres.get("Properties") or {})
+    if not is_true(qprops.get("SqsManagedSseEnabled")) or "KmsMasterKeyId" in qprops:
+        p.add("stream", f"{queue}: expected SqsManagedSseEnabled true (SQS-managed encryption), no KmsMasterKeyId")
+    if as_int(qprops.get("MessageRetentionPeriod")) != FAILURE_QUEUE_RETENTION_SECONDS:
+        p.add("stream", f"{queue}: MessageRetentionPeriod is {show(qprops.get('MessageRetentionPeriod'))},"
+                        f" expected {FAILURE_QUEUE_RETENTION_SECONDS} (14 days)")
+    # The function may send to it (check 3 refuses any other sqs: action or resource).
+    sends = False
+    for doc in as_list((resources[function].get("Properties") or {}).get("Policies") or []):
+        for st in as_list(doc.get("Statement") if isinstance(doc, dict) else []):
+            if isinstance(st, dict) and st.get("Effect") == "Allow" \
+                    and "sqs:sendmessage" in [str(a).lower() for a in as_list(st.get("Action"))] \
+                    and queue in [getatt_arn(r) for r in as_list(st.get("Resource"))]:
+                sends = True
+    if not sends:
+        p.add("stream", f"{function}: no statement allows sqs:SendMessage on !GetAtt {queue}.Arn (the"
+                        " event source mapping sends with the function's role)")
+    # An alarm on its first message, notifying like the template's other alarms.
+    alarmed = False
+    for name, r in resources.items():
+        if not (isinstance(r, dict) and r.get("Type") == "AWS::CloudWatch::Alarm"):
+            continue
+        a = r.get("Properties") or {}
+        if a.get("Namespace") != "AWS/SQS" or not any(
+                isinstance(d, dict) and d.get("Name") == "QueueName"
+                and getatt_arn(d.get("Value"), "QueueName") == queue for d in as_list(a.get("Dimensions") or [])):
+            continue
+        alarmed = True
+        if a.get("MetricName") != "ApproximateNumberOfMessagesVisible" \
+                or a.get("ComparisonOperator") != "GreaterThanThreshold" \
+                or as_int(a.get("Threshold")) != 0:
+            p.add("stream", f"{name}: expected ApproximateNumberOfMessagesVisible GreaterThanThreshold 0")
+        if "AlarmTopic" not in show(a.get("AlarmActions")):
+            p.add("stream", f"{name}: AlarmActions do not notify the AlarmTopic as the other alarms do")
+    if not alarmed:
+        p.add("stream", f"{queue}: no AWS::CloudWatch::Alarm on its ApproximateNumberOfMessagesVisible"
+                        f" (Dimensions QueueName !GetAtt {queue}.QueueName)")
+    outputs = tpl.get("Outputs") or {}
+    if not any(isinstance(o, dict) and plain(o.get("Value")) == {"Ref": queue} for o in outputs.values()):
+        p.add("stream", f"{queue}: no output gives its URL (!Ref {queue})")
 
 
 # -----------------------------------------------------------------------------------------
@@ -434,6 +572,7 @@ def main() -> int:
     table = check_table(resources, p)
     check_iam(tpl, functions, table, p)
     check_globals(tpl, functions, p)
+    n_streams = check_streams(tpl, functions, p)
     check_watch_router(os.path.join(os.path.dirname(os.path.abspath(args.template)), "Cargo.toml"), code, p)
 
     if p.items:
@@ -444,7 +583,7 @@ def main() -> int:
     n_routes = len(code or {})
     print(f"check_template.py: {args.template}: ok ({len(functions)} functions, {n_routes} routes match"
           f" the code and the cargo lambda watch router; table {table}; inline least-privilege"
-          f" policies; globals)")
+          f" policies; globals; {n_streams} stream event(s) with a failure queue and its alarm)")
     return 0
 
 

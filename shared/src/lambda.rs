@@ -125,7 +125,9 @@ pub async fn run_notifier() -> Result<(), lambda_http::Error> {
         None => Arc::new(LogEvents),
     };
     lambda_runtime::run(lambda_runtime::service_fn(
-        move |event: LambdaEvent<aws_lambda_events::dynamodb::Event>| {
+        // The payload as JSON: the notifier decodes each record on its own, so that one
+        // malformed record does not make the runtime refuse the whole batch.
+        move |event: LambdaEvent<serde_json::Value>| {
             let deps = deps.clone();
             let conns = conns.clone();
             let sink = sink.clone();

@@ -265,9 +265,9 @@ async fn register_answers_on_moto() {
     register_answers(Arc::new(nsauth_tests::dynamo_store(&url, true).await)).await;
 }
 
-/// Stream records as Lambda delivers them: read from moto's DynamoDB Streams, written out
-/// as the Lambda event's JSON and read back into the event type the notifier takes.
-async fn stream_event(url: &str, table: &str) -> aws_lambda_events::dynamodb::Event {
+/// Stream records as Lambda delivers them: read from moto's DynamoDB Streams and written
+/// out as the Lambda event's JSON, which the notifier takes as it comes.
+async fn stream_event(url: &str, table: &str) -> Value {
     let conf = aws_sdk_dynamodbstreams::Config::builder()
         .behavior_version(aws_sdk_dynamodbstreams::config::BehaviorVersion::latest())
         .region(aws_sdk_dynamodbstreams::config::Region::new("us-east-1"))
@@ -336,7 +336,14 @@ async fn stream_event(url: &str, table: &str) -> aws_lambda_events::dynamodb::Ev
             }));
         }
     }
-    serde_json::from_value(json!({ "Records": records })).unwrap()
+    json!({ "Records": records })
+}
+
+/// The stream key (`pk`) of a record of the invocation's JSON.
+fn record_key(r: &Value) -> &str {
+    r.pointer("/dynamodb/Keys/pk/S")
+        .and_then(Value::as_str)
+        .unwrap_or("")
 }
 
 #[tokio::test]
@@ -363,10 +370,11 @@ async fn notifier_sends_frames_from_moto_stream_records() {
         .await
         .unwrap();
     let event = stream_event(&url, &table).await;
-    let session_records = event
-        .records
+    let session_records = event["Records"]
+        .as_array()
+        .unwrap()
         .iter()
-        .filter(|r| matches!(r.change.keys.get("pk"), Some(serde_dynamo::AttributeValue::S(pk)) if pk.starts_with("SESSION#")))
+        .filter(|r| record_key(r).starts_with("SESSION#"))
         .count();
     assert_eq!(session_records, 4, "create, scan, login, logout");
     let conf = aws_config::SdkConfig::builder()
@@ -550,11 +558,10 @@ async fn notifier_reports_only_the_failed_records() {
     let deps = deps_over(store.clone(), Arc::new(ManualClock::new(START)));
     let good = json!({"Keys": {"pk": {"S": "SESSION#x"}, "sk": {"S": "SESSION"}}, "NewImage": {"pk": {"S": "SESSION#x"}, "junk": {"S": "not a session"}}, "SequenceNumber": "111", "SizeBytes": 1});
     let other = json!({"Keys": {"pk": {"S": "ACCOUNT#x#1"}, "sk": {"S": "ACCOUNT"}}, "NewImage": {"pk": {"S": "ACCOUNT#x#1"}}, "SequenceNumber": "222", "SizeBytes": 1});
-    let event: aws_lambda_events::dynamodb::Event = serde_json::from_value(json!({"Records": [
+    let event = json!({"Records": [
         {"eventID": "1", "eventName": "MODIFY", "awsRegion": "us-east-1", "eventSource": "aws:dynamodb", "eventSourceARN": "arn", "dynamodb": good},
         {"eventID": "2", "eventName": "MODIFY", "awsRegion": "us-east-1", "eventSource": "aws:dynamodb", "eventSourceARN": "arn", "dynamodb": other},
-    ]}))
-    .unwrap();
+    ]});
     let rec = Recorder::default();
     let resp = notifier::handle(&deps, &rec, &Events::default(), event).await;
     let failed: Vec<_> = resp
@@ -567,6 +574,131 @@ async fn notifier_reports_only_the_failed_records() {
         vec![Some("111".to_string())],
         "the unreadable session record only"
     );
+}
+
+/// Events as [`Events`], except that publishing one about `panic_on` (a session's hsid)
+/// panics: a record whose handling fails every time, by a bug.
+struct PanicOn(Option<String>, Events);
+
+#[async_trait]
+impl EventSink for PanicOn {
+    async fn publish(&self, serverid: &str, event: &Value) -> Result<(), String> {
+        if self.0.as_deref() == event["subject"].as_str() {
+            panic!("a bug in handling this record");
+        }
+        self.1.publish(serverid, event).await
+    }
+}
+
+/// A poison record between good ones, in a batch of moto's stream records: one that is no
+/// stream record at all (an attribute of an unknown type), one whose image is no session,
+/// and one whose handling panics. Each is reported alone, by its sequence number, so that
+/// after Lambda's retries only it goes to the on-failure queue, while the records before
+/// and after it give their frames and events.
+#[tokio::test]
+async fn notifier_reports_a_poison_record_alone() {
+    let Some(url) = moto() else { return };
+    let client = dynamo_client(&url);
+    let table = unique_name("nsauth-poison");
+    nsauth::store::TableSpec::create(&client, &table, true, true)
+        .await
+        .unwrap();
+    let store: Arc<dyn Store> = Arc::new(DynamoStore::new(client, table.clone()));
+    let deps = deps_over(store.clone(), Arc::new(ManualClock::new(START + 4)));
+    let server = server_in(store.as_ref()).await;
+    let a = life(store.as_ref(), &server).await;
+    let b = life(store.as_ref(), &server).await;
+    let c = life(store.as_ref(), &server).await;
+    for (conn, s) in [("conn-A", &a), ("conn-B", &b)] {
+        store
+            .subscribe(conn, &s.hsid, START + 7200, 20)
+            .await
+            .unwrap();
+    }
+    let event = stream_event(&url, &table).await;
+    let of = |s: &Session| -> Vec<Value> {
+        let key = format!("SESSION#{}", s.hsid);
+        event["Records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| record_key(r) == key)
+            .cloned()
+            .collect()
+    };
+    let (good_a, good_b) = (of(&a), of(&b));
+    assert_eq!((good_a.len(), good_b.len()), (4, 4));
+    // C's login: the record the poison is made from.
+    let login_c = of(&c)[2].clone();
+    assert_eq!(login_c["dynamodb"]["NewImage"]["state"]["S"], "loggedin");
+    let mut malformed = login_c.clone();
+    malformed["dynamodb"]["NewImage"]["state"] = json!({"Q": "no such attribute type"});
+    let mut not_a_session = login_c.clone();
+    not_a_session["dynamodb"]["NewImage"] =
+        json!({"pk": login_c["dynamodb"]["Keys"]["pk"], "junk": {"S": "not a session"}});
+    let poisons = [
+        ("malformed record", malformed, None),
+        ("image not a session", not_a_session, None),
+        ("handling panics", login_c.clone(), Some(c.hsid.to_string())),
+    ];
+    let (sid, ha, hb) = (
+        server.serverid.to_string(),
+        a.hsid.to_string(),
+        b.hsid.to_string(),
+    );
+    for (kind, poison, panic_on) in poisons {
+        let seq = poison["dynamodb"]["SequenceNumber"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let mut records = good_a.clone();
+        records.push(poison);
+        records.extend(good_b.iter().cloned());
+        let rec = Recorder::default();
+        let events = PanicOn(panic_on, Events::default());
+        let resp = notifier::handle(&deps, &rec, &events, json!({ "Records": records })).await;
+        let failed: Vec<_> = resp
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.clone())
+            .collect();
+        assert_eq!(failed, vec![Some(seq)], "{kind}: the poison record alone");
+        for (conn, h) in [("conn-A", &ha), ("conn-B", &hb)] {
+            assert_eq!(
+                rec.take(conn),
+                vec![
+                    format!("CONFIRMSCAN {h} {sid}"),
+                    format!("LOGIN {h} {sid}"),
+                    format!("CANPROVOKE {h} {sid}"),
+                    format!("LOGOUT {h} {sid}"),
+                ],
+                "{kind}: the good records before and after it are handled"
+            );
+        }
+        let published: Vec<(String, String)> = events
+            .1
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["subject"].as_str().unwrap().to_string(),
+                    e["type"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            published,
+            [
+                (ha.clone(), "org.nsauth.session.login".to_string()),
+                (ha.clone(), "org.nsauth.session.logout".to_string()),
+                (hb.clone(), "org.nsauth.session.login".to_string()),
+                (hb.clone(), "org.nsauth.session.logout".to_string()),
+            ],
+            "{kind}"
+        );
+    }
 }
 
 /// The local stack's native WebSocket endpoint, fed by the store's change feed.
