@@ -29,6 +29,10 @@ Checks:
                that queue (and no other sqs: action or resource: checked in 3); an alarm
                notifies (AlarmTopic, like the others) when the queue's
                ApproximateNumberOfMessagesVisible is above 0; an output gives its URL.
+  6. schedule  logins ended by their lifetime (shared/src/service/lifetimes.rs): the function
+               on the stream of SESSION# records also has a Schedule event, enabled, at
+               rate(1 minute) (the 60 s promise of docs/live.md), and may Query the index gsi2
+               under ENDS#* only.
 
 Prints every mismatch and exits 1 if there is any; exits 0 otherwise.
 The admin binary defaults to $NSAUTH_ADMIN_BIN, else target/debug/nsauth-admin.
@@ -470,6 +474,35 @@ def check_streams(tpl: dict, functions: dict, p: Problems) -> int:
     return n
 
 
+def check_login_ends(functions: dict, p: Problems) -> None:
+    """The schedule that writes down logins ended by their lifetime (check 6)."""
+    session_streams = [name for name, res in functions.items()
+                       for ev in ((res.get("Properties") or {}).get("Events") or {}).values()
+                       if isinstance(ev, dict) and ev.get("Type") == "DynamoDB"
+                       and "SESSION#" in json.dumps(plain(ev.get("Properties") or {}))]
+    if len(session_streams) != 1:
+        p.add("schedule", f"expected one function on the stream of SESSION# records, found {session_streams}")
+        return
+    name = session_streams[0]
+    props = functions[name].get("Properties") or {}
+    schedules = [plain(ev.get("Properties") or {}) for ev in (props.get("Events") or {}).values()
+                 if isinstance(ev, dict) and ev.get("Type") == "Schedule"]
+    if not any(s.get("Schedule") == "rate(1 minute)" and s.get("Enabled", True) is not False
+               for s in schedules):
+        p.add("schedule", f"{name}: needs an enabled Schedule event at rate(1 minute) (logins ended by their"
+                          " lifetime get their LOGOUT within 60 s)")
+    statements = [st for doc in as_list(props.get("Policies")) if isinstance(doc, dict)
+                  for st in as_list(doc.get("Statement"))]
+    index_queries = [plain(st) for st in statements if isinstance(st, dict)
+                     and "gsi2" in json.dumps(plain(st.get("Resource")))
+                     and "dynamodb:query" in [a.lower() for a in as_list(plain(st.get("Action")))]]
+    keys = [get_path(st, "Condition") for st in index_queries]
+    want = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["ENDS#*"]}}
+    if not index_queries or any(k != want for k in keys):
+        p.add("schedule", f"{name}: needs dynamodb:Query on ${{Table.Arn}}/index/gsi2 with LeadingKeys"
+                          f" [\"ENDS#*\"] only (got {show(keys)})")
+
+
 def check_failure_queue(tpl: dict, function: str, queue: str, qres: dict, p: Problems) -> None:
     resources = tpl.get("Resources") or {}
     qprops = plain(qres.get("Properties") or {})
@@ -573,6 +606,7 @@ def main() -> int:
     check_iam(tpl, functions, table, p)
     check_globals(tpl, functions, p)
     n_streams = check_streams(tpl, functions, p)
+    check_login_ends(functions, p)
     check_watch_router(os.path.join(os.path.dirname(os.path.abspath(args.template)), "Cargo.toml"), code, p)
 
     if p.items:
@@ -583,7 +617,8 @@ def main() -> int:
     n_routes = len(code or {})
     print(f"check_template.py: {args.template}: ok ({len(functions)} functions, {n_routes} routes match"
           f" the code and the cargo lambda watch router; table {table}; inline least-privilege"
-          f" policies; globals; {n_streams} stream event(s) with a failure queue and its alarm)")
+          f" policies; globals; {n_streams} stream event(s) with a failure queue and its alarm;"
+          f" the login-end schedule)")
     return 0
 
 

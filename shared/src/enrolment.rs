@@ -22,5 +22,21 @@ pub struct EnrolToken {
     pub expires_at: UnixTime,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub used: Option<UnixTime>,
+    /// The fingerprint of the key that used it: the same key may use it again (a retry
+    /// after a lost answer), no other.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub used_by: Option<String>,
+    /// The account id the enrolment took, recorded with the first use so that a retry
+    /// makes the same account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accountid: Option<u64>,
     pub ttl: UnixTime,
+}
+
+/// Who uses an enrolment token: the new key (by fingerprint) and the account id allocated
+/// for it (kept only by the first use).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenUse<'a> {
+    pub fingerprint: &'a str,
+    pub accountid: u64,
 }

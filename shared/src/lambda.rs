@@ -104,7 +104,16 @@ pub async fn run_websocket() -> Result<(), lambda_http::Error> {
     .await
 }
 
-/// The `notifier` function on the table's stream.
+/// Whether an invocation is the EventBridge schedule's (`source` `aws.events`,
+/// `detail-type` `Scheduled Event`) rather than a batch of the table's stream.
+pub fn is_scheduled(event: &serde_json::Value) -> bool {
+    event.get("source").and_then(serde_json::Value::as_str) == Some("aws.events")
+        && event.get("detail-type").and_then(serde_json::Value::as_str) == Some("Scheduled Event")
+}
+
+/// The `notifier` function: on the table's stream, and every minute on a schedule that
+/// writes down the logins `session_lifetime` ended (`service::lifetimes`; their LOGOUT and
+/// logout event then come through the stream like any other).
 pub async fn run_notifier() -> Result<(), lambda_http::Error> {
     use lambda_http::lambda_runtime::{self, LambdaEvent};
 
@@ -132,11 +141,45 @@ pub async fn run_notifier() -> Result<(), lambda_http::Error> {
             let conns = conns.clone();
             let sink = sink.clone();
             async move {
-                Ok::<_, lambda_http::Error>(
-                    notifier::handle(&deps, conns.as_ref(), sink.as_ref(), event.payload).await,
-                )
+                if is_scheduled(&event.payload) {
+                    // A run that fails is an error of the invocation (the function's errors
+                    // alarm); the next run, a minute later, looks at the missed minutes too.
+                    let ended = crate::service::lifetimes::end_due(&deps, deps.clock.now()).await?;
+                    if ended.failed > 0 {
+                        return Err(format!(
+                            "{} of {} logins due could not be ended",
+                            ended.failed, ended.listed
+                        )
+                        .into());
+                    }
+                    return Ok(serde_json::json!({ "listed": ended.listed, "ended": ended.ended }));
+                }
+                let resp =
+                    notifier::handle(&deps, conns.as_ref(), sink.as_ref(), event.payload).await;
+                Ok::<_, lambda_http::Error>(serde_json::to_value(resp)?)
             }
         },
     ))
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_scheduled;
+
+    #[test]
+    fn a_schedule_is_told_from_a_stream_batch() {
+        let scheduled = serde_json::json!({
+            "version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
+            "detail-type": "Scheduled Event", "source": "aws.events",
+            "account": "123456789012", "time": "2026-10-08T16:53:06Z", "region": "us-east-1",
+            "resources": ["arn:aws:events:us-east-1:123456789012:rule/ends"], "detail": {}
+        });
+        assert!(is_scheduled(&scheduled));
+        let batch = serde_json::json!({ "Records": [{ "eventSource": "aws:dynamodb" }] });
+        assert!(!is_scheduled(&batch));
+        assert!(!is_scheduled(
+            &serde_json::json!({ "source": "aws.events" })
+        ));
+    }
 }

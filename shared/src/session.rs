@@ -85,6 +85,41 @@ pub struct Session {
     /// Transactions the website asked the logged-in account to sign (the latest few).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub transactions: Vec<crate::transaction::Transaction>,
+    /// Why the last login ended, once it has (the logout event's `data.reason`). Sessions
+    /// stored before it existed read as `None`, which the event reports as `logout`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<EndReason>,
+}
+
+/// Why a login ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EndReason {
+    /// Logged out: by the website, the phone or the page.
+    Logout,
+    /// `session_lifetime` ran out (written afterwards by `service::lifetimes`).
+    Lifetime,
+    /// The account was blocked.
+    Blocked,
+    /// The account was removed.
+    Removed,
+}
+
+impl EndReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::Logout => "logout",
+            EndReason::Lifetime => "lifetime",
+            EndReason::Blocked => "blocked",
+            EndReason::Removed => "removed",
+        }
+    }
+}
+
+/// The minute (unix time / 60) a time falls in: the bucket of the index of logins by their
+/// end (`Session::ending_minute`).
+pub fn minute_of(t: UnixTime) -> i64 {
+    t.div_euclid(60)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -204,7 +239,15 @@ impl Session {
             pushed_at: None,
             enrolled: None,
             transactions: Vec::new(),
+            ended: None,
         }
+    }
+
+    /// The minute a stored login ends in, while the stored state is logged in: the bucket
+    /// under which the store lists the session for [`Session::ended_by_lifetime`] (`None`
+    /// in every other state, so the entry goes with the write that ends the login).
+    pub fn ending_minute(&self) -> Option<i64> {
+        (self.state == SessionState::LoggedIn).then(|| minute_of(self.expires_at))
     }
 
     /// The state as of `now`, with expiry applied.
@@ -431,6 +474,7 @@ impl Session {
         s.canprovoke = true;
         s.login = Some(login);
         s.login_at = Some(now);
+        s.ended = None;
         Ok(s)
     }
 
@@ -503,7 +547,14 @@ impl Session {
                 .is_some_and(|l| l.accountid == accountid);
         if logged_in_here {
             if !active {
-                next = self.logout(settings, now);
+                next = self.logout(settings, now).map(|mut n| {
+                    n.ended = Some(if account.is_some() {
+                        EndReason::Blocked
+                    } else {
+                        EndReason::Removed
+                    });
+                    n
+                });
             } else if let Some(a) = account
                 && self.login.as_ref().is_some_and(|l| l.userid != a.userid)
             {
@@ -531,6 +582,24 @@ impl Session {
             let mut s = self.next(SessionState::LoggedOut, settings, now);
             s.expires_at = now;
             s.login = None;
+            s.ended = Some(EndReason::Logout);
+            s
+        })
+    }
+
+    /// Writes down the end of a login that `session_lifetime` ended (the state callers
+    /// see is logged out from `expires_at` on; this makes the stored state say so, for the
+    /// LOGOUT frame and the logout event). `None` unless the stored state is logged in and
+    /// its end is reached at `now`: a login logged out meanwhile, or a new one, is left
+    /// alone. `expires_at` keeps the end, and `ttl` is unchanged (no activity).
+    pub fn ended_by_lifetime(&self, now: UnixTime) -> Option<Session> {
+        (self.state == SessionState::LoggedIn && now >= self.expires_at).then(|| {
+            let mut s = self.clone();
+            s.state = SessionState::LoggedOut;
+            s.version = self.version + 1;
+            s.updated = now;
+            s.login = None;
+            s.ended = Some(EndReason::Lifetime);
             s
         })
     }
@@ -675,6 +744,41 @@ mod tests {
         assert_eq!(inn.state_at(10 + 43_199), SessionState::LoggedIn);
         assert_eq!(inn.state_at(10 + 43_200), SessionState::LoggedOut);
         assert!(!inn.status(&settings, 10 + 43_200).loggedin);
+    }
+
+    #[test]
+    fn a_lifetime_end_is_written_once_and_only_when_due() {
+        let (s, settings) = fixture(0);
+        let inn = s.approve(login(), &settings, 10).unwrap();
+        let end = 10 + 43_200;
+        assert_eq!(inn.ending_minute(), Some(end / 60));
+        assert_eq!(s.ending_minute(), None, "not logged in: not listed");
+        assert!(inn.ended_by_lifetime(end - 1).is_none(), "not due yet");
+        let out = inn.ended_by_lifetime(end + 5).unwrap();
+        assert_eq!(out.state, SessionState::LoggedOut);
+        assert_eq!(out.ended, Some(EndReason::Lifetime));
+        assert_eq!(
+            (out.version, out.expires_at, out.ttl),
+            (inn.version + 1, end, inn.ttl)
+        );
+        assert_eq!(out.login, None);
+        assert_eq!(out.ending_minute(), None);
+        assert!(out.ended_by_lifetime(end + 6).is_none(), "once");
+        assert_eq!(
+            out.status(&settings, end + 6),
+            inn.status(&settings, end + 6)
+        );
+        // Logged out by hand first: nothing to end.
+        let by_hand = inn.logout(&settings, 20).unwrap();
+        assert_eq!(by_hand.ended, Some(EndReason::Logout));
+        assert!(by_hand.ended_by_lifetime(end + 5).is_none());
+        // A new login clears the reason of the last end.
+        let again = out
+            .begin_attempt(&settings, None, end + 10)
+            .unwrap()
+            .approve(login(), &settings, end + 11)
+            .unwrap();
+        assert_eq!(again.ended, None);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! per write: so `make dev` can run for weeks. Items counted, not the process's memory.
 
 use nsauth::account::{Account, AccountSweep, Platform, PushEndpoint};
-use nsauth::enrolment::EnrolToken;
+use nsauth::enrolment::{EnrolToken, TokenUse};
 use nsauth::ids::{Hsid, Nonce, ServerId};
 use nsauth::server::Server;
 use nsauth::session::Session;
@@ -200,7 +200,7 @@ async fn every_kind_with_a_ttl_expires_and_nothing_else() {
     let sid = server.serverid.clone();
     store.create_server(&server).await.unwrap();
     store.create_account(&account(&sid, 1)).await.unwrap();
-    store.claim_public_key(&sid, "fp", NOW).await.unwrap();
+    store.claim_public_key(&sid, "fp", "t", NOW).await.unwrap();
 
     let token = EnrolToken {
         serverid: sid.clone(),
@@ -211,6 +211,8 @@ async fn every_kind_with_a_ttl_expires_and_nothing_else() {
         created: NOW,
         expires_at: NOW + 600,
         used: None,
+        used_by: None,
+        accountid: None,
         ttl: NOW + 600 + 86_400,
     };
     store.put_enrol_token(&token).await.unwrap();
@@ -270,7 +272,17 @@ async fn every_kind_with_a_ttl_expires_and_nothing_else() {
     assert_eq!(store.get_enrol_token(&sid, "hash").await.unwrap(), None);
     assert_eq!(store.get_sweep(&sid, 1).await.unwrap(), None);
     assert_eq!(
-        store.use_enrol_token(&sid, "hash", t2).await,
+        store
+            .use_enrol_token(
+                &sid,
+                "hash",
+                &TokenUse {
+                    fingerprint: "fp",
+                    accountid: 2,
+                },
+                t2
+            )
+            .await,
         Err(StoreError::ConditionFailed)
     );
     for kind in kinds {
@@ -286,7 +298,7 @@ async fn every_kind_with_a_ttl_expires_and_nothing_else() {
     assert_eq!(count(&store, "public_keys"), 1);
     assert!(store.get_account(&sid, 1).await.unwrap().is_some());
     assert_eq!(
-        store.claim_public_key(&sid, "fp", t2).await,
+        store.claim_public_key(&sid, "fp", "other", t2).await,
         Err(StoreError::ConditionFailed),
         "a claimed key stays claimed"
     );

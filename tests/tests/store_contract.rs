@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, TimeToLiveStatus};
 use nsauth::account::{Account, AccountSweep, Platform, PushEndpoint};
 use nsauth::apikey::{ApiKey, ApiKeyRecord, Permission};
 use nsauth::enrol;
-use nsauth::enrolment::EnrolToken;
+use nsauth::enrolment::{EnrolToken, TokenUse};
 use nsauth::ids::Hsid;
 use nsauth::ids::{Nonce, ServerId};
 use nsauth::server::Server;
@@ -227,6 +227,81 @@ async fn sessions(store: &dyn Store) {
         "an update never creates a session"
     );
     assert_eq!(store.get_session(&ghost.hsid).await.unwrap(), None);
+}
+
+/// The index of logins by the minute they end (gsi2 `ENDS#<minute>` in DynamoDB): a
+/// session is listed exactly while its stored state is logged in, under the minute of its
+/// `expires_at`; a write in any other state takes it out. The query must also be one that
+/// dynalite accepts.
+async fn login_ends(store: &dyn Store) {
+    let mut a = server("Ends");
+    // Ends in a minute of its own: the other checks' logins, which share the table, keep
+    // the default 12 hours. (Short, so that the memory store, which drops what is past its
+    // TTL at the time of the latest write, keeps the other checks' items.)
+    a.settings.session_lifetime = 433;
+    store.create_server(&a).await.unwrap();
+    let st = &a.settings;
+    let at = NOW + 20;
+    let minute = nsauth::session::minute_of(at + i64::from(st.session_lifetime));
+    let ending = |hsids: &[&Hsid]| {
+        let mut v: Vec<Hsid> = hsids.iter().map(|h| (*h).clone()).collect();
+        v.sort_by(|x, y| x.as_str().cmp(y.as_str()));
+        v
+    };
+    let listed = |m: i64| async move {
+        let mut v = store.sessions_ending(m).await.unwrap();
+        v.sort_by(|x, y| x.as_str().cmp(y.as_str()));
+        v
+    };
+    let fresh = || {
+        Session::new_pending(
+            a.serverid.clone(),
+            Nonce::generate().hsid(&a.serverid),
+            st,
+            UserContext::default(),
+            at - 10,
+        )
+    };
+    let (s1, s2) = (fresh(), fresh());
+    store.create_session(&s1).await.unwrap();
+    store.create_session(&s2).await.unwrap();
+    assert_eq!(listed(minute).await, ending(&[]), "pending: not listed");
+    let in1 = s1.approve(login(), st, at).unwrap();
+    store.update_session(&in1, s1.version).await.unwrap();
+    let in2 = s2.approve(login(), st, at + 1).unwrap();
+    store.update_session(&in2, s2.version).await.unwrap();
+    assert_eq!(in1.ending_minute(), Some(minute));
+    assert_eq!(listed(minute).await, ending(&[&in1.hsid, &in2.hsid]));
+    assert_eq!(listed(minute - 1).await, ending(&[]), "only its own minute");
+    assert_eq!(listed(minute + 1).await, ending(&[]));
+    // A change beside the life cycle keeps the entry.
+    let noted = in1.noted(nsauth::session::SessionEvent::NoAccounts, st, at + 2);
+    store.update_session(&noted, in1.version).await.unwrap();
+    assert_eq!(listed(minute).await, ending(&[&in1.hsid, &in2.hsid]));
+    // Logged out (by hand, or by its lifetime): gone from the index.
+    let out1 = noted.logout(st, at + 3).unwrap();
+    store.update_session(&out1, noted.version).await.unwrap();
+    assert_eq!(listed(minute).await, ending(&[&in2.hsid]));
+    let end = in2.expires_at;
+    let out2 = in2.ended_by_lifetime(end).unwrap();
+    store.update_session(&out2, in2.version).await.unwrap();
+    assert_eq!(listed(minute).await, ending(&[]));
+    assert_eq!(
+        store.get_session(&in2.hsid).await.unwrap(),
+        Some(out2),
+        "the reason is stored"
+    );
+    // Logged in again later: listed under the new end's minute only.
+    let again = out1
+        .begin_attempt(st, None, at + 120)
+        .unwrap()
+        .approve(login(), st, at + 121)
+        .unwrap();
+    store.update_session(&again, out1.version).await.unwrap();
+    let later = nsauth::session::minute_of(again.expires_at);
+    assert_ne!(later, minute);
+    assert_eq!(listed(minute).await, ending(&[]));
+    assert_eq!(listed(later).await, ending(&[&again.hsid]));
 }
 
 /// Two phones approving one session at once: exactly one write wins, every round.
@@ -458,6 +533,8 @@ async fn tokens_and_replays(store: &dyn Store) {
         created: NOW,
         expires_at: NOW + 600,
         used: None,
+        used_by: None,
+        accountid: None,
         ttl: NOW + 90_000,
     };
     store.put_enrol_token(&t).await.unwrap();
@@ -465,28 +542,62 @@ async fn tokens_and_replays(store: &dyn Store) {
         store.put_enrol_token(&t).await,
         Err(StoreError::ConditionFailed)
     );
+    let mine = TokenUse {
+        fingerprint: "fp-mine",
+        accountid: 7,
+    };
     assert_eq!(
         store
-            .use_enrol_token(&a.serverid, &t.token_hash, NOW + 600)
+            .use_enrol_token(&a.serverid, &t.token_hash, &mine, NOW + 600)
             .await,
         Err(StoreError::ConditionFailed),
         "expired at expires_at"
     );
     let used = store
-        .use_enrol_token(&a.serverid, &t.token_hash, NOW + 599)
+        .use_enrol_token(&a.serverid, &t.token_hash, &mine, NOW + 599)
         .await
         .unwrap();
     assert_eq!(used.used, Some(NOW + 599));
     assert_eq!(used.userid.as_deref(), Some("alice"));
     assert_eq!(
+        (used.used_by.as_deref(), used.accountid),
+        (Some("fp-mine"), Some(7))
+    );
+    // Another key: single use.
+    let theirs = TokenUse {
+        fingerprint: "fp-theirs",
+        accountid: 8,
+    };
+    assert_eq!(
         store
-            .use_enrol_token(&a.serverid, &t.token_hash, NOW + 599)
+            .use_enrol_token(&a.serverid, &t.token_hash, &theirs, NOW + 599)
             .await,
         Err(StoreError::ConditionFailed),
         "single use"
     );
+    // The same key again (a retry): its first use and account id stand, while the token
+    // lives.
+    let again = TokenUse {
+        fingerprint: "fp-mine",
+        accountid: 9,
+    };
+    let retried = store
+        .use_enrol_token(&a.serverid, &t.token_hash, &again, NOW + 599)
+        .await
+        .unwrap();
     assert_eq!(
-        store.use_enrol_token(&a.serverid, "nope", NOW).await,
+        (retried.used, retried.accountid),
+        (Some(NOW + 599), Some(7))
+    );
+    assert_eq!(
+        store
+            .use_enrol_token(&a.serverid, &t.token_hash, &again, NOW + 600)
+            .await,
+        Err(StoreError::ConditionFailed),
+        "no retry once the token has expired"
+    );
+    assert_eq!(
+        store.use_enrol_token(&a.serverid, "nope", &mine, NOW).await,
         Err(StoreError::ConditionFailed)
     );
     assert_eq!(
@@ -909,21 +1020,38 @@ async fn sweeps_and_key_claims(store: &dyn Store) {
     // A key is claimed once per server; a release (idempotent) lets it be claimed again.
     let other = server("claims");
     store.create_server(&other).await.unwrap();
-    store.claim_public_key(&sid, "fp1", NOW).await.unwrap();
-    assert_eq!(
-        store.claim_public_key(&sid, "fp1", NOW).await,
-        Err(StoreError::ConditionFailed)
-    );
-    store.claim_public_key(&sid, "fp2", NOW).await.unwrap();
     store
-        .claim_public_key(&other.serverid, "fp1", NOW)
+        .claim_public_key(&sid, "fp1", "t1", NOW)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.claim_public_key(&sid, "fp1", "t2", NOW).await,
+        Err(StoreError::ConditionFailed),
+        "another enrolment of the key"
+    );
+    // The same enrolment again (a retry) holds its claim.
+    store
+        .claim_public_key(&sid, "fp1", "t1", NOW)
+        .await
+        .unwrap();
+    store
+        .claim_public_key(&sid, "fp2", "t2", NOW)
+        .await
+        .unwrap();
+    store
+        .claim_public_key(&other.serverid, "fp1", "t3", NOW)
         .await
         .unwrap();
     store.release_public_key(&sid, "fp1").await.unwrap();
     store.release_public_key(&sid, "fp1").await.unwrap();
-    store.claim_public_key(&sid, "fp1", NOW).await.unwrap();
+    store
+        .claim_public_key(&sid, "fp1", "t4", NOW)
+        .await
+        .unwrap();
     assert_eq!(
-        store.claim_public_key(&other.serverid, "fp1", NOW).await,
+        store
+            .claim_public_key(&other.serverid, "fp1", "t5", NOW)
+            .await,
         Err(StoreError::ConditionFailed),
         "a release on one server leaves the other's claim"
     );
@@ -938,6 +1066,7 @@ async fn contract(store: Arc<dyn Store>) {
     push_counters(store.as_ref()).await;
     subscriptions(store.as_ref()).await;
     sweeps_and_key_claims(store.as_ref()).await;
+    login_ends(store.as_ref()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -588,11 +588,25 @@ impl Authenticator {
         description: &str,
         push: Option<(&str, &str)>,
     ) -> Result<Account> {
+        self.enrol_with_key(link, description, push, &generate_key())
+            .await
+    }
+
+    /// As [`Authenticator::enrol`], with a key the caller made: an app that did not get
+    /// the answer of its enrolment (a timeout, a 503) sends it again with the same key and
+    /// link, signed anew, and gets the same account (docs/phone-protocol.md, "Retries").
+    pub async fn enrol_with_key(
+        &mut self,
+        link: &str,
+        description: &str,
+        push: Option<(&str, &str)>,
+        key: &SigningKey,
+    ) -> Result<Account> {
         let link = parse_enrol_link(link)?;
         if self.account(link.serverid.as_str()).is_ok() {
             return Err(Error::AlreadyEnrolled(link.serverid.to_string()));
         }
-        let key = generate_key();
+        let key = key.clone();
         let body = json!({
             "token": link.token,
             "publickey": public_key_b64url(&key),

@@ -180,6 +180,24 @@ pub async fn handle(
     to_hyper_response(dispatch_guarded(deps, None, req).await)
 }
 
+/// How often the local stack writes down the logins `session_lifetime` ended (AWS: every
+/// minute, on a schedule).
+pub const LIFETIME_RUN_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Writes down the logins `session_lifetime` ended, every `every`, until the task is
+/// dropped or aborted (`nsauth::service::lifetimes`; the store's change feed then carries
+/// the LOGOUT to the page).
+pub async fn end_lifetimes(deps: Deps, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = nsauth::service::lifetimes::end_due(&deps, deps.clock.now()).await {
+            tracing::warn!(error = %e, "ending logins by their lifetime failed; next run retries");
+        }
+    }
+}
+
 /// Serves until the task is dropped or aborted, within `local.limits`: at most
 /// `max_connections` open at once (beyond it the next connection waits to be accepted),
 /// each with its head, body and idle timeouts.

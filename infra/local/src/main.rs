@@ -94,6 +94,11 @@ async fn run() -> Result<(), String> {
     // Passes over an account's sessions run on a task, off the request (the stream's job in
     // AWS).
     .with_sweeps(Arc::new(nsauth::service::sweeps::Spawned::default()));
+    // Logins that `session_lifetime` ends get their LOGOUT (a schedule's job in AWS).
+    tokio::spawn(nsauth_local::end_lifetimes(
+        deps.clone(),
+        nsauth_local::LIFETIME_RUN_EVERY,
+    ));
     let conns = nsauth_local::ws::LocalConnections::default();
     tokio::spawn(nsauth_local::ws::notify(
         deps.clone(),

@@ -9,7 +9,7 @@ use aws_sdk_sns::types::MessageAttributeValue;
 use serde_json::{Value, json};
 
 use crate::clock::{UnixTime, rfc3339};
-use crate::session::{Session, SessionEvent, SessionState};
+use crate::session::{EndReason, Session, SessionEvent, SessionState};
 use crate::transaction::TransactionState;
 
 #[async_trait]
@@ -35,7 +35,7 @@ pub fn for_change(old: Option<&Session>, new: &Session, at: UnixTime) -> Vec<Val
         .into_iter()
         .map(|kind| {
             let login = new.login.as_ref().filter(|_| kind == "login");
-            json!({
+            let mut event = json!({
                 "specversion": "1.0",
                 "type": format!("org.nsauth.session.{kind}"),
                 "source": format!("nsauth/servers/{}", new.serverid),
@@ -50,7 +50,13 @@ pub fn for_change(old: Option<&Session>, new: &Session, at: UnixTime) -> Vec<Val
                     "accountid": login.map(|l| l.accountid).or(new.last_accountid),
                     "userid": login.and_then(|l| l.userid.clone()),
                 },
-            })
+            });
+            if kind == "logout" {
+                // Why the login ended: `logout` unless the session records otherwise
+                // (`lifetime`, `blocked`, `removed`).
+                event["data"]["reason"] = json!(new.ended.unwrap_or(EndReason::Logout).as_str());
+            }
+            event
         })
         .collect();
     out.extend(transaction_events(old, new, at));
@@ -135,6 +141,39 @@ mod tests {
     use crate::settings::ServerSettings;
     use crate::transaction::{Transaction, TransactionContent, TransactionId};
     use crate::usercontext::UserContext;
+
+    #[test]
+    fn a_logout_event_says_why_the_login_ended() {
+        let st = ServerSettings::default();
+        let sid = ServerId::generate();
+        let hsid = Hsid::parse("5KvIv6Y0y8IgLQULP8ZR_Q").unwrap();
+        let s = Session::new_pending(sid, hsid, &st, UserContext::default(), 100);
+        let login = LoginInfo {
+            accountid: 4,
+            userid: None,
+            pk: "cGs=".into(),
+        };
+        let inn = s.approve(login, &st, 101).unwrap();
+        let reason = |old: &Session, new: &Session| {
+            let events = for_change(Some(old), new, 200_000);
+            assert_eq!(events.len(), 1, "{events:?}");
+            assert_eq!(events[0]["type"], "org.nsauth.session.logout");
+            events[0]["data"]["reason"].clone()
+        };
+        assert_eq!(reason(&inn, &inn.logout(&st, 102).unwrap()), "logout");
+        let end = inn.expires_at;
+        assert_eq!(
+            reason(&inn, &inn.ended_by_lifetime(end).unwrap()),
+            "lifetime"
+        );
+        // A session stored before the reason existed.
+        let mut old_style = inn.logout(&st, 102).unwrap();
+        old_style.ended = None;
+        assert_eq!(reason(&inn, &old_style), "logout");
+        // Only logout events carry one.
+        let login_event = &for_change(Some(&s), &inn, 101)[0];
+        assert!(login_event["data"].get("reason").is_none());
+    }
 
     #[test]
     fn transaction_answers_raise_one_event_each() {

@@ -21,6 +21,8 @@
 //! - [`live`]: the WebSocket frames' and the notifier's use of the store.
 //! - [`admin`]: servers and API keys (admin tool, local stack).
 //! - [`sweeps`]: an account's sessions brought in line with it, off the request path.
+//! - [`lifetimes`]: logins that `session_lifetime` ended, written down by a scheduled run
+//!   (the LOGOUT frame and the logout event).
 //! - [`versioned`]: the one read-modify-conditional-write loop every change goes through.
 //!
 //! [`Deps`]: crate::deps::Deps
@@ -29,6 +31,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod block;
+pub mod lifetimes;
 pub mod limits;
 pub mod listings;
 pub mod live;

@@ -9,6 +9,7 @@ use crate::account::{Account, MAX_DESCRIPTION_CHARS, Platform, PushEndpoint, val
 use crate::clock::UnixTime;
 use crate::deps::Deps;
 use crate::enrol;
+use crate::enrolment::TokenUse;
 use crate::error::ApiError;
 use crate::ids::{Hsid, ServerId, b64url};
 use crate::push::PushError;
@@ -224,18 +225,19 @@ fn login_info(a: &Account) -> LoginInfo {
     }
 }
 
-/// Uses an enrolment token, or says why it cannot be used.
+/// Uses an enrolment token for a key (a retry by the same key uses it again), or says why
+/// it cannot be used.
 async fn use_token(
     deps: &Deps,
     serverid: &ServerId,
-    token: &str,
+    hash: &str,
+    by: &TokenUse<'_>,
     now: UnixTime,
 ) -> Result<crate::enrolment::EnrolToken, ApiError> {
-    let hash = enrol::token_hash(token);
-    match deps.accounts.use_enrol_token(serverid, &hash, now).await {
+    match deps.accounts.use_enrol_token(serverid, hash, by, now).await {
         Ok(t) => Ok(t),
-        Err(StoreError::ConditionFailed) => Err(
-            match deps.accounts.get_enrol_token(serverid, &hash).await? {
+        Err(StoreError::ConditionFailed) => {
+            Err(match deps.accounts.get_enrol_token(serverid, hash).await? {
                 None => {
                     ApiError::not_found("unknown enrolment token; ask the website for a new link")
                 }
@@ -247,8 +249,8 @@ async fn use_token(
                     "token_expired",
                     "this enrolment link has expired (10 minutes); ask the website for a new one",
                 ),
-            },
-        ),
+            })
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -285,11 +287,13 @@ pub async fn enrol(
         return Err(ApiError::invalid_field("token", "not an enrolment token"));
     }
     // One key, one account per server: claimed before the token is used, so that a second
-    // enrolment of the same key does not spend the link.
+    // enrolment of the same key does not spend the link. The claim names the token, so
+    // that the same enrolment sent again (a retry after a lost answer) holds it still.
     let fingerprint = signing::key_fingerprint(&b.publickey).ok_or(ApiError::Internal)?;
+    let token_hash = enrol::token_hash(&b.token);
     match deps
         .accounts
-        .claim_public_key(serverid, &fingerprint, now)
+        .claim_public_key(serverid, &fingerprint, &token_hash, now)
         .await
     {
         Ok(()) => {}
@@ -310,13 +314,37 @@ pub async fn enrol(
             tracing::warn!(error = %e, "key claim not released");
         }
     };
-    // From here on a failure gives the claim back: a key is held only by an account.
+    // From here on a failure gives the claim back unless the account exists: a key is held
+    // only by an account. The enrolment is idempotent: the token records the key and the
+    // account id of its first use, so the same key retrying it (a fault cut the first try
+    // short, or its answer was lost) makes or finds that same account and finishes the rest.
+    let account_made = std::sync::atomic::AtomicBool::new(false);
     let created = async {
-        let token = use_token(deps, serverid, &b.token, now).await?;
         let server = deps.servers.get_server(serverid).await?.ok_or_else(|| {
             ApiError::not_found("unknown enrolment token; ask the website for a new link")
         })?;
-        let accountid = deps.accounts.allocate_accountid(&server.serverid).await?;
+        // Allocated before the token is used, so that its id is recorded with the use in
+        // one write; a retry's allocation is not used (ids may skip, never repeat).
+        let allocated = deps.accounts.allocate_accountid(&server.serverid).await?;
+        let by = TokenUse {
+            fingerprint: &fingerprint,
+            accountid: allocated,
+        };
+        let token = use_token(deps, serverid, &token_hash, &by, now).await?;
+        let accountid = token.accountid.unwrap_or(allocated);
+        if let Some(existing) = deps
+            .accounts
+            .get_account(&server.serverid, accountid)
+            .await?
+            .filter(|_| token.accountid.is_some() && accountid != allocated)
+        {
+            // A retry whose account was made: the same account, nothing made twice.
+            if existing.publickey != b.publickey {
+                return Err(ApiError::Internal);
+            }
+            account_made.store(true, std::sync::atomic::Ordering::Relaxed);
+            return Ok((token, server, existing));
+        }
         let endpoint = match push {
             Some((platform, t)) => {
                 let user_data = format!("{}/{accountid}", server.serverid);
@@ -344,19 +372,36 @@ pub async fn enrol(
             fraud_reports: 0,
             version: 1,
         };
-        if let Err(e) = deps.accounts.create_account(&account).await {
-            if let Some(p) = &account.push {
-                let _ = deps.push.delete_endpoint(&p.endpoint_arn).await;
+        match deps.accounts.create_account(&account).await {
+            Ok(()) => {}
+            Err(StoreError::ConditionFailed) => {
+                // A concurrent retry of this enrolment made it first: the same account.
+                let existing = deps
+                    .accounts
+                    .get_account(&server.serverid, accountid)
+                    .await?
+                    .filter(|a| a.publickey == account.publickey)
+                    .ok_or(ApiError::Internal)?;
+                account_made.store(true, std::sync::atomic::Ordering::Relaxed);
+                return Ok((token, server, existing));
             }
-            return Err(e.into());
+            Err(e) => {
+                if let Some(p) = &account.push {
+                    let _ = deps.push.delete_endpoint(&p.endpoint_arn).await;
+                }
+                return Err(e.into());
+            }
         }
+        account_made.store(true, std::sync::atomic::Ordering::Relaxed);
         Ok((token, server, account))
     }
     .await;
     let (token, server, account) = match created {
         Ok(created) => created,
         Err(e) => {
-            release().await;
+            if !account_made.load(std::sync::atomic::Ordering::Relaxed) {
+                release().await;
+            }
             return Err(e);
         }
     };
@@ -396,6 +441,10 @@ async fn log_in_enrolling_session(
         deps.clock.as_ref(),
         session,
         |s, now| {
+            // A retry of an enrolment whose login was recorded: nothing more to write.
+            if s.enrolled == Some(login.accountid) {
+                return Ok(None);
+            }
             // An open attempt is logged in to; a session logged in already (a second
             // device added) keeps its login. Either way the enrolment is noted for the
             // page's enrolment block (ENROLLED).

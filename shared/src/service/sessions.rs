@@ -201,6 +201,8 @@ pub async fn enrol_link(
         created: now,
         expires_at: now + TOKEN_LIFETIME_SECONDS,
         used: None,
+        used_by: None,
+        accountid: None,
         ttl: now + TOKEN_LIFETIME_SECONDS + 86_400,
     };
     deps.accounts.put_enrol_token(&record).await?;

@@ -7,6 +7,7 @@
 //! | session      | `SESSION#<hsid>`               | `SESSION`        | `ACCOUNT#<serverid>#<id>`    | `<login_at>#<hsid>`   |
 //! | account      | `ACCOUNT#<serverid>#<id>`      | `ACCOUNT`        | `USER#<serverid>#<userid>`   | `<id, 15 digits>`     |
 //! |  (gsi2, keys only) |                          |                  | gsi2pk `ACCOUNTS#<serverid>` | gsi2sk `<id, 15 digits>#<userid>` |
+//! | session, logged in (gsi2) |                   |                  | gsi2pk `ENDS#<minute, 10 digits>` | gsi2sk `<hsid>` |
 //! | enrol token  | `ENROL#<serverid>#<tokenhash>` | `ENROL`          |                              |                       |
 //! | enrolled key | `PUBKEY#<serverid>#<keyhash>`  | `PUBKEY`         |                              |                       |
 //! | account sweep| `SWEEP#<serverid>#<id>`        | `SWEEP`          |                              |                       |
@@ -21,7 +22,11 @@
 //! partition. Sessions are keyed by hsid alone (derived from server id and nonce), so the
 //! phone can name one; the session records its server. A session enters its account's index
 //! at its first login and stays there (past sessions). The server item also holds the
-//! account id counter (`accounts_allocated`). The leading `SERVER#`, `SESSION#`, `ACCOUNT#`,
+//! account id counter (`accounts_allocated`). While a session's stored state is logged in,
+//! its item is also in gsi2 under the minute its login ends (`Session::ending_minute`, the
+//! unix minute zero-padded); a write in any other state leaves the attributes out, so the
+//! entry lives exactly as long as the login and costs no write of its own. The scheduled
+//! run of `service::lifetimes` queries one minute at a time (docs/decisions.md). The leading `SERVER#`, `SESSION#`, `ACCOUNT#`,
 //! `USER#`, `ENROL#`, `PUBKEY#`, `SWEEP#`, `REPLAY#`, `RATE#`, `WS#`, `WSCONN#` prefixes let IAM policies limit functions to item kinds
 //! (`dynamodb:LeadingKeys`, which also applies to the index key of a query).
 
@@ -46,7 +51,7 @@ use super::{
 use crate::account::{Account, AccountSweep};
 use crate::apikey::ApiKeyRecord;
 use crate::clock::UnixTime;
-use crate::enrolment::EnrolToken;
+use crate::enrolment::{EnrolToken, TokenUse};
 use crate::ids::{Hsid, ServerId};
 use crate::server::Server;
 use crate::session::Session;
@@ -82,6 +87,11 @@ fn user_gsi_pk(id: &ServerId, userid: &str) -> String {
 /// Every account of a server, in the keys-only index gsi2 (listings without a Scan).
 fn accounts_gsi_pk(id: &ServerId) -> String {
     format!("ACCOUNTS#{id}")
+}
+
+/// The logins that end in a minute (unix time / 60), in gsi2.
+fn ends_gsi_pk(minute: i64) -> String {
+    format!("ENDS#{minute:010}")
 }
 
 fn enrol_pk(id: &ServerId, token_hash: &str) -> String {
@@ -121,6 +131,10 @@ fn session_item(session: &Session) -> Result<Item, StoreError> {
             "gsi1sk".into(),
             s(SessionCursor::sort_key(at, &session.hsid)),
         );
+    }
+    if let Some(minute) = session.ending_minute() {
+        item.insert("gsi2pk".into(), s(ends_gsi_pk(minute)));
+        item.insert("gsi2sk".into(), s(session.hsid.as_str()));
     }
     Ok(item)
 }
@@ -782,6 +796,24 @@ impl SessionStore for DynamoStore {
         }
         Ok(page_of(sessions, limit as usize))
     }
+
+    async fn sessions_ending(&self, minute: i64) -> Result<Vec<Hsid>, StoreError> {
+        let items = self
+            .query_all(
+                Some(GSI2),
+                "gsi2pk = :p",
+                vec![(":p", s(ends_gsi_pk(minute)))],
+            )
+            .await?;
+        items
+            .iter()
+            .map(|item| match item.get("gsi2sk") {
+                Some(AttributeValue::S(sk)) => Hsid::parse(sk)
+                    .ok_or_else(|| StoreError::Corrupt(format!("login end entry {sk:?}"))),
+                _ => Err(StoreError::Corrupt("login end entry without gsi2sk".into())),
+            })
+            .collect()
+    }
 }
 
 #[async_trait]
@@ -961,11 +993,22 @@ impl AccountStore for DynamoStore {
         &self,
         serverid: &ServerId,
         fingerprint: &str,
+        token_hash: &str,
         at: UnixTime,
     ) -> Result<(), StoreError> {
         let mut item = key(pubkey_pk(serverid, fingerprint), PUBKEY_SK.into());
         item.insert("created".into(), AttributeValue::N(at.to_string()));
-        self.put_new(item).await
+        item.insert("token_hash".into(), s(token_hash));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR token_hash = :t")
+            .expression_attribute_values(":t", s(token_hash))
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(())
     }
 
     async fn release_public_key(
@@ -999,6 +1042,7 @@ impl AccountStore for DynamoStore {
         &self,
         serverid: &ServerId,
         token_hash: &str,
+        by: &TokenUse<'_>,
         now: UnixTime,
     ) -> Result<EnrolToken, StoreError> {
         let out = self
@@ -1006,12 +1050,18 @@ impl AccountStore for DynamoStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(enrol_pk(serverid, token_hash), ENROL_SK.into())))
-            .update_expression("SET #u = :now")
+            .update_expression(
+                "SET #u = if_not_exists(#u, :now), used_by = :fp, \
+                 accountid = if_not_exists(accountid, :a)",
+            )
             .condition_expression(
-                "attribute_exists(pk) AND attribute_not_exists(#u) AND expires_at > :now",
+                "attribute_exists(pk) AND expires_at > :now \
+                 AND (attribute_not_exists(#u) OR used_by = :fp)",
             )
             .expression_attribute_names("#u", "used")
             .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .expression_attribute_values(":fp", s(by.fingerprint))
+            .expression_attribute_values(":a", AttributeValue::N(by.accountid.to_string()))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .send()
             .await

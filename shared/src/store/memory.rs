@@ -11,7 +11,7 @@ use super::{
 use crate::account::{Account, AccountSweep};
 use crate::apikey::ApiKeyRecord;
 use crate::clock::UnixTime;
-use crate::enrolment::EnrolToken;
+use crate::enrolment::{EnrolToken, TokenUse};
 use crate::ids::{Hsid, ServerId};
 use crate::server::Server;
 use crate::session::Session;
@@ -39,7 +39,8 @@ struct Tables {
     account_counters: BTreeMap<ServerId, u64>,
     accounts: BTreeMap<(ServerId, u64), Account>,
     enrol_tokens: BTreeMap<(ServerId, String), EnrolToken>,
-    public_keys: BTreeMap<(ServerId, String), UnixTime>,
+    /// When each key was claimed, and by which enrolment token (hash).
+    public_keys: BTreeMap<(ServerId, String), (UnixTime, String)>,
     sweeps: BTreeMap<(ServerId, u64), AccountSweep>,
     /// The `until` (TTL) of each replay record.
     seen_requests: BTreeMap<(ServerId, String), UnixTime>,
@@ -347,6 +348,18 @@ impl SessionStore for MemoryStore {
             .collect();
         Ok(page_of(sessions, limit as usize))
     }
+
+    async fn sessions_ending(&self, minute: i64) -> Result<Vec<Hsid>, StoreError> {
+        // The same entries as DynamoDB's sparse index, found by going over the sessions
+        // (in hsid order, as the index sorts them).
+        Ok(self
+            .lock()
+            .sessions
+            .values()
+            .filter(|s| s.ending_minute() == Some(minute))
+            .map(|s| s.hsid.clone())
+            .collect())
+    }
 }
 
 #[async_trait]
@@ -516,15 +529,19 @@ impl AccountStore for MemoryStore {
         &self,
         serverid: &ServerId,
         fingerprint: &str,
+        token_hash: &str,
         at: UnixTime,
     ) -> Result<(), StoreError> {
         let mut t = self.write(Some(at));
         let k = (serverid.clone(), fingerprint.to_string());
-        if t.public_keys.contains_key(&k) {
-            return Err(StoreError::ConditionFailed);
+        match t.public_keys.get(&k) {
+            Some((_, by)) if by == token_hash => Ok(()),
+            Some(_) => Err(StoreError::ConditionFailed),
+            None => {
+                t.public_keys.insert(k, (at, token_hash.to_string()));
+                Ok(())
+            }
         }
-        t.public_keys.insert(k, at);
-        Ok(())
     }
 
     async fn release_public_key(
@@ -553,6 +570,7 @@ impl AccountStore for MemoryStore {
         &self,
         serverid: &ServerId,
         token_hash: &str,
+        by: &TokenUse<'_>,
         now: UnixTime,
     ) -> Result<EnrolToken, StoreError> {
         let mut t = self.write(Some(now));
@@ -560,8 +578,13 @@ impl AccountStore for MemoryStore {
             .enrol_tokens
             .get_mut(&(serverid.clone(), token_hash.to_string()))
         {
-            Some(tok) if tok.used.is_none() && tok.expires_at > now => {
-                tok.used = Some(now);
+            Some(tok)
+                if tok.expires_at > now
+                    && (tok.used.is_none() || tok.used_by.as_deref() == Some(by.fingerprint)) =>
+            {
+                tok.used.get_or_insert(now);
+                tok.used_by = Some(by.fingerprint.to_string());
+                tok.accountid.get_or_insert(by.accountid);
                 Ok(tok.clone())
             }
             _ => Err(StoreError::ConditionFailed),

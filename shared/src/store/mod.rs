@@ -32,7 +32,7 @@ pub const SUBSCRIPTION_SECONDS: i64 = 2 * 3600;
 use crate::account::{Account, AccountSweep};
 use crate::apikey::ApiKeyRecord;
 use crate::clock::UnixTime;
-use crate::enrolment::EnrolToken;
+use crate::enrolment::{EnrolToken, TokenUse};
 use crate::error::ApiError;
 use crate::ids::{Hsid, ServerId};
 use crate::server::Server;
@@ -132,9 +132,21 @@ impl std::fmt::Display for Counted<'_> {
     }
 }
 
-/// Sees every call through an [`Observed`] store, by method name.
+/// Sees every call through an [`Observed`] store, by method name; a test's observer may
+/// also make a call fail, before it reaches the store or after the store has done it (a
+/// write applied whose answer is lost).
 pub trait Observer: Send + Sync {
     fn call(&self, method: &'static str);
+
+    /// An error to answer instead of calling the store.
+    fn fail_before(&self, _method: &'static str) -> Option<StoreError> {
+        None
+    }
+
+    /// An error to answer after the store has done the call.
+    fn fail_after(&self, _method: &'static str) -> Option<StoreError> {
+        None
+    }
 }
 
 /// A store whose calls an [`Observer`] sees before they go on to the inner store.
@@ -174,8 +186,16 @@ macro_rules! capabilities {
         impl<O: Observer> $capability for Observed<O> {
             $(
                 async fn $method(&self $(, $arg: $ty)*) -> $ret {
-                    self.observer.call(stringify!($method));
-                    self.inner.$method($($arg),*).await
+                    let method = stringify!($method);
+                    self.observer.call(method);
+                    if let Some(e) = self.observer.fail_before(method) {
+                        return Err(e);
+                    }
+                    let answer = self.inner.$method($($arg),*).await;
+                    match self.observer.fail_after(method) {
+                        Some(e) => Err(e),
+                        None => answer,
+                    }
                 }
             )*
         }
@@ -239,6 +259,11 @@ capabilities! {
             limit: u32,
             cursor: Option<&str>,
         ) -> Result<Page<Session>, StoreError>;
+        /// The sessions whose stored state is logged in and whose login ends in `minute`
+        /// (unix time / 60, [`Session::ending_minute`]): one query of the keys-only index
+        /// gsi2 (`ENDS#<minute>`), eventually consistent, so the caller reads each session
+        /// before acting on it.
+        async fn sessions_ending(&self, minute: i64) -> Result<Vec<Hsid>, StoreError>;
     }
 
     /// Accounts, the users they belong to, and the enrolment tokens that create them.
@@ -273,12 +298,15 @@ capabilities! {
             serverid: &ServerId,
             userid: &str,
         ) -> Result<Vec<Account>, StoreError>;
-        /// Claims a public key (by its fingerprint) for an enrolment on a server:
-        /// `ConditionFailed` if the key is claimed there already (one key, one account).
+        /// Claims a public key (by its fingerprint) for an enrolment with the token of hash
+        /// `token_hash` on a server: `ConditionFailed` if the key is claimed there already
+        /// by another enrolment (one key, one account); the same enrolment again (a retry)
+        /// holds the claim it has.
         async fn claim_public_key(
             &self,
             serverid: &ServerId,
             fingerprint: &str,
+            token_hash: &str,
             at: UnixTime,
         ) -> Result<(), StoreError>;
         /// Gives a claimed key back (its account is gone, or was never made); idempotent.
@@ -316,12 +344,16 @@ capabilities! {
         async fn finish_sweep(&self, sweep: &AccountSweep) -> Result<(), StoreError>;
         /// Stores a new enrolment token; `ConditionFailed` if its hash is taken.
         async fn put_enrol_token(&self, token: &EnrolToken) -> Result<(), StoreError>;
-        /// Marks a token used, on condition that it exists, is unused and has not expired at
-        /// `now`; `ConditionFailed` otherwise (the caller reads it to say which).
+        /// Marks a token used by `by`, on condition that it exists, has not expired at
+        /// `now`, and is unused or was used by the same key (a retry: the token keeps its
+        /// first use and account id; only within the token's life, so that an account
+        /// removed later cannot be made again from its old link); `ConditionFailed`
+        /// otherwise (the caller reads it to say which). Answers the token after the write.
         async fn use_enrol_token(
             &self,
             serverid: &ServerId,
             token_hash: &str,
+            by: &TokenUse<'_>,
             now: UnixTime,
         ) -> Result<EnrolToken, StoreError>;
         async fn get_enrol_token(
