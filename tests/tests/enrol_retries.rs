@@ -59,6 +59,9 @@ async fn a_fault_at_each_step_of_enrolment_is_finished_by_a_retry() {
         ("use_enrol_token", true),
         ("create_account", false),
         ("create_account", true),
+        // The login of the website's session: a 201 means it is written.
+        ("update_session", false),
+        ("update_session", true),
     ] {
         let (stack, faults) = stack_with_faults().await;
         let n = new_nonce();

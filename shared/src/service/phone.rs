@@ -406,11 +406,10 @@ pub async fn enrol(
         }
     };
     tracing::info!(accountid = account.accountid, "account enrolled");
-    // The account exists now, whatever happens next: the phone must learn its id, so the
-    // login of the website session that asked for the link is best effort.
-    if let Err(e) = log_in_enrolling_session(deps, &server, &token.hsid, &account).await {
-        tracing::warn!(error = %e, "enrolment login not recorded");
-    }
+    // The login of the website session that asked for the link is part of the enrolment:
+    // if it cannot be written the phone gets the error (503) and retries, and the retry
+    // (idempotent: the same account) writes it. A 201 means the session is logged in.
+    log_in_enrolling_session(deps, &server, &token.hsid, &account).await?;
     Ok(Enrolled {
         serverid: server.serverid.to_string(),
         servername: server.settings.name.clone(),

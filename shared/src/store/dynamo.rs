@@ -443,16 +443,52 @@ impl DynamoStore {
         out.item.map(from_item).transpose()
     }
 
-    async fn put_new(&self, item: Item) -> Result<(), StoreError> {
-        self.client
+    /// Writes a new item, `ConditionFailed` if one is stored under its key. The SDK resends
+    /// a request whose answer was lost, and the resent copy then finds the item its first
+    /// copy wrote: so each write carries a random write id (`wid`), and a failed condition
+    /// over an item with our own id is our write, not a conflict (one consistent read, only
+    /// on that path).
+    async fn put_new(&self, mut item: Item) -> Result<(), StoreError> {
+        let wid = crate::ids::b64url(&crate::ids::random_bytes::<12>());
+        item.insert("wid".into(), s(wid.clone()));
+        let key_of = |item: &Item| {
+            let mut k = Item::new();
+            for name in ["pk", "sk"] {
+                if let Some(v) = item.get(name) {
+                    k.insert(name.to_string(), v.clone());
+                }
+            }
+            k
+        };
+        let k = key_of(&item);
+        let put = self
+            .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await
-            .map_err(sdk_err)?;
-        Ok(())
+            .map_err(sdk_err);
+        match put {
+            Ok(_) => Ok(()),
+            Err(StoreError::ConditionFailed) => {
+                let stored = self
+                    .client
+                    .get_item()
+                    .table_name(&self.table)
+                    .set_key(Some(k))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(sdk_err)?;
+                match stored.item.as_ref().and_then(|i| i.get("wid")) {
+                    Some(AttributeValue::S(w)) if *w == wid => Ok(()),
+                    _ => Err(StoreError::ConditionFailed),
+                }
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Writes `item` on condition that the stored one has `expected_version`; the stored
