@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 ARGS ?=
 
-.PHONY: tools check-template test bench dev admin build deploy deploy-guided
+.PHONY: tools check-template test bench soak soak-short dev admin build deploy deploy-guided
 
 ## Install the pinned test tools into .tools/ (no-op when up to date).
 tools:
@@ -42,6 +42,7 @@ test:
 	limit 1200 infra/scripts/browser-tests.sh 2>&1 | tee -a $$blog; \
 	limit 900 infra/scripts/openapi-check.sh 2>&1 | tee -a $$blog; \
 	limit 600 infra/scripts/compat-check.sh 2>&1 | tee -a $$blog; \
+	limit 600 $(MAKE) --no-print-directory soak-short 2>&1 | tee -a $$blog; \
 	limit 600 $(MAKE) --no-print-directory bench PROFILE=dev RUNS=2 2>&1 | tee -a $$blog; \
 	step 5/6 "lint: $(CARGO) clippy --workspace --all-targets --locked -- -D warnings"; \
 	limit 1200 $(CARGO) clippy --workspace --all-targets --locked -- -D warnings; \
@@ -60,6 +61,18 @@ bench: tools
 	infra/scripts/with-services.sh python3 infra/bench/coldstart.py --runs $(RUNS) \
 	  --admin target/debug/nsauth-admin \
 	  get_session=target/$$dir/get_session hello=target/$$dir/hello_lambda
+
+## The soak test with faults (docs/operations.md, "Soak test"): the local stack over dynalite
+## through a fault-injecting proxy, dynalite killed twice, 32 clients for 10 minutes, every
+## acknowledged answer checked against the store at the end. `make soak-short` (8 clients
+## for about 60 s) runs in `make test`. NSAUTH_SOAK_SEED, _CLIENTS, _SECONDS override.
+soak: tools
+	@$(CARGO) build --locked --quiet -p nsauth-local
+	@infra/soak/soak.sh
+
+soak-short: tools
+	@$(CARGO) build --locked --quiet -p nsauth-local
+	@infra/soak/soak.sh --short
 
 ## `sam build` (arm64, cargo-lambda) from a fresh clone; checks and lists the artifacts.
 build:
