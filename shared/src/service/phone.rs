@@ -332,12 +332,16 @@ pub async fn enrol(
         };
         let token = use_token(deps, serverid, &token_hash, &by, now).await?;
         let accountid = token.accountid.unwrap_or(allocated);
-        if let Some(existing) = deps
-            .accounts
-            .get_account(&server.serverid, accountid)
-            .await?
-            .filter(|_| token.accountid.is_some() && accountid != allocated)
-        {
+        // Only a retry (the token kept an earlier use's id) looks for the account: the
+        // first enrolment adds no read.
+        let earlier = if accountid == allocated {
+            None
+        } else {
+            deps.accounts
+                .get_account(&server.serverid, accountid)
+                .await?
+        };
+        if let Some(existing) = earlier {
             // A retry whose account was made: the same account, nothing made twice.
             if existing.publickey != b.publickey {
                 return Err(ApiError::Internal);
