@@ -42,6 +42,12 @@ pub struct Account {
     pub push: Option<PushEndpoint>,
     #[serde(default)]
     pub fraud_reports: u32,
+    /// Set while the enrolment that made the account is unfinished (written, but its
+    /// website session's login not yet): such an account is in no index and no read but
+    /// the enrolment's own returns it, so an enrolment cut off and never retried leaves
+    /// nothing a website can see. The time is when it is dropped then (its TTL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enrolling: Option<UnixTime>,
     /// Bumped by every write; the condition of the next one.
     pub version: u64,
 }

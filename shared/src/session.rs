@@ -816,6 +816,7 @@ mod tests {
             lastprovoke: None,
             push: None,
             fraud_reports: 0,
+            enrolling: None,
             version: 1,
         };
         // In line already: nothing to write.

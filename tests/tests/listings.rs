@@ -36,6 +36,7 @@ fn account(stack: &Stack, id: u64) -> Account {
             disabled: false,
         }),
         fraud_reports: 0,
+        enrolling: None,
         version: 1,
     }
 }

@@ -470,6 +470,7 @@ async fn notifier_runs_account_sweeps_from_stream_records() {
         lastprovoke: None,
         push: None,
         fraud_reports: 0,
+        enrolling: None,
         version: 1,
     };
     store.create_account(&account).await.unwrap();

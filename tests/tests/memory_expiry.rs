@@ -51,6 +51,7 @@ fn account(serverid: &ServerId, accountid: u64) -> Account {
             disabled: false,
         }),
         fraud_reports: 0,
+        enrolling: None,
         version: 1,
     }
 }

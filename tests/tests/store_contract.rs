@@ -17,8 +17,8 @@ use nsauth::server::Server;
 use nsauth::session::{LoginInfo, Session, SessionState};
 use nsauth::settings::ServerSettings;
 use nsauth::store::{
-    AccountStore, ChangeStream, Counted, DynamoStore, MemoryStore, PushCounterStore, ReplayStore,
-    ServerStore, SessionStore, Store, StoreError, SubscriptionStore, TableSpec,
+    AccountStore, ChangeStream, Counted, DynamoStore, KeyClaim, MemoryStore, PushCounterStore,
+    ReplayStore, ServerStore, SessionStore, Store, StoreError, SubscriptionStore, TableSpec,
 };
 use nsauth::usercontext::UserContext;
 use nsauth_tests::{dynalite, dynamo_client, dynamo_store, moto, unique_name};
@@ -419,6 +419,7 @@ fn account(server: &Server, id: u64, userid: Option<&str>) -> Account {
             disabled: false,
         }),
         fraud_reports: 0,
+        enrolling: None,
         version: 1,
     }
 }
@@ -879,8 +880,12 @@ async fn accounts_stored_before_the_index(store: &nsauth::store::DynamoStore) {
             .await
             .unwrap();
     }
-    // One written since the upgrade is indexed already.
+    // One written since the upgrade is indexed already; one whose enrolment is unfinished
+    // stays out (it has no index keys either, as a legacy item).
     store.create_account(&account(&a, 3, None)).await.unwrap();
+    let mut unfinished = account(&a, 4, None);
+    unfinished.enrolling = Some(NOW + 4_200);
+    store.create_account(&unfinished).await.unwrap();
     let ids = |keys: Vec<nsauth::store::AccountKey>| -> Vec<u64> {
         let mut ids: Vec<u64> = keys.iter().map(|k| k.accountid).collect();
         ids.sort();
@@ -1020,20 +1025,21 @@ async fn sweeps_and_key_claims(store: &dyn Store) {
     // A key is claimed once per server; a release (idempotent) lets it be claimed again.
     let other = server("claims");
     store.create_server(&other).await.unwrap();
-    store
-        .claim_public_key(&sid, "fp1", "t1", NOW)
-        .await
-        .unwrap();
+    assert_eq!(
+        store.claim_public_key(&sid, "fp1", "t1", NOW).await,
+        Ok(KeyClaim::New)
+    );
     assert_eq!(
         store.claim_public_key(&sid, "fp1", "t2", NOW).await,
         Err(StoreError::ConditionFailed),
         "another enrolment of the key"
     );
-    // The same enrolment again (a retry) holds its claim.
-    store
-        .claim_public_key(&sid, "fp1", "t1", NOW)
-        .await
-        .unwrap();
+    // The same enrolment again (a retry) holds its claim, and is told it is not new (so
+    // that its failure does not give back a claim an earlier try's account holds).
+    assert_eq!(
+        store.claim_public_key(&sid, "fp1", "t1", NOW).await,
+        Ok(KeyClaim::Held)
+    );
     store
         .claim_public_key(&sid, "fp2", "t2", NOW)
         .await
@@ -1044,10 +1050,10 @@ async fn sweeps_and_key_claims(store: &dyn Store) {
         .unwrap();
     store.release_public_key(&sid, "fp1").await.unwrap();
     store.release_public_key(&sid, "fp1").await.unwrap();
-    store
-        .claim_public_key(&sid, "fp1", "t4", NOW)
-        .await
-        .unwrap();
+    assert_eq!(
+        store.claim_public_key(&sid, "fp1", "t4", NOW).await,
+        Ok(KeyClaim::New)
+    );
     assert_eq!(
         store
             .claim_public_key(&other.serverid, "fp1", "t5", NOW)
@@ -1055,6 +1061,46 @@ async fn sweeps_and_key_claims(store: &dyn Store) {
         Err(StoreError::ConditionFailed),
         "a release on one server leaves the other's claim"
     );
+}
+
+/// An account whose enrolment is unfinished is seen only by the enrolment's own read: no
+/// account read, no listing index, no user query; the update that finishes it puts it in
+/// them all.
+async fn unfinished_accounts(store: &dyn Store) {
+    let a = server("unfinished");
+    store.create_server(&a).await.unwrap();
+    let sid = &a.serverid;
+    let user = unique_name("user");
+    let mut pending = account(&a, 5, Some(&user));
+    pending.enrolling = Some(NOW + 4_200);
+    store.create_account(&pending).await.unwrap();
+    assert_eq!(
+        store.create_account(&pending).await,
+        Err(StoreError::ConditionFailed),
+        "its id is taken all the same"
+    );
+    assert_eq!(
+        store.get_enrolment_account(sid, 5).await.unwrap(),
+        Some(pending.clone())
+    );
+    assert_eq!(store.get_account(sid, 5).await.unwrap(), None);
+    assert_eq!(store.get_server_and_account(sid, 5).await.unwrap().1, None);
+    assert!(store.get_accounts(sid, &[5]).await.unwrap().is_empty());
+    assert!(store.user_accounts(sid, &user).await.unwrap().is_empty());
+    assert!(store.account_index(sid).await.unwrap().is_empty());
+    // Finished: an ordinary account, everywhere.
+    let mut done = pending.next_version();
+    done.enrolling = None;
+    store.update_account(&done, pending.version).await.unwrap();
+    assert_eq!(store.get_account(sid, 5).await.unwrap(), Some(done.clone()));
+    assert_eq!(
+        store.get_accounts(sid, &[5]).await.unwrap(),
+        vec![done.clone()]
+    );
+    assert_eq!(store.user_accounts(sid, &user).await.unwrap(), vec![done]);
+    let index = store.account_index(sid).await.unwrap();
+    assert_eq!(index.len(), 1);
+    assert_eq!(index[0].accountid, 5);
 }
 
 async fn contract(store: Arc<dyn Store>) {
@@ -1066,6 +1112,7 @@ async fn contract(store: Arc<dyn Store>) {
     push_counters(store.as_ref()).await;
     subscriptions(store.as_ref()).await;
     sweeps_and_key_claims(store.as_ref()).await;
+    unfinished_accounts(store.as_ref()).await;
     login_ends(store.as_ref()).await;
 }
 

@@ -22,7 +22,7 @@ use crate::service::sessions::create_with_new_nonce;
 use crate::service::versioned;
 use crate::session::{LoginInfo, Session, SessionEvent, SessionState};
 use crate::signing::{self, AccountRef, AuthHeader, MAX_SKEW_SECONDS};
-use crate::store::{Counted, StoreError};
+use crate::store::{Counted, KeyClaim, StoreError};
 use crate::usercontext::UserContext;
 use crate::wire::{
     ApproveRequest, DenyReason, DenyRequest, EnrolRequest, Enrolled, InAppLogin, PushAnswer,
@@ -241,10 +241,13 @@ async fn use_token(
                 None => {
                     ApiError::not_found("unknown enrolment token; ask the website for a new link")
                 }
-                Some(t) if t.used.is_some() => ApiError::conflict(
-                    "token_used",
-                    "this enrolment link was used already; ask the website for a new one",
-                ),
+                // The same key's retry after the link's life is told so: that is why.
+                Some(t) if t.used.is_some() && t.used_by.as_deref() != Some(by.fingerprint) => {
+                    ApiError::conflict(
+                        "token_used",
+                        "this enrolment link was used already; ask the website for a new one",
+                    )
+                }
                 Some(_) => ApiError::conflict(
                     "token_expired",
                     "this enrolment link has expired (10 minutes); ask the website for a new one",
@@ -275,7 +278,6 @@ pub async fn enrol(
     signing::decode_public_key("publickey", &b.publickey)?;
     signing::verify(&b.publickey, &call.canonical, &call.header.sig)?;
     let serverid = &call.header.serverid;
-    not_replayed(deps, call, serverid, "new").await?;
     validate_text("description", &b.description, MAX_DESCRIPTION_CHARS)?;
     validate_text("clientversion", &b.clientversion, MAX_CLIENTVERSION_CHARS)?;
     let push = b
@@ -286,26 +288,37 @@ pub async fn enrol(
     if !enrol::valid_token_shape(&b.token) {
         return Err(ApiError::invalid_field("token", "not an enrolment token"));
     }
-    // One key, one account per server: claimed before the token is used, so that a second
-    // enrolment of the same key does not spend the link. The claim names the token, so
-    // that the same enrolment sent again (a retry after a lost answer) holds it still.
     let fingerprint = signing::key_fingerprint(&b.publickey).ok_or(ApiError::Internal)?;
     let token_hash = enrol::token_hash(&b.token);
-    match deps
-        .accounts
-        .claim_public_key(serverid, &fingerprint, &token_hash, now)
-        .await
-    {
-        Ok(()) => {}
+    // First, four independent requests at once: the replay record, the key's claim (one
+    // key, one account per server; the claim names the token, so that the same enrolment
+    // sent again holds it still), the server, and an account id (allocated before the
+    // token is used so that its id is recorded with the use in one write; a retry's
+    // allocation is not used: ids may skip, never repeat).
+    let (replay, claim, server, allocated) = tokio::join!(
+        not_replayed(deps, call, serverid, "new"),
+        deps.accounts
+            .claim_public_key(serverid, &fingerprint, &token_hash, now),
+        deps.servers.get_server(serverid),
+        deps.accounts.allocate_accountid(serverid),
+    );
+    let claim = match claim {
+        Ok(c) => c,
         Err(StoreError::ConditionFailed) => {
+            replay?;
             return Err(ApiError::conflict(
                 "key_enrolled",
                 "this public key is already enrolled on this server; make a new key pair",
             ));
         }
         Err(e) => return Err(e.into()),
-    }
+    };
+    // Until the account exists, a failure gives back a claim this call made (never one an
+    // earlier try of this enrolment made: its account may exist).
     let release = || async {
+        if claim != KeyClaim::New {
+            return;
+        }
         if let Err(e) = deps
             .accounts
             .release_public_key(serverid, &fingerprint)
@@ -314,106 +327,49 @@ pub async fn enrol(
             tracing::warn!(error = %e, "key claim not released");
         }
     };
-    // From here on a failure gives the claim back unless the account exists: a key is held
-    // only by an account. The enrolment is idempotent: the token records the key and the
-    // account id of its first use, so the same key retrying it (a fault cut the first try
-    // short, or its answer was lost) makes or finds that same account and finishes the rest.
-    let account_made = std::sync::atomic::AtomicBool::new(false);
-    let created = async {
-        let server = deps.servers.get_server(serverid).await?.ok_or_else(|| {
+    let started = async {
+        replay?;
+        let server = server?.ok_or_else(|| {
             ApiError::not_found("unknown enrolment token; ask the website for a new link")
         })?;
-        // Allocated before the token is used, so that its id is recorded with the use in
-        // one write; a retry's allocation is not used (ids may skip, never repeat).
-        let allocated = deps.accounts.allocate_accountid(&server.serverid).await?;
+        let allocated = allocated?;
         let by = TokenUse {
             fingerprint: &fingerprint,
             accountid: allocated,
         };
         let token = use_token(deps, serverid, &token_hash, &by, now).await?;
-        let accountid = token.accountid.unwrap_or(allocated);
-        // Only a retry (the token kept an earlier use's id) looks for the account: the
-        // first enrolment adds no read.
-        let earlier = if accountid == allocated {
-            None
-        } else {
-            deps.accounts
-                .get_account(&server.serverid, accountid)
-                .await?
-        };
-        if let Some(existing) = earlier {
-            // A retry whose account was made: the same account, nothing made twice.
-            if existing.publickey != b.publickey {
-                return Err(ApiError::Internal);
-            }
-            account_made.store(true, std::sync::atomic::Ordering::Relaxed);
-            return Ok((token, server, existing));
-        }
-        let endpoint = match push {
-            Some((platform, t)) => {
-                let user_data = format!("{}/{accountid}", server.serverid);
-                endpoint_or_none(deps, platform, t, &user_data).await
-            }
-            None => None,
-        };
-        let description = if b.description.is_empty() {
-            token.name.clone()
-        } else {
-            b.description
-        };
-        let account = Account {
-            serverid: server.serverid.clone(),
-            accountid,
-            publickey: b.publickey,
-            description,
-            clientversion: b.clientversion,
-            userid: token.userid.clone(),
-            blocked: false,
-            created: now,
-            lastlogin: Some(now),
-            lastprovoke: None,
-            push: endpoint,
-            fraud_reports: 0,
-            version: 1,
-        };
-        match deps.accounts.create_account(&account).await {
-            Ok(()) => {}
-            Err(StoreError::ConditionFailed) => {
-                // A concurrent retry of this enrolment made it first: the same account.
-                let existing = deps
-                    .accounts
-                    .get_account(&server.serverid, accountid)
-                    .await?
-                    .filter(|a| a.publickey == account.publickey)
-                    .ok_or(ApiError::Internal)?;
-                account_made.store(true, std::sync::atomic::Ordering::Relaxed);
-                return Ok((token, server, existing));
-            }
-            Err(e) => {
-                if let Some(p) = &account.push {
-                    let _ = deps.push.delete_endpoint(&p.endpoint_arn).await;
-                }
-                return Err(e.into());
-            }
-        }
-        account_made.store(true, std::sync::atomic::Ordering::Relaxed);
-        Ok((token, server, account))
+        Ok::<_, ApiError>((server, allocated, token))
     }
     .await;
-    let (token, server, account) = match created {
-        Ok(created) => created,
+    let (server, allocated, token) = match started {
+        Ok(started) => started,
         Err(e) => {
-            if !account_made.load(std::sync::atomic::Ordering::Relaxed) {
-                release().await;
-            }
+            release().await;
             return Err(e);
         }
     };
-    tracing::info!(accountid = account.accountid, "account enrolled");
+    // The enrolment is idempotent: the token records the key and the account id of its
+    // first use, so the same key retrying it (a fault cut the first try short, or its
+    // answer was lost) makes or finds that same account and finishes the rest. The
+    // account is written unfinished (in no index, invisible to every read), the website
+    // session's login next, and only then is the account finished: an enrolment cut off
+    // and never retried leaves nothing a website sees but, at most, that login.
+    let accountid = token.accountid.unwrap_or(allocated);
+    let made = make_account(deps, &server, &token, accountid, allocated, &b, push, now);
+    let (session, account) = tokio::join!(deps.sessions.get_session(&token.hsid), made);
+    let account = match account {
+        Ok(account) => account,
+        Err(e) => {
+            release().await;
+            return Err(e);
+        }
+    };
     // The login of the website session that asked for the link is part of the enrolment:
     // if it cannot be written the phone gets the error (503) and retries, and the retry
     // (idempotent: the same account) writes it. A 201 means the session is logged in.
-    log_in_enrolling_session(deps, &server, &token.hsid, &account).await?;
+    log_in_enrolling_session(deps, &server, session?, &account).await?;
+    let account = finish_enrolment(deps, account).await?;
+    tracing::info!(accountid = account.accountid, "account enrolled");
     Ok(Enrolled {
         serverid: server.serverid.to_string(),
         servername: server.settings.name.clone(),
@@ -423,15 +379,116 @@ pub async fn enrol(
     })
 }
 
+/// How long an account whose enrolment was cut off waits for a retry to finish it: past
+/// the token's life (after which no retry is taken), then it is dropped (TTL).
+const UNFINISHED_GRACE_SECONDS: UnixTime = 3_600;
+
+/// Makes the account of an enrolment, unfinished, or finds the one an earlier try of the
+/// same enrolment made (`accountid` differs from this call's `allocated` only on a retry).
+#[allow(clippy::too_many_arguments)]
+async fn make_account(
+    deps: &Deps,
+    server: &Server,
+    token: &crate::enrolment::EnrolToken,
+    accountid: u64,
+    allocated: u64,
+    b: &EnrolRequest,
+    push: Option<(Platform, &str)>,
+    now: UnixTime,
+) -> Result<Account, ApiError> {
+    let same_key = |a: Account| {
+        if a.publickey == b.publickey {
+            Ok(a)
+        } else {
+            Err(ApiError::Internal)
+        }
+    };
+    // Only a retry looks for the account first: the first enrolment adds no read.
+    if accountid != allocated
+        && let Some(earlier) = deps
+            .accounts
+            .get_enrolment_account(&server.serverid, accountid)
+            .await?
+    {
+        return same_key(earlier);
+    }
+    let endpoint = match push {
+        Some((platform, t)) => {
+            let user_data = format!("{}/{accountid}", server.serverid);
+            endpoint_or_none(deps, platform, t, &user_data).await
+        }
+        None => None,
+    };
+    let description = if b.description.is_empty() {
+        token.name.clone()
+    } else {
+        b.description.clone()
+    };
+    let account = Account {
+        serverid: server.serverid.clone(),
+        accountid,
+        publickey: b.publickey.clone(),
+        description,
+        clientversion: b.clientversion.clone(),
+        userid: token.userid.clone(),
+        blocked: false,
+        created: now,
+        lastlogin: Some(now),
+        lastprovoke: None,
+        push: endpoint,
+        fraud_reports: 0,
+        enrolling: Some(token.expires_at.max(now) + UNFINISHED_GRACE_SECONDS),
+        version: 1,
+    };
+    match deps.accounts.create_account(&account).await {
+        Ok(()) => Ok(account),
+        Err(StoreError::ConditionFailed) => {
+            // A concurrent retry of this enrolment made it first: the same account.
+            let existing = deps
+                .accounts
+                .get_enrolment_account(&server.serverid, accountid)
+                .await?
+                .ok_or(ApiError::Internal)?;
+            same_key(existing)
+        }
+        Err(e) => {
+            if let Some(p) = &account.push {
+                let _ = deps.push.delete_endpoint(&p.endpoint_arn).await;
+            }
+            Err(e.into())
+        }
+    }
+}
+
+/// Finishes an enrolment's account once its session login is written: from then on it is
+/// listed and the phone may use it. Idempotent (a concurrent retry may finish it first).
+async fn finish_enrolment(deps: &Deps, account: Account) -> Result<Account, ApiError> {
+    if account.enrolling.is_none() {
+        return Ok(account);
+    }
+    let mut done = account.next_version();
+    done.enrolling = None;
+    match deps.accounts.update_account(&done, account.version).await {
+        Ok(()) => Ok(done),
+        Err(StoreError::ConditionFailed) => deps
+            .accounts
+            .get_account(&account.serverid, account.accountid)
+            .await?
+            .filter(|a| a.publickey == account.publickey)
+            .ok_or(ApiError::Unavailable),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Logs a newly enrolled account in to the session whose page showed the enrolment link,
 /// if that session still waits for a login.
 async fn log_in_enrolling_session(
     deps: &Deps,
     server: &Server,
-    hsid: &Hsid,
+    session: Option<Session>,
     account: &Account,
 ) -> Result<(), ApiError> {
-    let Some(session) = deps.sessions.get_session(hsid).await? else {
+    let Some(session) = session else {
         return Ok(());
     };
     if session.serverid != server.serverid {

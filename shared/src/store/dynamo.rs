@@ -25,7 +25,9 @@
 //! account id counter (`accounts_allocated`). While a session's stored state is logged in,
 //! its item is also in gsi2 under the minute its login ends (`Session::ending_minute`, the
 //! unix minute zero-padded); a write in any other state leaves the attributes out, so the
-//! entry lives exactly as long as the login and costs no write of its own. The scheduled
+//! entry lives exactly as long as the login and costs no write of its own. An account whose
+//! enrolment is unfinished (`enrolling`) has neither index entry and a `ttl`; the write
+//! that finishes it (after the enrolment's session login) replaces it whole, with both. The scheduled
 //! run of `service::lifetimes` queries one minute at a time (docs/decisions.md). The leading `SERVER#`, `SESSION#`, `ACCOUNT#`,
 //! `USER#`, `ENROL#`, `PUBKEY#`, `SWEEP#`, `REPLAY#`, `RATE#`, `WS#`, `WSCONN#` prefixes let IAM policies limit functions to item kinds
 //! (`dynamodb:LeadingKeys`, which also applies to the index key of a query).
@@ -45,7 +47,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{
-    AccountKey, AccountStore, ChangeStream, Counted, Page, PushCounterStore, ReplayStore,
+    AccountKey, AccountStore, ChangeStream, Counted, KeyClaim, Page, PushCounterStore, ReplayStore,
     ServerStore, SessionCursor, SessionStore, StoreError, SubscriptionStore,
 };
 use crate::account::{Account, AccountSweep};
@@ -63,6 +65,16 @@ pub const GSI2: &str = "gsi2";
 const SERVER_SK: &str = "SERVER";
 const SESSION_SK: &str = "SESSION";
 const SERVERS_GSI_PK: &str = "SERVERS";
+
+/// A random id for one write, to know it again when the SDK resends it (see `put_new`).
+fn write_id() -> String {
+    crate::ids::b64url(&crate::ids::random_bytes::<12>())
+}
+
+/// Whether an account's enrolment is finished: only such accounts are read as accounts.
+fn finished(a: &Account) -> bool {
+    a.enrolling.is_none()
+}
 
 fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
@@ -139,8 +151,14 @@ fn session_item(session: &Session) -> Result<Item, StoreError> {
     Ok(item)
 }
 
+/// An account's item. One whose enrolment is unfinished gets no index keys (no listing or
+/// user query finds it) and a TTL; the write that finishes it replaces the item whole.
 fn account_item(a: &Account) -> Result<Item, StoreError> {
     let mut item = to_item(a, account_pk(&a.serverid, a.accountid), ACCOUNT_SK.into())?;
+    if let Some(ttl) = a.enrolling {
+        item.insert("ttl".into(), AttributeValue::N(ttl.to_string()));
+        return Ok(item);
+    }
     item.insert("gsi2pk".into(), s(accounts_gsi_pk(&a.serverid)));
     let index_key = AccountKey {
         accountid: a.accountid,
@@ -352,7 +370,8 @@ impl DynamoStore {
                 .scan()
                 .table_name(&self.table)
                 .filter_expression(
-                    "begins_with(pk, :p) AND sk = :s AND attribute_not_exists(gsi2pk)",
+                    "begins_with(pk, :p) AND sk = :s AND attribute_not_exists(gsi2pk) \
+                     AND attribute_not_exists(enrolling)",
                 )
                 .expression_attribute_values(":p", s(prefix.clone()))
                 .expression_attribute_values(":s", s(ACCOUNT_SK))
@@ -377,7 +396,11 @@ impl DynamoStore {
                         ACCOUNT_SK.into(),
                     )))
                     .update_expression("SET gsi2pk = :pk, gsi2sk = :sk")
-                    .condition_expression("attribute_exists(pk) AND attribute_not_exists(gsi2pk)")
+                    // An unfinished enrolment's account stays out until it is finished.
+                    .condition_expression(
+                        "attribute_exists(pk) AND attribute_not_exists(gsi2pk) \
+                         AND attribute_not_exists(enrolling)",
+                    )
                     .expression_attribute_values(":pk", s(accounts_gsi_pk(serverid)))
                     .expression_attribute_values(":sk", s(index_key.sort_key()))
                     .send()
@@ -449,7 +472,7 @@ impl DynamoStore {
     /// over an item with our own id is our write, not a conflict (one consistent read, only
     /// on that path).
     async fn put_new(&self, mut item: Item) -> Result<(), StoreError> {
-        let wid = crate::ids::b64url(&crate::ids::random_bytes::<12>());
+        let wid = write_id();
         item.insert("wid".into(), s(wid.clone()));
         let key_of = |item: &Item| {
             let mut k = Item::new();
@@ -880,6 +903,17 @@ impl AccountStore for DynamoStore {
         serverid: &ServerId,
         accountid: u64,
     ) -> Result<Option<Account>, StoreError> {
+        Ok(self
+            .get_enrolment_account(serverid, accountid)
+            .await?
+            .filter(finished))
+    }
+
+    async fn get_enrolment_account(
+        &self,
+        serverid: &ServerId,
+        accountid: u64,
+    ) -> Result<Option<Account>, StoreError> {
         self.get(account_pk(serverid, accountid), ACCOUNT_SK.into())
             .await
     }
@@ -895,7 +929,8 @@ impl AccountStore for DynamoStore {
                 key(account_pk(serverid, accountid), ACCOUNT_SK.into()),
             )
             .await?;
-        Ok((server, account.map(from_item).transpose()?))
+        let account: Option<Account> = account.map(from_item).transpose()?;
+        Ok((server, account.filter(finished)))
     }
 
     async fn update_account(
@@ -968,11 +1003,13 @@ impl AccountStore for DynamoStore {
             .iter()
             .map(|id| key(account_pk(serverid, *id), ACCOUNT_SK.into()))
             .collect();
-        self.batch_get(keys, false)
+        let accounts: Vec<Account> = self
+            .batch_get(keys, false)
             .await?
             .into_iter()
             .map(from_item)
-            .collect()
+            .collect::<Result<_, _>>()?;
+        Ok(accounts.into_iter().filter(finished).collect())
     }
 
     async fn put_sweep(&self, sweep: &AccountSweep) -> Result<(), StoreError> {
@@ -1031,20 +1068,30 @@ impl AccountStore for DynamoStore {
         fingerprint: &str,
         token_hash: &str,
         at: UnixTime,
-    ) -> Result<(), StoreError> {
+    ) -> Result<KeyClaim, StoreError> {
         let mut item = key(pubkey_pk(serverid, fingerprint), PUBKEY_SK.into());
         item.insert("created".into(), AttributeValue::N(at.to_string()));
         item.insert("token_hash".into(), s(token_hash));
-        self.client
+        // The random write id tells our own put, resent by the SDK after a lost answer,
+        // from a claim an earlier try of this enrolment made (as in `put_new`).
+        let wid = write_id();
+        item.insert("wid".into(), s(&wid));
+        let out = self
+            .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(pk) OR token_hash = :t")
             .expression_attribute_values(":t", s(token_hash))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
             .send()
             .await
             .map_err(sdk_err)?;
-        Ok(())
+        let held = out
+            .attributes
+            .as_ref()
+            .is_some_and(|old| !old.is_empty() && old.get("wid") != Some(&s(&wid)));
+        Ok(if held { KeyClaim::Held } else { KeyClaim::New })
     }
 
     async fn release_public_key(

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 
 use super::dynamo::page_of;
 use super::{
-    AccountKey, AccountStore, ChangeStream, Counted, Page, PushCounterStore, ReplayStore,
+    AccountKey, AccountStore, ChangeStream, Counted, KeyClaim, Page, PushCounterStore, ReplayStore,
     SUBSCRIPTION_SECONDS, ServerStore, SessionCursor, SessionStore, StoreError, SubscriptionStore,
 };
 use crate::account::{Account, AccountSweep};
@@ -24,6 +24,8 @@ type CounterKey = (ServerId, String, i64);
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum Expiring {
     Session(Hsid),
+    /// An account whose enrolment is unfinished.
+    Account((ServerId, u64)),
     EnrolToken((ServerId, String)),
     Sweep((ServerId, u64)),
     Replay((ServerId, String)),
@@ -99,6 +101,7 @@ impl Tables {
         }
         match item {
             Expiring::Session(k) => drop_if(&mut self.sessions, &k, |s| s.ttl == ttl),
+            Expiring::Account(k) => drop_if(&mut self.accounts, &k, |a| a.enrolling == Some(ttl)),
             Expiring::EnrolToken(k) => drop_if(&mut self.enrol_tokens, &k, |t| t.ttl == ttl),
             Expiring::Sweep(k) => drop_if(&mut self.sweeps, &k, |s| s.ttl == ttl),
             Expiring::Replay(k) => drop_if(&mut self.seen_requests, &k, |u| *u == ttl),
@@ -375,16 +378,32 @@ impl AccountStore for MemoryStore {
     }
 
     async fn create_account(&self, account: &Account) -> Result<(), StoreError> {
-        let mut t = self.write(None);
+        let mut t = self.write(Some(account.created));
         let k = (account.serverid.clone(), account.accountid);
         if t.accounts.contains_key(&k) {
             return Err(StoreError::ConditionFailed);
         }
-        t.accounts.insert(k, account.clone());
+        t.accounts.insert(k.clone(), account.clone());
+        if let Some(ttl) = account.enrolling {
+            t.expires(None, ttl, Expiring::Account(k));
+        }
         Ok(())
     }
 
     async fn get_account(
+        &self,
+        serverid: &ServerId,
+        accountid: u64,
+    ) -> Result<Option<Account>, StoreError> {
+        Ok(self
+            .lock()
+            .accounts
+            .get(&(serverid.clone(), accountid))
+            .filter(|a| a.enrolling.is_none())
+            .cloned())
+    }
+
+    async fn get_enrolment_account(
         &self,
         serverid: &ServerId,
         accountid: u64,
@@ -404,7 +423,10 @@ impl AccountStore for MemoryStore {
         let t = self.lock();
         Ok((
             t.servers.get(serverid).cloned(),
-            t.accounts.get(&(serverid.clone(), accountid)).cloned(),
+            t.accounts
+                .get(&(serverid.clone(), accountid))
+                .filter(|a| a.enrolling.is_none())
+                .cloned(),
         ))
     }
 
@@ -417,7 +439,14 @@ impl AccountStore for MemoryStore {
         let k = (account.serverid.clone(), account.accountid);
         match t.accounts.get(&k) {
             Some(cur) if cur.version == expected_version => {
-                t.accounts.insert(k, account.clone());
+                let before = cur.enrolling;
+                t.accounts.insert(k.clone(), account.clone());
+                match (before, account.enrolling) {
+                    (Some(b), Some(a)) => t.expires(Some(b), a, Expiring::Account(k)),
+                    (Some(b), None) => t.unfile(b, Expiring::Account(k)),
+                    (None, Some(a)) => t.expires(None, a, Expiring::Account(k)),
+                    (None, None) => {}
+                }
                 Ok(())
             }
             _ => Err(StoreError::ConditionFailed),
@@ -425,11 +454,13 @@ impl AccountStore for MemoryStore {
     }
 
     async fn delete_account(&self, serverid: &ServerId, accountid: u64) -> Result<(), StoreError> {
-        self.write(None)
-            .accounts
-            .remove(&(serverid.clone(), accountid))
-            .map(|_| ())
-            .ok_or(StoreError::ConditionFailed)
+        let mut t = self.write(None);
+        let k = (serverid.clone(), accountid);
+        let gone = t.accounts.remove(&k).ok_or(StoreError::ConditionFailed)?;
+        if let Some(ttl) = gone.enrolling {
+            t.unfile(ttl, Expiring::Account(k));
+        }
+        Ok(())
     }
 
     async fn user_accounts(
@@ -441,7 +472,11 @@ impl AccountStore for MemoryStore {
             .lock()
             .accounts
             .values()
-            .filter(|a| &a.serverid == serverid && a.userid.as_deref() == Some(userid))
+            .filter(|a| {
+                &a.serverid == serverid
+                    && a.userid.as_deref() == Some(userid)
+                    && a.enrolling.is_none()
+            })
             .cloned()
             .collect())
     }
@@ -451,7 +486,7 @@ impl AccountStore for MemoryStore {
             .lock()
             .accounts
             .values()
-            .filter(|a| &a.serverid == serverid)
+            .filter(|a| &a.serverid == serverid && a.enrolling.is_none())
             .map(|a| AccountKey {
                 accountid: a.accountid,
                 userid: a.userid.clone(),
@@ -469,7 +504,9 @@ impl AccountStore for MemoryStore {
         let inner = self.lock();
         Ok(accountids
             .iter()
-            .filter_map(|id| inner.accounts.get(&(serverid.clone(), *id)).cloned())
+            .filter_map(|id| inner.accounts.get(&(serverid.clone(), *id)))
+            .filter(|a| a.enrolling.is_none())
+            .cloned()
             .collect())
     }
 
@@ -531,15 +568,15 @@ impl AccountStore for MemoryStore {
         fingerprint: &str,
         token_hash: &str,
         at: UnixTime,
-    ) -> Result<(), StoreError> {
+    ) -> Result<KeyClaim, StoreError> {
         let mut t = self.write(Some(at));
         let k = (serverid.clone(), fingerprint.to_string());
         match t.public_keys.get(&k) {
-            Some((_, by)) if by == token_hash => Ok(()),
+            Some((_, by)) if by == token_hash => Ok(KeyClaim::Held),
             Some(_) => Err(StoreError::ConditionFailed),
             None => {
                 t.public_keys.insert(k, (at, token_hash.to_string()));
-                Ok(())
+                Ok(KeyClaim::New)
             }
         }
     }

@@ -65,6 +65,15 @@ impl AccountKey {
     }
 }
 
+/// What claiming a public key for an enrolment found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyClaim {
+    /// The key was free: this call claimed it (and gives it back if the enrolment fails).
+    New,
+    /// The same enrolment (token) claimed it before: a retry, which must not give it back.
+    Held,
+}
+
 /// One page of a listing and the cursor of the next, if any.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page<T> {
@@ -270,8 +279,12 @@ capabilities! {
     pub trait AccountStore {
         /// The next account id of a server (an atomic counter: never the same id twice).
         async fn allocate_accountid(&self, serverid: &ServerId) -> Result<u64, StoreError>;
-        /// Creates an account; `ConditionFailed` if its id is taken.
+        /// Creates an account; `ConditionFailed` if its id is taken. An account whose
+        /// enrolment is unfinished (`enrolling`) is in no index and is dropped at that time
+        /// (TTL) unless an update finishes it first.
         async fn create_account(&self, account: &Account) -> Result<(), StoreError>;
+        /// An account, unless its enrolment is unfinished (as every read of accounts
+        /// below but [`get_enrolment_account`](Self::get_enrolment_account)).
         async fn get_account(
             &self,
             serverid: &ServerId,
@@ -292,6 +305,12 @@ capabilities! {
         ) -> Result<(), StoreError>;
         /// Deletes an account; `ConditionFailed` if it does not exist.
         async fn delete_account(&self, serverid: &ServerId, accountid: u64) -> Result<(), StoreError>;
+        /// An account whether or not its enrolment is finished: for that enrolment only.
+        async fn get_enrolment_account(
+            &self,
+            serverid: &ServerId,
+            accountid: u64,
+        ) -> Result<Option<Account>, StoreError>;
         /// Every account of a user (an index query).
         async fn user_accounts(
             &self,
@@ -301,21 +320,20 @@ capabilities! {
         /// Claims a public key (by its fingerprint) for an enrolment with the token of hash
         /// `token_hash` on a server: `ConditionFailed` if the key is claimed there already
         /// by another enrolment (one key, one account); the same enrolment again (a retry)
-        /// holds the claim it has.
+        /// holds the claim it has ([`KeyClaim::Held`]).
         async fn claim_public_key(
             &self,
             serverid: &ServerId,
             fingerprint: &str,
             token_hash: &str,
             at: UnixTime,
-        ) -> Result<(), StoreError>;
+        ) -> Result<KeyClaim, StoreError>;
         /// Gives a claimed key back (its account is gone, or was never made); idempotent.
         async fn release_public_key(
             &self,
             serverid: &ServerId,
             fingerprint: &str,
         ) -> Result<(), StoreError>;
-        /// Stores a new pass over an account's sessions, replacing the one under way.
         /// Every account of the server, keys only (the listings page, sort and group
         /// these, then read a page's accounts). Eventually consistent in DynamoDB.
         async fn account_index(&self, serverid: &ServerId) -> Result<Vec<AccountKey>, StoreError>;
@@ -325,6 +343,7 @@ capabilities! {
             serverid: &ServerId,
             accountids: &[u64],
         ) -> Result<Vec<Account>, StoreError>;
+        /// Stores a new pass over an account's sessions, replacing the one under way.
         async fn put_sweep(&self, sweep: &AccountSweep) -> Result<(), StoreError>;
         async fn get_sweep(
             &self,
