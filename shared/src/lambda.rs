@@ -1,4 +1,5 @@
-//! What every function's `main` does: build the SDK client once, then serve invocations.
+//! What every function's `main` does: trust roots from one CA bundle file, the SDK clients
+//! built once with their connections opened during init, then serve invocations.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -14,11 +15,111 @@ use crate::push::{PlatformApps, SnsPush};
 use crate::service::sweeps::ByStream;
 use crate::store::DynamoStore;
 
+/// Where Linux distributions keep the one file of all trusted CAs: Amazon Linux 2023 (the
+/// `provided.al2023` runtime), Debian and Ubuntu, Alpine.
+const CA_BUNDLES: [&str; 3] = [
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/ssl/cert.pem",
+];
+
+/// Points the TLS stack at the one CA bundle file. Without it, the SDK's root loader
+/// (rustls-native-certs) parses that file and then every file of the certificate directory
+/// again: milliseconds of cold start. A deployment that sets `SSL_CERT_FILE` or
+/// `SSL_CERT_DIR` itself keeps its choice.
+fn use_one_ca_bundle() {
+    if std::env::var_os("SSL_CERT_FILE").is_some() || std::env::var_os("SSL_CERT_DIR").is_some() {
+        return;
+    }
+    if let Some(file) = CA_BUNDLES
+        .iter()
+        .find(|p| std::path::Path::new(p).is_file())
+    {
+        // SAFETY: called by `start` before the runtime exists, while this is the process's
+        // only thread, so nothing reads the environment concurrently.
+        unsafe { std::env::set_var("SSL_CERT_FILE", file) };
+    }
+}
+
+/// The runtime every function runs on, built after [`use_one_ca_bundle`].
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+}
+
+/// A function's whole `main`: an HTTP function.
+pub fn start(function: Function) -> Result<(), lambda_http::Error> {
+    use_one_ca_bundle();
+    runtime()?.block_on(run(function))
+}
+
+/// The `websocket` function's `main`.
+pub fn start_websocket() -> Result<(), lambda_http::Error> {
+    use_one_ca_bundle();
+    runtime()?.block_on(run_websocket())
+}
+
+/// The `notifier` function's `main`.
+pub fn start_notifier() -> Result<(), lambda_http::Error> {
+    use_one_ca_bundle();
+    runtime()?.block_on(run_notifier())
+}
+
+/// How long init waits for the connections it opens ahead: a healthy region answers in
+/// milliseconds; on an outage init goes on and the first request connects as before.
+const PREWARM_BUDGET: std::time::Duration = std::time::Duration::from_millis(1500);
+
+/// Opens the connections the first request would otherwise open (TCP and TLS, and the
+/// trust roots loaded), during init, which Lambda runs with a full CPU: one cheap read of an
+/// item that does not exist, and for a function that pushes one SNS call. Their answers,
+/// errors included (a role may not allow the SNS call: the connection is made all the
+/// same), are ignored.
+async fn prewarm(clients: &Clients, table: &str, pushes: bool) {
+    let dynamodb = async {
+        let _ = clients
+            .dynamodb
+            .get_item()
+            .table_name(table)
+            .key(
+                "pk",
+                aws_sdk_dynamodb::types::AttributeValue::S("SERVER#-".into()),
+            )
+            .key(
+                "sk",
+                aws_sdk_dynamodb::types::AttributeValue::S("SERVER".into()),
+            )
+            .send()
+            .await;
+    };
+    let push = async {
+        let apps = PlatformApps::from_env();
+        let arn = [&apps.fcm, &apps.apns, &apps.apns_sandbox]
+            .into_iter()
+            .flatten()
+            .next()
+            .cloned();
+        if let (true, Some(arn)) = (pushes, arn) {
+            let _ = clients
+                .sns
+                .get_platform_application_attributes()
+                .platform_application_arn(arn)
+                .send()
+                .await;
+        }
+    };
+    let _ = tokio::time::timeout(PREWARM_BUDGET, async { tokio::join!(dynamodb, push) }).await;
+}
+
 pub async fn run(function: Function) -> Result<(), lambda_http::Error> {
     // JSON when Lambda's log format is JSON (the template sets it), text otherwise.
     lambda_http::tracing::init_default_subscriber();
     let aws = crate::aws::sdk_config().await;
-    let deps = deps_from(&aws, Config::from_env()?);
+    let config = Config::from_env()?;
+    let clients = Clients::new(&aws);
+    let pushes = matches!(function, Function::PhoneApi | Function::PushLogin);
+    prewarm(&clients, &config.table, pushes).await;
+    let deps = deps_from(clients, config);
     lambda_http::run(service_fn(move |req: Request| {
         let deps = deps.clone();
         async move { Ok::<_, Infallible>(dispatch_guarded(deps, Some(function), req).await) }
@@ -26,16 +127,26 @@ pub async fn run(function: Function) -> Result<(), lambda_http::Error> {
     .await
 }
 
-fn deps_from(aws: &aws_config::SdkConfig, config: Config) -> Deps {
+/// The SDK clients of a function, built once. Clones share one connection pool, so the
+/// connections [`prewarm`] opens are the ones the handlers use.
+struct Clients {
+    dynamodb: aws_sdk_dynamodb::Client,
+    sns: aws_sdk_sns::Client,
+}
+
+impl Clients {
+    fn new(aws: &aws_config::SdkConfig) -> Self {
+        Clients {
+            dynamodb: aws_sdk_dynamodb::Client::new(aws),
+            sns: aws_sdk_sns::Client::new(aws),
+        }
+    }
+}
+
+fn deps_from(clients: Clients, config: Config) -> Deps {
     Deps::new(
-        Arc::new(DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(aws),
-            config.table.clone(),
-        )),
-        Arc::new(SnsPush::new(
-            aws_sdk_sns::Client::new(aws),
-            PlatformApps::from_env(),
-        )),
+        Arc::new(DynamoStore::new(clients.dynamodb, config.table.clone())),
+        Arc::new(SnsPush::new(clients.sns, PlatformApps::from_env())),
         Arc::new(SystemClock),
         Arc::new(config),
     )
@@ -58,7 +169,10 @@ pub async fn run_websocket() -> Result<(), lambda_http::Error> {
 
     lambda_http::tracing::init_default_subscriber();
     let aws = crate::aws::sdk_config().await;
-    let deps = deps_from(&aws, Config::from_env()?);
+    let config = Config::from_env()?;
+    let clients = Clients::new(&aws);
+    prewarm(&clients, &config.table, false).await;
+    let deps = deps_from(clients, config);
     let fixed_endpoint = env("NSAUTH_WS_ENDPOINT");
     let aws = Arc::new(aws);
     lambda_http::run(service_fn(move |req: Request| {
@@ -123,7 +237,10 @@ pub async fn run_notifier() -> Result<(), lambda_http::Error> {
 
     lambda_http::tracing::init_default_subscriber();
     let aws = crate::aws::sdk_config().await;
-    let deps = deps_from(&aws, Config::from_env()?);
+    let config = Config::from_env()?;
+    let clients = Clients::new(&aws);
+    prewarm(&clients, &config.table, false).await;
+    let deps = deps_from(clients, config);
     let endpoint = env("NSAUTH_WS_ENDPOINT").ok_or("NSAUTH_WS_ENDPOINT is not set")?;
     let conns = Arc::new(ManagementApi::new(&aws, &endpoint));
     let sink: Arc<dyn EventSink> = match env("NSAUTH_EVENTS_TOPIC") {

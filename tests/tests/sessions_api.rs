@@ -395,8 +395,8 @@ async fn get_session_costs_one_session_read(stack: Stack) {
     let counts = stack.counting.counts();
     assert_eq!(
         counts.into_iter().collect::<Vec<_>>(),
-        vec![("get_server_and_key", 1), ("get_session", 1)],
-        "one (consistent) session read beside the key check, and no write"
+        vec![("get_session_with_key", 1)],
+        "one (consistent) read of server, key and session together, and no write"
     );
 }
 

@@ -1,7 +1,6 @@
 //! The `phone_api` Lambda function: builds its clients once and serves its routes with the
 //! shared handlers.
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    nsauth::lambda::run(nsauth::http::routes::Function::PhoneApi).await
+fn main() -> Result<(), lambda_http::Error> {
+    nsauth::lambda::start(nsauth::http::routes::Function::PhoneApi)
 }

@@ -1,7 +1,6 @@
 //! The `websocket` Lambda function: builds its clients once and serves its events with the
 //! shared code.
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    nsauth::lambda::run_websocket().await
+fn main() -> Result<(), lambda_http::Error> {
+    nsauth::lambda::start_websocket()
 }

@@ -99,7 +99,17 @@ static STAND_IN_KEY: LazyLock<String> = LazyLock::new(|| {
 /// its key's (one answer when either fails), then (so that only the key holder learns it)
 /// that it is not blocked, and that a state-changing call was not taken before.
 pub async fn authenticate(deps: &Deps, call: &SignedCall) -> Result<Signed, ApiError> {
-    let signed = verify_call(deps, call).await?;
+    Ok(authenticate_on(deps, call, None).await?.0)
+}
+
+/// As [`authenticate`], for a call about the session `hsid` (when its path named a valid
+/// one): the session is read in the same request as the server and account.
+async fn authenticate_on(
+    deps: &Deps,
+    call: &SignedCall,
+    hsid: Option<&Hsid>,
+) -> Result<(Signed, Option<Session>), ApiError> {
+    let (signed, session) = verify_call(deps, call, hsid).await?;
     not_replayed(
         deps,
         call,
@@ -107,7 +117,7 @@ pub async fn authenticate(deps: &Deps, call: &SignedCall) -> Result<Signed, ApiE
         &signed.account.accountid.to_string(),
     )
     .await?;
-    Ok(signed)
+    Ok((signed, session))
 }
 
 /// Whether a call was taken before: the same signed request sent again.
@@ -126,14 +136,31 @@ pub async fn authenticate_retry(
     deps: &Deps,
     call: &SignedCall,
 ) -> Result<(Signed, Taken), ApiError> {
-    let signed = verify_call(deps, call).await?;
+    let (signed, taken, _) = authenticate_retry_on(deps, call, None).await?;
+    Ok((signed, taken))
+}
+
+/// As [`authenticate_retry`], reading the session `hsid` in the same request.
+async fn authenticate_retry_on(
+    deps: &Deps,
+    call: &SignedCall,
+    hsid: Option<&Hsid>,
+) -> Result<(Signed, Taken, Option<Session>), ApiError> {
+    let (signed, session) = verify_call(deps, call, hsid).await?;
+    let taken = taken(deps, call, &signed).await?;
+    Ok((signed, taken, session))
+}
+
+/// Records the call against replay: [`Taken::Again`] when the same signed request was
+/// taken before.
+async fn taken(deps: &Deps, call: &SignedCall, signed: &Signed) -> Result<Taken, ApiError> {
     let account = signed.account.accountid.to_string();
     match not_replayed(deps, call, &call.header.serverid, &account).await {
-        Ok(()) => Ok((signed, Taken::Fresh)),
+        Ok(()) => Ok(Taken::Fresh),
         Err(ApiError::Unauthorized {
             code: "replayed_request",
             ..
-        }) => Ok((signed, Taken::Again)),
+        }) => Ok(Taken::Again),
         Err(e) => Err(e),
     }
 }
@@ -146,8 +173,14 @@ pub fn replayed() -> ApiError {
     )
 }
 
-/// The signature and account checks of [`authenticate`], without the replay check.
-async fn verify_call(deps: &Deps, call: &SignedCall) -> Result<Signed, ApiError> {
+/// The signature and account checks of [`authenticate`], without the replay check; with
+/// `hsid`, that session too, read in the same request (it is used only once the call
+/// checked out).
+async fn verify_call(
+    deps: &Deps,
+    call: &SignedCall,
+    hsid: Option<&Hsid>,
+) -> Result<(Signed, Option<Session>), ApiError> {
     // First, as the replay memory below lasts only as long as a timestamp can be accepted.
     call.header.check_time(deps.clock.now())?;
     let AccountRef::Id(accountid) = call.header.account else {
@@ -156,10 +189,21 @@ async fn verify_call(deps: &Deps, call: &SignedCall) -> Result<Signed, ApiError>
             "account=new is only for POST /app/v1/enrol",
         ));
     };
-    let (server, account) = deps
-        .accounts
-        .get_server_and_account(&call.header.serverid, accountid)
-        .await?;
+    let serverid = &call.header.serverid;
+    let (server, account, session) = match hsid {
+        Some(hsid) => {
+            deps.sessions
+                .get_session_with_account(hsid, serverid, accountid)
+                .await?
+        }
+        None => {
+            let (server, account) = deps
+                .accounts
+                .get_server_and_account(serverid, accountid)
+                .await?;
+            (server, account, None)
+        }
+    };
     let (Some(server), Some(account)) = (server, account) else {
         let _ = signing::verify(&STAND_IN_KEY, &call.canonical, &call.header.sig);
         return Err(not_verified());
@@ -172,7 +216,7 @@ async fn verify_call(deps: &Deps, call: &SignedCall) -> Result<Signed, ApiError>
             "the website has blocked this account",
         ));
     }
-    Ok(Signed { server, account })
+    Ok((Signed { server, account }, session))
 }
 
 /// A push registration's platform and token, or 400 naming the field (`field.platform`,
@@ -529,12 +573,12 @@ fn unknown_session() -> ApiError {
 /// The session a phone names, checked against the signing account's server. A phone of
 /// another server learns nothing about the session; the website learns (NOACCOUNTS) that
 /// this phone has no account for it.
-async fn phone_session(deps: &Deps, signed: &Signed, hsid: &Hsid) -> Result<Session, ApiError> {
-    let session = deps
-        .sessions
-        .get_session(hsid)
-        .await?
-        .ok_or_else(unknown_session)?;
+async fn phone_session(
+    deps: &Deps,
+    signed: &Signed,
+    read: Option<Session>,
+) -> Result<Session, ApiError> {
+    let session = read.ok_or_else(unknown_session)?;
     if session.serverid != signed.server.serverid {
         let settings = match deps.servers.get_server(&session.serverid).await? {
             Some(s) => s.settings,
@@ -567,9 +611,9 @@ async fn phone_session(deps: &Deps, signed: &Signed, hsid: &Hsid) -> Result<Sess
 
 /// `GET /app/v1/sessions/{hsid}`: what the phone shows; pending becomes scanned.
 pub async fn show(deps: &Deps, call: &SignedCall, hsid: Checked<Hsid>) -> Result<Shown, ApiError> {
-    let signed = authenticate(deps, call).await?;
-    let hsid = hsid?;
-    let session = phone_session(deps, &signed, &hsid).await?;
+    let (signed, read) = authenticate_on(deps, call, hsid.as_ref().ok()).await?;
+    hsid?;
+    let session = phone_session(deps, &signed, read).await?;
     let settings = &signed.server.settings;
     let session = versioned::update(
         deps.sessions.as_ref(),
@@ -624,6 +668,28 @@ async fn count_login(deps: &Deps, signed: &Signed) -> Result<Window, ApiError> {
     Err(limits::refused("login_rate_limited", limits, window, now))
 }
 
+/// A login's checks at once: the call is recorded against replay (the same signed request
+/// whose effect is not there is a replay: 401) and counted against the account's login
+/// limit (429); whichever fails, the count is given back.
+async fn fresh_and_counted(
+    deps: &Deps,
+    call: &SignedCall,
+    signed: &Signed,
+) -> Result<Window, ApiError> {
+    let account = signed.account.accountid.to_string();
+    let (fresh, counted) = tokio::join!(
+        not_replayed(deps, call, &call.header.serverid, &account),
+        count_login(deps, signed),
+    );
+    if let Err(e) = fresh {
+        if let Ok(window) = counted {
+            uncount_login(deps, signed, window).await;
+        }
+        return Err(e);
+    }
+    counted
+}
+
 /// Gives back the count of a login that did not happen.
 async fn uncount_login(deps: &Deps, signed: &Signed, window: Window) {
     let counted = Counted::Logins(signed.account.accountid);
@@ -646,8 +712,11 @@ pub async fn approve(
     hsid: Checked<Hsid>,
     body: Checked<ApproveRequest>,
 ) -> Result<StateAnswer, ApiError> {
-    let (signed, taken) = authenticate_retry(deps, call).await?;
-    let hsid = hsid?;
+    // Three sequential requests: server, account and session in one read; the replay
+    // record and the login count at once; the session's login and the account's
+    // lastlogin at once.
+    let (signed, read) = verify_call(deps, call, hsid.as_ref().ok()).await?;
+    hsid?;
     let b = body?;
     if let Some(u) = &b.userinput {
         validate_text("userinput", u, MAX_USERINPUT_CHARS)?;
@@ -657,60 +726,88 @@ pub async fn approve(
     {
         return Err(ApiError::invalid_field("match", "two digits"));
     }
-    let session = phone_session(deps, &signed, &hsid).await?;
+    let session = phone_session(deps, &signed, read).await?;
     let me = signed.account.accountid;
     let logged_in_by_me = |s: &Session, now: UnixTime| {
         s.state_at(now) == SessionState::LoggedIn
             && s.login.as_ref().is_some_and(|l| l.accountid == me)
     };
-    // A retry of an approval that was applied (its answer lost): the same answer, nothing
-    // written or counted. The same signed request whose effect is not there is a replay.
+    // A retry of an approval that was applied (its answer lost), the same signed request
+    // or signed anew: the same answer, nothing written or counted.
     if logged_in_by_me(&session, deps.clock.now()) {
         return Ok(StateAnswer {
             state: SessionState::LoggedIn,
         });
     }
-    if taken == Taken::Again {
-        return Err(replayed());
-    }
-    let counted = count_login(deps, &signed).await?;
+    let counted = fresh_and_counted(deps, call, &signed).await?;
     let settings = &signed.server.settings;
     let login = login_info(&signed.account);
     let picked = b.match_number.as_deref();
     let already = std::sync::atomic::AtomicBool::new(false);
-    let approved = versioned::update(
-        deps.sessions.as_ref(),
-        deps.clock.as_ref(),
-        session,
-        |s, now| {
-            if logged_in_by_me(s, now) {
-                // A concurrent retry of this approval won the race.
-                already.store(true, std::sync::atomic::Ordering::Relaxed);
-                return Ok(None);
-            }
-            if let Some(number) = s.open_match(now) {
-                match picked {
-                    None => {
-                        return Err(ApiError::invalid_field(
-                            "match",
-                            "this login needs the number the website shows",
-                        ));
-                    }
-                    // A wrong pick cancels the attempt: it may be an attacker's login.
-                    Some(m) if m != number => return Ok(Some(s.cancel(settings, now)?)),
-                    Some(_) => {}
+    let decide = |s: &Session, now: UnixTime| {
+        if logged_in_by_me(s, now) {
+            // A concurrent retry of this approval won the race.
+            already.store(true, std::sync::atomic::Ordering::Relaxed);
+            return Ok(None);
+        }
+        if let Some(number) = s.open_match(now) {
+            match picked {
+                None => {
+                    return Err(ApiError::invalid_field(
+                        "match",
+                        "this login needs the number the website shows",
+                    ));
                 }
+                // A wrong pick cancels the attempt: it may be an attacker's login.
+                Some(m) if m != number => return Ok(Some(s.cancel(settings, now)?)),
+                Some(_) => {}
             }
-            let mut next = s.approve(login.clone(), settings, now)?;
-            next.userinput = b.userinput.clone();
-            Ok(Some(next))
+        }
+        let mut next = s.approve(login.clone(), settings, now)?;
+        next.userinput = b.userinput.clone();
+        Ok(Some(next))
+    };
+    // What follows a login (the account's lastlogin; a push the user wanted no longer
+    // counts against the push limit) is written beside it when the session as read would
+    // be logged in; should the login then lose a race (rare: a write between the read and
+    // this one that makes it fail), lastlogin records the attempt and the push count is
+    // put back.
+    let now = deps.clock.now();
+    let will_log_in = matches!(
+        decide(&session, now),
+        Ok(Some(ref next)) if next.state == SessionState::LoggedIn
+    );
+    let attempt = session.clone();
+    let followed = || async {
+        tokio::join!(
+            touch_lastlogin(deps, signed.account.clone(), deps.clock.now()),
+            adjust_for_attempt(deps, &signed.server, &attempt, me, -1),
+        );
+    };
+    let (approved, ()) = tokio::join!(
+        versioned::update(
+            deps.sessions.as_ref(),
+            deps.clock.as_ref(),
+            session,
+            &decide
+        ),
+        async {
+            if will_log_in {
+                followed().await;
+            }
         },
-    )
-    .await;
+    );
+    if will_log_in && !matches!(&approved, Ok(a) if a.state == SessionState::LoggedIn) {
+        adjust_for_attempt(deps, &signed.server, &attempt, me, 1).await;
+    }
     // A refused approval is no login (a wrong number, which cancels, still counts).
     let after = match approved {
         Ok(_) if already.load(std::sync::atomic::Ordering::Relaxed) => {
             uncount_login(deps, &signed, counted).await;
+            if will_log_in {
+                // The winner gave the push count back already.
+                adjust_for_attempt(deps, &signed.server, &attempt, me, 1).await;
+            }
             return Ok(StateAnswer {
                 state: SessionState::LoggedIn,
             });
@@ -730,9 +827,9 @@ pub async fn approve(
         ));
     }
     tracing::info!(hsid = %after.hsid, accountid = me, "approved");
-    // A push the user wanted does not count against the rate limit.
-    adjust_for_attempt(deps, &signed.server, &after, me, -1).await;
-    touch_lastlogin(deps, signed.account, deps.clock.now()).await;
+    if !will_log_in {
+        followed().await;
+    }
     Ok(StateAnswer {
         state: SessionState::LoggedIn,
     })
@@ -746,11 +843,11 @@ pub async fn deny(
     hsid: Checked<Hsid>,
     body: Checked<DenyRequest>,
 ) -> Result<StateAnswer, ApiError> {
-    let (signed, taken) = authenticate_retry(deps, call).await?;
+    let (signed, taken, read) = authenticate_retry_on(deps, call, hsid.as_ref().ok()).await?;
     let hsid = hsid?;
     let b = body?;
     let fraud = b.reason == DenyReason::Fraud;
-    let session = phone_session(deps, &signed, &hsid).await?;
+    let session = phone_session(deps, &signed, read).await?;
     let cancelled = |s: &Session, now: UnixTime| s.state_at(now) == SessionState::Cancelled;
     // A retry of a denial that was applied: the same answer; a fraud report is counted
     // once, by the call that cancelled.
@@ -804,12 +901,9 @@ pub async fn logout(
     call: &SignedCall,
     hsid: Checked<Hsid>,
 ) -> Result<StateAnswer, ApiError> {
-    let (signed, taken) = authenticate_retry(deps, call).await?;
-    let hsid = hsid?;
-    let session = deps
-        .sessions
-        .get_session(&hsid)
-        .await?
+    let (signed, taken, read) = authenticate_retry_on(deps, call, hsid.as_ref().ok()).await?;
+    hsid?;
+    let session = read
         .filter(|s| s.serverid == signed.server.serverid)
         .ok_or_else(unknown_session)?;
     let me = signed.account.accountid;
@@ -865,24 +959,28 @@ pub async fn inapp(
     call: &SignedCall,
     context: Checked<UserContext>,
 ) -> Result<InAppLogin, ApiError> {
-    let signed = authenticate(deps, call).await?;
+    let (signed, _) = verify_call(deps, call, None).await?;
     let context = context?;
-    let counted = count_login(deps, &signed).await?;
+    let counted = fresh_and_counted(deps, call, &signed).await?;
     let server = &signed.server;
     let settings = &server.settings;
     let now = deps.clock.now();
     let login = login_info(&signed.account);
-    let created = create_with_new_nonce(deps, server, |hsid| {
-        let pending = Session::new_pending(
-            server.serverid.clone(),
-            hsid,
-            settings,
-            context.clone(),
-            now,
-        );
-        Ok(pending.approve(login.clone(), settings, now)?)
-    })
-    .await;
+    // The account's lastlogin beside the new session (should that fail, which takes three
+    // nonce collisions or a store fault, lastlogin records the attempt).
+    let (created, ()) = tokio::join!(
+        create_with_new_nonce(deps, server, |hsid| {
+            let pending = Session::new_pending(
+                server.serverid.clone(),
+                hsid,
+                settings,
+                context.clone(),
+                now,
+            );
+            Ok(pending.approve(login.clone(), settings, now)?)
+        }),
+        touch_lastlogin(deps, signed.account.clone(), now),
+    );
     let (nonce, session) = match created {
         Ok(created) => created,
         Err(e) => {
@@ -891,7 +989,6 @@ pub async fn inapp(
         }
     };
     tracing::info!(hsid = %session.hsid, accountid = signed.account.accountid, "in-app login");
-    touch_lastlogin(deps, signed.account, now).await;
     Ok(InAppLogin {
         nonce: nonce.expose().to_string(),
         hsid: session.hsid.to_string(),

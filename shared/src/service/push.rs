@@ -238,24 +238,29 @@ pub async fn provoke(
             }
         }
     };
-    let mut counted = Vec::new();
-    for a in candidates {
-        let taken = limits::take(
+    // All at once: a user's many devices cost one round trip, not one each.
+    let takes = join_all(candidates.iter().map(|a| {
+        limits::take(
             deps,
             &server.serverid,
             Counted::Account(a.accountid),
             window,
             settings.push_limit,
         )
-        .await;
+    }))
+    .await;
+    let mut counted = Vec::new();
+    let mut failed = None;
+    for (a, taken) in candidates.into_iter().zip(takes) {
         match taken {
             Ok(true) => counted.push(a),
             Ok(false) => tracing::info!(accountid = a.accountid, "push rate limited"),
-            Err(e) => {
-                give_back(&counted).await;
-                return Err(e);
-            }
+            Err(e) => failed = Some(e),
         }
+    }
+    if let Some(e) = failed {
+        give_back(&counted).await;
+        return Err(e);
     }
     if counted.is_empty() {
         let limits = format!(

@@ -48,23 +48,25 @@ pub struct WebsiteSession {
     pub origin: RequestOrigin,
 }
 
-/// Checks the key (with `needs`) and reads the session of the nonce at the same time: one
-/// round trip of latency. The key decides before anything about the session is used.
+/// Checks the key (with `needs`) and reads the session of the nonce in the same request
+/// (one BatchGetItem of server, key and session). The key decides before anything about
+/// the session is used.
 pub async fn open(
     deps: &Deps,
     call: &SessionCall,
     needs: &[Permission],
 ) -> Result<WebsiteSession, ApiError> {
-    let hsid = call.nonce.hsid(&call.credentials.serverid);
-    let (server, session) = tokio::join!(
-        authorise(deps, &call.credentials, needs),
-        deps.sessions.get_session(&hsid),
-    );
+    let credentials = &call.credentials;
+    let hsid = call.nonce.hsid(&credentials.serverid);
+    let (server, record, session) = deps
+        .sessions
+        .get_session_with_key(&hsid, &credentials.serverid, credentials.key.keyid())
+        .await?;
     let Authorised {
         server,
         permissions,
-    } = server?;
-    let session = session?.map(|s| own(s, &server.serverid)).transpose()?;
+    } = credentials.verify(server, record, needs)?;
+    let session = session.map(|s| own(s, &server.serverid)).transpose()?;
     Ok(WebsiteSession {
         server,
         permissions,

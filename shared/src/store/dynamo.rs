@@ -569,14 +569,23 @@ impl DynamoStore {
         serverid: &ServerId,
         other: Item,
     ) -> Result<(Option<Server>, Option<Item>), StoreError> {
-        let found = self
-            .batch_get(
-                vec![key(server_pk(serverid), SERVER_SK.into()), other],
-                true,
-            )
-            .await?;
+        let (server, mut rest) = self.batch_get_server_with(serverid, vec![other]).await?;
+        Ok((server, rest.pop().flatten()))
+    }
+
+    /// The server and other items in one consistent BatchGetItem: each of `others` (by
+    /// its key) if it exists, in the order given.
+    async fn batch_get_server_with(
+        &self,
+        serverid: &ServerId,
+        others: Vec<Item>,
+    ) -> Result<(Option<Server>, Vec<Option<Item>>), StoreError> {
+        let mut keys = vec![key(server_pk(serverid), SERVER_SK.into())];
+        keys.extend(others.iter().cloned());
+        let found = self.batch_get(keys, true).await?;
+        let key_of = |item: &Item| (item.get("pk").cloned(), item.get("sk").cloned());
         let mut server = None;
-        let mut rest = None;
+        let mut rest: Vec<Option<Item>> = vec![None; others.len()];
         for item in found {
             let is_server = matches!(
                 (item.get("pk"), item.get("sk")),
@@ -585,8 +594,8 @@ impl DynamoStore {
             );
             if is_server {
                 server = Some(from_item(item)?);
-            } else {
-                rest = Some(item);
+            } else if let Some(i) = others.iter().position(|o| key_of(o) == key_of(&item)) {
+                rest[i] = Some(item);
             }
         }
         Ok((server, rest))
@@ -779,6 +788,38 @@ impl ServerStore for DynamoStore {
 impl SessionStore for DynamoStore {
     async fn get_session(&self, hsid: &Hsid) -> Result<Option<Session>, StoreError> {
         self.get(session_pk(hsid), SESSION_SK.into()).await
+    }
+
+    async fn get_session_with_key(
+        &self,
+        hsid: &Hsid,
+        serverid: &ServerId,
+        keyid: &str,
+    ) -> Result<(Option<Server>, Option<ApiKeyRecord>, Option<Session>), StoreError> {
+        let others = vec![
+            key(server_pk(serverid), apikey_sk(keyid)),
+            key(session_pk(hsid), SESSION_SK.into()),
+        ];
+        let (server, mut rest) = self.batch_get_server_with(serverid, others).await?;
+        let session = rest.pop().flatten().map(from_item).transpose()?;
+        let apikey = rest.pop().flatten().map(from_item).transpose()?;
+        Ok((server, apikey, session))
+    }
+
+    async fn get_session_with_account(
+        &self,
+        hsid: &Hsid,
+        serverid: &ServerId,
+        accountid: u64,
+    ) -> Result<(Option<Server>, Option<Account>, Option<Session>), StoreError> {
+        let others = vec![
+            key(account_pk(serverid, accountid), ACCOUNT_SK.into()),
+            key(session_pk(hsid), SESSION_SK.into()),
+        ];
+        let (server, mut rest) = self.batch_get_server_with(serverid, others).await?;
+        let session = rest.pop().flatten().map(from_item).transpose()?;
+        let account: Option<Account> = rest.pop().flatten().map(from_item).transpose()?;
+        Ok((server, account.filter(finished), session))
     }
 
     async fn create_session(&self, session: &Session) -> Result<(), StoreError> {

@@ -280,6 +280,37 @@ impl SessionStore for MemoryStore {
         Ok(self.lock().sessions.get(hsid).cloned())
     }
 
+    async fn get_session_with_key(
+        &self,
+        hsid: &Hsid,
+        serverid: &ServerId,
+        keyid: &str,
+    ) -> Result<(Option<Server>, Option<ApiKeyRecord>, Option<Session>), StoreError> {
+        let t = self.lock();
+        Ok((
+            t.servers.get(serverid).cloned(),
+            t.keys.get(&(serverid.clone(), keyid.to_string())).cloned(),
+            t.sessions.get(hsid).cloned(),
+        ))
+    }
+
+    async fn get_session_with_account(
+        &self,
+        hsid: &Hsid,
+        serverid: &ServerId,
+        accountid: u64,
+    ) -> Result<(Option<Server>, Option<Account>, Option<Session>), StoreError> {
+        let t = self.lock();
+        Ok((
+            t.servers.get(serverid).cloned(),
+            t.accounts
+                .get(&(serverid.clone(), accountid))
+                .filter(|a| a.enrolling.is_none())
+                .cloned(),
+            t.sessions.get(hsid).cloned(),
+        ))
+    }
+
     async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
         let mut t = self.write(Some(session.updated));
         if t.sessions.contains_key(&session.hsid) {

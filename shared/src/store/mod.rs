@@ -251,6 +251,22 @@ capabilities! {
         /// from the server id), so the phone can name one without knowing its server; callers
         /// check `serverid`.
         async fn get_session(&self, hsid: &Hsid) -> Result<Option<Session>, StoreError>;
+        /// A website call's reads in one round trip (consistent): the server, its API key
+        /// `keyid`, and the session `hsid`.
+        async fn get_session_with_key(
+            &self,
+            hsid: &Hsid,
+            serverid: &ServerId,
+            keyid: &str,
+        ) -> Result<(Option<Server>, Option<ApiKeyRecord>, Option<Session>), StoreError>;
+        /// A phone call's reads in one round trip (consistent): the server, its account
+        /// `accountid` (not one whose enrolment is unfinished), and the session `hsid`.
+        async fn get_session_with_account(
+            &self,
+            hsid: &Hsid,
+            serverid: &ServerId,
+            accountid: u64,
+        ) -> Result<(Option<Server>, Option<Account>, Option<Session>), StoreError>;
         /// Creates a session; `ConditionFailed` if it exists.
         async fn create_session(&self, session: &Session) -> Result<(), StoreError>;
         /// Writes a transition; `ConditionFailed` unless the stored version is
