@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::deps::Deps;
 use crate::http::dispatch_guarded;
 use crate::http::routes::Function;
-use crate::push::{PlatformApps, SnsPush};
+use crate::push::{NoPush, PlatformApps, PushSender, SnsPush};
 use crate::service::sweeps::ByStream;
 use crate::store::DynamoStore;
 
@@ -48,10 +48,18 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-/// A function's whole `main`: an HTTP function.
+/// A function's whole `main`: an HTTP function whose routes push
+/// ([`Function::pushes`]): it links the SNS client.
 pub fn start(function: Function) -> Result<(), lambda_http::Error> {
     use_one_ca_bundle();
     runtime()?.block_on(run(function))
+}
+
+/// A function's whole `main`: an HTTP function none of whose routes push. Its binary does
+/// not link the SNS client (nothing it calls names it).
+pub fn start_without_push(function: Function) -> Result<(), lambda_http::Error> {
+    use_one_ca_bundle();
+    runtime()?.block_on(run_without_push(function))
 }
 
 /// The `websocket` function's `main`.
@@ -72,54 +80,76 @@ const PREWARM_BUDGET: std::time::Duration = std::time::Duration::from_millis(150
 
 /// Opens the connections the first request would otherwise open (TCP and TLS, and the
 /// trust roots loaded), during init, which Lambda runs with a full CPU: one cheap read of an
-/// item that does not exist, and for a function that pushes one SNS call. Their answers,
-/// errors included (a role may not allow the SNS call: the connection is made all the
-/// same), are ignored.
-async fn prewarm(clients: &Clients, table: &str, pushes: bool) {
-    let dynamodb = async {
-        let _ = clients
-            .dynamodb
+/// item that does not exist, and (`push`) one SNS call. Their answers, errors included, are
+/// ignored: the connection is made all the same.
+async fn prewarm(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    push: impl std::future::Future<Output = ()>,
+) {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let read = async {
+        let _ = dynamodb
             .get_item()
             .table_name(table)
-            .key(
-                "pk",
-                aws_sdk_dynamodb::types::AttributeValue::S("SERVER#-".into()),
-            )
-            .key(
-                "sk",
-                aws_sdk_dynamodb::types::AttributeValue::S("SERVER".into()),
-            )
+            .key("pk", AttributeValue::S("SERVER#-".into()))
+            .key("sk", AttributeValue::S("SERVER".into()))
             .send()
             .await;
     };
-    let push = async {
-        let apps = PlatformApps::from_env();
-        let arn = [&apps.fcm, &apps.apns, &apps.apns_sandbox]
-            .into_iter()
-            .flatten()
-            .next()
-            .cloned();
-        if let (true, Some(arn)) = (pushes, arn) {
-            let _ = clients
-                .sns
-                .get_platform_application_attributes()
-                .platform_application_arn(arn)
-                .send()
-                .await;
-        }
-    };
-    let _ = tokio::time::timeout(PREWARM_BUDGET, async { tokio::join!(dynamodb, push) }).await;
+    let _ = tokio::time::timeout(PREWARM_BUDGET, async { tokio::join!(read, push) }).await;
 }
 
-pub async fn run(function: Function) -> Result<(), lambda_http::Error> {
-    // JSON when Lambda's log format is JSON (the template sets it), text otherwise.
-    lambda_http::tracing::init_default_subscriber();
-    let aws = crate::aws::sdk_config().await;
-    let config = Config::from_env()?;
-    let clients = Clients::new(&aws);
-    let pushes = matches!(function, Function::PhoneApi | Function::PushLogin);
-    prewarm(&clients, &config.table, pushes).await;
-    let deps = deps_from(clients, config);
+/// Opens the SNS connection of a function that pushes: one read of a platform application
+/// (the role allows it for this), if the deployment has one.
+async fn prewarm_sns(sns: &aws_sdk_sns::Client) {
+    let apps = PlatformApps::from_env();
+    let arn = [apps.fcm, apps.apns, apps.apns_sandbox]
+        .into_iter()
+        .flatten()
+        .next();
+    if let Some(arn) = arn {
+        let _ = sns
+            .get_platform_application_attributes()
+            .platform_application_arn(arn)
+            .send()
+            .await;
+    }
+}
+
+/// The dependencies of a function. The clients handed in are the ones [`prewarm`] used:
+/// clones share one connection pool.
+fn deps_from(
+    dynamodb: aws_sdk_dynamodb::Client,
+    push: Arc<dyn PushSender>,
+    config: Config,
+) -> Deps {
+    Deps::new(
+        Arc::new(DynamoStore::new(dynamodb, config.table.clone())),
+        push,
+        Arc::new(SystemClock),
+        Arc::new(config),
+    )
+    // The table's stream runs account sweeps through the notifier.
+    .with_sweeps(Arc::new(ByStream))
+}
+
+/// The dependencies of a function with the push service, its connections opened
+/// (`warm_sns`: the SNS one too).
+async fn deps_with_push(aws: &aws_config::SdkConfig, config: Config, warm_sns: bool) -> Deps {
+    let dynamodb = aws_sdk_dynamodb::Client::new(aws);
+    let sns = aws_sdk_sns::Client::new(aws);
+    let push = async {
+        if warm_sns {
+            prewarm_sns(&sns).await;
+        }
+    };
+    prewarm(&dynamodb, &config.table, push).await;
+    let push = Arc::new(SnsPush::new(sns, PlatformApps::from_env()));
+    deps_from(dynamodb, push, config)
+}
+
+async fn serve_http(function: Function, deps: Deps) -> Result<(), lambda_http::Error> {
     lambda_http::run(service_fn(move |req: Request| {
         let deps = deps.clone();
         async move { Ok::<_, Infallible>(dispatch_guarded(deps, Some(function), req).await) }
@@ -127,31 +157,28 @@ pub async fn run(function: Function) -> Result<(), lambda_http::Error> {
     .await
 }
 
-/// The SDK clients of a function, built once. Clones share one connection pool, so the
-/// connections [`prewarm`] opens are the ones the handlers use.
-struct Clients {
-    dynamodb: aws_sdk_dynamodb::Client,
-    sns: aws_sdk_sns::Client,
+pub async fn run(function: Function) -> Result<(), lambda_http::Error> {
+    // JSON when Lambda's log format is JSON (the template sets it), text otherwise.
+    lambda_http::tracing::init_default_subscriber();
+    let aws = crate::aws::sdk_config().await;
+    let deps = deps_with_push(&aws, Config::from_env()?, function.pushes()).await;
+    serve_http(function, deps).await
 }
 
-impl Clients {
-    fn new(aws: &aws_config::SdkConfig) -> Self {
-        Clients {
-            dynamodb: aws_sdk_dynamodb::Client::new(aws),
-            sns: aws_sdk_sns::Client::new(aws),
-        }
+pub async fn run_without_push(function: Function) -> Result<(), lambda_http::Error> {
+    lambda_http::tracing::init_default_subscriber();
+    if function.pushes() {
+        return Err(format!(
+            "{} pushes: its main must call nsauth::lambda::start",
+            function.binary_name()
+        )
+        .into());
     }
-}
-
-fn deps_from(clients: Clients, config: Config) -> Deps {
-    Deps::new(
-        Arc::new(DynamoStore::new(clients.dynamodb, config.table.clone())),
-        Arc::new(SnsPush::new(clients.sns, PlatformApps::from_env())),
-        Arc::new(SystemClock),
-        Arc::new(config),
-    )
-    // The table's stream runs account sweeps through the notifier.
-    .with_sweeps(Arc::new(ByStream))
+    let aws = crate::aws::sdk_config().await;
+    let config = Config::from_env()?;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
+    prewarm(&dynamodb, &config.table, async {}).await;
+    serve_http(function, deps_from(dynamodb, Arc::new(NoPush), config)).await
 }
 
 fn env(name: &str) -> Option<String> {
@@ -169,10 +196,7 @@ pub async fn run_websocket() -> Result<(), lambda_http::Error> {
 
     lambda_http::tracing::init_default_subscriber();
     let aws = crate::aws::sdk_config().await;
-    let config = Config::from_env()?;
-    let clients = Clients::new(&aws);
-    prewarm(&clients, &config.table, false).await;
-    let deps = deps_from(clients, config);
+    let deps = deps_with_push(&aws, Config::from_env()?, false).await;
     let fixed_endpoint = env("NSAUTH_WS_ENDPOINT");
     let aws = Arc::new(aws);
     lambda_http::run(service_fn(move |req: Request| {
@@ -237,10 +261,7 @@ pub async fn run_notifier() -> Result<(), lambda_http::Error> {
 
     lambda_http::tracing::init_default_subscriber();
     let aws = crate::aws::sdk_config().await;
-    let config = Config::from_env()?;
-    let clients = Clients::new(&aws);
-    prewarm(&clients, &config.table, false).await;
-    let deps = deps_from(clients, config);
+    let deps = deps_with_push(&aws, Config::from_env()?, false).await;
     let endpoint = env("NSAUTH_WS_ENDPOINT").ok_or("NSAUTH_WS_ENDPOINT is not set")?;
     let conns = Arc::new(ManagementApi::new(&aws, &endpoint));
     let sink: Arc<dyn EventSink> = match env("NSAUTH_EVENTS_TOPIC") {

@@ -87,10 +87,8 @@ async fn approvals_answer_the_same_when_sent_again(stack: Stack) {
         "{v}"
     );
     // Signed anew: the same.
-    let (status, v) = p
-        .send(signed(&p, &stack, "POST", &path, json!({})))
-        .await
-        .unwrap();
+    let anew = signed(&p, &stack, "POST", &path, json!({}));
+    let (status, v) = p.send(anew.clone()).await.unwrap();
     assert_eq!(
         (status, v["state"].clone()),
         (200, json!("loggedin")),
@@ -130,6 +128,10 @@ async fn approvals_answer_the_same_when_sent_again(stack: Stack) {
         .call(Method::GET, "/sessions/qr/login", Some(&n), None)
         .await;
     let (status, v) = p.send(req).await.unwrap();
+    nsauth_tests::assert_error(status, &v, 401, "replayed_request");
+    // So is the retry signed anew, though it was answered from the session's state: a
+    // captured copy of it must not log the new attempt in.
+    let (status, v) = p.send(anew).await.unwrap();
     nsauth_tests::assert_error(status, &v, 401, "replayed_request");
     assert_eq!(stack.status(&n).await["state"], "pending");
 }

@@ -106,10 +106,15 @@ async fn a_qr_login_takes_eleven_requests_and_one_per_poll() {
     whole += total(&c);
     assert_eq!(whole, 11, "a whole QR login");
 
-    // A retry of the approval whose answer was lost: one read, nothing written.
+    // A retry of the approval whose answer was lost, signed anew: one read and the record
+    // that it was taken (so that a copy of it cannot be replayed onto a later attempt);
+    // nothing counted, the session not written.
     stack.clock.advance(1);
     phone.approve(&url, None, None).await.unwrap();
-    assert_eq!(taken(&stack), calls(&["get_session_with_account"]));
+    assert_eq!(
+        taken(&stack),
+        calls(&["get_session_with_account", "remember_request"])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

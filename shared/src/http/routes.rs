@@ -41,6 +41,16 @@ impl Function {
         Function::LoginBlock,
     ];
 
+    /// Whether a route of the function can reach the push service (create, delete or
+    /// publish to an endpoint). The others are built without the SNS client
+    /// (`lambda::start`), and their roles have no SNS permission.
+    pub fn pushes(self) -> bool {
+        matches!(
+            self,
+            Function::AccountAdmin | Function::PhoneApi | Function::PushLogin
+        )
+    }
+
     pub fn binary_name(self) -> &'static str {
         match self {
             Function::CreateSession => "create_session",

@@ -154,6 +154,38 @@ impl PushSender for SnsPush {
     }
 }
 
+/// The push service of a function none of whose routes pushes (`Function::pushes`): so
+/// that its binary does not link the SNS client. Reaching it is a bug of the route table,
+/// logged as an error and answered as an outage.
+pub struct NoPush;
+
+impl NoPush {
+    fn unreachable(&self, what: &str) -> PushError {
+        tracing::error!(what, "a push from a function that has no push service");
+        PushError::Unavailable("this function has no push service".into())
+    }
+}
+
+#[async_trait]
+impl PushSender for NoPush {
+    async fn create_endpoint(
+        &self,
+        _platform: Platform,
+        _token: &str,
+        _user_data: &str,
+    ) -> Result<String, PushError> {
+        Err(self.unreachable("create_endpoint"))
+    }
+
+    async fn delete_endpoint(&self, _endpoint_arn: &str) -> Result<(), PushError> {
+        Err(self.unreachable("delete_endpoint"))
+    }
+
+    async fn publish(&self, _endpoint_arn: &str, _message: &PushMessage) -> Result<(), PushError> {
+        Err(self.unreachable("publish"))
+    }
+}
+
 /// The local stack's push service: endpoints live in memory, nothing leaves the machine.
 #[derive(Default)]
 pub struct LocalPush {

@@ -357,18 +357,27 @@ pub async fn enrol(
         }
         Err(e) => return Err(e.into()),
     };
-    // Until the account exists, a failure gives back a claim this call made (never one an
-    // earlier try of this enrolment made: its account may exist).
-    let release = || async {
-        if claim != KeyClaim::New {
-            return;
-        }
-        if let Err(e) = deps
-            .accounts
-            .release_public_key(serverid, &fingerprint)
-            .await
-        {
-            tracing::warn!(error = %e, "key claim not released");
+    // A refusal that no try of this enrolment can get past (the link unknown, used by
+    // another key or expired) gives back a claim this call made. Nothing else does: not a
+    // claim an earlier try made (its account may exist), and not on a fault or a replay,
+    // where another try of the same enrolment (a retry, or a copy of this request) may be
+    // under way and succeed with this claim. A key whose enrolment is abandoned stays
+    // claimed on that server (apps make a key pair per enrolment).
+    let release = |e: &ApiError| {
+        let definite = claim == KeyClaim::New
+            && matches!(e, ApiError::NotFound(_) | ApiError::Conflict { .. });
+        let fingerprint = &fingerprint;
+        async move {
+            if !definite {
+                return;
+            }
+            if let Err(e) = deps
+                .accounts
+                .release_public_key(serverid, fingerprint)
+                .await
+            {
+                tracing::warn!(error = %e, "key claim not released");
+            }
         }
     };
     let started = async {
@@ -388,7 +397,7 @@ pub async fn enrol(
     let (server, allocated, token) = match started {
         Ok(started) => started,
         Err(e) => {
-            release().await;
+            release(&e).await;
             return Err(e);
         }
     };
@@ -404,7 +413,7 @@ pub async fn enrol(
     let account = match account {
         Ok(account) => account,
         Err(e) => {
-            release().await;
+            release(&e).await;
             return Err(e);
         }
     };
@@ -733,8 +742,10 @@ pub async fn approve(
             && s.login.as_ref().is_some_and(|l| l.accountid == me)
     };
     // A retry of an approval that was applied (its answer lost), the same signed request
-    // or signed anew: the same answer, nothing written or counted.
+    // or signed anew: the same answer, nothing counted. A request signed anew is still
+    // recorded as taken, so that it cannot be replayed later onto a new attempt.
     if logged_in_by_me(&session, deps.clock.now()) {
+        taken(deps, call, &signed).await?;
         return Ok(StateAnswer {
             state: SessionState::LoggedIn,
         });
@@ -797,8 +808,22 @@ pub async fn approve(
             }
         },
     );
-    if will_log_in && !matches!(&approved, Ok(a) if a.state == SessionState::LoggedIn) {
-        adjust_for_attempt(deps, &signed.server, &attempt, me, 1).await;
+    let logged_in = matches!(&approved, Ok(a) if a.state == SessionState::LoggedIn);
+    match &approved {
+        // The login was written over a newer read (a concurrent change): its attempt's
+        // push, not the first read's, is the one given back.
+        Ok(a)
+            if logged_in
+                && will_log_in
+                && (a.pushed_at, &a.pushed) != (attempt.pushed_at, &attempt.pushed) =>
+        {
+            adjust_for_attempt(deps, &signed.server, &attempt, me, 1).await;
+            adjust_for_attempt(deps, &signed.server, a, me, -1).await;
+        }
+        _ if will_log_in && !logged_in => {
+            adjust_for_attempt(deps, &signed.server, &attempt, me, 1).await;
+        }
+        _ => {}
     }
     // A refused approval is no login (a wrong number, which cancels, still counts).
     let after = match approved {
