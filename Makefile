@@ -60,7 +60,9 @@ bench: tools
 	@dir=$$([[ $(PROFILE) == dev ]] && echo debug || echo $(PROFILE)); \
 	infra/scripts/with-services.sh python3 infra/bench/coldstart.py --runs $(RUNS) \
 	  --admin target/debug/nsauth-admin \
-	  get_session=target/$$dir/get_session hello=target/$$dir/hello_lambda
+	  get_session=target/$$dir/get_session \
+	  get_session_noprewarm=target/$$dir/get_session@NSAUTH_PREWARM=off \
+	  hello=target/$$dir/hello_lambda
 
 ## The soak test with faults (docs/operations.md, "Soak test"): the local stack over dynalite
 ## through a fault-injecting proxy, dynalite killed twice, 32 clients for 10 minutes, every

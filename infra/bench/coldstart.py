@@ -2,7 +2,7 @@
 """Cold start of Lambda function binaries, side by side, against a Lambda Runtime API
 emulated here and DynamoDB on moto (started by infra/scripts/with-services.sh).
 
-usage: coldstart.py [--runs N] --admin NSAUTH_ADMIN_BIN NAME=BINARY [NAME=BINARY ...]
+usage: coldstart.py [--runs N] --admin NSAUTH_ADMIN_BIN NAME=BINARY[@VAR=VALUE] ...
 
 Each run starts every binary once, in turn (so that the machine's state affects them
 alike), hands it one getSession event (an API Gateway HTTP API request with a valid key and
@@ -233,11 +233,17 @@ def main():
     p.add_argument("binaries", nargs="+", metavar="NAME=BINARY")
     a = p.parse_args()
     pairs = []
+    extra_env = {}
     for item in a.binaries:
-        name, _, path = item.partition("=")
+        name, _, rest = item.partition("=")
+        # NAME=BINARY@VAR=VALUE runs BINARY with VAR set (e.g. NSAUTH_PREWARM=off).
+        path, _, setting = rest.partition("@")
         if not path or not os.access(path, os.X_OK):
-            sys.exit(f"{item}: expected NAME=BINARY with an executable binary")
+            sys.exit(f"{item}: expected NAME=BINARY[@VAR=VALUE] with an executable binary")
         pairs.append((name, path))
+        if setting:
+            var, _, value = setting.partition("=")
+            extra_env[name] = {var: value}
     moto = os.environ.get("NSAUTH_TEST_MOTO_URL")
     if not moto:
         sys.exit("NSAUTH_TEST_MOTO_URL is not set: run through infra/scripts/with-services.sh")
@@ -278,7 +284,7 @@ def main():
     failures = {name: [] for name, _ in pairs}
     for _ in range(a.runs):
         for name, path in pairs:
-            r = measure(path, env, event)
+            r = measure(path, dict(env, **extra_env.get(name, {})), event)
             (failures if "error" in r else results)[name].append(r.get("error", r))
 
     def stats(xs):
@@ -289,12 +295,12 @@ def main():
         return f"{statistics.median(xs):7.2f} ({xs[0]:.2f}..{p90:.2f})"
 
     print(f"cold start, {a.runs} runs each, interleaved; median (lowest..p90)")
-    print(f"{'binary':<16} {'size MB':>8}  {'init ms':>22}  {'first ms':>22}  {'peak RSS MB':>22}")
+    print(f"{'binary':<22} {'size MB':>8}  {'init ms':>22}  {'first ms':>22}  {'peak RSS MB':>22}")
     for name, path in pairs:
         rs = results[name]
         size = os.path.getsize(path) / 1e6
         print(
-            f"{name:<16} {size:8.2f}  {stats([r['init'] for r in rs]):>22}  "
+            f"{name:<22} {size:8.2f}  {stats([r['init'] for r in rs]):>22}  "
             f"{stats([r['first'] for r in rs]):>22}  {stats([r['rss'] for r in rs]):>22}"
         )
     for name, errs in failures.items():

@@ -88,6 +88,10 @@ async fn prewarm(
     push: impl std::future::Future<Output = ()>,
 ) {
     use aws_sdk_dynamodb::types::AttributeValue;
+    // Off only to measure init without it (make bench).
+    if env("NSAUTH_PREWARM").as_deref() == Some("off") {
+        return;
+    }
     let read = async {
         let _ = dynamodb
             .get_item()
