@@ -49,20 +49,24 @@ test:
 	step 6/6 "template: infra/scripts/check-template.sh"; \
 	limit 900 $(MAKE) --no-print-directory check-template
 
-## Cold start of get_session beside a lambda_http hello world, against a Runtime API emulator
-## and moto: init time, first answer, peak RSS, binary size (release; RUNS=20 by default).
+## Cold start of get_session (with and without its init-time warm-up) beside a lambda_http
+## hello world, against a Runtime API emulator and moto: init time, first answer, peak RSS;
+## then the binary and zipped package size of every function (release; RUNS=20 by default).
 ## `make test` runs a short form (dev profile, 2 runs) so that the bench keeps working.
 PROFILE ?= release
+FUNCTIONS := create_session get_session website_sessions account_admin phone_api push_login \
+	login_block websocket notifier
 RUNS ?= 20
 bench: tools
-	@$(CARGO) build --locked --quiet --profile $(PROFILE) -p get_session -p nsauth-bench
+	@$(CARGO) build --locked --quiet --profile $(PROFILE) -p nsauth-bench $(FUNCTIONS:%=-p %)
 	@$(CARGO) build --locked --quiet -p nsauth-admin
 	@dir=$$([[ $(PROFILE) == dev ]] && echo debug || echo $(PROFILE)); \
 	infra/scripts/with-services.sh python3 infra/bench/coldstart.py --runs $(RUNS) \
 	  --admin target/debug/nsauth-admin \
 	  get_session=target/$$dir/get_session \
 	  get_session_noprewarm=target/$$dir/get_session@NSAUTH_PREWARM=off \
-	  hello=target/$$dir/hello_lambda
+	  hello=target/$$dir/hello_lambda \
+	  $(foreach f,$(FUNCTIONS),--size $(f)=target/$$dir/$(f))
 
 ## The soak test with faults (docs/operations.md, "Soak test"): the local stack over dynalite
 ## through a fault-injecting proxy, dynalite killed twice, 32 clients for 10 minutes, every

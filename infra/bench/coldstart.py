@@ -21,6 +21,7 @@ binaries measured in the same run, never across runs.
 """
 
 import argparse
+import io
 import json
 import os
 import re
@@ -31,6 +32,7 @@ import sys
 import threading
 import time
 import uuid
+import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 PREFIX = "/2018-06-01/runtime"
@@ -219,6 +221,14 @@ def measure(binary: str, env: dict, event: bytes):
     }
 
 
+def zipped_mb(path: str) -> float:
+    """The size of a Lambda deployment package holding the binary as `bootstrap`."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.write(path, "bootstrap")
+    return len(buf.getvalue()) / 1e6
+
+
 def admin(args, bin_, env):
     out = subprocess.run([bin_, *args], env=env, capture_output=True, text=True, timeout=60)
     if out.returncode != 0:
@@ -230,6 +240,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--runs", type=int, default=20)
     p.add_argument("--admin", required=True, help="the nsauth-admin binary")
+    p.add_argument("--size", action="append", default=[], metavar="NAME=BINARY",
+                   help="also report this binary's size and zipped size (not started)")
     p.add_argument("binaries", nargs="+", metavar="NAME=BINARY")
     a = p.parse_args()
     pairs = []
@@ -306,6 +318,17 @@ def main():
     for name, errs in failures.items():
         for e in errs[:3]:
             print(f"FAILED {name}: {e}", file=sys.stderr)
+    sizes = [(name, path) for name, path in pairs if name not in extra_env]
+    for item in a.size:
+        name, _, path = item.partition("=")
+        if not os.path.isfile(path):
+            sys.exit(f"--size {item}: expected NAME=BINARY")
+        sizes.append((name, path))
+    print()
+    print("deployment package: the binary as `bootstrap` in a zip (deflate, as cargo lambda builds it)")
+    print(f"{'binary':<22} {'size MB':>8}  {'zip MB':>8}")
+    for name, path in sorted(set(sizes)):
+        print(f"{name:<22} {os.path.getsize(path) / 1e6:8.2f}  {zipped_mb(path):8.2f}")
     failed = sum(1 for errs in failures.values() if errs)
     # One line for `make test`'s summary: a binary passes when every run answered.
     print(f"bench: {len(pairs) - failed} passed, {failed} failed")
