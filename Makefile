@@ -65,6 +65,8 @@ bench: tools
 	  --admin target/debug/nsauth-admin \
 	  get_session=target/$$dir/get_session \
 	  get_session_noprewarm=target/$$dir/get_session@NSAUTH_PREWARM=off \
+	  create_session=target/$$dir/create_session website_sessions=target/$$dir/website_sessions \
+	  login_block=target/$$dir/login_block account_admin=target/$$dir/account_admin \
 	  hello=target/$$dir/hello_lambda \
 	  $(foreach f,$(FUNCTIONS),--size $(f)=target/$$dir/$(f))
 
