@@ -1,5 +1,8 @@
 //! Configuration from the environment.
 
+/// The longest the key cache may delay a revocation (`NSAUTH_KEY_CACHE_SECONDS`).
+pub const MAX_KEY_CACHE_SECONDS: u32 = 60;
+
 /// What a function needs to know about its deployment.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -12,6 +15,10 @@ pub struct Config {
     /// The WebSocket URL the browser connects to (`NSAUTH_WS_URL`, `wss://…/{stage}`);
     /// unset: the login block polls.
     pub ws_url: Option<String>,
+    /// How long a function instance keeps a server and API key item it read
+    /// (`NSAUTH_KEY_CACHE_SECONDS`, 0 to 60; 0, the default, is off): see
+    /// `service::key_cache` for what it saves and the revocation delay it costs.
+    pub key_cache_seconds: u32,
 }
 
 impl Config {
@@ -48,6 +55,24 @@ impl Config {
             table,
             api_base,
             ws_url,
+            key_cache_seconds: Config::key_cache_from_env()?,
         })
+    }
+
+    /// `NSAUTH_KEY_CACHE_SECONDS`: unset or empty is 0 (off).
+    pub fn key_cache_from_env() -> Result<u32, String> {
+        let max = MAX_KEY_CACHE_SECONDS;
+        match std::env::var("NSAUTH_KEY_CACHE_SECONDS")
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+        {
+            None => Ok(0),
+            Some(v) => match v.trim().parse::<u32>() {
+                Ok(n) if n <= max => Ok(n),
+                _ => Err(format!(
+                    "NSAUTH_KEY_CACHE_SECONDS {v:?} must be a whole number of seconds, 0 to {max}"
+                )),
+            },
+        }
     }
 }

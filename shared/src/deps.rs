@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::push::PushSender;
+use crate::service::key_cache::KeyCache;
 use crate::service::sweeps::{Inline, SweepRunner};
 use crate::store::{
     AccountStore, PushCounterStore, ReplayStore, ServerStore, SessionStore, Store,
@@ -26,6 +27,8 @@ pub struct Deps {
     pub config: Arc<Config>,
     /// Who runs the passes over an account's sessions (`service::sweeps`).
     pub sweeps: Arc<dyn SweepRunner>,
+    /// Server and API key items kept a few seconds, when the configuration asks for it.
+    pub key_cache: Arc<KeyCache>,
 }
 
 impl Deps {
@@ -46,6 +49,7 @@ impl Deps {
             replays: store,
             push,
             clock,
+            key_cache: Arc::new(KeyCache::new(config.key_cache_seconds)),
             config,
             sweeps: Arc::new(Inline),
         }

@@ -68,6 +68,7 @@ async fn deps() -> (Deps, String, String) {
             table: "t".into(),
             api_base: None,
             ws_url: None,
+            key_cache_seconds: 0,
         }),
     );
     (deps, server.serverid.to_string(), key.expose().to_string())

@@ -196,6 +196,31 @@ impl Stack {
         local_push: Option<Arc<LocalPush>>,
         runner: Arc<dyn sweeps::SweepRunner>,
     ) -> Stack {
+        Stack::build(store, push, local_push, runner, 0).await
+    }
+
+    /// An in-memory stack whose functions keep server and key items `seconds`
+    /// (`NSAUTH_KEY_CACHE_SECONDS`).
+    pub async fn with_key_cache(seconds: u32) -> Stack {
+        let local = Arc::new(LocalPush::new());
+        let store = Arc::new(MemoryStore::new());
+        Stack::build(
+            store,
+            local.clone(),
+            Some(local),
+            Arc::new(sweeps::Inline),
+            seconds,
+        )
+        .await
+    }
+
+    async fn build(
+        store: Arc<dyn Store>,
+        push: Arc<dyn PushSender>,
+        local_push: Option<Arc<LocalPush>>,
+        runner: Arc<dyn sweeps::SweepRunner>,
+        key_cache_seconds: u32,
+    ) -> Stack {
         let counting = Arc::new(CountingStore::counting(store));
         let clock = Arc::new(ManualClock::new(START));
         let demo = nsauth_local::demo::ensure(counting.as_ref(), None, None, clock.now())
@@ -209,6 +234,7 @@ impl Stack {
                 table: "unused".into(),
                 api_base: None,
                 ws_url: None,
+                key_cache_seconds,
             }),
         )
         .with_sweeps(runner);

@@ -76,6 +76,7 @@ fn deps_over(store: Arc<dyn Store>, clock: Arc<ManualClock>) -> Deps {
             table: "t".into(),
             api_base: None,
             ws_url: None,
+            key_cache_seconds: 0,
         }),
     )
 }
@@ -720,6 +721,7 @@ async fn local_websocket_endpoint_delivers_login() {
             table: "t".into(),
             api_base: None,
             ws_url: None,
+            key_cache_seconds: 0,
         }),
     );
     tokio::spawn(nsauth_local::ws::notify(

@@ -139,6 +139,7 @@ async fn a_request_answers_503_before_its_lambda_deadline() {
             table: "never-answers".into(),
             api_base: None,
             ws_url: None,
+            key_cache_seconds: 0,
         }),
     );
     let req = lambda_request(

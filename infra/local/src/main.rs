@@ -89,6 +89,7 @@ async fn run() -> Result<(), String> {
             table,
             api_base: None,
             ws_url: Some(format!("{}/ws", base.replacen("http://", "ws://", 1))),
+            key_cache_seconds: Config::key_cache_from_env()?,
         }),
     )
     // Passes over an account's sessions run on a task, off the request (the stream's job in

@@ -8,6 +8,7 @@
 //! is still 401, and with a good key 400, whatever order the handler parsed them in.
 //!
 //! - [`website`]: the website backend's calls: the key check, the session of a nonce.
+//! - [`key_cache`]: the optional few-second cache of server and API key items.
 //! - [`sessions`]: createSession, getSession, logout, registerUser, getQrEnrol.
 //! - [`block`]: the browser side: QR and HTML block, footer, the polling status.
 //! - [`phone`]: the signed phone API: enrolment, show, approve, deny, logout, lists.
@@ -31,6 +32,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod block;
+pub mod key_cache;
 pub mod lifetimes;
 pub mod limits;
 pub mod listings;

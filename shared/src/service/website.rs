@@ -30,10 +30,19 @@ pub async fn authorise(
     credentials: &Credentials,
     needs: &[Permission],
 ) -> Result<Authorised, ApiError> {
-    let (server, record) = deps
-        .servers
-        .get_server_and_key(&credentials.serverid, credentials.key.keyid())
-        .await?;
+    let keyid = credentials.key.keyid();
+    let now = deps.clock.now();
+    let (server, record) = match deps.key_cache.get(&credentials.serverid, keyid, now) {
+        Some((server, record)) => (Some(server), Some(record)),
+        None => {
+            let (server, record) = deps
+                .servers
+                .get_server_and_key(&credentials.serverid, keyid)
+                .await?;
+            deps.key_cache.put(server.as_ref(), record.as_ref(), now);
+            (server, record)
+        }
+    };
     credentials.verify(server, record, needs)
 }
 
@@ -58,10 +67,24 @@ pub async fn open(
 ) -> Result<WebsiteSession, ApiError> {
     let credentials = &call.credentials;
     let hsid = call.nonce.hsid(&credentials.serverid);
-    let (server, record, session) = deps
-        .sessions
-        .get_session_with_key(&hsid, &credentials.serverid, credentials.key.keyid())
-        .await?;
+    let keyid = credentials.key.keyid();
+    let now = deps.clock.now();
+    let (server, record, session) = match deps.key_cache.get(&credentials.serverid, keyid, now) {
+        // The key is checked against the cached item before the session is used, as below.
+        Some((server, record)) => (
+            Some(server),
+            Some(record),
+            deps.sessions.get_session(&hsid).await?,
+        ),
+        None => {
+            let read = deps
+                .sessions
+                .get_session_with_key(&hsid, &credentials.serverid, keyid)
+                .await?;
+            deps.key_cache.put(read.0.as_ref(), read.1.as_ref(), now);
+            read
+        }
+    };
     let Authorised {
         server,
         permissions,
