@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 ARGS ?=
 
-.PHONY: tools check-template test bench soak soak-short dev admin build deploy deploy-guided
+.PHONY: tools check-template test bench bench-e2e soak soak-short dev admin build deploy deploy-guided
 
 ## Install the pinned test tools into .tools/ (no-op when up to date).
 tools:
@@ -43,7 +43,7 @@ test:
 	limit 900 infra/scripts/openapi-check.sh 2>&1 | tee -a $$blog; \
 	limit 600 infra/scripts/compat-check.sh 2>&1 | tee -a $$blog; \
 	limit 600 $(MAKE) --no-print-directory soak-short 2>&1 | tee -a $$blog; \
-	limit 600 $(MAKE) --no-print-directory bench PROFILE=dev RUNS=2 2>&1 | tee -a $$blog; \
+	limit 600 $(MAKE) --no-print-directory bench PROFILE=dev RUNS=2 LOGINS=20 SECONDS_TP=1 2>&1 | tee -a $$blog; \
 	step 5/6 "lint: $(CARGO) clippy --workspace --all-targets --locked -- -D warnings"; \
 	limit 1200 $(CARGO) clippy --workspace --all-targets --locked -- -D warnings; \
 	step 6/6 "template: infra/scripts/check-template.sh"; \
@@ -51,8 +51,9 @@ test:
 
 ## Cold start of get_session (with and without its init-time warm-up) beside a lambda_http
 ## hello world, against a Runtime API emulator and moto: init time, first answer, peak RSS;
-## then the binary and zipped package size of every function (release; RUNS=20 by default).
-## `make test` runs a short form (dev profile, 2 runs) so that the bench keeps working.
+## then the binary and zipped package size of every function (release; RUNS=20 by default);
+## then `bench-e2e` (below). `make test` runs a short form (dev profile, 2 runs, 20 logins,
+## 1 s of throughput) so that the bench keeps working.
 PROFILE ?= release
 FUNCTIONS := create_session get_session website_sessions account_admin phone_api push_login \
 	login_block websocket notifier
@@ -69,6 +70,17 @@ bench: tools
 	  login_block=target/$$dir/login_block account_admin=target/$$dir/account_admin \
 	  hello=target/$$dir/hello_lambda \
 	  $(foreach f,$(FUNCTIONS),--size $(f)=target/$$dir/$(f))
+	@$(MAKE) --no-print-directory bench-e2e
+
+## End to end on the local stack over dynalite (infra/bench/src/bin/e2e.rs): QR login latency
+## over LOGINS logins (approve to the WebSocket's LOGIN frame and to the getSession after it),
+## then getSession throughput at concurrency 1 and 32 for SECONDS_TP seconds each.
+LOGINS ?= 200
+SECONDS_TP ?= 5
+bench-e2e: tools
+	@$(CARGO) build --locked --quiet --profile $(PROFILE) -p nsauth-bench --bin e2e
+	@dir=$$([[ $(PROFILE) == dev ]] && echo debug || echo $(PROFILE)); \
+	infra/scripts/with-services.sh target/$$dir/e2e --logins $(LOGINS) --seconds $(SECONDS_TP)
 
 ## The soak test with faults (docs/operations.md, "Soak test"): the local stack over dynalite
 ## through a fault-injecting proxy, dynalite killed twice, 32 clients for 10 minutes, every
