@@ -107,6 +107,12 @@ impl Account {
         }
     }
 
+    /// Whether its enrolment is finished: only such an account is read as an account
+    /// (see [`Account::enrolling`]).
+    pub fn is_finished(&self) -> bool {
+        self.enrolling.is_none()
+    }
+
     pub fn next_version(&self) -> Account {
         let mut a = self.clone();
         a.version += 1;

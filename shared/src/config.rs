@@ -61,18 +61,39 @@ impl Config {
 
     /// `NSAUTH_KEY_CACHE_SECONDS`: unset or empty is 0 (off).
     pub fn key_cache_from_env() -> Result<u32, String> {
-        let max = MAX_KEY_CACHE_SECONDS;
-        match std::env::var("NSAUTH_KEY_CACHE_SECONDS")
-            .ok()
-            .filter(|v| !v.trim().is_empty())
-        {
-            None => Ok(0),
-            Some(v) => match v.trim().parse::<u32>() {
-                Ok(n) if n <= max => Ok(n),
-                _ => Err(format!(
-                    "NSAUTH_KEY_CACHE_SECONDS {v:?} must be a whole number of seconds, 0 to {max}"
-                )),
-            },
+        parse_key_cache_seconds(std::env::var("NSAUTH_KEY_CACHE_SECONDS").ok().as_deref())
+    }
+}
+
+/// The value of `NSAUTH_KEY_CACHE_SECONDS`: a whole number of seconds, 0 to
+/// [`MAX_KEY_CACHE_SECONDS`]; unset or blank is 0 (off).
+fn parse_key_cache_seconds(value: Option<&str>) -> Result<u32, String> {
+    let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(0);
+    };
+    match v.parse::<u32>() {
+        Ok(n) if n <= MAX_KEY_CACHE_SECONDS => Ok(n),
+        _ => Err(format!(
+            "NSAUTH_KEY_CACHE_SECONDS {v:?} must be a whole number of seconds, 0 to \
+             {MAX_KEY_CACHE_SECONDS}"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_key_cache_seconds as parse;
+
+    #[test]
+    fn key_cache_seconds() {
+        assert_eq!(parse(None), Ok(0));
+        assert_eq!(parse(Some("  ")), Ok(0));
+        assert_eq!(parse(Some("0")), Ok(0));
+        assert_eq!(parse(Some(" 15 ")), Ok(15));
+        assert_eq!(parse(Some("60")), Ok(60));
+        for bad in ["61", "-1", "1.5", "ten", "99999999999"] {
+            let e = parse(Some(bad)).unwrap_err();
+            assert!(e.contains("NSAUTH_KEY_CACHE_SECONDS"), "{bad}: {e}");
         }
     }
 }

@@ -227,3 +227,51 @@ async fn an_enrolment_cut_off_and_never_retried_leaves_no_listed_account() {
         assert_eq!(accounts(&stack).await, 0);
     }
 }
+
+/// A link refused for good (used by another key) gives the key back: the same key then
+/// enrols with a new link. A fault keeps the key claimed (another try of the same
+/// enrolment may still be under way and succeed with it): the same key with another link is
+/// then 409 key_enrolled, and its own link, retried, finishes the enrolment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_link_gives_the_key_back_and_a_fault_keeps_it() {
+    let (stack, faults) = stack_with_faults().await;
+    let used = stack.enrol_link(&new_nonce(), "").await;
+    stack.phone().enrol(&used, "First", None).await.unwrap();
+    let key = nsauth::signing::generate_key();
+    let mut phone = stack.phone();
+    let e = phone
+        .enrol_with_key(&used, "Phone", None, &key)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("token_used"), "{e}");
+    let fresh = stack.enrol_link(&new_nonce(), "").await;
+    stack.clock.advance(1);
+    let acc = phone
+        .enrol_with_key(&fresh, "Phone", None, &key)
+        .await
+        .expect("the refused link gave the key back");
+    assert_eq!(accounts(&stack).await, 2);
+
+    let key = nsauth::signing::generate_key();
+    let mut phone = stack.phone();
+    let link = stack.enrol_link(&new_nonce(), "").await;
+    *faults.before.lock().unwrap() = Some("use_enrol_token");
+    let e = phone
+        .enrol_with_key(&link, "Phone", None, &key)
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(503), "{e}");
+    let other = stack.enrol_link(&new_nonce(), "").await;
+    stack.clock.advance(1);
+    let e = phone
+        .enrol_with_key(&other, "Phone", None, &key)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("key_enrolled"), "{e}");
+    let second = phone
+        .enrol_with_key(&link, "Phone", None, &key)
+        .await
+        .expect("its own link finishes it");
+    assert_ne!(second.accountid, acc.accountid);
+    assert_eq!(accounts(&stack).await, 3);
+}

@@ -19,6 +19,7 @@ async fn a_cached_key_saves_reads_and_a_revocation_waits_for_it() {
         "with the key cached a poll reads only its session"
     );
     // A wrong secret for the cached key id is still refused.
+    stack.counting.reset();
     let keyid = stack.apikey["nsk_".len().."nsk_".len() + 11].to_string();
     let forged = format!("nsk_{keyid}_{}", "A".repeat(43));
     let (status, v) = nsauth_tests::json(
@@ -32,6 +33,11 @@ async fn a_cached_key_saves_reads_and_a_revocation_waits_for_it() {
     )
     .await;
     nsauth_tests::assert_error(status, &v, 401, "invalid_api_key");
+    assert!(
+        stack.counting.counts().is_empty(),
+        "a call refused against the cached key reads nothing: {:?}",
+        stack.counting.counts()
+    );
     // Revoked: still taken while the cached item is younger than the setting (the
     // documented delay), refused after.
     stack

@@ -1103,6 +1103,75 @@ async fn unfinished_accounts(store: &dyn Store) {
     assert_eq!(index[0].accountid, 5);
 }
 
+/// The combined reads of a website call (server, key, session) and of a phone call on a
+/// session (server, account, session): each part answered, or `None` when it is missing, in
+/// one request.
+async fn combined_reads(store: &dyn Store) {
+    let a = server("combined");
+    store.create_server(&a).await.unwrap();
+    let sid = &a.serverid;
+    let key = ApiKey::generate();
+    let record = ApiKeyRecord::new(
+        sid.clone(),
+        &key,
+        vec![Permission::Sessions],
+        String::new(),
+        NOW,
+    );
+    store.put_api_key(&record).await.unwrap();
+    let s = session(&a);
+    store.create_session(&s).await.unwrap();
+    let acc = account(&a, 3, None);
+    store.create_account(&acc).await.unwrap();
+
+    let (srv, rec, sess) = store
+        .get_session_with_key(&s.hsid, sid, key.keyid())
+        .await
+        .unwrap();
+    assert_eq!(srv.map(|x| x.serverid), Some(sid.clone()));
+    assert_eq!(rec.map(|r| r.keyid), Some(key.keyid().to_string()));
+    assert_eq!(sess, Some(s.clone()));
+    let other = Nonce::generate().hsid(sid);
+    let (srv, rec, sess) = store
+        .get_session_with_key(&other, sid, "nokeyid0000")
+        .await
+        .unwrap();
+    assert!(srv.is_some() && rec.is_none() && sess.is_none());
+    let (srv, rec, sess) = store
+        .get_session_with_key(&s.hsid, &ServerId::generate(), key.keyid())
+        .await
+        .unwrap();
+    assert!(srv.is_none() && rec.is_none());
+    assert_eq!(
+        sess,
+        Some(s.clone()),
+        "the session is read whatever the server"
+    );
+
+    let (srv, found, sess) = store
+        .get_session_with_account(&s.hsid, sid, 3)
+        .await
+        .unwrap();
+    assert!(srv.is_some());
+    assert_eq!(found, Some(acc));
+    assert_eq!(sess, Some(s.clone()));
+    let (_, found, sess) = store
+        .get_session_with_account(&other, sid, 4)
+        .await
+        .unwrap();
+    assert!(found.is_none() && sess.is_none());
+    // An unfinished enrolment's account is not one.
+    let mut pending = account(&a, 5, None);
+    pending.enrolling = Some(NOW + 4_200);
+    store.create_account(&pending).await.unwrap();
+    let (_, found, sess) = store
+        .get_session_with_account(&s.hsid, sid, 5)
+        .await
+        .unwrap();
+    assert!(found.is_none());
+    assert_eq!(sess, Some(s));
+}
+
 async fn contract(store: Arc<dyn Store>) {
     servers_and_keys(store.as_ref()).await;
     sessions(store.as_ref()).await;
@@ -1113,6 +1182,7 @@ async fn contract(store: Arc<dyn Store>) {
     subscriptions(store.as_ref()).await;
     sweeps_and_key_claims(store.as_ref()).await;
     unfinished_accounts(store.as_ref()).await;
+    combined_reads(store.as_ref()).await;
     login_ends(store.as_ref()).await;
 }
 

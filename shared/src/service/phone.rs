@@ -516,7 +516,7 @@ async fn make_account(
 /// Finishes an enrolment's account once its session login is written: from then on it is
 /// listed and the phone may use it. Idempotent (a concurrent retry may finish it first).
 async fn finish_enrolment(deps: &Deps, account: Account) -> Result<Account, ApiError> {
-    if account.enrolling.is_none() {
+    if account.is_finished() {
         return Ok(account);
     }
     let mut done = account.next_version();

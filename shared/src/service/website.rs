@@ -69,26 +69,25 @@ pub async fn open(
     let hsid = call.nonce.hsid(&credentials.serverid);
     let keyid = credentials.key.keyid();
     let now = deps.clock.now();
-    let (server, record, session) = match deps.key_cache.get(&credentials.serverid, keyid, now) {
-        // The key is checked against the cached item before the session is used, as below.
-        Some((server, record)) => (
-            Some(server),
-            Some(record),
-            deps.sessions.get_session(&hsid).await?,
-        ),
+    let (authorised, session) = match deps.key_cache.get(&credentials.serverid, keyid, now) {
+        // A cached key is checked first: a call refused reads nothing.
+        Some((server, record)) => {
+            let authorised = credentials.verify(Some(server), Some(record), needs)?;
+            (authorised, deps.sessions.get_session(&hsid).await?)
+        }
         None => {
-            let read = deps
+            let (server, record, session) = deps
                 .sessions
                 .get_session_with_key(&hsid, &credentials.serverid, keyid)
                 .await?;
-            deps.key_cache.put(read.0.as_ref(), read.1.as_ref(), now);
-            read
+            deps.key_cache.put(server.as_ref(), record.as_ref(), now);
+            (credentials.verify(server, record, needs)?, session)
         }
     };
     let Authorised {
         server,
         permissions,
-    } = credentials.verify(server, record, needs)?;
+    } = authorised;
     let session = session.map(|s| own(s, &server.serverid)).transpose()?;
     Ok(WebsiteSession {
         server,

@@ -71,11 +71,6 @@ fn write_id() -> String {
     crate::ids::b64url(&crate::ids::random_bytes::<12>())
 }
 
-/// Whether an account's enrolment is finished: only such accounts are read as accounts.
-fn finished(a: &Account) -> bool {
-    a.enrolling.is_none()
-}
-
 fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
@@ -819,7 +814,7 @@ impl SessionStore for DynamoStore {
         let (server, mut rest) = self.batch_get_server_with(serverid, others).await?;
         let session = rest.pop().flatten().map(from_item).transpose()?;
         let account: Option<Account> = rest.pop().flatten().map(from_item).transpose()?;
-        Ok((server, account.filter(finished), session))
+        Ok((server, account.filter(Account::is_finished), session))
     }
 
     async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
@@ -947,7 +942,7 @@ impl AccountStore for DynamoStore {
         Ok(self
             .get_enrolment_account(serverid, accountid)
             .await?
-            .filter(finished))
+            .filter(Account::is_finished))
     }
 
     async fn get_enrolment_account(
@@ -971,7 +966,7 @@ impl AccountStore for DynamoStore {
             )
             .await?;
         let account: Option<Account> = account.map(from_item).transpose()?;
-        Ok((server, account.filter(finished)))
+        Ok((server, account.filter(Account::is_finished)))
     }
 
     async fn update_account(
@@ -1050,7 +1045,7 @@ impl AccountStore for DynamoStore {
             .into_iter()
             .map(from_item)
             .collect::<Result<_, _>>()?;
-        Ok(accounts.into_iter().filter(finished).collect())
+        Ok(accounts.into_iter().filter(Account::is_finished).collect())
     }
 
     async fn put_sweep(&self, sweep: &AccountSweep) -> Result<(), StoreError> {

@@ -124,6 +124,14 @@ impl Tables {
         self.expiry.insert(entry);
     }
 
+    /// A finished account (an unfinished enrolment's is read only by that enrolment).
+    fn account(&self, serverid: &ServerId, accountid: u64) -> Option<Account> {
+        self.accounts
+            .get(&(serverid.clone(), accountid))
+            .filter(|a| a.is_finished())
+            .cloned()
+    }
+
     /// Takes a deleted item out of the expiry index.
     fn unfile(&mut self, ttl: UnixTime, item: Expiring) {
         self.expiry.remove(&(ttl, item));
@@ -303,10 +311,7 @@ impl SessionStore for MemoryStore {
         let t = self.lock();
         Ok((
             t.servers.get(serverid).cloned(),
-            t.accounts
-                .get(&(serverid.clone(), accountid))
-                .filter(|a| a.enrolling.is_none())
-                .cloned(),
+            t.account(serverid, accountid),
             t.sessions.get(hsid).cloned(),
         ))
     }
@@ -426,12 +431,7 @@ impl AccountStore for MemoryStore {
         serverid: &ServerId,
         accountid: u64,
     ) -> Result<Option<Account>, StoreError> {
-        Ok(self
-            .lock()
-            .accounts
-            .get(&(serverid.clone(), accountid))
-            .filter(|a| a.enrolling.is_none())
-            .cloned())
+        Ok(self.lock().account(serverid, accountid))
     }
 
     async fn get_enrolment_account(
@@ -454,10 +454,7 @@ impl AccountStore for MemoryStore {
         let t = self.lock();
         Ok((
             t.servers.get(serverid).cloned(),
-            t.accounts
-                .get(&(serverid.clone(), accountid))
-                .filter(|a| a.enrolling.is_none())
-                .cloned(),
+            t.account(serverid, accountid),
         ))
     }
 
@@ -504,9 +501,7 @@ impl AccountStore for MemoryStore {
             .accounts
             .values()
             .filter(|a| {
-                &a.serverid == serverid
-                    && a.userid.as_deref() == Some(userid)
-                    && a.enrolling.is_none()
+                &a.serverid == serverid && a.userid.as_deref() == Some(userid) && a.is_finished()
             })
             .cloned()
             .collect())
@@ -517,7 +512,7 @@ impl AccountStore for MemoryStore {
             .lock()
             .accounts
             .values()
-            .filter(|a| &a.serverid == serverid && a.enrolling.is_none())
+            .filter(|a| &a.serverid == serverid && a.is_finished())
             .map(|a| AccountKey {
                 accountid: a.accountid,
                 userid: a.userid.clone(),
@@ -535,9 +530,7 @@ impl AccountStore for MemoryStore {
         let inner = self.lock();
         Ok(accountids
             .iter()
-            .filter_map(|id| inner.accounts.get(&(serverid.clone(), *id)))
-            .filter(|a| a.enrolling.is_none())
-            .cloned()
+            .filter_map(|id| inner.account(serverid, *id))
             .collect())
     }
 
