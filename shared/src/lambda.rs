@@ -10,7 +10,7 @@ use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::deps::Deps;
 use crate::http::dispatch_guarded;
-use crate::http::routes::Function;
+use crate::http::routes::FunctionRoutes;
 use crate::push::{NoPush, PlatformApps, PushSender, SnsPush};
 use crate::service::sweeps::ByStream;
 use crate::store::DynamoStore;
@@ -49,17 +49,18 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 }
 
 /// A function's whole `main`: an HTTP function whose routes push
-/// ([`Function::pushes`]): it links the SNS client.
-pub fn start(function: Function) -> Result<(), lambda_http::Error> {
+/// (`Function::pushes`): it links the SNS client. `routes` is the function's own table
+/// (`routes::PHONE_API`, ...): the binary links only the handlers it names.
+pub fn start(routes: &'static FunctionRoutes) -> Result<(), lambda_http::Error> {
     use_one_ca_bundle();
-    runtime()?.block_on(run(function))
+    runtime()?.block_on(run(routes))
 }
 
 /// A function's whole `main`: an HTTP function none of whose routes push. Its binary does
 /// not link the SNS client (nothing it calls names it).
-pub fn start_without_push(function: Function) -> Result<(), lambda_http::Error> {
+pub fn start_without_push(routes: &'static FunctionRoutes) -> Result<(), lambda_http::Error> {
     use_one_ca_bundle();
-    runtime()?.block_on(run_without_push(function))
+    runtime()?.block_on(run_without_push(routes))
 }
 
 /// The `websocket` function's `main`.
@@ -153,28 +154,28 @@ async fn deps_with_push(aws: &aws_config::SdkConfig, config: Config, warm_sns: b
     deps_from(dynamodb, push, config)
 }
 
-async fn serve_http(function: Function, deps: Deps) -> Result<(), lambda_http::Error> {
+async fn serve_http(routes: &'static FunctionRoutes, deps: Deps) -> Result<(), lambda_http::Error> {
     lambda_http::run(service_fn(move |req: Request| {
         let deps = deps.clone();
-        async move { Ok::<_, Infallible>(dispatch_guarded(deps, Some(function), req).await) }
+        async move { Ok::<_, Infallible>(dispatch_guarded(deps, routes, req).await) }
     }))
     .await
 }
 
-pub async fn run(function: Function) -> Result<(), lambda_http::Error> {
+pub async fn run(routes: &'static FunctionRoutes) -> Result<(), lambda_http::Error> {
     // JSON when Lambda's log format is JSON (the template sets it), text otherwise.
     lambda_http::tracing::init_default_subscriber();
     let aws = crate::aws::sdk_config().await;
-    let deps = deps_with_push(&aws, Config::from_env()?, function.pushes()).await;
-    serve_http(function, deps).await
+    let deps = deps_with_push(&aws, Config::from_env()?, routes.function.pushes()).await;
+    serve_http(routes, deps).await
 }
 
-pub async fn run_without_push(function: Function) -> Result<(), lambda_http::Error> {
+pub async fn run_without_push(routes: &'static FunctionRoutes) -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
-    if function.pushes() {
+    if routes.function.pushes() {
         return Err(format!(
             "{} pushes: its main must call nsauth::lambda::start",
-            function.binary_name()
+            routes.function.binary_name()
         )
         .into());
     }
@@ -182,7 +183,7 @@ pub async fn run_without_push(function: Function) -> Result<(), lambda_http::Err
     let config = Config::from_env()?;
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     prewarm(&dynamodb, &config.table, async {}).await;
-    serve_http(function, deps_from(dynamodb, Arc::new(NoPush), config)).await
+    serve_http(routes, deps_from(dynamodb, Arc::new(NoPush), config)).await
 }
 
 fn env(name: &str) -> Option<String> {

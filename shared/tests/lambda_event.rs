@@ -91,7 +91,7 @@ async fn get_session_from_an_api_gateway_event() {
         None,
     );
     let req = lambda_http::request::from_str(&ev).unwrap();
-    let resp = dispatch(&deps, Some(Function::GetSession), req).await;
+    let resp = dispatch(&deps, Function::GetSession.routes(), req).await;
     assert_eq!(resp.status(), 200);
     let st = body_json(&resp);
     assert_eq!(st["state"], "pending");
@@ -122,7 +122,7 @@ async fn create_session_with_a_base64_body() {
         Some(ctx),
     );
     let req = lambda_http::request::from_str(&ev).unwrap();
-    let resp = dispatch(&deps, Some(Function::CreateSession), req).await;
+    let resp = dispatch(&deps, Function::CreateSession.routes(), req).await;
     assert_eq!(resp.status(), 201);
     let created = body_json(&resp);
     let hsid = nsauth::ids::Hsid::parse(created["hsid"].as_str().unwrap()).unwrap();
@@ -141,7 +141,7 @@ async fn a_function_serves_only_its_own_routes() {
         None,
     );
     let req = lambda_http::request::from_str(&ev).unwrap();
-    let resp = dispatch(&deps, Some(Function::CreateSession), req).await;
+    let resp = dispatch(&deps, Function::CreateSession.routes(), req).await;
     assert_eq!(resp.status(), 405);
     assert_eq!(body_json(&resp)["error"], "method_not_allowed");
 }
@@ -153,7 +153,7 @@ async fn oversized_event_body_is_413() {
     let big = vec![b' '; 64 * 1024 + 1];
     let ev = event("POST", &path, json!({"x-apikey": key}), Some(&big));
     let req = lambda_http::request::from_str(&ev).unwrap();
-    let resp = dispatch(&deps, Some(Function::CreateSession), req).await;
+    let resp = dispatch(&deps, Function::CreateSession.routes(), req).await;
     assert_eq!(resp.status(), 413);
     assert_eq!(body_json(&resp)["error"], "payload_too_large");
 }
@@ -166,13 +166,13 @@ async fn unmatched_requests_get_the_apis_json_errors() {
     let path = format!("/servers/{sid}/sessions");
     let ev = event("PATCH", &path, json!({"x-apikey": key}), None);
     let req = lambda_http::request::from_str(&ev).unwrap();
-    let resp = dispatch(&deps, Some(Function::LoginBlock), req).await;
+    let resp = dispatch(&deps, Function::LoginBlock.routes(), req).await;
     assert_eq!(resp.status(), 405);
     assert_eq!(resp.headers()["allow"], "POST, GET");
     assert_eq!(body_json(&resp)["error"], "method_not_allowed");
     let ev = event("GET", "/nope/at/all", json!({}), None);
     let req = lambda_http::request::from_str(&ev).unwrap();
-    let resp = dispatch(&deps, Some(Function::LoginBlock), req).await;
+    let resp = dispatch(&deps, Function::LoginBlock.routes(), req).await;
     assert_eq!(resp.status(), 404);
     assert_eq!(body_json(&resp)["error"], "not_found");
 }
@@ -184,7 +184,7 @@ async fn nested_arrays_are_not_objects() {
     let ctx = br#"{"announceinfo": [{"action":"x"}, "1.2.3.4", "ua", ""]}"#;
     let ev = event("POST", &path, json!({"x-apikey": key}), Some(ctx));
     let req = lambda_http::request::from_str(&ev).unwrap();
-    let resp = dispatch(&deps, Some(Function::CreateSession), req).await;
+    let resp = dispatch(&deps, Function::CreateSession.routes(), req).await;
     assert_eq!(resp.status(), 400);
     assert_eq!(body_json(&resp)["error"], "invalid_field");
 }

@@ -153,7 +153,7 @@ async fn a_request_answers_503_before_its_lambda_deadline() {
     let started = Instant::now();
     let resp = tokio::time::timeout(
         Duration::from_secs(20),
-        dispatch_guarded(deps, Some(Function::GetSession), req),
+        dispatch_guarded(deps, Function::GetSession.routes(), req),
     )
     .await
     .expect("an answer, not a hang");
@@ -212,7 +212,7 @@ async fn sns_hanging_answers_503_and_gives_the_counts_back() {
             &nonce,
             6_000,
         );
-        let resp = dispatch_guarded(stack.deps.clone(), Some(Function::PushLogin), req).await;
+        let resp = dispatch_guarded(stack.deps.clone(), Function::PushLogin.routes(), req).await;
         let retry = resp.headers().get("retry-after").cloned();
         let body: serde_json::Value = serde_json::from_slice(resp.body().as_ref()).unwrap();
         (resp.status().as_u16(), retry, body)

@@ -2,5 +2,5 @@
 //! shared handlers.
 
 fn main() -> Result<(), lambda_http::Error> {
-    nsauth::lambda::start_without_push(nsauth::http::routes::Function::LoginBlock)
+    nsauth::lambda::start_without_push(&nsauth::http::routes::LOGIN_BLOCK)
 }

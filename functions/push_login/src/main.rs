@@ -2,5 +2,5 @@
 //! shared handlers.
 
 fn main() -> Result<(), lambda_http::Error> {
-    nsauth::lambda::start(nsauth::http::routes::Function::PushLogin)
+    nsauth::lambda::start(&nsauth::http::routes::PUSH_LOGIN)
 }

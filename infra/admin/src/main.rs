@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use nsauth::apikey::Permission;
 use nsauth::clock::{Clock, SystemClock, rfc3339};
-use nsauth::http::routes::{Function, ROUTES};
+use nsauth::http::routes::{Function, PATHS};
 use nsauth::ids::ServerId;
 use nsauth::service::admin;
 use nsauth::settings::{SETTING_NAMES, ServerSettings};
@@ -104,7 +104,7 @@ fn routes_json() -> serde_json::Value {
     Function::ALL
         .iter()
         .map(|f| {
-            let routes: Vec<String> = ROUTES
+            let routes: Vec<String> = PATHS
                 .iter()
                 .filter(|r| r.function == *f)
                 .map(|r| format!("{} {}", r.method, r.path))

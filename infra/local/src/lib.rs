@@ -16,6 +16,7 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt};
 use nsauth::Deps;
 use nsauth::error::ApiError;
+use nsauth::http::routes::AllRoutes;
 use nsauth::http::{MAX_BODY_BYTES, dispatch_guarded, error};
 use nsauth::push::LocalPush;
 use tokio::net::TcpListener;
@@ -177,7 +178,7 @@ pub async fn handle(
         Err(refusal) => return refusal,
     };
     let req = to_lambda_request(parts, bytes, remote);
-    to_hyper_response(dispatch_guarded(deps, None, req).await)
+    to_hyper_response(dispatch_guarded(deps, AllRoutes, req).await)
 }
 
 /// How often the local stack writes down the logins `session_lifetime` ended (AWS: every

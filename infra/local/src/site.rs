@@ -24,6 +24,7 @@ use hyper::http::{HeaderValue, header};
 use lambda_http::Body;
 use nsauth::Deps;
 use nsauth::http::dispatch;
+use nsauth::http::routes::AllRoutes;
 use nsauth::ids::{Nonce, ServerId};
 
 mod admin;
@@ -127,7 +128,7 @@ impl Ctx<'_> {
         let (parts, ()) = req.into_parts();
         let req =
             crate::to_lambda_request(parts, Bytes::from(body.unwrap_or_default()), self.remote);
-        let resp = dispatch(self.deps, None, req).await;
+        let resp = dispatch(self.deps, AllRoutes, req).await;
         let status = resp.status().as_u16();
         let text = match resp.body() {
             Body::Text(t) => t.clone(),

@@ -8,30 +8,26 @@ use lambda_http::{Body, Request, RequestExt};
 
 use crate::deps::Deps;
 use crate::error::ApiError;
-use crate::http::routes::{self, Function, ROUTES};
+use crate::http::routes::{self, PATHS, Served};
 use crate::http::{MAX_BODY_BYTES, error};
 
-/// Routes a request to its handler and turns every outcome into a response. `function`
-/// limits the routes to those of one Lambda function; the local stack passes `None`.
-pub async fn dispatch(deps: &Deps, function: Option<Function>, req: Request) -> Response<Body> {
+/// Routes a request to its handler and turns every outcome into a response. `served` is
+/// one Lambda function's table (`routes::GET_SESSION`, ...) or, in the local stack,
+/// `routes::AllRoutes`.
+pub async fn dispatch(deps: &Deps, served: impl Served, req: Request) -> Response<Body> {
     let started = Instant::now();
     let method = req.method().clone();
-    let routes = ROUTES
-        .iter()
-        .filter(|r| function.is_none_or(|f| r.function == f));
-    let found = match routes::find(routes, &method, req.uri().path()) {
+    let found = match routes::find(served.routes(), &method, req.uri().path()) {
         // A path served by other functions with other methods is a 405 with their methods,
         // as the local stack answers: this function also takes API Gateway's unmatched
         // requests (the `$default` route), so its error must describe the whole API.
-        Err(ApiError::NotFound(_)) if function.is_some() => {
-            match routes::find(ROUTES.iter(), &method, req.uri().path()) {
-                Err(e @ ApiError::MethodNotAllowed { .. }) => Err(e),
-                _ => Err(ApiError::NotFound(format!(
-                    "no route for {}; see the API documentation",
-                    req.uri().path()
-                ))),
-            }
-        }
+        Err(ApiError::NotFound(_)) => match routes::find(PATHS.iter(), &method, req.uri().path()) {
+            Err(e @ ApiError::MethodNotAllowed { .. }) => Err(e),
+            _ => Err(ApiError::NotFound(format!(
+                "no route for {}; see the API documentation",
+                req.uri().path()
+            ))),
+        },
         other => other,
     };
     let route_path = found.as_ref().map(|(r, _)| r.path).unwrap_or("-");
@@ -66,13 +62,9 @@ const MIN_BUDGET: Duration = Duration::from_millis(200);
 /// of dropping the connection or leaving API Gateway to answer with a bare error. A
 /// request cut off mid-way is no worse than Lambda's own timeout: every state change is
 /// one conditional write, so stored data stays consistent.
-pub async fn dispatch_guarded(
-    deps: Deps,
-    function: Option<Function>,
-    req: Request,
-) -> Response<Body> {
+pub async fn dispatch_guarded(deps: Deps, served: impl Served, req: Request) -> Response<Body> {
     let budget = request_budget(&req, SystemTime::now());
-    let mut task = tokio::spawn(async move { dispatch(&deps, function, req).await });
+    let mut task = tokio::spawn(async move { dispatch(&deps, served, req).await });
     match tokio::time::timeout(budget, &mut task).await {
         Ok(Ok(resp)) => resp,
         Ok(Err(e)) => {

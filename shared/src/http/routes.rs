@@ -1,5 +1,6 @@
 //! The route table: every route of the HTTP API once, with the Lambda function that serves
-//! it and its handler. Dispatch is the table (find the route, call its handler); the
+//! it and its handler, one table per function so that each function's binary links only its
+//! own handlers. Dispatch is the table (find the route, call its handler); the
 //! template's events, the `cargo lambda watch` router and docs/openapi.yaml are checked
 //! against it (`nsauth-admin routes` prints it; infra/scripts/check_template.py and
 //! openapi_check.py compare).
@@ -80,6 +81,7 @@ macro_rules! handler {
     }};
 }
 
+/// One route: where it is and the handler that serves it.
 pub struct Route {
     pub method: Method,
     /// API Gateway route path with `{param}` segments.
@@ -94,64 +96,167 @@ impl std::fmt::Debug for Route {
     }
 }
 
-const fn route(method: Method, path: &'static str, function: Function, handler: Handler) -> Route {
-    Route {
-        method,
-        path,
-        function,
-        handler,
+/// A route without its handler: what answers 404 and 405 need to know of the whole API.
+/// A function's binary holds all of these but only its own [`Route`]s, so that it links
+/// only the handlers (and through them the services) it serves.
+#[derive(Debug)]
+pub struct RoutePath {
+    pub method: Method,
+    pub path: &'static str,
+    pub function: Function,
+}
+
+/// What [`find`] matches on.
+pub trait Located {
+    fn method(&self) -> &Method;
+    fn path(&self) -> &'static str;
+}
+
+impl Located for Route {
+    fn method(&self) -> &Method {
+        &self.method
+    }
+    fn path(&self) -> &'static str {
+        self.path
     }
 }
 
-use Function as F;
-use Method as M;
+impl Located for RoutePath {
+    fn method(&self) -> &Method {
+        &self.method
+    }
+    fn path(&self) -> &'static str {
+        self.path
+    }
+}
 
-#[rustfmt::skip]
-pub static ROUTES: &[Route] = &[
-    route(M::POST, "/servers/{serverid}/sessions", F::CreateSession, handler!(s::create_session)),
-    route(M::GET, "/servers/{serverid}/sessions", F::GetSession, handler!(s::get_session)),
-    route(M::POST, "/servers/{serverid}/sessions/logout", F::WebsiteSessions, handler!(s::logout)),
-    route(M::POST, "/servers/{serverid}/sessions/registeruser", F::WebsiteSessions, handler!(s::register_user)),
-    route(M::GET, "/servers/{serverid}/sessions/qr/enrol", F::WebsiteSessions, handler!(s::qr_enrol)),
-    route(M::GET, "/servers/{serverid}/accounts/{accountid}", F::AccountAdmin, handler!(a::get_account)),
-    route(M::PUT, "/servers/{serverid}/accounts/{accountid}", F::AccountAdmin, handler!(a::update_account)),
-    route(M::DELETE, "/servers/{serverid}/accounts/{accountid}", F::AccountAdmin, handler!(a::delete_account)),
-    route(M::PUT, "/servers/{serverid}/accounts/{accountid}/user", F::AccountAdmin, handler!(a::update_account_user)),
-    route(M::GET, "/servers/{serverid}/accounts/{accountid}/sessions", F::AccountAdmin, handler!(a::account_sessions)),
-    route(M::GET, "/servers/{serverid}/accounts", F::AccountAdmin, handler!(a::all_accounts)),
-    route(M::GET, "/servers/{serverid}/users", F::AccountAdmin, handler!(a::users)),
-    route(M::GET, "/servers/{serverid}/users/{userid}", F::AccountAdmin, handler!(a::get_user)),
-    route(M::GET, "/servers/{serverid}/users/{userid}/accounts", F::AccountAdmin, handler!(a::get_user)),
-    route(M::DELETE, "/servers/{serverid}/users/{userid}", F::AccountAdmin, handler!(a::delete_user)),
-    route(M::DELETE, "/servers/{serverid}/users/{userid}/accounts", F::AccountAdmin, handler!(a::delete_user_accounts)),
-    route(M::POST, "/servers/{serverid}/sessions/transactions", F::PushLogin, handler!(t::create_transaction)),
-    route(M::GET, "/servers/{serverid}/transactions/{transactionid}", F::WebsiteSessions, handler!(t::transaction_result)),
-    route(M::POST, "/servers/{serverid}/sessions/provokelogin", F::PushLogin, handler!(u::provoke_login)),
-    route(M::POST, "/servers/{serverid}/users/{userid}/provokelogin", F::PushLogin, handler!(u::provoke_login_on_user)),
-    route(M::POST, "/servers/{serverid}/accounts/{accountid}/provokelogin", F::PushLogin, handler!(u::provoke_login_on_account)),
-    route(M::GET, "/servers/{serverid}/sessions/qr/login", F::LoginBlock, handler!(b::qr_login)),
-    route(M::POST, "/servers/{serverid}/sessions/qr/login", F::LoginBlock, handler!(b::qr_login)),
-    route(M::GET, "/servers/{serverid}/sessions/html/login", F::LoginBlock, handler!(b::html_login)),
-    route(M::POST, "/servers/{serverid}/sessions/html/login", F::LoginBlock, handler!(b::html_login)),
-    route(M::GET, "/servers/{serverid}/sessions/html/footer", F::LoginBlock, handler!(b::html_footer)),
-    route(M::POST, "/servers/{serverid}/sessions/html/footer", F::LoginBlock, handler!(b::html_footer)),
-    route(M::GET, "/servers/{serverid}/sessions/html/enrol", F::WebsiteSessions, handler!(b::html_enrol)),
-    route(M::GET, "/servers/{serverid}/sessions/livetoken", F::LoginBlock, handler!(b::live_token)),
-    route(M::GET, "/status/{serverid}/{hsid}", F::LoginBlock, handler!(b::status)),
-    route(M::GET, "/assets/{name}", F::LoginBlock, handler!(b::asset)),
-    route(M::POST, "/app/v1/enrol", F::PhoneApi, handler!(p::enrol)),
-    route(M::GET, "/app/v1/sessions", F::PhoneApi, handler!(p::list)),
-    route(M::GET, "/app/v1/sessions/{hsid}", F::PhoneApi, handler!(p::show)),
-    route(M::POST, "/app/v1/sessions/{hsid}/approve", F::PhoneApi, handler!(p::approve)),
-    route(M::POST, "/app/v1/sessions/{hsid}/deny", F::PhoneApi, handler!(p::deny)),
-    route(M::POST, "/app/v1/sessions/{hsid}/logout", F::PhoneApi, handler!(p::logout)),
-    route(M::POST, "/app/v1/inapp", F::PhoneApi, handler!(p::inapp)),
-    route(M::PUT, "/app/v1/push", F::PhoneApi, handler!(p::push_token)),
-    route(M::DELETE, "/app/v1/account", F::PhoneApi, handler!(p::delete_account)),
-    route(M::GET, "/app/v1/transactions/{tid}", F::PhoneApi, handler!(p::show_transaction)),
-    route(M::POST, "/app/v1/transactions/{tid}/approve", F::PhoneApi, handler!(p::approve_transaction)),
-    route(M::POST, "/app/v1/transactions/{tid}/decline", F::PhoneApi, handler!(p::decline_transaction)),
-];
+/// The routes of one Lambda function. A function's `main` names its own static (e.g.
+/// [`GET_SESSION`]), never [`Function::routes`], which reaches every table.
+#[derive(Debug)]
+pub struct FunctionRoutes {
+    pub function: Function,
+    pub routes: &'static [Route],
+}
+
+/// Declares each function's route table and [`PATHS`] from one list, so the two cannot
+/// disagree.
+macro_rules! tables {
+    ($( $table:ident = $function:ident [ $( $method:ident $path:literal => $handler:path; )* ] )*) => {
+        $(
+            pub static $table: FunctionRoutes = FunctionRoutes {
+                function: Function::$function,
+                routes: &[ $( Route {
+                    method: Method::$method,
+                    path: $path,
+                    function: Function::$function,
+                    handler: handler!($handler),
+                } ),* ],
+            };
+        )*
+
+        /// Every route of the API, without handlers.
+        pub static PATHS: &[RoutePath] = &[ $( $( RoutePath {
+            method: Method::$method,
+            path: $path,
+            function: Function::$function,
+        } ),* ),* ];
+
+        impl Function {
+            /// The function's route table. Reaches every table: for the local stack, tests
+            /// and tools, not for a function's `main`.
+            pub fn routes(self) -> &'static FunctionRoutes {
+                match self { $( Function::$function => &$table ),* }
+            }
+        }
+    };
+}
+
+tables! {
+    CREATE_SESSION = CreateSession [
+        POST "/servers/{serverid}/sessions" => s::create_session;
+    ]
+    GET_SESSION = GetSession [
+        GET "/servers/{serverid}/sessions" => s::get_session;
+    ]
+    WEBSITE_SESSIONS = WebsiteSessions [
+        POST "/servers/{serverid}/sessions/logout" => s::logout;
+        POST "/servers/{serverid}/sessions/registeruser" => s::register_user;
+        GET "/servers/{serverid}/sessions/qr/enrol" => s::qr_enrol;
+        GET "/servers/{serverid}/sessions/html/enrol" => b::html_enrol;
+        GET "/servers/{serverid}/transactions/{transactionid}" => t::transaction_result;
+    ]
+    ACCOUNT_ADMIN = AccountAdmin [
+        GET "/servers/{serverid}/accounts/{accountid}" => a::get_account;
+        PUT "/servers/{serverid}/accounts/{accountid}" => a::update_account;
+        DELETE "/servers/{serverid}/accounts/{accountid}" => a::delete_account;
+        PUT "/servers/{serverid}/accounts/{accountid}/user" => a::update_account_user;
+        GET "/servers/{serverid}/accounts/{accountid}/sessions" => a::account_sessions;
+        GET "/servers/{serverid}/accounts" => a::all_accounts;
+        GET "/servers/{serverid}/users" => a::users;
+        GET "/servers/{serverid}/users/{userid}" => a::get_user;
+        GET "/servers/{serverid}/users/{userid}/accounts" => a::get_user;
+        DELETE "/servers/{serverid}/users/{userid}" => a::delete_user;
+        DELETE "/servers/{serverid}/users/{userid}/accounts" => a::delete_user_accounts;
+    ]
+    PUSH_LOGIN = PushLogin [
+        POST "/servers/{serverid}/sessions/transactions" => t::create_transaction;
+        POST "/servers/{serverid}/sessions/provokelogin" => u::provoke_login;
+        POST "/servers/{serverid}/users/{userid}/provokelogin" => u::provoke_login_on_user;
+        POST "/servers/{serverid}/accounts/{accountid}/provokelogin" => u::provoke_login_on_account;
+    ]
+    LOGIN_BLOCK = LoginBlock [
+        GET "/servers/{serverid}/sessions/qr/login" => b::qr_login;
+        POST "/servers/{serverid}/sessions/qr/login" => b::qr_login;
+        GET "/servers/{serverid}/sessions/html/login" => b::html_login;
+        POST "/servers/{serverid}/sessions/html/login" => b::html_login;
+        GET "/servers/{serverid}/sessions/html/footer" => b::html_footer;
+        POST "/servers/{serverid}/sessions/html/footer" => b::html_footer;
+        GET "/servers/{serverid}/sessions/livetoken" => b::live_token;
+        GET "/status/{serverid}/{hsid}" => b::status;
+        GET "/assets/{name}" => b::asset;
+    ]
+    PHONE_API = PhoneApi [
+        POST "/app/v1/enrol" => p::enrol;
+        GET "/app/v1/sessions" => p::list;
+        GET "/app/v1/sessions/{hsid}" => p::show;
+        POST "/app/v1/sessions/{hsid}/approve" => p::approve;
+        POST "/app/v1/sessions/{hsid}/deny" => p::deny;
+        POST "/app/v1/sessions/{hsid}/logout" => p::logout;
+        POST "/app/v1/inapp" => p::inapp;
+        PUT "/app/v1/push" => p::push_token;
+        DELETE "/app/v1/account" => p::delete_account;
+        GET "/app/v1/transactions/{tid}" => p::show_transaction;
+        POST "/app/v1/transactions/{tid}/approve" => p::approve_transaction;
+        POST "/app/v1/transactions/{tid}/decline" => p::decline_transaction;
+    ]
+}
+
+/// Every route with its handler, function by function: the local stack serves them all.
+pub fn all_routes() -> impl Iterator<Item = &'static Route> + Clone {
+    Function::ALL.iter().flat_map(|f| f.routes().routes.iter())
+}
+
+/// The routes a dispatcher serves. A type rather than a value, so that a function's binary,
+/// which dispatches over its own [`FunctionRoutes`], holds no path to the other handlers.
+pub trait Served: Copy + Send + Sync + 'static {
+    fn routes(self) -> impl Iterator<Item = &'static Route>;
+}
+
+impl Served for &'static FunctionRoutes {
+    fn routes(self) -> impl Iterator<Item = &'static Route> {
+        self.routes.iter()
+    }
+}
+
+/// The whole API (the local stack).
+#[derive(Debug, Clone, Copy)]
+pub struct AllRoutes;
+
+impl Served for AllRoutes {
+    fn routes(self) -> impl Iterator<Item = &'static Route> {
+        all_routes()
+    }
+}
 
 /// The longest a path may be before it is refused unread (every id in it is bounded).
 const MAX_PATH_LEN: usize = 1024;
@@ -179,13 +284,13 @@ fn match_path(template: &'static str, path: &str) -> Option<PathParams> {
     }
 }
 
-/// Finds the route for a request among those of one function (or all, in the local stack).
+/// Finds the route for a request among those given (one function's, all, or [`PATHS`]).
 /// A trailing slash is ignored (SPEC section 4).
-pub fn find<'r>(
-    routes: impl Iterator<Item = &'r Route> + Clone,
+pub fn find<'r, R: Located + 'r>(
+    routes: impl Iterator<Item = &'r R>,
     method: &Method,
     path: &str,
-) -> Result<(&'r Route, PathParams), ApiError> {
+) -> Result<(&'r R, PathParams), ApiError> {
     if path.len() > MAX_PATH_LEN {
         return Err(ApiError::NotFound("no such route".into()));
     }
@@ -195,11 +300,11 @@ pub fn find<'r>(
     };
     let mut allowed: Vec<&str> = Vec::new();
     for r in routes {
-        if let Some(params) = match_path(r.path, path) {
-            if r.method == method {
+        if let Some(params) = match_path(r.path(), path) {
+            if r.method() == method {
                 return Ok((r, params));
             }
-            allowed.push(r.method.as_str());
+            allowed.push(r.method().as_str());
         }
     }
     if allowed.is_empty() {
@@ -220,41 +325,62 @@ mod tests {
     #[test]
     fn each_route_once() {
         let mut seen = std::collections::BTreeSet::new();
-        for r in ROUTES {
+        for r in all_routes() {
             assert!(seen.insert((r.method.as_str(), r.path)), "{r:?} twice");
             assert!(r.path.starts_with('/') && !r.path.ends_with('/'), "{r:?}");
+        }
+        let paths: std::collections::BTreeSet<_> = PATHS
+            .iter()
+            .map(|r| (r.method.as_str(), r.path, r.function.binary_name()))
+            .collect();
+        let routes: std::collections::BTreeSet<_> = all_routes()
+            .map(|r| (r.method.as_str(), r.path, r.function.binary_name()))
+            .collect();
+        assert_eq!(paths, routes);
+        assert_eq!(PATHS.len(), routes.len());
+    }
+
+    #[test]
+    fn a_function_table_holds_only_its_own_routes() {
+        for f in Function::ALL {
+            let table = f.routes();
+            assert_eq!(table.function, f);
+            assert!(!table.routes.is_empty(), "{f:?} has no routes");
+            assert!(table.routes.iter().all(|r| r.function == f), "{f:?}");
         }
     }
 
     #[test]
     fn matches_with_params_and_trailing_slash() {
-        let (r, p) = find(ROUTES.iter(), &Method::GET, "/servers/abc/sessions/").unwrap();
+        let (r, p) = find(all_routes(), &Method::GET, "/servers/abc/sessions/").unwrap();
         assert_eq!(
             (&r.method, r.function),
             (&Method::GET, Function::GetSession)
         );
         assert_eq!(p.get("serverid"), "abc");
-        let (r, _) = find(ROUTES.iter(), &Method::POST, "/servers/abc/sessions").unwrap();
+        let (r, _) = find(all_routes(), &Method::POST, "/servers/abc/sessions").unwrap();
         assert_eq!(r.function, Function::CreateSession);
-        let (_, p) = find(ROUTES.iter(), &Method::GET, "/servers/a%2Fb/sessions").unwrap();
+        let (_, p) = find(all_routes(), &Method::GET, "/servers/a%2Fb/sessions").unwrap();
         assert_eq!(p.get("serverid"), "a/b");
     }
 
     #[test]
     fn unknown_paths_and_methods() {
-        let e = find(ROUTES.iter(), &Method::GET, "/servers/abc").unwrap_err();
+        let e = find(all_routes(), &Method::GET, "/servers/abc").unwrap_err();
         assert_eq!(e.code(), "not_found");
-        let e = find(ROUTES.iter(), &Method::DELETE, "/servers/abc/sessions").unwrap_err();
+        let e = find(all_routes(), &Method::DELETE, "/servers/abc/sessions").unwrap_err();
         assert_eq!(e.code(), "method_not_allowed");
         assert!(e.to_string().contains("POST") && e.to_string().contains("GET"));
-        assert!(find(ROUTES.iter(), &Method::GET, "/servers//sessions").is_err());
-        assert!(find(ROUTES.iter(), &Method::GET, "/servers/%ff/sessions").is_err());
-        assert!(find(ROUTES.iter(), &Method::GET, "//").is_err());
-        assert!(find(ROUTES.iter(), &Method::GET, "").is_err());
-        let only_create = ROUTES
-            .iter()
-            .filter(|r| r.function == Function::CreateSession);
-        let e = find(only_create, &Method::GET, "/servers/abc/sessions").unwrap_err();
+        assert!(find(all_routes(), &Method::GET, "/servers//sessions").is_err());
+        assert!(find(all_routes(), &Method::GET, "/servers/%ff/sessions").is_err());
+        assert!(find(all_routes(), &Method::GET, "//").is_err());
+        assert!(find(all_routes(), &Method::GET, "").is_err());
+        let e = find(
+            CREATE_SESSION.routes.iter(),
+            &Method::GET,
+            "/servers/abc/sessions",
+        )
+        .unwrap_err();
         assert_eq!(e.code(), "method_not_allowed");
     }
 }
