@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 ARGS ?=
 
-.PHONY: tools check-template test bench bench-e2e soak soak-short dev admin build deploy deploy-guided
+.PHONY: tools check-template test bench bench-e2e bench-profiles soak soak-short dev admin build deploy deploy-guided
 
 ## Install the pinned test tools into .tools/ (no-op when up to date).
 tools:
@@ -49,27 +49,35 @@ test:
 	step 6/6 "template: infra/scripts/check-template.sh"; \
 	limit 900 $(MAKE) --no-print-directory check-template
 
-## Cold start of get_session (with and without its init-time warm-up) beside a lambda_http
-## hello world, against a Runtime API emulator and moto: init time, first answer, peak RSS;
-## then the binary and zipped package size of every function (release; RUNS=20 by default);
-## then `bench-e2e` (below). `make test` runs a short form (dev profile, 2 runs, 20 logins,
+## Cold start of every HTTP function (get_session with and without its init-time warm-up)
+## beside a lambda_http hello world and the DynamoDB-client floor, against a Runtime API
+## emulator and moto: init time, first answer, peak RSS, and their ratios to the hello world;
+## the binary and zipped package size of every function (release; RUNS=20 by default); the
+## DynamoDB requests and consumed capacity of each login step over dynalite
+## (infra/bench/src/bin/capacity.rs); then `bench-e2e` (below). `make test` runs a short form (dev profile, 2 runs, 20 logins,
 ## 1 s of throughput) so that the bench keeps working.
 PROFILE ?= release
 FUNCTIONS := create_session get_session website_sessions account_admin phone_api push_login \
 	login_block websocket notifier
 RUNS ?= 20
+# The functions are built on their own, as `sam build` builds them: built together with the
+# bench crate, cargo would unify their dependencies' features with the tests' ones.
 bench: tools
-	@$(CARGO) build --locked --quiet --profile $(PROFILE) -p nsauth-bench $(FUNCTIONS:%=-p %)
+	@$(CARGO) build --locked --quiet --profile $(PROFILE) $(FUNCTIONS:%=-p %)
+	@$(CARGO) build --locked --quiet --profile $(PROFILE) -p nsauth-bench
 	@$(CARGO) build --locked --quiet -p nsauth-admin
 	@dir=$$([[ $(PROFILE) == dev ]] && echo debug || echo $(PROFILE)); \
 	infra/scripts/with-services.sh python3 infra/bench/coldstart.py --runs $(RUNS) \
-	  --admin target/debug/nsauth-admin \
+	  --admin target/debug/nsauth-admin --fixture target/$$dir/coldstart_fixture \
 	  get_session=target/$$dir/get_session \
 	  get_session_noprewarm=target/$$dir/get_session@NSAUTH_PREWARM=off \
 	  create_session=target/$$dir/create_session website_sessions=target/$$dir/website_sessions \
 	  login_block=target/$$dir/login_block account_admin=target/$$dir/account_admin \
-	  hello=target/$$dir/hello_lambda \
+	  hello=target/$$dir/hello_lambda dynamodb_floor=target/$$dir/dynamodb_floor \
+	  phone_api=target/$$dir/phone_api push_login=target/$$dir/push_login \
 	  $(foreach f,$(FUNCTIONS),--size $(f)=target/$$dir/$(f))
+	@dir=$$([[ $(PROFILE) == dev ]] && echo debug || echo $(PROFILE)); \
+	infra/scripts/with-services.sh target/$$dir/capacity
 	@$(MAKE) --no-print-directory bench-e2e
 
 ## End to end on the local stack over dynalite (infra/bench/src/bin/e2e.rs): QR login latency
@@ -81,6 +89,11 @@ bench-e2e: tools
 	@$(CARGO) build --locked --quiet --profile $(PROFILE) -p nsauth-bench --bin e2e
 	@dir=$$([[ $(PROFILE) == dev ]] && echo debug || echo $(PROFILE)); \
 	infra/scripts/with-services.sh target/$$dir/e2e --logins $(LOGINS) --seconds $(SECONDS_TP)
+
+## Release profiles side by side (infra/bench/profiles.sh): a clean build of every function
+## per candidate profile, sizes and the CPU time of a signed phone call. Over half an hour.
+bench-profiles:
+	@infra/bench/profiles.sh $(PROFILES)
 
 ## The soak test with faults (docs/operations.md, "Soak test"): the local stack over dynalite
 ## through a fault-injecting proxy, dynalite killed twice, 32 clients for 10 minutes, every

@@ -2,13 +2,18 @@
 """Cold start of Lambda function binaries, side by side, against a Lambda Runtime API
 emulated here and DynamoDB on moto (started by infra/scripts/with-services.sh).
 
-usage: coldstart.py [--runs N] --admin NSAUTH_ADMIN_BIN NAME=BINARY[@VAR=VALUE] ...
+usage: coldstart.py [--runs N] --admin NSAUTH_ADMIN_BIN [--fixture COLDSTART_FIXTURE_BIN]
+                    NAME=BINARY[@VAR=VALUE] ...
 
 Each run starts every binary once, in turn (so that the machine's state affects them
-alike), hands it one event of its own routes (EVENTS below; getSession for a binary not
-listed there: an API Gateway HTTP API request with a valid key and a nonce whose session
-exists), and kills it after the answer. It prints, per binary, the
-median, lowest and 90th percentile of:
+alike), hands it one event of its own routes (EVENTS below, by the binary's file name;
+getSession for a binary not listed there: an API Gateway HTTP API request with a valid key
+and a nonce whose session exists), and kills it after the answer. The phone API's event is
+a phone request signed just before it is handed over, and push login's a push to an
+account with a push endpoint on moto's SNS, with a new nonce each time: both need accounts
+enrolled by the reference authenticator, which `--fixture` (infra/bench/src/bin/
+coldstart_fixture.rs) enrols and signs with. It prints, per binary, the median, lowest and
+90th percentile of:
 
   init   from exec to the function's first GET /runtime/invocation/next: process start,
          SDK clients, configuration (what Lambda bills as the init phase)
@@ -16,20 +21,24 @@ median, lowest and 90th percentile of:
          connection set-up (TCP to moto here; TCP and TLS in AWS)
   rss    peak resident memory (VmHWM) after the first answer, in MB
 
-and the size of each binary. A function must answer 2xx (the hello world answers its
-text); anything else is reported as a failure. Figures depend on the machine: compare
+and, when a binary named `hello` is in the run, the median of each figure over the hello
+world's (init/hello, first/hello, rss/hello); then the size of each binary. A function
+must answer 2xx (the hello world answers its text; push login must also have reached the
+account); anything else is reported as a failure. Figures depend on the machine: compare
 binaries measured in the same run, never across runs.
 """
 
 import argparse
 import io
 import json
+import math
 import os
 import re
 import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -136,54 +145,133 @@ class QuietServer(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-# What each function is handed: (method, route path under /servers/{serverid}); every one
-# answers 2xx for the bench's server, key and session. The phone API and push login need a
-# signed request or an enrolled account and are measured for size only.
+# What each function is handed, by the binary's file name: (method, route); every one
+# answers 2xx. Website routes are under /servers/{serverid}, with the bench's server, key
+# and one nonce whose session exists (made by the warm-up). Two need enrolled accounts (the
+# fixture's, see `Accounts`), and each run gets an event of its own:
+#   phone_api   the phone's list of its sessions, signed by the phone's key just before it
+#               is handed over (a signed request is good for 120 s of its `ts`; its host is
+#               the one the event carries)
+#   push_login  provokeLoginOnUser of a user whose one account has a push endpoint on
+#               moto's SNS (platform application NSAUTH_FCM_APP_ARN), with a new nonce (a new
+#               pending session) each run; the users take turns so that none is pushed more
+#               than the server's push_limit (raised to its maximum for the bench)
 EVENTS = {
     "get_session": ("GET", "/sessions"),
     "create_session": ("POST", "/sessions"),
     "website_sessions": ("POST", "/sessions/logout"),
     "login_block": ("GET", "/sessions/qr/login"),
     "account_admin": ("GET", "/accounts"),
+    "push_login": ("POST", "/users/{userid}/provokelogin"),
+    "phone_api": ("GET", "/app/v1/sessions"),
 }
+# The functions whose events need the fixture's accounts.
+NEEDS_ACCOUNTS = ("phone_api", "push_login")
+# The host the events are sent to (and the phone requests signed for).
+HOST = "bench.execute-api.us-east-1.amazonaws.com"
+# The server's push limits during the bench: push_limit's maximum, push_window's minimum.
+PUSH_LIMIT = 100
+PUSH_WINDOW = 60
 
 
-def api_event(serverid: str, apikey: str, nonce: str, method: str = "GET", route: str = "/sessions") -> bytes:
-    path = f"/servers/{serverid}{route}"
-    return json.dumps(
-        {
-            "version": "2.0",
-            "routeKey": f"{method} /servers/{{serverid}}{route}",
-            "rawPath": path,
-            "rawQueryString": "",
-            "headers": {
-                "x-apikey": apikey,
-                "x-nonce": nonce,
-                "host": "bench.execute-api.us-east-1.amazonaws.com",
-                "user-agent": "coldstart/1",
+def api_event(method: str, path: str, route_key: str, headers: dict, path_params=None,
+              query: str = "", body: str = "") -> bytes:
+    """An API Gateway HTTP API (payload 2.0) event on the `$default` stage."""
+    event = {
+        "version": "2.0",
+        "routeKey": f"{method} {route_key}",
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": dict(headers, host=HOST, **{"user-agent": "coldstart/1"}),
+        "requestContext": {
+            "accountId": "000000000000",
+            "apiId": "bench",
+            "domainName": HOST,
+            "domainPrefix": "bench",
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "203.0.113.9",
+                "userAgent": "coldstart/1",
             },
-            "requestContext": {
-                "accountId": "000000000000",
-                "apiId": "bench",
-                "domainName": "bench.execute-api.us-east-1.amazonaws.com",
-                "domainPrefix": "bench",
-                "http": {
-                    "method": method,
-                    "path": path,
-                    "protocol": "HTTP/1.1",
-                    "sourceIp": "203.0.113.9",
-                    "userAgent": "coldstart/1",
-                },
-                "requestId": "bench",
-                "routeKey": f"{method} /servers/{{serverid}}{route}",
-                "stage": "$default",
-                "time": "02/Dec/2026:10:00:00 +0000",
-                "timeEpoch": int(time.time() * 1000),
-            },
-            "pathParameters": {"serverid": serverid},
-            "isBase64Encoded": False,
-        }
-    ).encode()
+            "requestId": "bench",
+            "routeKey": f"{method} {route_key}",
+            "stage": "$default",
+            "time": "02/Dec/2026:10:00:00 +0000",
+            "timeEpoch": int(time.time() * 1000),
+        },
+        "isBase64Encoded": False,
+    }
+    if path_params:
+        event["pathParameters"] = path_params
+    if body:
+        event["body"] = body
+    return json.dumps(event).encode()
+
+
+def website_event(serverid: str, apikey: str, nonce: str, method: str, route: str,
+                  params=None, body: str = "") -> bytes:
+    """A website backend call: `route` under /servers/{serverid}, its {name}s from params."""
+    params = params or {}
+    headers = {"x-apikey": apikey, "x-nonce": nonce}
+    if body:
+        headers["content-type"] = "application/json"
+    return api_event(method, f"/servers/{serverid}" + route.format(**params),
+                     f"/servers/{{serverid}}{route}", headers,
+                     dict(params, serverid=serverid), body=body)
+
+
+class FixtureError(Exception):
+    pass
+
+
+def run_fixture(fixture: str, *args: str) -> dict:
+    try:
+        out = subprocess.run([fixture, *args], capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        raise FixtureError(f"coldstart_fixture {args[0]}: no answer in 120 s")
+    if out.returncode != 0:
+        raise FixtureError(f"coldstart_fixture {args[0]} failed: {out.stderr.strip()[-2000:]}")
+    return json.loads(out.stdout)
+
+
+class Accounts:
+    """The fixture's enrolled accounts: one phone, and push users to take turns."""
+
+    def __init__(self, fixture: str, serverid: str, apikey: str, enrolled: dict):
+        self.fixture = fixture
+        self.serverid = serverid
+        self.apikey = apikey
+        self.phone = enrolled["phone"]
+        self.push_users = [a["userid"] for a in enrolled["push"]]
+        self.pushes = 0
+
+    def phone_event(self, method: str, route: str) -> bytes:
+        """A request of the phone signed now (the binaries run with the system clock too)."""
+        r = run_fixture(self.fixture, "sign", "--keyfile", self.phone["keyfile"],
+                        "--serverid", self.serverid, "--host", HOST, method, route)
+        return api_event(r["method"], r["path"], route, r["headers"], query=r["query"],
+                         body=r["body"])
+
+    def push_event(self, method: str, route: str) -> bytes:
+        userid = self.push_users[self.pushes % len(self.push_users)]
+        self.pushes += 1
+        body = json.dumps({"announceinfo": {"info": {"action": "Log in to Bench"},
+                                            "ip": "198.51.100.4"}})
+        return website_event(self.serverid, self.apikey, "bench-" + uuid.uuid4().hex, method,
+                             route, {"userid": userid}, body)
+
+
+def check_pushed(answer: dict):
+    """Push login's 200 must also say the push went out."""
+    try:
+        pushed = json.loads(answer.get("body") or "{}").get("pushed")
+    except (ValueError, AttributeError):
+        pushed = None
+    if not pushed:
+        return f"pushed to nobody: {json.dumps(answer)[:300]}"
+    return None
 
 
 def peak_rss_mb(pid: int):
@@ -197,7 +285,7 @@ def peak_rss_mb(pid: int):
     return None
 
 
-def measure(binary: str, env: dict, event: bytes):
+def measure(binary: str, env: dict, event: bytes, check=None):
     inv = Invocation(event)
     server = QuietServer(inv)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -222,11 +310,14 @@ def measure(binary: str, env: dict, event: bytes):
     if inv.error:
         return {"error": inv.error[:500]}
     try:
-        status = json.loads(inv.answer).get("statusCode")
+        answer = json.loads(inv.answer)
+        status = answer.get("statusCode")
     except (ValueError, AttributeError):
-        status = None
+        answer, status = None, None
     if status is not None and not 200 <= status < 300:
         return {"error": f"answered {status}: {inv.answer[:300]!r}"}
+    if check and (problem := check(answer if isinstance(answer, dict) else {})):
+        return {"error": problem}
     return {
         "init": (inv.first_next - inv.started) * 1000,
         "first": (inv.answered - inv.delivered) * 1000,
@@ -253,10 +344,14 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--runs", type=int, default=20)
     p.add_argument("--admin", required=True, help="the nsauth-admin binary")
+    p.add_argument("--fixture", help="the coldstart_fixture binary (needed for "
+                   + " and ".join(NEEDS_ACCOUNTS) + ")")
     p.add_argument("--size", action="append", default=[], metavar="NAME=BINARY",
                    help="also report this binary's size and zipped size (not started)")
     p.add_argument("binaries", nargs="+", metavar="NAME=BINARY")
     a = p.parse_args()
+    if a.runs < 1:
+        sys.exit("--runs must be at least 1")
     pairs = []
     extra_env = {}
     for item in a.binaries:
@@ -269,6 +364,11 @@ def main():
         if setting:
             var, _, value = setting.partition("=")
             extra_env[name] = {var: value}
+    kinds = {name: os.path.basename(path) for name, path in pairs}
+    needs_accounts = any(k in NEEDS_ACCOUNTS for k in kinds.values())
+    if needs_accounts and not (a.fixture and os.access(a.fixture, os.X_OK)):
+        sys.exit(f"{' and '.join(NEEDS_ACCOUNTS)} need --fixture COLDSTART_FIXTURE_BIN "
+                 "(target/<profile>/coldstart_fixture, of nsauth-bench)")
     moto = os.environ.get("NSAUTH_TEST_MOTO_URL")
     if not moto:
         sys.exit("NSAUTH_TEST_MOTO_URL is not set: run through infra/scripts/with-services.sh")
@@ -298,42 +398,104 @@ def main():
         AWS_LAMBDA_LOG_FORMAT="JSON",
         AWS_LAMBDA_LOG_LEVEL="INFO",
     )
-    event = api_event(serverid, apikey, nonce)
 
-    def event_of(name: str, path: str) -> bytes:
-        """The event of the function the binary is (by file name), else getSession's."""
-        method, route = EVENTS.get(os.path.basename(path), EVENTS["get_session"])
-        return api_event(serverid, apikey, nonce, method, route)
+    accounts = None
+    if needs_accounts:
+        # Each push counts against the pushed account's push_limit in its window: the
+        # limit at its maximum, and enough users taking turns that no account is pushed
+        # more than the limit over the whole bench (warm-up included), whatever the window.
+        admin(["set", serverid, f"push_limit={PUSH_LIMIT}", f"push_window={PUSH_WINDOW}"],
+              a.admin, base_env)
+        pushes = (a.runs + 1) * sum(1 for k in kinds.values() if k == "push_login")
+        # The phones' key files, deleted at exit.
+        keys = tempfile.TemporaryDirectory(prefix="coldstart-keys-")
+        try:
+            enrolled = run_fixture(
+                a.fixture, "enrol", "--moto", moto, "--table", table, "--serverid", serverid,
+                "--apikey", apikey, "--dir", keys.name,
+                "--push-users", str(max(1, math.ceil(pushes / PUSH_LIMIT))))
+        except FixtureError as e:
+            sys.exit(str(e))
+        accounts = Accounts(a.fixture, serverid, apikey, enrolled)
+        # As the template gives every function. The functions that push read it: push login
+        # publishes through it, and their init (account admin's too) opens SNS's connection
+        # with a read of it, as in AWS; without it they skip that warm-up.
+        env["NSAUTH_FCM_APP_ARN"] = enrolled["fcm_app_arn"]
 
-    # Not measured: the session of the nonce is created once, so every measured request
-    # does the same work (the key check and one session read).
-    warm = measure(pairs[0][1], env, event)
+    def event_of(name: str):
+        """A new event of the function the binary is (by file name), else getSession's;
+        and the check of its answer beyond the 2xx."""
+        kind = kinds[name]
+        method, route = EVENTS.get(kind, EVENTS["get_session"])
+        if kind == "phone_api":
+            return accounts.phone_event(method, route), None
+        if kind == "push_login":
+            return accounts.push_event(method, route), check_pushed
+        return website_event(serverid, apikey, nonce, method, route), None
+
+    # Not measured: the session of the nonce is created once (by getSession), so every
+    # measured request does the same work (the key check and one session read).
+    first = next((name for name, path in pairs if kinds[name] == "get_session"), pairs[0][0])
+    try:
+        warm = measure(dict(pairs)[first], dict(env, **extra_env.get(first, {})),
+                       *event_of(first))
+    except FixtureError as e:
+        warm = {"error": str(e)}
     if "error" in warm:
-        sys.exit(f"{pairs[0][0]}: {warm['error']}")
+        sys.exit(f"{first}: {warm['error']}")
 
     results = {name: [] for name, _ in pairs}
     failures = {name: [] for name, _ in pairs}
     for _ in range(a.runs):
         for name, path in pairs:
-            r = measure(path, dict(env, **extra_env.get(name, {})), event_of(name, path))
+            # The event is made before the process starts: its signing is not timed.
+            try:
+                event, check = event_of(name)
+            except FixtureError as e:
+                failures[name].append(str(e))
+                continue
+            r = measure(path, dict(env, **extra_env.get(name, {})), event, check)
             (failures if "error" in r else results)[name].append(r.get("error", r))
 
+    def figures(name, key):
+        return sorted(r[key] for r in results[name] if r[key] is not None)
+
     def stats(xs):
-        xs = sorted(x for x in xs if x is not None)
         if not xs:
             return "-"
         p90 = xs[min(len(xs) - 1, int(round(0.9 * (len(xs) - 1))))]
         return f"{statistics.median(xs):7.2f} ({xs[0]:.2f}..{p90:.2f})"
 
-    print(f"cold start, {a.runs} runs each, interleaved; median (lowest..p90)")
-    print(f"{'binary':<22} {'size MB':>8}  {'init ms':>22}  {'first ms':>22}  {'peak RSS MB':>22}")
+    # Ratios of medians to the hello world's, when it is in the run.
+    hello = {}
+    if "hello" in results:
+        for key in ("init", "first", "rss"):
+            xs = figures("hello", key)
+            if xs and statistics.median(xs) > 0:
+                hello[key] = statistics.median(xs)
+
+    def ratio(name, key):
+        xs = figures(name, key)
+        if not xs or key not in hello:
+            return "-"
+        return f"{statistics.median(xs) / hello[key]:.2f}"
+
+    print(f"cold start, {a.runs} runs each, interleaved; median (lowest..p90)"
+          + ("; ratios: medians over the hello world's" if "hello" in results else ""))
+    header = f"{'binary':<22} {'size MB':>8}  {'init ms':>22}  {'first ms':>22}  {'peak RSS MB':>22}"
+    if "hello" in results:
+        header += f"  {'init/hello':>10} {'first/hello':>11} {'rss/hello':>9}"
+    print(header)
     for name, path in pairs:
-        rs = results[name]
         size = os.path.getsize(path) / 1e6
-        print(
-            f"{name:<22} {size:8.2f}  {stats([r['init'] for r in rs]):>22}  "
-            f"{stats([r['first'] for r in rs]):>22}  {stats([r['rss'] for r in rs]):>22}"
+        line = (
+            f"{name:<22} {size:8.2f}  {stats(figures(name, 'init')):>22}  "
+            f"{stats(figures(name, 'first')):>22}  {stats(figures(name, 'rss')):>22}"
         )
+        if "hello" in results:
+            line += (f"  {ratio(name, 'init'):>10} {ratio(name, 'first'):>11} "
+                     f"{ratio(name, 'rss'):>9}")
+        print(line)
     for name, errs in failures.items():
         for e in errs[:3]:
             print(f"FAILED {name}: {e}", file=sys.stderr)
