@@ -38,4 +38,3 @@ fn each_main_names_only_its_own_table() {
         }
     }
 }
-
