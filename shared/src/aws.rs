@@ -5,11 +5,20 @@
 //! the caller would get API Gateway's bare 503/504 instead of our JSON error. DynamoDB and
 //! SNS answer in-region in milliseconds, so these bounds only ever fire on an outage; the
 //! request budget of `http::dispatch_guarded` is the last guard above them.
+//!
+//! The SDK crates are built without their default HTTPS client, whose rustls runs on
+//! aws-lc-rs; every client gets [`http_client`] instead: the SDK's own hyper client with
+//! rustls on ring. aws-lc-rs is a large C library (about a megabyte of each binary and
+//! minutes of a clean build); ring does all the TLS 1.2/1.3 a DynamoDB or SNS endpoint
+//! offers. A client built without it fails at its first call ("no HTTP client"), so a
+//! forgotten one shows at once in any test.
 
 use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_dynamodb::config::SharedHttpClient;
+use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 
 /// Establishing a connection (TCP and TLS).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -27,9 +36,18 @@ pub fn timeouts() -> TimeoutConfig {
         .build()
 }
 
+/// The HTTPS client of every SDK client (rustls on ring; trust roots as the SDK loads
+/// them, see `lambda::use_one_ca_bundle`). Clients given one clone share its connections.
+pub fn http_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}
+
 /// Region, credentials and `AWS_ENDPOINT_URL` from the environment, with [`timeouts`].
 pub async fn sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http_client())
         .timeout_config(timeouts())
         .load()
         .await

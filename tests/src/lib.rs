@@ -50,6 +50,7 @@ pub fn dynamo_client(endpoint: &str) -> Client {
 /// The configuration of [`dynamo_client`], for a test that changes a setting.
 pub fn dynamo_config(endpoint: &str) -> aws_sdk_dynamodb::config::Builder {
     aws_sdk_dynamodb::Config::builder()
+        .http_client(nsauth::aws::http_client())
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .endpoint_url(endpoint)
@@ -287,6 +288,7 @@ pub fn sns_client(endpoint: &str) -> aws_sdk_sns::Client {
 /// The configuration of [`sns_client`], for a test that changes a setting.
 pub fn sns_config(endpoint: &str) -> aws_sdk_sns::config::Builder {
     aws_sdk_sns::Config::builder()
+        .http_client(nsauth::aws::http_client())
         .behavior_version(aws_sdk_sns::config::BehaviorVersion::latest())
         .region(aws_sdk_sns::config::Region::new("us-east-1"))
         .endpoint_url(endpoint)

@@ -270,6 +270,7 @@ async fn register_answers_on_moto() {
 /// out as the Lambda event's JSON, which the notifier takes as it comes.
 async fn stream_event(url: &str, table: &str) -> Value {
     let conf = aws_sdk_dynamodbstreams::Config::builder()
+        .http_client(nsauth::aws::http_client())
         .behavior_version(aws_sdk_dynamodbstreams::config::BehaviorVersion::latest())
         .region(aws_sdk_dynamodbstreams::config::Region::new("us-east-1"))
         .endpoint_url(url)
@@ -379,6 +380,7 @@ async fn notifier_sends_frames_from_moto_stream_records() {
         .count();
     assert_eq!(session_records, 4, "create, scan, login, logout");
     let conf = aws_config::SdkConfig::builder()
+        .http_client(nsauth::aws::http_client())
         .behavior_version(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(
