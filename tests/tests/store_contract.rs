@@ -17,8 +17,9 @@ use nsauth::server::Server;
 use nsauth::session::{LoginInfo, Session, SessionState};
 use nsauth::settings::ServerSettings;
 use nsauth::store::{
-    AccountStore, ChangeStream, Counted, DynamoStore, KeyClaim, MemoryStore, PushCounterStore,
-    ReplayStore, ServerStore, SessionStore, Store, StoreError, SubscriptionStore, TableSpec,
+    AccountStore, ChangeStream, Counted, Created, DynamoStore, KeyClaim, MemoryStore,
+    PushCounterStore, ReplayStore, ServerStore, SessionStore, Store, StoreError, SubscriptionStore,
+    TableSpec,
 };
 use nsauth::usercontext::UserContext;
 use nsauth_tests::{dynalite, dynamo_client, dynamo_store, moto, unique_name};
@@ -1286,6 +1287,57 @@ async fn a_table_with_ttl_asked_for_is_made_on_dynalite() {
     let s = session(&a);
     store.create_session(&s).await.unwrap();
     assert_eq!(store.get_session(&s.hsid).await.unwrap(), Some(s));
+}
+
+/// CreateTable is not idempotent, and the SDK retries an attempt that timed out: the table
+/// the first attempt made must not fail the second (`nsauth-admin create-table` on a busy
+/// emulator did). A table of ours is taken; one of another shape under the name is refused
+/// and left as it was.
+#[tokio::test]
+async fn creating_the_table_again_takes_ours_and_refuses_another() {
+    for url in [moto(), dynalite()].into_iter().flatten() {
+        let client = dynamo_client(&url);
+        let table = unique_name("nsauth-again");
+        let first = TableSpec::create(&client, &table, false, false).await;
+        assert_eq!(first.unwrap(), Created::New, "{url}");
+        let again = TableSpec::create(&client, &table, false, false).await;
+        assert_eq!(again.unwrap(), Created::Existing, "{url}");
+
+        let other = unique_name("nsauth-other");
+        client
+            .create_table()
+            .table_name(&other)
+            .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+            .attribute_definitions(
+                aws_sdk_dynamodb::types::AttributeDefinition::builder()
+                    .attribute_name("id")
+                    .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
+                    .build()
+                    .unwrap(),
+            )
+            .key_schema(
+                aws_sdk_dynamodb::types::KeySchemaElement::builder()
+                    .attribute_name("id")
+                    .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let refused = TableSpec::create(&client, &other, false, false).await;
+        let message = refused
+            .expect_err("another table's shape is refused")
+            .to_string();
+        assert!(message.contains("another key schema"), "{url}: {message}");
+        let kept = client
+            .describe_table()
+            .table_name(&other)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(kept.table().unwrap().key_schema().len(), 1, "{url}");
+    }
 }
 
 /// The memory store (the local stack's) forgets replay records and subscriptions whose time

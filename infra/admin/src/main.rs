@@ -9,7 +9,7 @@ use nsauth::http::routes::{Function, PATHS};
 use nsauth::ids::ServerId;
 use nsauth::service::admin;
 use nsauth::settings::{SETTING_NAMES, ServerSettings};
-use nsauth::store::{DynamoStore, ServerStore, TableSpec};
+use nsauth::store::{Created, DynamoStore, ServerStore, TableSpec};
 
 const USAGE: &str = "\
 usage: nsauth-admin [--table TABLE] COMMAND [ARGS]
@@ -140,10 +140,13 @@ async fn run(mut args: Args) -> Result<(), String> {
             let no_ttl = args.flag("--no-ttl");
             let no_stream = args.flag("--no-stream");
             args.done()?;
-            TableSpec::create(&client, &table, !no_ttl, !no_stream)
+            let created = TableSpec::create(&client, &table, !no_ttl, !no_stream)
                 .await
                 .map_err(|e| e.to_string())?;
-            println!("table {table} created");
+            match created {
+                Created::New => println!("table {table} created"),
+                Created::Existing => println!("table {table} exists already, with our keys"),
+            }
         }
         "create-server" => {
             let name = args

@@ -216,13 +216,15 @@ impl TableSpec {
     /// Creates the table as the template does and waits until it is active. `with_ttl`
     /// and `with_stream` are off only for emulators that lack those features; a store that
     /// refuses UpdateTimeToLive as an unknown or unsupported operation (dynalite) gets its
-    /// table without TTL and a warning, while any other failure of it is an error.
+    /// table without TTL and a warning, while any other failure of it is an error. A table
+    /// of the name that is already there is taken when it has our keys and indexes
+    /// ([`Created::Existing`]), refused otherwise.
     pub async fn create(
         client: &Client,
         table: &str,
         with_ttl: bool,
         with_stream: bool,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Created, StoreError> {
         let attr = |n: &str| {
             AttributeDefinition::builder()
                 .attribute_name(n)
@@ -284,7 +286,29 @@ impl TableSpec {
                     .map_err(|e| StoreError::Unavailable(e.to_string()))?,
             );
         }
-        req.send().await.map_err(sdk_err)?;
+        let outcome = match req.send().await {
+            Ok(_) => Created::New,
+            // CreateTable is not idempotent: an attempt that timed out may have made the
+            // table before the SDK retried. A table of our shape is taken; another is not.
+            Err(e) if e.code() == Some("ResourceInUseException") => {
+                let d = client
+                    .describe_table()
+                    .table_name(table)
+                    .send()
+                    .await
+                    .map_err(sdk_err)?;
+                match d.table() {
+                    Some(t) if TableSpec::is_ours(t) => Created::Existing,
+                    _ => {
+                        return Err(StoreError::Unavailable(format!(
+                            "table {table} exists with another key schema or without the \
+                             indexes gsi1 and gsi2"
+                        )));
+                    }
+                }
+            }
+            Err(e) => return Err(sdk_err(e)),
+        };
         // Emulators (and DynamoDB itself) may report CREATING for a while.
         for _ in 0..100 {
             let d = client
@@ -324,8 +348,42 @@ impl TableSpec {
                 Err(e) => return Err(sdk_err(e)),
             }
         }
-        Ok(())
+        Ok(outcome)
     }
+
+    /// Whether a described table has our keys (`pk`, `sk`) and both indexes with theirs.
+    fn is_ours(t: &aws_sdk_dynamodb::types::TableDescription) -> bool {
+        let keys = |schema: &[KeySchemaElement]| -> Vec<(String, KeyType)> {
+            schema
+                .iter()
+                .map(|k| (k.attribute_name().to_string(), k.key_type().clone()))
+                .collect()
+        };
+        let pair = |h: &str, r: &str| {
+            vec![
+                (h.to_string(), KeyType::Hash),
+                (r.to_string(), KeyType::Range),
+            ]
+        };
+        let index = |name: &str| {
+            t.global_secondary_indexes()
+                .iter()
+                .find(|i| i.index_name() == Some(name))
+                .map(|i| keys(i.key_schema()))
+        };
+        keys(t.key_schema()) == pair("pk", "sk")
+            && index(GSI1) == Some(pair("gsi1pk", "gsi1sk"))
+            && index(GSI2) == Some(pair("gsi2pk", "gsi2sk"))
+    }
+}
+
+/// What [`TableSpec::create`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Created {
+    New,
+    /// The table was there already, with our keys and indexes (a retried CreateTable whose
+    /// first attempt made it, or a second `create-table`).
+    Existing,
 }
 
 /// Whether an error code refuses an operation as unknown or unsupported by the store (an

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 
 pub use cursor::SessionCursor;
-pub use dynamo::{DynamoStore, TableSpec};
+pub use dynamo::{Created, DynamoStore, TableSpec};
 pub use memory::MemoryStore;
 pub use stream::{ChangeStream, SessionChange};
 
