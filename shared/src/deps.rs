@@ -10,13 +10,15 @@ use crate::push::PushSender;
 use crate::service::key_cache::KeyCache;
 use crate::service::sweeps::{Inline, SweepRunner};
 use crate::store::{
-    AccountStore, PushCounterStore, ReplayStore, ServerStore, SessionStore, Store,
-    SubscriptionStore,
+    AccountStore, AttributeStore, PushCounterStore, ReplayStore, RoleStore, ServerStore,
+    SessionStore, Store, SubscriptionStore,
 };
 
 #[derive(Clone)]
 pub struct Deps {
     pub servers: Arc<dyn ServerStore>,
+    pub roles: Arc<dyn RoleStore>,
+    pub attributes: Arc<dyn AttributeStore>,
     pub sessions: Arc<dyn SessionStore>,
     pub accounts: Arc<dyn AccountStore>,
     pub push_counters: Arc<dyn PushCounterStore>,
@@ -42,6 +44,8 @@ impl Deps {
     ) -> Self {
         Deps {
             servers: store.clone(),
+            roles: store.clone(),
+            attributes: store.clone(),
             sessions: store.clone(),
             accounts: store.clone(),
             push_counters: store.clone(),

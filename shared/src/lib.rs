@@ -17,10 +17,12 @@
 pub use nsauth_protocol::{enrol, error, ids, links, signing, usercontext, wire};
 pub mod account;
 pub mod apikey;
+pub mod attributes;
 pub mod clock;
 pub mod config;
 pub mod enrolment;
 pub mod qr;
+pub mod role;
 pub mod server;
 pub mod session;
 pub mod settings;

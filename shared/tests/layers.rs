@@ -16,6 +16,8 @@ const FLOORS: &[(&str, u8)] = &[
     // nsauth-protocol.
     ("account", 0),
     ("apikey", 0),
+    ("attributes", 0),
+    ("role", 0),
     ("clock", 0),
     ("config", 0),
     ("enrol", 0),

@@ -223,19 +223,19 @@ proptest! {
         if let Some(k) = ApiKey::parse(&text) {
             prop_assert_eq!(k.expose(), text.as_str());
         }
-        match Credentials::parse(Some(&text), &server) {
+        match Credentials::parse(Some(&text), &server, None) {
             Ok(c) => prop_assert_eq!(c.key.expose(), text.as_str()),
             Err(e) => prop_assert_eq!(e.code(), "invalid_api_key"),
         }
         let k = ApiKey::generate();
         prop_assert!(ApiKey::parse(k.expose()).is_some());
         let sid = ServerId::generate();
-        let c = Credentials::parse(Some(k.expose()), sid.as_str()).unwrap();
+        let c = Credentials::parse(Some(k.expose()), sid.as_str(), None).unwrap();
         prop_assert_eq!((c.key.expose(), &c.serverid), (k.expose(), &sid));
         // One character changed (to one outside the key's alphabet) and it is refused.
         let mut bad = k.expose().to_string();
         bad.replace_range(bad.len() - 1.., "!");
-        prop_assert_eq!(Credentials::parse(Some(&bad), sid.as_str()).err().map(|e| e.code()), Some("invalid_api_key"));
+        prop_assert_eq!(Credentials::parse(Some(&bad), sid.as_str(), None).err().map(|e| e.code()), Some("invalid_api_key"));
     }
 
     /// Cursors of session lists: any text decodes to a cursor or to nothing; cursors made

@@ -42,7 +42,7 @@ async fn a_cached_key_saves_reads_and_a_revocation_waits_for_it() {
     // documented delay), refused after.
     stack
         .store()
-        .revoke_api_key(&stack.serverid, &keyid, stack.clock.now())
+        .revoke_role(&keyid, stack.clock.now())
         .await
         .unwrap();
     stack.clock.advance(5);
@@ -64,7 +64,7 @@ async fn without_the_setting_a_revocation_is_immediate() {
     let keyid = stack.apikey["nsk_".len().."nsk_".len() + 11].to_string();
     stack
         .store()
-        .revoke_api_key(&stack.serverid, &keyid, stack.clock.now())
+        .revoke_role(&keyid, stack.clock.now())
         .await
         .unwrap();
     let (status, v) = stack.call(Method::GET, "/sessions", Some(&n), None).await;

@@ -63,14 +63,14 @@ async fn a_qr_login_takes_eleven_requests_and_one_per_poll() {
     let c = taken(&stack);
     assert_eq!(
         c,
-        calls(&["get_server_and_key", "create_session"]),
+        calls(&["get_server_and_role", "create_session"]),
         "createSession"
     );
     whole += total(&c);
 
     stack.status(&n).await;
     let c = taken(&stack);
-    assert_eq!(c, calls(&["get_session_with_key"]), "a getSession poll");
+    assert_eq!(c, calls(&["get_session_with_role"]), "a getSession poll");
     whole += total(&c);
 
     phone.show(&url).await.unwrap();
@@ -102,7 +102,7 @@ async fn a_qr_login_takes_eleven_requests_and_one_per_poll() {
     let st = stack.status(&n).await;
     assert_eq!(st["state"], "loggedin");
     let c = taken(&stack);
-    assert_eq!(c, calls(&["get_session_with_key"]), "the final poll");
+    assert_eq!(c, calls(&["get_session_with_role"]), "the final poll");
     whole += total(&c);
     assert_eq!(whole, 11, "a whole QR login");
 
@@ -132,7 +132,7 @@ async fn push_and_in_app_logins() {
     assert_eq!(
         taken(&stack),
         calls(&[
-            "get_session_with_key",
+            "get_session_with_role",
             "get_account",
             "count_push",
             "update_session",
@@ -177,5 +177,5 @@ async fn push_and_in_app_logins() {
     );
     let st = stack.status(&nonce).await;
     assert_eq!(st["state"], "loggedin");
-    assert_eq!(taken(&stack), calls(&["get_session_with_key"]));
+    assert_eq!(taken(&stack), calls(&["get_session_with_role"]));
 }

@@ -395,7 +395,7 @@ async fn get_session_costs_one_session_read(stack: Stack) {
     let counts = stack.counting.counts();
     assert_eq!(
         counts.into_iter().collect::<Vec<_>>(),
-        vec![("get_session_with_key", 1)],
+        vec![("get_session_with_role", 1)],
         "one (consistent) read of server, key and session together, and no write"
     );
 }

@@ -8,11 +8,13 @@ use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::{AttributeValue, TimeToLiveStatus};
 use nsauth::account::{Account, AccountSweep, Platform, PushEndpoint};
-use nsauth::apikey::{ApiKey, ApiKeyRecord, Permission};
+use nsauth::apikey::{ApiKey, Permission};
+use nsauth::attributes::{AttributeScope, Attributes};
 use nsauth::enrol;
 use nsauth::enrolment::{EnrolToken, TokenUse};
 use nsauth::ids::Hsid;
 use nsauth::ids::{Nonce, ServerId};
+use nsauth::role::{Grant, Role, RoleItems};
 use nsauth::server::Server;
 use nsauth::session::{LoginInfo, Session, SessionState};
 use nsauth::settings::ServerSettings;
@@ -114,72 +116,299 @@ async fn servers_and_keys(store: &dyn Store) {
         300
     );
 
+    // A key made before roles: a grant holding the key's hash.
     let key = ApiKey::generate();
-    let rec = ApiKeyRecord::new(
+    let mut rec = Grant::new(
         a.serverid.clone(),
-        &key,
+        key.keyid().to_string(),
         vec![Permission::Sessions],
-        "l".into(),
         NOW,
     );
-    store.put_api_key(&rec).await.unwrap();
+    rec.hash = key.hash();
+    rec.label = "l".into();
+    store.put_legacy_key(&rec).await.unwrap();
     assert_eq!(
-        store.put_api_key(&rec).await,
+        store.put_legacy_key(&rec).await,
         Err(StoreError::ConditionFailed)
     );
     let (s, k) = store
-        .get_server_and_key(&a.serverid, key.keyid())
+        .get_server_and_role(&a.serverid, key.keyid())
         .await
         .unwrap();
     assert_eq!(s.unwrap().serverid, a.serverid);
-    assert_eq!(k, Some(rec.clone()));
+    assert_eq!(k.grant, Some(rec.clone()));
+    assert_eq!(k.role, None);
     let (s, k) = store
-        .get_server_and_key(&b.serverid, key.keyid())
+        .get_server_and_role(&b.serverid, key.keyid())
         .await
         .unwrap();
     assert!(
-        s.is_some() && k.is_none(),
-        "a key is found under its own server only"
+        s.is_some() && k.grant.is_none(),
+        "a grant is found under its own server only"
     );
     let (s, k) = store
-        .get_server_and_key(&ServerId::generate(), key.keyid())
+        .get_server_and_role(&ServerId::generate(), key.keyid())
         .await
         .unwrap();
-    assert!(s.is_none() && k.is_none());
+    assert!(s.is_none() && k.grant.is_none());
     assert_eq!(
-        store.list_api_keys(&a.serverid).await.unwrap(),
+        store.list_grants(&a.serverid).await.unwrap(),
         vec![rec.clone()]
     );
-    assert!(store.list_api_keys(&b.serverid).await.unwrap().is_empty());
+    assert!(store.list_grants(&b.serverid).await.unwrap().is_empty());
+
+    // Granting more to a key made before roles keeps its hash and label.
+    let mut more = Grant::new(
+        a.serverid.clone(),
+        key.keyid().to_string(),
+        vec![Permission::Sessions, Permission::Users],
+        NOW + 1,
+    );
+    store.set_grant(&more).await.unwrap();
+    let (_, k) = store
+        .get_server_and_role(&a.serverid, key.keyid())
+        .await
+        .unwrap();
+    let g = k.grant.unwrap();
+    assert_eq!(
+        (
+            g.hash.as_str(),
+            g.label.as_str(),
+            g.created,
+            g.permissions.clone()
+        ),
+        (rec.hash.as_str(), "l", NOW, more.permissions.clone())
+    );
+    more.permissions = vec![Permission::Sessions];
+    store.set_grant(&more).await.unwrap();
 
     store
-        .revoke_api_key(&a.serverid, key.keyid(), NOW + 5)
+        .revoke_legacy_key(&a.serverid, key.keyid(), NOW + 5)
         .await
         .unwrap();
     assert_eq!(
         store
-            .revoke_api_key(&a.serverid, key.keyid(), NOW + 6)
+            .revoke_legacy_key(&a.serverid, key.keyid(), NOW + 6)
             .await,
         Err(StoreError::ConditionFailed)
     );
     assert_eq!(
-        store.revoke_api_key(&a.serverid, "nokeyhere00", NOW).await,
+        store
+            .revoke_legacy_key(&a.serverid, "nokeyhere00", NOW)
+            .await,
         Err(StoreError::ConditionFailed)
     );
     let (_, k) = store
-        .get_server_and_key(&a.serverid, key.keyid())
+        .get_server_and_role(&a.serverid, key.keyid())
         .await
         .unwrap();
     assert_eq!(
-        k.unwrap().revoked,
+        k.grant.unwrap().revoked,
         Some(NOW + 5),
         "the first revocation time stays"
     );
     assert_eq!(
-        store.list_api_keys(&a.serverid).await.unwrap().len(),
+        store.list_grants(&a.serverid).await.unwrap().len(),
         1,
         "a failed revocation creates nothing"
     );
+    roles(store, &a, &b).await;
+    attributes(store, &a, &b).await;
+}
+
+/// Roles: a key's role item, its grants on servers (found by role through the index), the
+/// roles a role created, revocation and global permissions.
+async fn roles(store: &dyn Store, a: &Server, b: &Server) {
+    let creator = ApiKey::generate();
+    let root = Role::for_key(&creator, "root".into(), None, vec![Permission::Root], NOW);
+    store.create_role(&root).await.unwrap();
+    assert_eq!(
+        store.create_role(&root).await,
+        Err(StoreError::ConditionFailed)
+    );
+    let key = ApiKey::generate();
+    let role = Role::for_key(
+        &key,
+        "ci".into(),
+        Some(root.roleid.clone()),
+        vec![],
+        NOW + 1,
+    );
+    store.create_role(&role).await.unwrap();
+    let g = Grant::new(
+        a.serverid.clone(),
+        role.roleid.clone(),
+        vec![Permission::Servers],
+        NOW,
+    );
+    store.set_grant(&g).await.unwrap();
+    store
+        .set_grant(&Grant::new(
+            b.serverid.clone(),
+            role.roleid.clone(),
+            vec![Permission::Users],
+            NOW,
+        ))
+        .await
+        .unwrap();
+
+    let (server, items) = store
+        .get_server_and_role(&a.serverid, &role.roleid)
+        .await
+        .unwrap();
+    assert_eq!(server.map(|s| s.serverid), Some(a.serverid.clone()));
+    assert_eq!(items.role.as_ref(), Some(&role));
+    assert_eq!(items.grant.as_ref(), Some(&g));
+    let alone = store.get_role_items(None, &role.roleid).await.unwrap();
+    assert_eq!((alone.role.as_ref(), alone.grant), (Some(&role), None));
+    let on_a = store
+        .get_role_items(Some(&a.serverid), &role.roleid)
+        .await
+        .unwrap();
+    assert_eq!(on_a.grant, Some(g.clone()));
+    assert_eq!(
+        store
+            .get_role_items(Some(&a.serverid), "nosuchrole0")
+            .await
+            .unwrap(),
+        RoleItems::default()
+    );
+    let created = store.roles_created_by(&root.roleid).await.unwrap();
+    assert_eq!(created, vec![role.clone()]);
+    assert!(
+        store
+            .roles_created_by(&role.roleid)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // The index is eventually consistent in DynamoDB; moto and dynalite answer at once.
+    let mut servers: Vec<String> = store
+        .role_grants(&role.roleid)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|g| g.serverid.to_string())
+        .collect();
+    servers.sort();
+    let mut want = vec![a.serverid.to_string(), b.serverid.to_string()];
+    want.sort();
+    assert_eq!(servers, want);
+
+    store
+        .set_role_global(&role.roleid, &[Permission::Servers])
+        .await
+        .unwrap();
+    store.set_role_global(&role.roleid, &[]).await.unwrap();
+    assert!(
+        store
+            .get_role_items(None, &role.roleid)
+            .await
+            .unwrap()
+            .role
+            .unwrap()
+            .global
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .set_role_global("nosuchrole0", &[Permission::Servers])
+            .await,
+        Err(StoreError::ConditionFailed)
+    );
+    store.revoke_role(&role.roleid, NOW + 9).await.unwrap();
+    assert_eq!(
+        store.revoke_role(&role.roleid, NOW + 10).await,
+        Err(StoreError::ConditionFailed)
+    );
+    assert_eq!(
+        store
+            .get_role_items(None, &role.roleid)
+            .await
+            .unwrap()
+            .role
+            .unwrap()
+            .revoked,
+        Some(NOW + 9)
+    );
+    assert!(store.delete_grant(&b.serverid, &role.roleid).await.unwrap());
+    assert!(!store.delete_grant(&b.serverid, &role.roleid).await.unwrap());
+    assert_eq!(store.role_grants(&role.roleid).await.unwrap().len(), 1);
+}
+
+/// Attributes per scope: versioned whole writes, a user's kept apart from the server's and
+/// from other servers', deletion idempotent.
+async fn attributes(store: &dyn Store, a: &Server, b: &Server) {
+    let values = |v: serde_json::Value| -> std::collections::BTreeMap<String, serde_json::Value> {
+        serde_json::from_value(v).unwrap()
+    };
+    let server_scope = AttributeScope::Server(a.serverid.clone());
+    assert_eq!(store.get_attributes(&server_scope).await.unwrap(), None);
+    let first = Attributes {
+        values: values(serde_json::json!({"plan": "gold", "seats": 5, "odd name:x.y-z": true})),
+        version: 1,
+    };
+    store
+        .put_attributes(&server_scope, &first, 0)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.put_attributes(&server_scope, &first, 0).await,
+        Err(StoreError::ConditionFailed),
+        "a first write finds none stored"
+    );
+    assert_eq!(
+        store.get_attributes(&server_scope).await.unwrap(),
+        Some(first.clone())
+    );
+    let second = Attributes {
+        values: values(serde_json::json!({"plan": "silver"})),
+        version: 2,
+    };
+    assert_eq!(
+        store.put_attributes(&server_scope, &second, 7).await,
+        Err(StoreError::ConditionFailed)
+    );
+    store
+        .put_attributes(&server_scope, &second, 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_attributes(&server_scope).await.unwrap(),
+        Some(second)
+    );
+    assert_eq!(
+        store
+            .get_attributes(&AttributeScope::Privileged(a.serverid.clone()))
+            .await
+            .unwrap(),
+        None
+    );
+    for (server, user) in [(a, "alice"), (a, "bob"), (b, "alice")] {
+        let scope = AttributeScope::User(server.serverid.clone(), user.into());
+        let attrs = Attributes {
+            values: values(serde_json::json!({"group": format!("{user}-{}", server.serverid)})),
+            version: 1,
+        };
+        store.put_attributes(&scope, &attrs, 0).await.unwrap();
+    }
+    let mut users: Vec<String> = store
+        .user_attributes(&a.serverid)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(u, attrs)| {
+            assert!(attrs.values["group"].as_str().unwrap().starts_with(&u));
+            u
+        })
+        .collect();
+    users.sort();
+    assert_eq!(users, vec!["alice", "bob"]);
+    let global = AttributeScope::Global;
+    store.delete_attributes(&global).await.unwrap();
+    store.delete_attributes(&server_scope).await.unwrap();
+    assert_eq!(store.get_attributes(&server_scope).await.unwrap(), None);
+    assert_eq!(store.user_attributes(&a.serverid).await.unwrap().len(), 2);
 }
 
 async fn sessions(store: &dyn Store) {
@@ -1112,37 +1341,41 @@ async fn combined_reads(store: &dyn Store) {
     store.create_server(&a).await.unwrap();
     let sid = &a.serverid;
     let key = ApiKey::generate();
-    let record = ApiKeyRecord::new(
-        sid.clone(),
-        &key,
-        vec![Permission::Sessions],
-        String::new(),
-        NOW,
-    );
-    store.put_api_key(&record).await.unwrap();
+    let role = Role::for_key(&key, String::new(), None, vec![], NOW);
+    store.create_role(&role).await.unwrap();
+    store
+        .set_grant(&Grant::new(
+            sid.clone(),
+            role.roleid.clone(),
+            vec![Permission::Sessions],
+            NOW,
+        ))
+        .await
+        .unwrap();
     let s = session(&a);
     store.create_session(&s).await.unwrap();
     let acc = account(&a, 3, None);
     store.create_account(&acc).await.unwrap();
 
     let (srv, rec, sess) = store
-        .get_session_with_key(&s.hsid, sid, key.keyid())
+        .get_session_with_role(&s.hsid, sid, key.keyid())
         .await
         .unwrap();
     assert_eq!(srv.map(|x| x.serverid), Some(sid.clone()));
-    assert_eq!(rec.map(|r| r.keyid), Some(key.keyid().to_string()));
+    assert_eq!(rec.grant.map(|r| r.roleid), Some(key.keyid().to_string()));
+    assert_eq!(rec.role, Some(role.clone()));
     assert_eq!(sess, Some(s.clone()));
     let other = Nonce::generate().hsid(sid);
     let (srv, rec, sess) = store
-        .get_session_with_key(&other, sid, "nokeyid0000")
+        .get_session_with_role(&other, sid, "nokeyid0000")
         .await
         .unwrap();
-    assert!(srv.is_some() && rec.is_none() && sess.is_none());
+    assert!(srv.is_some() && rec == RoleItems::default() && sess.is_none());
     let (srv, rec, sess) = store
-        .get_session_with_key(&s.hsid, &ServerId::generate(), key.keyid())
+        .get_session_with_role(&s.hsid, &ServerId::generate(), key.keyid())
         .await
         .unwrap();
-    assert!(srv.is_none() && rec.is_none());
+    assert!(srv.is_none() && rec.grant.is_none() && rec.role.is_some());
     assert_eq!(
         sess,
         Some(s.clone()),

@@ -24,7 +24,7 @@ commands:
   list-servers                            every server with its name
   show-server SERVERID                    settings and API keys of a server
   set SERVERID SETTING=VALUE [...]        change settings (all or none)
-  create-key SERVERID [--permissions sessions,accounts,users] [--label TEXT]
+  create-key SERVERID [--permissions sessions,accounts,users,servers,createserver,root] [--label TEXT]
                                           a new API key (shown once)
   list-keys SERVERID                      the server's API keys (ids, never secrets)
   revoke-key SERVERID KEYID               revoke a key at once
@@ -187,15 +187,15 @@ async fn run(mut args: Args) -> Result<(), String> {
             println!("server {} created {}", s.serverid, rfc3339(s.created));
             print_settings(&s.settings);
             println!("keys:");
-            for k in store.list_api_keys(&id).await.map_err(|e| e.to_string())? {
+            for (k, revoked) in admin::list_keys(&store, &id).await.map_err(err)? {
                 let perms: Vec<&str> = k.permissions.iter().map(|p| p.as_str()).collect();
-                let state = match k.revoked {
+                let state = match revoked {
                     Some(t) => format!("revoked {}", rfc3339(t)),
                     None => "active".into(),
                 };
                 println!(
                     "  {}  [{}]  {}  {}",
-                    k.keyid,
+                    k.roleid,
                     perms.join(","),
                     state,
                     k.label
@@ -221,7 +221,7 @@ async fn run(mut args: Args) -> Result<(), String> {
                     .split(',')
                     .map(|x| x.trim().parse::<Permission>())
                     .collect::<Result<Vec<_>, _>>()?,
-                None => Permission::ALL.to_vec(),
+                None => Permission::WEBSITE.to_vec(),
             };
             let label = args.option("--label")?.unwrap_or_default();
             args.done()?;
@@ -234,12 +234,12 @@ async fn run(mut args: Args) -> Result<(), String> {
         "list-keys" => {
             let id = serverid(&args.next("SERVERID")?)?;
             args.done()?;
-            for k in store.list_api_keys(&id).await.map_err(|e| e.to_string())? {
+            for (k, revoked) in admin::list_keys(&store, &id).await.map_err(err)? {
                 let perms: Vec<&str> = k.permissions.iter().map(|p| p.as_str()).collect();
-                let revoked = k.revoked.map(|t| format!(" revoked {}", rfc3339(t)));
+                let revoked = revoked.map(|t| format!(" revoked {}", rfc3339(t)));
                 println!(
                     "{}  [{}]{}",
-                    k.keyid,
+                    k.roleid,
                     perms.join(","),
                     revoked.unwrap_or_default()
                 );

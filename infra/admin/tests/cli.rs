@@ -132,8 +132,13 @@ fn manages_servers_keys_and_settings() {
     assert!(key2.starts_with(&format!("nsk_{keyid}_")));
     assert!(
         admin
-            .fails(&["create-key", &sid, "--permissions", "root"])
+            .fails(&["create-key", &sid, "--permissions", "admin"])
             .contains("unknown permission")
+    );
+    assert!(
+        admin
+            .fails(&["create-key", &sid, "--permissions", "setrid"])
+            .contains("global permission")
     );
     let keys = admin.ok(&["list-keys", &sid]);
     assert_eq!(keys.lines().count(), 2, "{keys}");

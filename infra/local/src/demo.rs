@@ -1,11 +1,11 @@
 //! The demo server the local stack makes on start.
 
-use nsauth::apikey::{ApiKey, ApiKeyRecord, Permission};
+use nsauth::apikey::{ApiKey, Permission};
 use nsauth::clock::UnixTime;
 use nsauth::ids::ServerId;
 use nsauth::service::admin::{self, AdminError};
 use nsauth::settings::ServerSettings;
-use nsauth::store::{ServerStore, StoreError};
+use nsauth::store::{Store, StoreError};
 
 pub struct Demo {
     pub serverid: ServerId,
@@ -16,7 +16,7 @@ pub struct Demo {
 /// `NSAUTH_DEMO_APIKEY` when given. On a persistent store the same fixed server may exist
 /// from an earlier run: then it is reused, and its key added if missing.
 pub async fn ensure(
-    store: &dyn ServerStore,
+    store: &dyn Store,
     serverid: Option<&str>,
     apikey: Option<&str>,
     now: UnixTime,
@@ -43,28 +43,34 @@ pub async fn ensure(
     match admin::create_server(store, settings, fixed, now).await {
         Ok(_) => {}
         Err(AdminError::Store(StoreError::ConditionFailed)) => {
-            let keys = store
-                .list_api_keys(&serverid)
+            let items = store
+                .get_role_items(Some(&serverid), apikey.keyid())
                 .await
                 .map_err(|e| e.to_string())?;
-            match keys.iter().find(|k| k.keyid == apikey.keyid()) {
-                Some(k) if apikey.matches(&k.hash) && k.revoked.is_none() => {}
-                Some(_) => {
+            let held = match (&items.role, &items.grant) {
+                (Some(r), Some(_)) => Some(apikey.matches(&r.hash) && r.revoked.is_none()),
+                (None, Some(g)) => Some(apikey.matches(&g.hash) && g.revoked.is_none()),
+                (None, None) => None,
+                (Some(_), None) => Some(false),
+            };
+            match held {
+                Some(true) => {}
+                Some(false) => {
                     return Err(format!(
                         "the store already holds server {serverid} with a different or revoked key {}",
                         apikey.keyid()
                     ));
                 }
-                None => {
-                    let rec = ApiKeyRecord::new(
-                        serverid.clone(),
-                        &apikey,
-                        Permission::ALL.to_vec(),
-                        "demo key".into(),
-                        now,
-                    );
-                    store.put_api_key(&rec).await.map_err(|e| e.to_string())?;
-                }
+                None => admin::add_key(
+                    store,
+                    &serverid,
+                    &apikey,
+                    Permission::WEBSITE.to_vec(),
+                    "demo key".into(),
+                    now,
+                )
+                .await
+                .map_err(|e| e.to_string())?,
             }
         }
         Err(e) => return Err(e.to_string()),

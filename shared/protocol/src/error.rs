@@ -37,6 +37,9 @@ pub enum ApiError {
     /// The body is larger than the API takes (64 KiB).
     #[error("the request body is larger than 65536 bytes")]
     PayloadTooLarge,
+    /// What the call would store is over a documented limit (attributes).
+    #[error("{message}")]
+    TooLarge { code: &'static str, message: String },
     /// A limit was reached; retry after `retry_after` seconds.
     #[error("{message}")]
     TooManyRequests {
@@ -101,7 +104,8 @@ impl ApiError {
             | ApiError::Forbidden { code, .. }
             | ApiError::Conflict { code, .. }
             | ApiError::Unauthorized { code, .. }
-            | ApiError::TooManyRequests { code, .. } => code,
+            | ApiError::TooManyRequests { code, .. }
+            | ApiError::TooLarge { code, .. } => code,
             ApiError::InvalidApiKey(_) => "invalid_api_key",
             ApiError::MissingPermission(_) => "missing_permission",
             ApiError::NotFound(_) => "not_found",

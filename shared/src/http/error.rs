@@ -15,7 +15,7 @@ pub fn status(e: &ApiError) -> StatusCode {
         ApiError::NotFound(_) => StatusCode::NOT_FOUND,
         ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
         ApiError::Conflict { .. } => StatusCode::CONFLICT,
-        ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ApiError::PayloadTooLarge | ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
         ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,

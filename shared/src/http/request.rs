@@ -152,7 +152,11 @@ pub fn api_base(req: &Request, configured: Option<&str>) -> String {
 /// A website backend call: the `X-apikey` and the path's server id, checked for shape.
 pub fn website_call(req: &Request, params: &PathParams) -> Result<WebsiteCall, ApiError> {
     Ok(WebsiteCall {
-        credentials: Credentials::parse(header_or_empty(req, "x-apikey"), params.get("serverid"))?,
+        credentials: Credentials::parse(
+            header_or_empty(req, "x-apikey"),
+            params.get("serverid"),
+            header_or_empty(req, "x-su"),
+        )?,
         origin: origin(req),
     })
 }

@@ -2,14 +2,15 @@
 //! server and the tests. These work on the store directly (no API key: whoever runs them
 //! has the table).
 
-use crate::apikey::{ApiKey, ApiKeyRecord, Permission};
+use crate::apikey::{ApiKey, Permission};
 use crate::clock::{SystemClock, UnixTime};
 use crate::error::ApiError;
 use crate::ids::ServerId;
+use crate::role::{Grant, Role};
 use crate::server::Server;
 use crate::service::versioned;
 use crate::settings::ServerSettings;
-use crate::store::{ServerStore, StoreError};
+use crate::store::{ServerStore, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -23,10 +24,11 @@ pub enum AdminError {
     Api(ApiError),
 }
 
-/// Creates a server with a first key holding every permission. With `fixed`, the id and
-/// key are the caller's (the local stack's `NSAUTH_DEMO_*`); otherwise both are random.
+/// Creates a server with a first key holding the website's permissions (sessions,
+/// accounts, users). With `fixed`, the id and key are the caller's (the local stack's
+/// `NSAUTH_DEMO_*`); otherwise both are random.
 pub async fn create_server(
-    store: &dyn ServerStore,
+    store: &dyn Store,
     settings: ServerSettings,
     fixed: Option<(ServerId, ApiKey)>,
     now: UnixTime,
@@ -36,19 +38,21 @@ pub async fn create_server(
         None => (Server::new(settings, now), ApiKey::generate()),
     };
     store.create_server(&server).await?;
-    let record = ApiKeyRecord::new(
-        server.serverid.clone(),
+    add_key(
+        store,
+        &server.serverid,
         &key,
-        Permission::ALL.to_vec(),
+        Permission::WEBSITE.to_vec(),
         "first key".into(),
         now,
-    );
-    store.put_api_key(&record).await?;
+    )
+    .await?;
     Ok((server, key))
 }
 
+/// A new key of its own role, with `permissions` on one server.
 pub async fn create_key(
-    store: &dyn ServerStore,
+    store: &dyn Store,
     serverid: &ServerId,
     permissions: Vec<Permission>,
     label: String,
@@ -59,34 +63,78 @@ pub async fn create_key(
             "a key needs at least one permission".into(),
         ));
     }
+    if let Some(p) = permissions.iter().find(|p| !Permission::SERVER.contains(p)) {
+        return Err(AdminError::Invalid(format!(
+            "'{p}' is a global permission; a server's key takes sessions, accounts, users, servers, createserver or root"
+        )));
+    }
     if store.get_server(serverid).await?.is_none() {
         return Err(AdminError::NoServer(serverid.clone()));
     }
     let key = ApiKey::generate();
-    store
-        .put_api_key(&ApiKeyRecord::new(
-            serverid.clone(),
-            &key,
-            permissions,
-            label,
-            now,
-        ))
-        .await?;
+    add_key(store, serverid, &key, permissions, label, now).await?;
     Ok(key)
 }
 
+/// Stores `key` as a role of its own with a grant on one server.
+pub async fn add_key(
+    store: &dyn Store,
+    serverid: &ServerId,
+    key: &ApiKey,
+    permissions: Vec<Permission>,
+    label: String,
+    now: UnixTime,
+) -> Result<(), AdminError> {
+    store
+        .create_role(&Role::for_key(key, label.clone(), None, Vec::new(), now))
+        .await?;
+    let mut grant = Grant::new(serverid.clone(), key.keyid().to_string(), permissions, now);
+    grant.label = label;
+    store.set_grant(&grant).await?;
+    Ok(())
+}
+
+/// Revokes a key of a server: its role (everywhere), or a key made before roles.
 pub async fn revoke_key(
-    store: &dyn ServerStore,
+    store: &dyn Store,
     serverid: &ServerId,
     keyid: &str,
     now: UnixTime,
 ) -> Result<(), AdminError> {
-    match store.revoke_api_key(serverid, keyid, now).await {
+    let items = store.get_role_items(Some(serverid), keyid).await?;
+    let revoked = match (&items.role, &items.grant) {
+        (Some(_), Some(_)) => store.revoke_role(keyid, now).await,
+        (None, Some(g)) if g.is_legacy_key() => store.revoke_legacy_key(serverid, keyid, now).await,
+        _ => Err(StoreError::ConditionFailed),
+    };
+    match revoked {
         Err(StoreError::ConditionFailed) => Err(AdminError::Invalid(format!(
             "server {serverid} has no unrevoked key {keyid}"
         ))),
         other => Ok(other?),
     }
+}
+
+/// A server's keys as the admin tool lists them: each grant, and whether its key is
+/// revocation time (on the role, or on a key made before roles).
+pub async fn list_keys(
+    store: &dyn Store,
+    serverid: &ServerId,
+) -> Result<Vec<(Grant, Option<UnixTime>)>, AdminError> {
+    let mut out = Vec::new();
+    for g in store.list_grants(serverid).await? {
+        let revoked = if g.is_legacy_key() {
+            g.revoked
+        } else {
+            // A grant whose role is gone counts as revoked since the grant was made.
+            match store.get_role_items(None, &g.roleid).await?.role {
+                Some(r) => r.revoked,
+                None => Some(g.created),
+            }
+        };
+        out.push((g, revoked));
+    }
+    Ok(out)
 }
 
 /// Applies `name=value` changes to a server's settings, all or none, as one versioned

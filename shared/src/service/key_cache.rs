@@ -9,9 +9,9 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use crate::apikey::ApiKeyRecord;
 use crate::clock::UnixTime;
 use crate::ids::ServerId;
+use crate::role::RoleItems;
 use crate::server::Server;
 
 use crate::config::MAX_KEY_CACHE_SECONDS as MAX_SECONDS;
@@ -22,7 +22,7 @@ const MAX_ENTRIES: usize = 1024;
 struct Cached {
     until: UnixTime,
     server: Server,
-    record: ApiKeyRecord,
+    items: RoleItems,
 }
 
 pub struct KeyCache {
@@ -49,7 +49,7 @@ impl KeyCache {
         serverid: &ServerId,
         keyid: &str,
         now: UnixTime,
-    ) -> Option<(Server, ApiKeyRecord)> {
+    ) -> Option<(Server, RoleItems)> {
         if !self.is_on() {
             return None;
         }
@@ -57,15 +57,13 @@ impl KeyCache {
         entries
             .get(&(serverid.clone(), keyid.to_string()))
             .filter(|c| now < c.until)
-            .map(|c| (c.server.clone(), c.record.clone()))
+            .map(|c| (c.server.clone(), c.items.clone()))
     }
 
-    /// Keeps what a call read, if the key was valid (stored, of this server, not revoked).
-    pub fn put(&self, server: Option<&Server>, record: Option<&ApiKeyRecord>, now: UnixTime) {
-        let (true, Some(server), Some(record)) = (self.is_on(), server, record) else {
-            return;
-        };
-        if record.revoked.is_some() || record.serverid != server.serverid {
+    /// Keeps what a call read for a key that the call found valid (callers put only
+    /// after the key's verification passed).
+    pub fn put(&self, server: &Server, roleid: &str, items: &RoleItems, now: UnixTime) {
+        if !self.is_on() {
             return;
         }
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
@@ -76,11 +74,11 @@ impl KeyCache {
             }
         }
         entries.insert(
-            (server.serverid.clone(), record.keyid.clone()),
+            (server.serverid.clone(), roleid.to_string()),
             Cached {
                 until: now + UnixTime::from(self.seconds),
                 server: server.clone(),
-                record: record.clone(),
+                items: items.clone(),
             },
         );
     }

@@ -5,6 +5,7 @@ use crate::apikey::{Authorised, Credentials, Permission};
 use crate::deps::Deps;
 use crate::error::ApiError;
 use crate::ids::{Hsid, Nonce, ServerId};
+use crate::role::{self, Acting, RoleItems};
 use crate::server::Server;
 use crate::service::versioned::{self, Created};
 use crate::session::Session;
@@ -23,8 +24,9 @@ pub struct SessionCall {
     pub origin: RequestOrigin,
 }
 
-/// The server of a key that carries `needs`, and the key's other permissions (one
-/// consistent read of server and key, so a revocation takes effect at once).
+/// The server of a key that carries `needs` (after `X-su`, when sent), and what else the
+/// acting role may do there (one consistent read of server, grant and role, so a
+/// revocation takes effect at once).
 pub async fn authorise(
     deps: &Deps,
     credentials: &Credentials,
@@ -32,18 +34,40 @@ pub async fn authorise(
 ) -> Result<Authorised, ApiError> {
     let keyid = credentials.key.keyid();
     let now = deps.clock.now();
-    let (server, record) = match deps.key_cache.get(&credentials.serverid, keyid, now) {
-        Some((server, record)) => (Some(server), Some(record)),
+    let (server, acting) = match deps.key_cache.get(&credentials.serverid, keyid, now) {
+        Some((server, items)) => credentials.verify(Some(server), items)?,
         None => {
-            let (server, record) = deps
+            let (server, items) = deps
                 .servers
-                .get_server_and_key(&credentials.serverid, keyid)
+                .get_server_and_role(&credentials.serverid, keyid)
                 .await?;
-            deps.key_cache.put(server.as_ref(), record.as_ref(), now);
-            (server, record)
+            let verified = credentials.verify(server, items.clone())?;
+            deps.key_cache.put(&verified.0, keyid, &items, now);
+            verified
         }
     };
-    credentials.verify(server, record, needs)
+    let acting = switch_role(deps, credentials, acting).await?;
+    Authorised::new(server, acting, needs)
+}
+
+/// The role `X-su` names (one more read), or the key's own.
+async fn switch_role(
+    deps: &Deps,
+    credentials: &Credentials,
+    acting: Acting,
+) -> Result<Acting, ApiError> {
+    let Some(to) = &credentials.su else {
+        return Ok(acting);
+    };
+    if !acting.may_switch() {
+        // Refused before anything more is read.
+        return role::switch(&acting, to, None, RoleItems::default());
+    }
+    let items = deps
+        .roles
+        .get_role_items(Some(&credentials.serverid), to)
+        .await?;
+    role::switch(&acting, to, Some(&credentials.serverid), items)
 }
 
 /// A session call whose key checked out: the server, the hsid of the nonce, the session if
@@ -69,25 +93,32 @@ pub async fn open(
     let hsid = call.nonce.hsid(&credentials.serverid);
     let keyid = credentials.key.keyid();
     let now = deps.clock.now();
-    let (authorised, session) = match deps.key_cache.get(&credentials.serverid, keyid, now) {
+    let ((server, acting), session) = match deps.key_cache.get(&credentials.serverid, keyid, now) {
         // A cached key is checked first: a call refused reads nothing.
-        Some((server, record)) => {
-            let authorised = credentials.verify(Some(server), Some(record), needs)?;
-            (authorised, deps.sessions.get_session(&hsid).await?)
+        Some((server, items)) => {
+            let verified = credentials.verify(Some(server), items)?;
+            (verified, None)
         }
         None => {
-            let (server, record, session) = deps
+            let (server, items, session) = deps
                 .sessions
-                .get_session_with_key(&hsid, &credentials.serverid, keyid)
+                .get_session_with_role(&hsid, &credentials.serverid, keyid)
                 .await?;
-            deps.key_cache.put(server.as_ref(), record.as_ref(), now);
-            (credentials.verify(server, record, needs)?, session)
+            let verified = credentials.verify(server, items.clone())?;
+            deps.key_cache.put(&verified.0, keyid, &items, now);
+            (verified, Some(session))
         }
     };
+    let acting = switch_role(deps, credentials, acting).await?;
     let Authorised {
         server,
         permissions,
-    } = authorised;
+        ..
+    } = Authorised::new(server, acting, needs)?;
+    let session = match session {
+        Some(s) => s,
+        None => deps.sessions.get_session(&hsid).await?,
+    };
     let session = session.map(|s| own(s, &server.serverid)).transpose()?;
     Ok(WebsiteSession {
         server,

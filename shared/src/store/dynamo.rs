@@ -3,7 +3,9 @@
 //! | item         | pk                             | sk               | gsi1pk                       | gsi1sk                |
 //! |--------------|--------------------------------|------------------|------------------------------|-----------------------|
 //! | server       | `SERVER#<serverid>`            | `SERVER`         | `SERVERS`                    | serverid              |
-//! | API key      | `SERVER#<serverid>`            | `APIKEY#<keyid>` |                              |                       |
+//! | grant (key)  | `SERVER#<serverid>`            | `APIKEY#<roleid>`| `GRANTS#<roleid>`            | serverid              |
+//! | role         | `ROLE#<roleid>`                | `ROLE`           | `ROLES#<creator>`            | `<created, 12 digits>#<roleid>` |
+//! | attributes   | `SERVER#<serverid>` (`ATTRS`, `PATTRS`, `UATTRS#<userid>`), `ATTRS#global` (`ATTRS`) | | |  |
 //! | session      | `SESSION#<hsid>`               | `SESSION`        | `ACCOUNT#<serverid>#<id>`    | `<login_at>#<hsid>`   |
 //! | account      | `ACCOUNT#<serverid>#<id>`      | `ACCOUNT`        | `USER#<serverid>#<userid>`   | `<id, 15 digits>`     |
 //! |  (gsi2, keys only) |                          |                  | gsi2pk `ACCOUNTS#<serverid>` | gsi2sk `<id, 15 digits>#<userid>` |
@@ -30,7 +32,7 @@
 //! that finishes it (after the enrolment's session login) replaces it whole, with both. The scheduled
 //! run of `service::lifetimes` queries one minute at a time (docs/decisions.md). The leading `SERVER#`, `SESSION#`, `ACCOUNT#`,
 //! `USER#`, `ENROL#`, `PUBKEY#`, `SWEEP#`, `REPLAY#`, `RATE#`, `WS#`, `WSCONN#` prefixes let IAM policies limit functions to item kinds
-//! (`dynamodb:LeadingKeys`, which also applies to the index key of a query).
+//! (`dynamodb:LeadingKeys`, which also applies to the index key of a query); so do `ROLE#` (role items, read by every website call), `ATTRS#`, and the index keys `GRANTS#`, `ROLES#`.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -47,14 +49,17 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{
-    AccountKey, AccountStore, ChangeStream, Counted, KeyClaim, Page, PushCounterStore, ReplayStore,
-    ServerStore, SessionCursor, SessionStore, StoreError, SubscriptionStore,
+    AccountKey, AccountStore, AttributeStore, ChangeStream, Counted, KeyClaim, Page,
+    PushCounterStore, ReplayStore, RoleStore, ServerStore, SessionCursor, SessionStore, StoreError,
+    SubscriptionStore,
 };
 use crate::account::{Account, AccountSweep};
-use crate::apikey::ApiKeyRecord;
+use crate::apikey::Permission;
+use crate::attributes::{AttributeScope, Attributes};
 use crate::clock::UnixTime;
 use crate::enrolment::{EnrolToken, TokenUse};
 use crate::ids::{Hsid, ServerId};
+use crate::role::{Grant, Role, RoleItems};
 use crate::server::Server;
 use crate::session::Session;
 
@@ -169,6 +174,44 @@ fn account_item(a: &Account) -> Result<Item, StoreError> {
 
 fn apikey_sk(keyid: &str) -> String {
     format!("APIKEY#{keyid}")
+}
+
+fn role_pk(roleid: &str) -> String {
+    format!("ROLE#{roleid}")
+}
+const ROLE_SK: &str = "ROLE";
+
+/// The grants of a role, in gsi1 (getServers of a role without global permissions).
+fn grants_gsi_pk(roleid: &str) -> String {
+    format!("GRANTS#{roleid}")
+}
+
+/// The roles a role's key created, in gsi1 (getApiKeys).
+fn roles_gsi_pk(creator: &str) -> String {
+    format!("ROLES#{creator}")
+}
+
+fn role_item(r: &Role) -> Result<Item, StoreError> {
+    let mut item = to_item(r, role_pk(&r.roleid), ROLE_SK.into())?;
+    if let Some(c) = &r.creator {
+        item.insert("gsi1pk".into(), s(roles_gsi_pk(c)));
+        item.insert(
+            "gsi1sk".into(),
+            s(format!("{:012}#{}", r.created, r.roleid)),
+        );
+    }
+    Ok(item)
+}
+
+/// Where a scope's attributes are stored: beside the server for a server's and its users',
+/// under their own key for the global ones.
+fn attributes_key(scope: &AttributeScope) -> (String, String) {
+    match scope {
+        AttributeScope::Global => ("ATTRS#global".into(), "ATTRS".into()),
+        AttributeScope::Server(id) => (server_pk(id), "ATTRS".into()),
+        AttributeScope::Privileged(id) => (server_pk(id), "PATTRS".into()),
+        AttributeScope::User(id, userid) => (server_pk(id), format!("UATTRS#{userid}")),
+    }
 }
 
 fn key(pk: String, sk: String) -> Item {
@@ -788,12 +831,48 @@ impl ServerStore for DynamoStore {
         Ok(())
     }
 
-    async fn put_api_key(&self, k: &ApiKeyRecord) -> Result<(), StoreError> {
-        self.put_new(to_item(k, server_pk(&k.serverid), apikey_sk(&k.keyid))?)
+    async fn set_grant(&self, g: &Grant) -> Result<(), StoreError> {
+        let permissions: AttributeValue = serde_dynamo::to_attribute_value(&g.permissions)
+            .map_err(|e| StoreError::Corrupt(format!("serialise: {e}")))?;
+        // UpdateItem: a key made before roles keeps its hash and label.
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(server_pk(&g.serverid), apikey_sk(&g.roleid))))
+            .update_expression(
+                "SET #p = :p, serverid = :s, keyid = :r, created = if_not_exists(created, :c), gsi1pk = :g, gsi1sk = :s",
+            )
+            .expression_attribute_names("#p", "permissions")
+            .expression_attribute_values(":p", permissions)
+            .expression_attribute_values(":s", s(g.serverid.as_str()))
+            .expression_attribute_values(":r", s(g.roleid.clone()))
+            .expression_attribute_values(":c", AttributeValue::N(g.created.to_string()))
+            .expression_attribute_values(":g", s(grants_gsi_pk(&g.roleid)))
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(())
+    }
+
+    async fn put_legacy_key(&self, g: &Grant) -> Result<(), StoreError> {
+        self.put_new(to_item(g, server_pk(&g.serverid), apikey_sk(&g.roleid))?)
             .await
     }
 
-    async fn list_api_keys(&self, serverid: &ServerId) -> Result<Vec<ApiKeyRecord>, StoreError> {
+    async fn delete_grant(&self, serverid: &ServerId, roleid: &str) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(server_pk(serverid), apikey_sk(roleid))))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+    }
+
+    async fn list_grants(&self, serverid: &ServerId) -> Result<Vec<Grant>, StoreError> {
         self.query_all(
             None,
             "pk = :p AND begins_with(sk, :k)",
@@ -805,16 +884,91 @@ impl ServerStore for DynamoStore {
         .collect()
     }
 
-    async fn revoke_api_key(
+    async fn role_grants(&self, roleid: &str) -> Result<Vec<Grant>, StoreError> {
+        self.query_all(
+            Some(GSI1),
+            "gsi1pk = :p",
+            vec![(":p", s(grants_gsi_pk(roleid)))],
+        )
+        .await?
+        .into_iter()
+        .map(from_item)
+        .collect()
+    }
+
+    async fn revoke_legacy_key(
         &self,
         serverid: &ServerId,
-        keyid: &str,
+        roleid: &str,
         at: UnixTime,
     ) -> Result<(), StoreError> {
         self.client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(server_pk(serverid), apikey_sk(keyid))))
+            .set_key(Some(key(server_pk(serverid), apikey_sk(roleid))))
+            .update_expression("SET #r = :t")
+            .condition_expression("attribute_exists(#h) AND attribute_not_exists(#r)")
+            .expression_attribute_names("#r", "revoked")
+            .expression_attribute_names("#h", "hash")
+            .expression_attribute_values(":t", AttributeValue::N(at.to_string()))
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(())
+    }
+
+    async fn get_server_and_role(
+        &self,
+        serverid: &ServerId,
+        roleid: &str,
+    ) -> Result<(Option<Server>, RoleItems), StoreError> {
+        let others = vec![
+            key(server_pk(serverid), apikey_sk(roleid)),
+            key(role_pk(roleid), ROLE_SK.into()),
+        ];
+        let (server, mut rest) = self.batch_get_server_with(serverid, others).await?;
+        let role = rest.pop().flatten().map(from_item).transpose()?;
+        let grant = rest.pop().flatten().map(from_item).transpose()?;
+        Ok((server, RoleItems { grant, role }))
+    }
+}
+
+#[async_trait]
+impl RoleStore for DynamoStore {
+    async fn create_role(&self, role: &Role) -> Result<(), StoreError> {
+        self.put_new(role_item(role)?).await
+    }
+
+    async fn get_role_items(
+        &self,
+        serverid: Option<&ServerId>,
+        roleid: &str,
+    ) -> Result<RoleItems, StoreError> {
+        let Some(serverid) = serverid else {
+            let role = self.get(role_pk(roleid), ROLE_SK.into()).await?;
+            return Ok(RoleItems { grant: None, role });
+        };
+        let keys = vec![
+            key(server_pk(serverid), apikey_sk(roleid)),
+            key(role_pk(roleid), ROLE_SK.into()),
+        ];
+        let mut items = RoleItems::default();
+        for item in self.batch_get(keys, true).await? {
+            let is_role = matches!(item.get("sk"), Some(AttributeValue::S(sk)) if sk == ROLE_SK);
+            if is_role {
+                items.role = Some(from_item(item)?);
+            } else {
+                items.grant = Some(from_item(item)?);
+            }
+        }
+        Ok(items)
+    }
+
+    async fn revoke_role(&self, roleid: &str, at: UnixTime) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(role_pk(roleid), ROLE_SK.into())))
             .update_expression("SET #r = :t")
             .condition_expression("attribute_exists(pk) AND attribute_not_exists(#r)")
             .expression_attribute_names("#r", "revoked")
@@ -825,16 +979,134 @@ impl ServerStore for DynamoStore {
         Ok(())
     }
 
-    async fn get_server_and_key(
+    async fn set_role_global(&self, roleid: &str, global: &[Permission]) -> Result<(), StoreError> {
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(role_pk(roleid), ROLE_SK.into())))
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#g", "global");
+        // An empty list is not stored (the type leaves it out).
+        req = if global.is_empty() {
+            req.update_expression("REMOVE #g")
+        } else {
+            let v: AttributeValue = serde_dynamo::to_attribute_value(global)
+                .map_err(|e| StoreError::Corrupt(format!("serialise: {e}")))?;
+            req.update_expression("SET #g = :g")
+                .expression_attribute_values(":g", v)
+        };
+        req.send().await.map_err(sdk_err)?;
+        Ok(())
+    }
+
+    async fn roles_created_by(&self, roleid: &str) -> Result<Vec<Role>, StoreError> {
+        self.query_all(
+            Some(GSI1),
+            "gsi1pk = :p",
+            vec![(":p", s(roles_gsi_pk(roleid)))],
+        )
+        .await?
+        .into_iter()
+        .map(from_item)
+        .collect()
+    }
+}
+
+/// A scope's attributes as stored: the values as one JSON text (names need not be
+/// DynamoDB attribute names) and the version.
+#[derive(Serialize, serde::Deserialize)]
+struct StoredAttributes {
+    values: String,
+    version: u64,
+}
+
+#[async_trait]
+impl AttributeStore for DynamoStore {
+    async fn get_attributes(
+        &self,
+        scope: &AttributeScope,
+    ) -> Result<Option<Attributes>, StoreError> {
+        let (pk, sk) = attributes_key(scope);
+        let stored: Option<StoredAttributes> = self.get(pk, sk).await?;
+        stored.map(decode_attributes).transpose()
+    }
+
+    async fn put_attributes(
+        &self,
+        scope: &AttributeScope,
+        attributes: &Attributes,
+        expected_version: u64,
+    ) -> Result<(), StoreError> {
+        let (pk, sk) = attributes_key(scope);
+        let values = serde_json::to_string(&attributes.values)
+            .map_err(|e| StoreError::Corrupt(format!("serialise: {e}")))?;
+        let item = to_item(
+            &StoredAttributes {
+                values,
+                version: attributes.version,
+            },
+            pk,
+            sk,
+        )?;
+        let mut req = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item));
+        req = if expected_version == 0 {
+            req.condition_expression("attribute_not_exists(pk)")
+        } else {
+            req.condition_expression("#v = :v")
+                .expression_attribute_names("#v", "version")
+                .expression_attribute_values(":v", AttributeValue::N(expected_version.to_string()))
+        };
+        req.send().await.map_err(sdk_err)?;
+        Ok(())
+    }
+
+    async fn delete_attributes(&self, scope: &AttributeScope) -> Result<(), StoreError> {
+        let (pk, sk) = attributes_key(scope);
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(())
+    }
+
+    async fn user_attributes(
         &self,
         serverid: &ServerId,
-        keyid: &str,
-    ) -> Result<(Option<Server>, Option<ApiKeyRecord>), StoreError> {
-        let (server, key) = self
-            .batch_get_server_and(serverid, key(server_pk(serverid), apikey_sk(keyid)))
+    ) -> Result<Vec<(String, Attributes)>, StoreError> {
+        let items = self
+            .query_all(
+                None,
+                "pk = :p AND begins_with(sk, :k)",
+                vec![(":p", s(server_pk(serverid))), (":k", s("UATTRS#"))],
+            )
             .await?;
-        Ok((server, key.map(from_item).transpose()?))
+        items
+            .into_iter()
+            .map(|item| {
+                let userid = match item.get("sk") {
+                    Some(AttributeValue::S(sk)) => sk.trim_start_matches("UATTRS#").to_string(),
+                    _ => return Err(StoreError::Corrupt("user attributes without a key".into())),
+                };
+                Ok((userid, decode_attributes(from_item(item)?)?))
+            })
+            .collect()
     }
+}
+
+fn decode_attributes(stored: StoredAttributes) -> Result<Attributes, StoreError> {
+    Ok(Attributes {
+        values: serde_json::from_str(&stored.values)
+            .map_err(|e| StoreError::Corrupt(format!("attributes: {e}")))?,
+        version: stored.version,
+    })
 }
 
 #[async_trait]
@@ -843,20 +1115,22 @@ impl SessionStore for DynamoStore {
         self.get(session_pk(hsid), SESSION_SK.into()).await
     }
 
-    async fn get_session_with_key(
+    async fn get_session_with_role(
         &self,
         hsid: &Hsid,
         serverid: &ServerId,
-        keyid: &str,
-    ) -> Result<(Option<Server>, Option<ApiKeyRecord>, Option<Session>), StoreError> {
+        roleid: &str,
+    ) -> Result<(Option<Server>, RoleItems, Option<Session>), StoreError> {
         let others = vec![
-            key(server_pk(serverid), apikey_sk(keyid)),
+            key(server_pk(serverid), apikey_sk(roleid)),
+            key(role_pk(roleid), ROLE_SK.into()),
             key(session_pk(hsid), SESSION_SK.into()),
         ];
         let (server, mut rest) = self.batch_get_server_with(serverid, others).await?;
         let session = rest.pop().flatten().map(from_item).transpose()?;
-        let apikey = rest.pop().flatten().map(from_item).transpose()?;
-        Ok((server, apikey, session))
+        let role = rest.pop().flatten().map(from_item).transpose()?;
+        let grant = rest.pop().flatten().map(from_item).transpose()?;
+        Ok((server, RoleItems { grant, role }, session))
     }
 
     async fn get_session_with_account(

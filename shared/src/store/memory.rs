@@ -5,14 +5,17 @@ use async_trait::async_trait;
 
 use super::dynamo::page_of;
 use super::{
-    AccountKey, AccountStore, ChangeStream, Counted, KeyClaim, Page, PushCounterStore, ReplayStore,
-    SUBSCRIPTION_SECONDS, ServerStore, SessionCursor, SessionStore, StoreError, SubscriptionStore,
+    AccountKey, AccountStore, AttributeStore, ChangeStream, Counted, KeyClaim, Page,
+    PushCounterStore, ReplayStore, RoleStore, SUBSCRIPTION_SECONDS, ServerStore, SessionCursor,
+    SessionStore, StoreError, SubscriptionStore,
 };
 use crate::account::{Account, AccountSweep};
-use crate::apikey::ApiKeyRecord;
+use crate::apikey::Permission;
+use crate::attributes::{AttributeScope, Attributes};
 use crate::clock::UnixTime;
 use crate::enrolment::{EnrolToken, TokenUse};
 use crate::ids::{Hsid, ServerId};
+use crate::role::{Grant, Role, RoleItems};
 use crate::server::Server;
 use crate::session::Session;
 use crate::settings::MAX_WINDOW;
@@ -36,7 +39,9 @@ enum Expiring {
 #[derive(Default)]
 struct Tables {
     servers: BTreeMap<ServerId, Server>,
-    keys: BTreeMap<(ServerId, String), ApiKeyRecord>,
+    grants: BTreeMap<(ServerId, String), Grant>,
+    roles: BTreeMap<String, Role>,
+    attributes: BTreeMap<AttributeScope, Attributes>,
     sessions: BTreeMap<Hsid, Session>,
     account_counters: BTreeMap<ServerId, u64>,
     accounts: BTreeMap<(ServerId, u64), Account>,
@@ -168,7 +173,9 @@ impl MemoryStore {
         let t = self.lock();
         BTreeMap::from([
             ("servers", t.servers.len()),
-            ("api_keys", t.keys.len()),
+            ("grants", t.grants.len()),
+            ("roles", t.roles.len()),
+            ("attributes", t.attributes.len()),
             ("sessions", t.sessions.len()),
             ("account_counters", t.account_counters.len()),
             ("accounts", t.accounts.len()),
@@ -233,52 +240,188 @@ impl ServerStore for MemoryStore {
         }
     }
 
-    async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+    async fn set_grant(&self, grant: &Grant) -> Result<(), StoreError> {
         let mut t = self.write(None);
-        let k = (key.serverid.clone(), key.keyid.clone());
-        if t.keys.contains_key(&k) {
-            return Err(StoreError::ConditionFailed);
+        let k = (grant.serverid.clone(), grant.roleid.clone());
+        match t.grants.get_mut(&k) {
+            Some(g) => g.permissions = grant.permissions.clone(),
+            None => {
+                t.grants.insert(k, grant.clone());
+            }
         }
-        t.keys.insert(k, key.clone());
         Ok(())
     }
 
-    async fn list_api_keys(&self, serverid: &ServerId) -> Result<Vec<ApiKeyRecord>, StoreError> {
+    async fn put_legacy_key(&self, grant: &Grant) -> Result<(), StoreError> {
+        let mut t = self.write(None);
+        let k = (grant.serverid.clone(), grant.roleid.clone());
+        if t.grants.contains_key(&k) {
+            return Err(StoreError::ConditionFailed);
+        }
+        t.grants.insert(k, grant.clone());
+        Ok(())
+    }
+
+    async fn delete_grant(&self, serverid: &ServerId, roleid: &str) -> Result<bool, StoreError> {
+        let mut t = self.write(None);
+        Ok(t.grants
+            .remove(&(serverid.clone(), roleid.to_string()))
+            .is_some())
+    }
+
+    async fn list_grants(&self, serverid: &ServerId) -> Result<Vec<Grant>, StoreError> {
         Ok(self
             .lock()
-            .keys
+            .grants
             .values()
-            .filter(|k| &k.serverid == serverid)
+            .filter(|g| &g.serverid == serverid)
             .cloned()
             .collect())
     }
 
-    async fn revoke_api_key(
+    async fn role_grants(&self, roleid: &str) -> Result<Vec<Grant>, StoreError> {
+        Ok(self
+            .lock()
+            .grants
+            .values()
+            .filter(|g| g.roleid == roleid)
+            .cloned()
+            .collect())
+    }
+
+    async fn revoke_legacy_key(
         &self,
         serverid: &ServerId,
-        keyid: &str,
+        roleid: &str,
         at: UnixTime,
     ) -> Result<(), StoreError> {
         let mut t = self.write(Some(at));
-        match t.keys.get_mut(&(serverid.clone(), keyid.to_string())) {
-            Some(k) if k.revoked.is_none() => {
-                k.revoked = Some(at);
+        match t.grants.get_mut(&(serverid.clone(), roleid.to_string())) {
+            Some(g) if g.revoked.is_none() && g.is_legacy_key() => {
+                g.revoked = Some(at);
                 Ok(())
             }
             _ => Err(StoreError::ConditionFailed),
         }
     }
 
-    async fn get_server_and_key(
+    async fn get_server_and_role(
         &self,
         serverid: &ServerId,
-        keyid: &str,
-    ) -> Result<(Option<Server>, Option<ApiKeyRecord>), StoreError> {
+        roleid: &str,
+    ) -> Result<(Option<Server>, RoleItems), StoreError> {
         let t = self.lock();
         Ok((
             t.servers.get(serverid).cloned(),
-            t.keys.get(&(serverid.clone(), keyid.to_string())).cloned(),
+            t.role_items(Some(serverid), roleid),
         ))
+    }
+}
+
+impl Tables {
+    fn role_items(&self, serverid: Option<&ServerId>, roleid: &str) -> RoleItems {
+        RoleItems {
+            grant: serverid
+                .and_then(|s| self.grants.get(&(s.clone(), roleid.to_string())).cloned()),
+            role: self.roles.get(roleid).cloned(),
+        }
+    }
+}
+
+#[async_trait]
+impl RoleStore for MemoryStore {
+    async fn create_role(&self, role: &Role) -> Result<(), StoreError> {
+        let mut t = self.write(Some(role.created));
+        if t.roles.contains_key(&role.roleid) {
+            return Err(StoreError::ConditionFailed);
+        }
+        t.roles.insert(role.roleid.clone(), role.clone());
+        Ok(())
+    }
+
+    async fn get_role_items(
+        &self,
+        serverid: Option<&ServerId>,
+        roleid: &str,
+    ) -> Result<RoleItems, StoreError> {
+        Ok(self.lock().role_items(serverid, roleid))
+    }
+
+    async fn revoke_role(&self, roleid: &str, at: UnixTime) -> Result<(), StoreError> {
+        let mut t = self.write(Some(at));
+        match t.roles.get_mut(roleid) {
+            Some(r) if r.revoked.is_none() => {
+                r.revoked = Some(at);
+                Ok(())
+            }
+            _ => Err(StoreError::ConditionFailed),
+        }
+    }
+
+    async fn set_role_global(&self, roleid: &str, global: &[Permission]) -> Result<(), StoreError> {
+        let mut t = self.write(None);
+        let r = t.roles.get_mut(roleid).ok_or(StoreError::ConditionFailed)?;
+        r.global = global.to_vec();
+        Ok(())
+    }
+
+    async fn roles_created_by(&self, roleid: &str) -> Result<Vec<Role>, StoreError> {
+        let mut roles: Vec<Role> = self
+            .lock()
+            .roles
+            .values()
+            .filter(|r| r.creator.as_deref() == Some(roleid))
+            .cloned()
+            .collect();
+        roles.sort_by(|a, b| (a.created, &a.roleid).cmp(&(b.created, &b.roleid)));
+        Ok(roles)
+    }
+}
+
+#[async_trait]
+impl AttributeStore for MemoryStore {
+    async fn get_attributes(
+        &self,
+        scope: &AttributeScope,
+    ) -> Result<Option<Attributes>, StoreError> {
+        Ok(self.lock().attributes.get(scope).cloned())
+    }
+
+    async fn put_attributes(
+        &self,
+        scope: &AttributeScope,
+        attributes: &Attributes,
+        expected_version: u64,
+    ) -> Result<(), StoreError> {
+        let mut t = self.write(None);
+        let stored = t.attributes.get(scope).map(|a| a.version).unwrap_or(0);
+        if stored != expected_version {
+            return Err(StoreError::ConditionFailed);
+        }
+        t.attributes.insert(scope.clone(), attributes.clone());
+        Ok(())
+    }
+
+    async fn delete_attributes(&self, scope: &AttributeScope) -> Result<(), StoreError> {
+        self.write(None).attributes.remove(scope);
+        Ok(())
+    }
+
+    async fn user_attributes(
+        &self,
+        serverid: &ServerId,
+    ) -> Result<Vec<(String, Attributes)>, StoreError> {
+        Ok(self
+            .lock()
+            .attributes
+            .iter()
+            .filter_map(|(scope, a)| match scope {
+                AttributeScope::User(s, userid) if s == serverid => {
+                    Some((userid.clone(), a.clone()))
+                }
+                _ => None,
+            })
+            .collect())
     }
 }
 
@@ -288,16 +431,16 @@ impl SessionStore for MemoryStore {
         Ok(self.lock().sessions.get(hsid).cloned())
     }
 
-    async fn get_session_with_key(
+    async fn get_session_with_role(
         &self,
         hsid: &Hsid,
         serverid: &ServerId,
-        keyid: &str,
-    ) -> Result<(Option<Server>, Option<ApiKeyRecord>, Option<Session>), StoreError> {
+        roleid: &str,
+    ) -> Result<(Option<Server>, RoleItems, Option<Session>), StoreError> {
         let t = self.lock();
         Ok((
             t.servers.get(serverid).cloned(),
-            t.keys.get(&(serverid.clone(), keyid.to_string())).cloned(),
+            t.role_items(Some(serverid), roleid),
             t.sessions.get(hsid).cloned(),
         ))
     }

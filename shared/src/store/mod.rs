@@ -1,4 +1,4 @@
-//! Persistence, split by capability: servers and keys, sessions, accounts (with users and
+//! Persistence, split by capability: servers and their grants, roles, attributes, sessions, accounts (with users and
 //! enrolment tokens), push counters, WebSocket subscriptions and replay records. Each is a
 //! trait; [`Store`] is all of them. DynamoDB ([`DynamoStore`], the deployed store) and
 //! memory ([`MemoryStore`], the local stack's default) implement every one; `Deps` holds
@@ -30,11 +30,13 @@ pub use stream::{ChangeStream, SessionChange};
 pub const SUBSCRIPTION_SECONDS: i64 = 2 * 3600;
 
 use crate::account::{Account, AccountSweep};
-use crate::apikey::ApiKeyRecord;
+use crate::apikey::Permission;
+use crate::attributes::{AttributeScope, Attributes};
 use crate::clock::UnixTime;
 use crate::enrolment::{EnrolToken, TokenUse};
 use crate::error::ApiError;
 use crate::ids::{Hsid, ServerId};
+use crate::role::{Grant, Role, RoleItems};
 use crate::server::Server;
 use crate::session::Session;
 
@@ -226,23 +228,82 @@ capabilities! {
             server: &Server,
             expected_version: u64,
         ) -> Result<(), StoreError>;
-        /// Stores a new key; `ConditionFailed` if its id is taken.
-        async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
-        async fn list_api_keys(&self, serverid: &ServerId) -> Result<Vec<ApiKeyRecord>, StoreError>;
-        /// Marks a key revoked; `ConditionFailed` if it does not exist or is revoked already.
-        async fn revoke_api_key(
+        /// Writes a role's permissions on a server: a new grant, or new permissions on
+        /// one that exists (which keeps its other fields: a key made before roles keeps its
+        /// hash).
+        async fn set_grant(&self, grant: &Grant) -> Result<(), StoreError>;
+        /// Stores a key made the way keys were made before roles (a grant with the key's
+        /// hash); `ConditionFailed` if its id is taken on the server.
+        async fn put_legacy_key(&self, grant: &Grant) -> Result<(), StoreError>;
+        /// Removes a role's grant on a server; whether there was one.
+        async fn delete_grant(&self, serverid: &ServerId, roleid: &str) -> Result<bool, StoreError>;
+        /// Every grant on a server (keys made before roles among them).
+        async fn list_grants(&self, serverid: &ServerId) -> Result<Vec<Grant>, StoreError>;
+        /// The grants of a role, on every server (an index query, eventually consistent).
+        async fn role_grants(&self, roleid: &str) -> Result<Vec<Grant>, StoreError>;
+        /// Marks a key made before roles revoked; `ConditionFailed` if there is no such
+        /// grant with a key, or it is revoked already.
+        async fn revoke_legacy_key(
             &self,
             serverid: &ServerId,
-            keyid: &str,
+            roleid: &str,
             at: UnixTime,
         ) -> Result<(), StoreError>;
-        /// The server and one of its keys in one round trip (consistent, so a revocation
-        /// takes effect at once).
-        async fn get_server_and_key(
+        /// The server, and a role's grant there and role item, in one round trip
+        /// (consistent, so a revocation takes effect at once).
+        async fn get_server_and_role(
             &self,
             serverid: &ServerId,
-            keyid: &str,
-        ) -> Result<(Option<Server>, Option<ApiKeyRecord>), StoreError>;
+            roleid: &str,
+        ) -> Result<(Option<Server>, RoleItems), StoreError>;
+    }
+
+    /// Roles (the role of each API key, and users' roles).
+    pub trait RoleStore {
+        /// Creates a role; `ConditionFailed` if its id is taken.
+        async fn create_role(&self, role: &Role) -> Result<(), StoreError>;
+        /// A role's item and, with a server, its grant there, in one round trip
+        /// (consistent).
+        async fn get_role_items(
+            &self,
+            serverid: Option<&ServerId>,
+            roleid: &str,
+        ) -> Result<RoleItems, StoreError>;
+        /// Marks a role's key revoked; `ConditionFailed` if there is no such role or it is
+        /// revoked already.
+        async fn revoke_role(&self, roleid: &str, at: UnixTime) -> Result<(), StoreError>;
+        /// Sets a role's global permissions; `ConditionFailed` if there is no such role.
+        async fn set_role_global(
+            &self,
+            roleid: &str,
+            global: &[Permission],
+        ) -> Result<(), StoreError>;
+        /// The roles whose keys a role created, oldest first (an index query).
+        async fn roles_created_by(&self, roleid: &str) -> Result<Vec<Role>, StoreError>;
+    }
+
+    /// Attributes: global, per server, privileged per server, per user.
+    pub trait AttributeStore {
+        async fn get_attributes(
+            &self,
+            scope: &AttributeScope,
+        ) -> Result<Option<Attributes>, StoreError>;
+        /// Writes a scope's attributes whole; `ConditionFailed` unless the stored version is
+        /// `expected_version` (0: none are stored).
+        async fn put_attributes(
+            &self,
+            scope: &AttributeScope,
+            attributes: &Attributes,
+            expected_version: u64,
+        ) -> Result<(), StoreError>;
+        /// Removes a scope's attributes (idempotent).
+        async fn delete_attributes(&self, scope: &AttributeScope) -> Result<(), StoreError>;
+        /// The attributes of every user of a server that has some (one query of the
+        /// server's items).
+        async fn user_attributes(
+            &self,
+            serverid: &ServerId,
+        ) -> Result<Vec<(String, Attributes)>, StoreError>;
     }
 
     /// Sessions, keyed by hsid.
@@ -251,14 +312,14 @@ capabilities! {
         /// from the server id), so the phone can name one without knowing its server; callers
         /// check `serverid`.
         async fn get_session(&self, hsid: &Hsid) -> Result<Option<Session>, StoreError>;
-        /// A website call's reads in one round trip (consistent): the server, its API key
-        /// `keyid`, and the session `hsid`.
-        async fn get_session_with_key(
+        /// A website call's reads in one round trip (consistent): the server, the grant
+        /// there and the role item of the key's role `roleid`, and the session `hsid`.
+        async fn get_session_with_role(
             &self,
             hsid: &Hsid,
             serverid: &ServerId,
-            keyid: &str,
-        ) -> Result<(Option<Server>, Option<ApiKeyRecord>, Option<Session>), StoreError>;
+            roleid: &str,
+        ) -> Result<(Option<Server>, RoleItems, Option<Session>), StoreError>;
         /// A phone call's reads in one round trip (consistent): the server, its account
         /// `accountid` (not one whose enrolment is unfinished), and the session `hsid`.
         async fn get_session_with_account(
@@ -461,12 +522,21 @@ capabilities! {
 
 /// Every capability: what a whole store implements.
 pub trait Store:
-    ServerStore + SessionStore + AccountStore + PushCounterStore + SubscriptionStore + ReplayStore
+    ServerStore
+    + RoleStore
+    + AttributeStore
+    + SessionStore
+    + AccountStore
+    + PushCounterStore
+    + SubscriptionStore
+    + ReplayStore
 {
 }
 
 impl<T> Store for T where
     T: ServerStore
+        + RoleStore
+        + AttributeStore
         + SessionStore
         + AccountStore
         + PushCounterStore
