@@ -745,6 +745,32 @@ impl DynamoStore {
         Ok(found)
     }
 
+    /// Every item of one gsi1 partition, decoded.
+    async fn query_gsi1<T: DeserializeOwned>(&self, pk: String) -> Result<Vec<T>, StoreError> {
+        self.query_all(Some(GSI1), "gsi1pk = :p", vec![(":p", s(pk))])
+            .await?
+            .into_iter()
+            .map(from_item)
+            .collect()
+    }
+
+    /// Every item of a partition whose sort key starts with `prefix`, decoded.
+    async fn query_prefix<T: DeserializeOwned>(
+        &self,
+        pk: String,
+        prefix: &str,
+    ) -> Result<Vec<T>, StoreError> {
+        self.query_all(
+            None,
+            "pk = :p AND begins_with(sk, :k)",
+            vec![(":p", s(pk)), (":k", s(prefix))],
+        )
+        .await?
+        .into_iter()
+        .map(from_item)
+        .collect()
+    }
+
     async fn query_all(
         &self,
         index: Option<&str>,
@@ -788,11 +814,7 @@ impl ServerStore for DynamoStore {
     }
 
     async fn list_servers(&self) -> Result<Vec<Server>, StoreError> {
-        self.query_all(Some(GSI1), "gsi1pk = :p", vec![(":p", s(SERVERS_GSI_PK))])
-            .await?
-            .into_iter()
-            .map(from_item)
-            .collect()
+        self.query_gsi1(SERVERS_GSI_PK.into()).await
     }
 
     async fn update_server(
@@ -873,27 +895,11 @@ impl ServerStore for DynamoStore {
     }
 
     async fn list_grants(&self, serverid: &ServerId) -> Result<Vec<Grant>, StoreError> {
-        self.query_all(
-            None,
-            "pk = :p AND begins_with(sk, :k)",
-            vec![(":p", s(server_pk(serverid))), (":k", s("APIKEY#"))],
-        )
-        .await?
-        .into_iter()
-        .map(from_item)
-        .collect()
+        self.query_prefix(server_pk(serverid), "APIKEY#").await
     }
 
     async fn role_grants(&self, roleid: &str) -> Result<Vec<Grant>, StoreError> {
-        self.query_all(
-            Some(GSI1),
-            "gsi1pk = :p",
-            vec![(":p", s(grants_gsi_pk(roleid)))],
-        )
-        .await?
-        .into_iter()
-        .map(from_item)
-        .collect()
+        self.query_gsi1(grants_gsi_pk(roleid)).await
     }
 
     async fn revoke_legacy_key(
@@ -1001,15 +1007,7 @@ impl RoleStore for DynamoStore {
     }
 
     async fn roles_created_by(&self, roleid: &str) -> Result<Vec<Role>, StoreError> {
-        self.query_all(
-            Some(GSI1),
-            "gsi1pk = :p",
-            vec![(":p", s(roles_gsi_pk(roleid)))],
-        )
-        .await?
-        .into_iter()
-        .map(from_item)
-        .collect()
+        self.query_gsi1(roles_gsi_pk(roleid)).await
     }
 }
 
