@@ -108,9 +108,17 @@ pub async fn revoke_api_key(
         .await?
         .role
         .filter(|r| r.has_key())
-        .filter(|r| acting.has_global(Permission::Root) || r.creator.as_deref() == Some(&acting.roleid))
-        .ok_or_else(|| ApiError::not_found(format!("no API key of role {roleid} that you created")))?;
-    match deps.roles.revoke_role(&target.roleid, deps.clock.now()).await {
+        .filter(|r| {
+            acting.has_global(Permission::Root) || r.creator.as_deref() == Some(&acting.roleid)
+        })
+        .ok_or_else(|| {
+            ApiError::not_found(format!("no API key of role {roleid} that you created"))
+        })?;
+    match deps
+        .roles
+        .revoke_role(&target.roleid, deps.clock.now())
+        .await
+    {
         Ok(()) | Err(StoreError::ConditionFailed) => Ok(()),
         Err(e) => Err(e.into()),
     }
@@ -153,7 +161,9 @@ pub async fn permissions(
     if let Some(r) = roleid
         && grants.is_empty()
     {
-        return Err(ApiError::not_found(format!("role {r} has no permissions on this server")));
+        return Err(ApiError::not_found(format!(
+            "role {r} has no permissions on this server"
+        )));
     }
     Ok(Permissions {
         permissions: grants,
@@ -193,10 +203,16 @@ pub async fn revoke_permissions(
     roleid: &str,
 ) -> Result<(), ApiError> {
     let auth = website::authorise(deps, &call.credentials, &[Permission::Root]).await?;
-    if deps.servers.delete_grant(&auth.server.serverid, roleid).await? {
+    if deps
+        .servers
+        .delete_grant(&auth.server.serverid, roleid)
+        .await?
+    {
         Ok(())
     } else {
-        Err(ApiError::not_found(format!("role {roleid} has no permissions on this server")))
+        Err(ApiError::not_found(format!(
+            "role {roleid} has no permissions on this server"
+        )))
     }
 }
 
@@ -228,7 +244,11 @@ pub async fn change_attributes(
     change: &AttributeChange,
 ) -> Result<(), ApiError> {
     for _ in 0..5 {
-        let stored = deps.attributes.get_attributes(scope).await?.unwrap_or_default();
+        let stored = deps
+            .attributes
+            .get_attributes(scope)
+            .await?
+            .unwrap_or_default();
         let Some(values) = stored.apply(change)? else {
             return Ok(());
         };
@@ -236,7 +256,11 @@ pub async fn change_attributes(
             values,
             version: stored.version + 1,
         };
-        match deps.attributes.put_attributes(scope, &next, stored.version).await {
+        match deps
+            .attributes
+            .put_attributes(scope, &next, stored.version)
+            .await
+        {
             Ok(()) => return Ok(()),
             Err(StoreError::ConditionFailed) => continue,
             Err(e) => return Err(e.into()),
