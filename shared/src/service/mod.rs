@@ -37,6 +37,7 @@ pub mod lifetimes;
 pub mod limits;
 pub mod listings;
 pub mod live;
+pub mod management;
 pub mod phone;
 pub mod push;
 pub mod sessions;
