@@ -58,7 +58,7 @@ test:
 ## 1 s of throughput) so that the bench keeps working.
 PROFILE ?= release
 FUNCTIONS := create_session get_session website_sessions account_admin phone_api push_login \
-	login_block websocket notifier
+	login_block management websocket notifier
 RUNS ?= 20
 # The functions are built on their own, as `sam build` builds them: built together with the
 # bench crate, cargo would unify their dependencies' features with the tests' ones.

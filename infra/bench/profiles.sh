@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 FUNCTIONS=(create_session get_session website_sessions account_admin phone_api push_login
-  login_block websocket notifier)
+  login_block management websocket notifier)
 if (($# == 0)); then
   set -- current=s,fat,1 o3=3,fat,1 oz=z,fat,1 thin=s,thin,16 o3-nolto=3,off,16
 fi

@@ -24,9 +24,9 @@
 # log and schemathesis' JUnit report go to artifacts/openapi/. Exits non-zero on any failure.
 #
 # Environment: NSAUTH_OPENAPI_EXAMPLES (cases per operation and phase, default 100; the
-# whole script then takes about a minute on 2 cores),
+# whole script then takes about two and a half minutes on 2 cores),
 # NSAUTH_OPENAPI_SEED (default 20261127; `random` for a new one each run),
-# NSAUTH_OPENAPI_TIMEOUT (a hard limit on the schemathesis run in s, default 180).
+# NSAUTH_OPENAPI_TIMEOUT (a hard limit on the schemathesis run in s, default 300).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -40,9 +40,10 @@ ADMIN_BIN="${NSAUTH_ADMIN_BIN:-$ROOT/target/debug/nsauth-admin}"
 DOC="$ROOT/docs/openapi.yaml"
 SERVERID=AAECAwQFBgcICQoLDA0ODw
 APIKEY=nsk_AAAAAAAAAAA_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8
+ROOTKEY=nsk_BBBBBBBBBBB_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8
 EXAMPLES="${NSAUTH_OPENAPI_EXAMPLES:-100}"
 SEED="${NSAUTH_OPENAPI_SEED:-20261127}"
-TIMEOUT="${NSAUTH_OPENAPI_TIMEOUT:-180}"
+TIMEOUT="${NSAUTH_OPENAPI_TIMEOUT:-300}"
 
 log() { printf '[openapi-check] %s\n' "$*"; }
 start=$SECONDS
@@ -70,7 +71,7 @@ services_trap
 PORT=$(free_ports 1)
 BASE="http://127.0.0.1:$PORT"
 start_service "$OUT/stack.log" env PORT="$PORT" NSAUTH_STORE=memory NSAUTH_DEMO_SERVERID="$SERVERID" \
-  NSAUTH_DEMO_APIKEY="$APIKEY" "$LOCAL_BIN"
+  NSAUTH_DEMO_APIKEY="$APIKEY" NSAUTH_DEMO_ROOT_KEY="$ROOTKEY" "$LOCAL_BIN"
 STACK_PID=${SERVICE_PIDS[-1]}
 # Ready when createSession works (the demo server exists), not merely when the port is open.
 wait_http "local stack" "$STACK_PID" "$OUT/stack.log" "$BASE/servers/$SERVERID/sessions" 201 \
@@ -83,7 +84,7 @@ rc=0
 log "openapi_check.py check: the document, the routes, a real request per operation, undocumented paths"
 set +e
 "$PY" infra/scripts/openapi_check.py check --base "$BASE" --serverid "$SERVERID" --apikey "$APIKEY" \
-  --doc "$DOC" --admin-bin "$ADMIN_BIN" 2>&1 | tee "$OUT/check.log"
+  --rootkey "$ROOTKEY" --doc "$DOC" --admin-bin "$ADMIN_BIN" 2>&1 | tee "$OUT/check.log"
 check_rc=${PIPESTATUS[0]}
 set -e
 [[ $check_rc == 0 ]] || rc=1

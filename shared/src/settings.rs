@@ -36,6 +36,20 @@ pub struct ServerSettings {
     /// must reach.
     pub login_limit: u32,
     pub login_window: u32,
+    /// The v2.2 Server's app fields (`appname`, `appandroid`, `appios`, `siteurl`): shown by
+    /// the enrolment page; empty for none.
+    pub app_name: String,
+    pub app_android: String,
+    pub app_ios: String,
+    pub site_url: String,
+    /// v2.2's `pinTimeout`, `pinTransTimeout` (minutes; -1 never, 0 every time) and
+    /// `pingTime` (seconds), kept and answered for v2.2 clients; the phone's verification
+    /// policy does not read them (docs/migrating-from-nextauth.md).
+    pub pin_timeout: i32,
+    pub pin_trans_timeout: i32,
+    pub ping_time: u32,
+    /// v2.2's `serverFlags`, kept and answered as given.
+    pub server_flags: Vec<String>,
 }
 
 impl Default for ServerSettings {
@@ -54,6 +68,14 @@ impl Default for ServerSettings {
             number_match: NumberMatch::Push,
             login_limit: 30,
             login_window: 600,
+            app_name: String::new(),
+            app_android: String::new(),
+            app_ios: String::new(),
+            site_url: String::new(),
+            pin_timeout: -1,
+            pin_trans_timeout: 0,
+            ping_time: 0,
+            server_flags: Vec::new(),
         }
     }
 }
@@ -63,9 +85,13 @@ pub const MAX_NAME_LEN: usize = 100;
 pub const MAX_LOGO_B64_LEN: usize = 16 * 1024;
 pub const MAX_RETURN_URLS: usize = 20;
 pub const MAX_URL_LEN: usize = 512;
+pub const MAX_SERVER_FLAGS: usize = 20;
+pub const MAX_FLAG_LEN: usize = 32;
+/// The longest PIN timeout: a year, in minutes.
+pub const MAX_PIN_TIMEOUT: i32 = 525_600;
 
 /// The names `set` accepts, in the order `show` prints them.
-pub const SETTING_NAMES: [&str; 13] = [
+pub const SETTING_NAMES: [&str; 21] = [
     "name",
     "logo",
     "link_base",
@@ -79,6 +105,14 @@ pub const SETTING_NAMES: [&str; 13] = [
     "number_match",
     "login_limit",
     "login_window",
+    "app_name",
+    "app_android",
+    "app_ios",
+    "site_url",
+    "pin_timeout",
+    "pin_trans_timeout",
+    "ping_time",
+    "server_flags",
 ];
 
 fn bounded(name: &str, value: &str, min: u32, max: u32) -> Result<u32, String> {
@@ -90,6 +124,28 @@ fn bounded(name: &str, value: &str, min: u32, max: u32) -> Result<u32, String> {
         return Err(format!("{name} must be between {min} and {max}, got {n}"));
     }
     Ok(n)
+}
+
+fn pin_minutes(name: &str, value: &str) -> Result<i32, String> {
+    let n: i32 = value
+        .trim()
+        .parse()
+        .map_err(|_| format!("{name} must be a whole number, got {value:?}"))?;
+    if !(-1..=MAX_PIN_TIMEOUT).contains(&n) {
+        return Err(format!(
+            "{name} must be between -1 and {MAX_PIN_TIMEOUT} minutes, got {n}"
+        ));
+    }
+    Ok(n)
+}
+
+/// An https URL, or empty for none.
+fn optional_url(name: &str, value: &str) -> Result<String, String> {
+    let v = value.trim();
+    if !v.is_empty() {
+        https_url(name, v)?;
+    }
+    Ok(v.to_string())
 }
 
 fn https_url(name: &str, u: &str) -> Result<(), String> {
@@ -126,6 +182,45 @@ impl ServerSettings {
                     return Err("name must not contain control characters".into());
                 }
                 self.name = v.to_string();
+            }
+            "app_name" => {
+                let v = value.trim();
+                if v.chars().count() > MAX_NAME_LEN || v.chars().any(char::is_control) {
+                    return Err(format!(
+                        "app_name must be at most {MAX_NAME_LEN} characters, without control characters"
+                    ));
+                }
+                self.app_name = v.to_string();
+            }
+            "app_android" => self.app_android = optional_url(key, value)?,
+            "app_ios" => self.app_ios = optional_url(key, value)?,
+            "site_url" => self.site_url = optional_url(key, value)?,
+            "pin_timeout" => self.pin_timeout = pin_minutes(key, value)?,
+            "pin_trans_timeout" => self.pin_trans_timeout = pin_minutes(key, value)?,
+            "ping_time" => self.ping_time = bounded(key, value, 0, MAX_WINDOW)?,
+            "server_flags" => {
+                let flags: Vec<String> = value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|f| !f.is_empty())
+                    .map(String::from)
+                    .collect();
+                if flags.len() > MAX_SERVER_FLAGS {
+                    return Err(format!(
+                        "server_flags holds at most {MAX_SERVER_FLAGS} flags"
+                    ));
+                }
+                if let Some(f) = flags.iter().find(|f| {
+                    f.len() > MAX_FLAG_LEN
+                        || !f
+                            .bytes()
+                            .all(|c| c.is_ascii_alphanumeric() || b"_-.".contains(&c))
+                }) {
+                    return Err(format!(
+                        "server_flags: {f:?} must be 1 to {MAX_FLAG_LEN} of A-Z a-z 0-9 _ - ."
+                    ));
+                }
+                self.server_flags = flags;
             }
             "logo" => {
                 use base64::Engine;
@@ -240,6 +335,17 @@ mod tests {
         );
         assert!(s.set("name", "").is_err());
         assert!(s.set("logo", "not base64!").is_err());
+        s.set("pin_timeout", "-1").unwrap();
+        assert!(s.set("pin_timeout", "-2").is_err());
+        s.set("pin_trans_timeout", "15").unwrap();
+        assert_eq!((s.pin_timeout, s.pin_trans_timeout), (-1, 15));
+        s.set("server_flags", "beta, no-push").unwrap();
+        assert_eq!(s.server_flags, ["beta", "no-push"]);
+        assert!(s.set("server_flags", "a b").is_err());
+        s.set("site_url", "https://acme.example/").unwrap();
+        assert!(s.set("app_ios", "ftp://x").is_err());
+        s.set("app_ios", "").unwrap();
+        assert!(s.set("app_name", "bad\u{7}").is_err());
     }
 
     #[test]

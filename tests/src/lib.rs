@@ -93,6 +93,8 @@ pub struct Stack {
     pub base: String,
     pub serverid: ServerId,
     pub apikey: String,
+    /// A key whose role holds global `root` (the management API's).
+    pub root_key: String,
     pub clock: Arc<ManualClock>,
     pub counting: Arc<CountingStore>,
     /// The push service when it is the local one (the in-memory stack).
@@ -224,7 +226,7 @@ impl Stack {
     ) -> Stack {
         let counting = Arc::new(CountingStore::counting(store));
         let clock = Arc::new(ManualClock::new(START));
-        let demo = nsauth_local::demo::ensure(counting.as_ref(), None, None, clock.now())
+        let demo = nsauth_local::demo::ensure(counting.as_ref(), None, None, None, clock.now())
             .await
             .expect("demo server");
         let deps = Deps::new(
@@ -250,6 +252,7 @@ impl Stack {
             base,
             serverid: demo.serverid,
             apikey: demo.apikey.expose().to_string(),
+            root_key: demo.root_key.expose().to_string(),
             clock,
             counting,
             local_push,

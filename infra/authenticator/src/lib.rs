@@ -179,6 +179,17 @@ impl SignedRequest {
     }
 }
 
+/// The visual hash of the server an enrolment link is for (docs/phone-protocol.md, "Visual
+/// hash"): what the enrolment screen shows, for the user to compare with the picture the
+/// website shows (getServerVash).
+pub fn enrolment_vash(link: &str) -> Result<nsauth_protocol::vash::Vash, Error> {
+    let link = parse_enrol_link(link)?;
+    Ok(nsauth_protocol::vash::Vash::new(
+        link.serverid.as_str(),
+        &link.api,
+    ))
+}
+
 /// Who signs: a key, the server it is for, and the account (or `new` at enrolment).
 #[derive(Clone, Copy)]
 pub struct Signer<'a> {

@@ -413,8 +413,15 @@ async fn run(cli: Cli) -> Result<Value, String> {
             push,
         } => {
             let push = push.as_ref().map(|(p, t)| (p.as_str(), t.as_str()));
+            // Shown with the result: the picture the website's enrolment page shows too.
+            let vash = nsauth_authenticator::enrolment_vash(&link).map_err(err)?;
             let account = auth.enrol(&link, &description, push).await.map_err(err)?;
-            Ok(account.public_view())
+            let mut out = account.public_view();
+            out["vash"] = serde_json::json!({
+                "colour": vash.hex_colour(),
+                "pattern": vash.text().lines().collect::<Vec<_>>(),
+            });
+            Ok(out)
         }
         Command::Show { link } => auth.show(&link).await.map_err(err),
         Command::Approve {

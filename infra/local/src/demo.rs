@@ -10,6 +10,8 @@ use nsauth::store::{Store, StoreError};
 pub struct Demo {
     pub serverid: ServerId,
     pub apikey: ApiKey,
+    /// A key whose role holds global `root`: the management API's (`NSAUTH_DEMO_ROOT_KEY`).
+    pub root_key: ApiKey,
 }
 
 /// Makes the demo server, with the id and key from `NSAUTH_DEMO_SERVERID` /
@@ -19,8 +21,19 @@ pub async fn ensure(
     store: &dyn Store,
     serverid: Option<&str>,
     apikey: Option<&str>,
+    root_key: Option<&str>,
     now: UnixTime,
 ) -> Result<Demo, String> {
+    let root_key = match root_key {
+        Some(k) => Some(ApiKey::parse(k).ok_or_else(|| {
+            "NSAUTH_DEMO_ROOT_KEY is not an API key of the form nsk_<11 chars>_<43 chars>"
+                .to_string()
+        })?),
+        None => None,
+    };
+    let root_key = admin::ensure_root_key(store, root_key, "demo root key", now)
+        .await
+        .map_err(|e| format!("NSAUTH_DEMO_ROOT_KEY: {e}"))?;
     let serverid = match serverid {
         Some(s) => Some(ServerId::parse(s).ok_or_else(|| {
             format!("NSAUTH_DEMO_SERVERID {s:?} is not a server id (22 base64url characters)")
@@ -75,5 +88,9 @@ pub async fn ensure(
         }
         Err(e) => return Err(e.to_string()),
     }
-    Ok(Demo { serverid, apikey })
+    Ok(Demo {
+        serverid,
+        apikey,
+        root_key,
+    })
 }

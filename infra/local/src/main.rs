@@ -2,7 +2,8 @@
 //!
 //! Environment: `PORT`; `NSAUTH_STORE` = `memory` (default) or `dynamodb` (endpoint from
 //! `AWS_ENDPOINT_URL`, table from `NSAUTH_TABLE`, default `nsauth-local`, created when
-//! missing); `NSAUTH_DEMO_SERVERID` and `NSAUTH_DEMO_APIKEY` fix the demo server;
+//! missing); `NSAUTH_DEMO_SERVERID` and `NSAUTH_DEMO_APIKEY` fix the demo server, `NSAUTH_DEMO_ROOT_KEY`
+//! the root key;
 //! `NSAUTH_LOCAL_*` set the limits on connections (`nsauth_local::guard::Limits`).
 
 use std::sync::Arc;
@@ -61,6 +62,7 @@ async fn run() -> Result<(), String> {
         store.as_ref(),
         env("NSAUTH_DEMO_SERVERID").as_deref(),
         env("NSAUTH_DEMO_APIKEY").as_deref(),
+        env("NSAUTH_DEMO_ROOT_KEY").as_deref(),
         clock.now(),
     )
     .await?;
@@ -119,6 +121,10 @@ async fn run() -> Result<(), String> {
     println!("nsauth local stack on {base} (store: {store_kind})");
     println!("demo server id: {}", demo.serverid);
     println!("demo API key:   {}", demo.apikey.expose());
+    println!(
+        "root API key:   {} (global root: the management API)",
+        demo.root_key.expose()
+    );
     println!("demo:           {base}/ (phone simulator /phone, accounts /admin)");
     println!("push outbox:    {base}/local/outbox?token=<device token> (pushes stay here)");
     println!("try getSession:");

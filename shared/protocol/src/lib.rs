@@ -10,6 +10,7 @@
 //! - [`wire`]: the bodies and answers of the phone API, and the session states.
 //! - [`push`]: the push payload the phone receives (SNS per platform).
 //! - [`transaction`]: transaction signing: ids, the signed text, the phone's wire types.
+//! - [`vash`]: the visual hash of a server, shown at enrolment.
 //! - [`error`]: every error an API call ends in, as a stable code and a message.
 //!
 //! The server crate (`nsauth-shared`) builds on this one; nothing here knows about storage
@@ -23,6 +24,7 @@ pub mod push;
 pub mod signing;
 pub mod transaction;
 pub mod usercontext;
+pub mod vash;
 pub mod wire;
 
 pub use error::ApiError;

@@ -7,7 +7,7 @@ use lambda_http::{Request, RequestExt};
 use serde::de::DeserializeOwned;
 
 use crate::account::{MAX_DESCRIPTION_CHARS, validate_text, validate_userid};
-use crate::apikey::Credentials;
+use crate::apikey::{Credentials, KeyCredentials};
 use crate::error::ApiError;
 use crate::ids::Nonce;
 use crate::service::accounts::PageRequest;
@@ -159,6 +159,15 @@ pub fn website_call(req: &Request, params: &PathParams) -> Result<WebsiteCall, A
         )?,
         origin: origin(req),
     })
+}
+
+/// A management call on no server (`/apikeys/`, `/attributes/`, `/servers/`): the
+/// `X-apikey` and `X-su`, checked for shape.
+pub fn key_credentials(req: &Request) -> Result<KeyCredentials, ApiError> {
+    KeyCredentials::parse(
+        header_or_empty(req, "x-apikey"),
+        header_or_empty(req, "x-su"),
+    )
 }
 
 /// A website backend call on a session: [`website_call`] and the `X-nonce`.

@@ -25,6 +25,28 @@ pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Result<Response<Body
     Ok(resp)
 }
 
+/// JSON sent as `text/plain` (v2.2's attribute answers are typed so).
+pub fn json_as_text<T: Serialize>(value: &T) -> Result<Response<Body>, ApiError> {
+    let mut resp = json(StatusCode::OK, value)?;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    Ok(resp)
+}
+
+/// Bytes of the given type, which do not change (cacheable for a day).
+pub fn bytes(content_type: &'static str, body: Vec<u8>) -> Response<Body> {
+    let mut resp = Response::new(Body::Binary(body));
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=86400"),
+    );
+    resp
+}
+
 /// An HTML fragment with the given cache policy.
 pub fn html(status: StatusCode, body: String, cache: &'static str) -> Response<Body> {
     let mut resp = Response::new(Body::Text(body));

@@ -15,7 +15,8 @@ use percent_encoding::percent_decode_str;
 use crate::deps::Deps;
 use crate::error::ApiError;
 use crate::http::handlers::{
-    accounts as a, block as b, phone as p, push as u, sessions as s, transactions as t,
+    accounts as a, block as b, management as m, phone as p, push as u, sessions as s,
+    transactions as t,
 };
 use crate::http::request::PathParams;
 
@@ -29,10 +30,11 @@ pub enum Function {
     PhoneApi,
     PushLogin,
     LoginBlock,
+    Management,
 }
 
 impl Function {
-    pub const ALL: [Function; 7] = [
+    pub const ALL: [Function; 8] = [
         Function::CreateSession,
         Function::GetSession,
         Function::WebsiteSessions,
@@ -40,6 +42,7 @@ impl Function {
         Function::PhoneApi,
         Function::PushLogin,
         Function::LoginBlock,
+        Function::Management,
     ];
 
     /// Whether a route of the function can reach the push service (create, delete or
@@ -61,6 +64,7 @@ impl Function {
             Function::PhoneApi => "phone_api",
             Function::PushLogin => "push_login",
             Function::LoginBlock => "login_block",
+            Function::Management => "management",
         }
     }
 }
@@ -228,6 +232,42 @@ tables! {
         GET "/app/v1/transactions/{tid}" => p::show_transaction;
         POST "/app/v1/transactions/{tid}/approve" => p::approve_transaction;
         POST "/app/v1/transactions/{tid}/decline" => p::decline_transaction;
+    ]
+    MANAGEMENT = Management [
+        GET "/servers" => m::get_servers;
+        POST "/servers" => m::create_server;
+        GET "/servers/{serverid}" => m::get_server;
+        PUT "/servers/{serverid}" => m::update_server;
+        GET "/servers/{serverid}/vash" => m::server_vash;
+        GET "/apikeys" => m::get_api_keys;
+        POST "/apikeys" => m::create_api_key;
+        DELETE "/apikeys/{roleid}" => m::revoke_api_key;
+        GET "/servers/{serverid}/permissions" => m::get_permissions;
+        GET "/servers/{serverid}/permissions/{roleid}" => m::get_permissions;
+        POST "/servers/{serverid}/permissions/{roleid}" => m::grant_permissions;
+        DELETE "/servers/{serverid}/permissions/{roleid}" => m::revoke_permissions;
+        GET "/servers/{serverid}/users/{userid}/role" => m::user_role;
+        POST "/servers/{serverid}/users/{userid}/role" => m::user_role;
+        GET "/attributes" => m::attributes;
+        POST "/attributes" => m::attributes;
+        PUT "/attributes" => m::attributes;
+        DELETE "/attributes" => m::attributes;
+        DELETE "/attributes/{attributekey}" => m::attributes;
+        GET "/servers/{serverid}/attributes" => m::attributes;
+        POST "/servers/{serverid}/attributes" => m::attributes;
+        PUT "/servers/{serverid}/attributes" => m::attributes;
+        DELETE "/servers/{serverid}/attributes" => m::attributes;
+        DELETE "/servers/{serverid}/attributes/{attributekey}" => m::attributes;
+        GET "/servers/{serverid}/privilegedattributes" => m::attributes;
+        POST "/servers/{serverid}/privilegedattributes" => m::attributes;
+        PUT "/servers/{serverid}/privilegedattributes" => m::attributes;
+        DELETE "/servers/{serverid}/privilegedattributes" => m::attributes;
+        DELETE "/servers/{serverid}/privilegedattributes/{attributekey}" => m::attributes;
+        GET "/servers/{serverid}/users/{userid}/attributes" => m::attributes;
+        POST "/servers/{serverid}/users/{userid}/attributes" => m::attributes;
+        PUT "/servers/{serverid}/users/{userid}/attributes" => m::attributes;
+        DELETE "/servers/{serverid}/users/{userid}/attributes" => m::attributes;
+        DELETE "/servers/{serverid}/users/{userid}/attributes/{attributekey}" => m::attributes;
     ]
 }
 

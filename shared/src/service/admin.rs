@@ -170,3 +170,37 @@ pub async fn update_settings(
     })?;
     Ok(updated.settings)
 }
+
+/// Makes a key whose role holds global `root` (the bootstrap: the management API's first
+/// key, which creates servers and the other keys). With `fixed`, the key is the caller's
+/// and may exist from an earlier run: it is kept if it is that root key, refused otherwise.
+pub async fn ensure_root_key(
+    store: &dyn Store,
+    fixed: Option<ApiKey>,
+    label: &str,
+    now: UnixTime,
+) -> Result<ApiKey, AdminError> {
+    let key = fixed.unwrap_or_else(ApiKey::generate);
+    let role = Role::for_key(&key, label.into(), None, vec![Permission::Root], now);
+    match store.create_role(&role).await {
+        Ok(()) => Ok(key),
+        Err(StoreError::ConditionFailed) => {
+            let stored = store.get_role_items(None, key.keyid()).await?.role;
+            match stored {
+                Some(r)
+                    if r.has_key()
+                        && key.matches(&r.hash)
+                        && r.revoked.is_none()
+                        && r.global.contains(&Permission::Root) =>
+                {
+                    Ok(key)
+                }
+                _ => Err(AdminError::Invalid(format!(
+                    "the store already holds a role {} that is not this root key (another key, revoked, or without root)",
+                    key.keyid()
+                ))),
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}

@@ -2,20 +2,19 @@
 //! attributes. Calls on a server authorise through [`website::authorise`] (with `X-su`);
 //! calls on no server (`/apikeys/`, `/attributes/`, `/servers/` listing and creation)
 //! through [`authorise_global`].
-//!
-//! WORK IN PROGRESS on branch wip/issue-15-roles: not yet routed.
+//! The server calls themselves are in `service::servers`.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::apikey::{ApiKey, KeyCredentials, Permission};
+use crate::apikey::{ApiKey, Credentials, KeyCredentials, Permission};
 use crate::attributes::{AttributeChange, AttributeScope, Attributes};
 use crate::deps::Deps;
 use crate::error::ApiError;
 use crate::role::{self, Acting, Grant, Role};
-use crate::service::website::{self, WebsiteCall};
+use crate::service::website::{self, WebsiteCall, authorise_fresh};
 use crate::store::StoreError;
 
 /// The role a call on no server acts as (after `X-su`).
@@ -151,7 +150,7 @@ pub async fn permissions(
     call: &WebsiteCall,
     roleid: Option<&str>,
 ) -> Result<Permissions, ApiError> {
-    let auth = website::authorise(deps, &call.credentials, &[Permission::Servers]).await?;
+    let auth = authorise_fresh(deps, &call.credentials, &[Permission::Servers]).await?;
     let grants = deps.servers.list_grants(&auth.server.serverid).await?;
     let grants: Vec<PermissionView> = grants
         .iter()
@@ -177,7 +176,7 @@ pub async fn grant_permissions(
     roleid: &str,
     acl: Vec<Permission>,
 ) -> Result<PermissionView, ApiError> {
-    let auth = website::authorise(deps, &call.credentials, &[Permission::Root]).await?;
+    let auth = authorise_fresh(deps, &call.credentials, &[Permission::Root]).await?;
     let serverid = &auth.server.serverid;
     let items = deps.roles.get_role_items(Some(serverid), roleid).await?;
     if items.role.is_none() && !items.grant.as_ref().is_some_and(Grant::is_legacy_key) {
@@ -202,7 +201,7 @@ pub async fn revoke_permissions(
     call: &WebsiteCall,
     roleid: &str,
 ) -> Result<(), ApiError> {
-    let auth = website::authorise(deps, &call.credentials, &[Permission::Root]).await?;
+    let auth = authorise_fresh(deps, &call.credentials, &[Permission::Root]).await?;
     if deps
         .servers
         .delete_grant(&auth.server.serverid, roleid)
@@ -223,7 +222,7 @@ pub async fn user_role(
     userid: &str,
     create: bool,
 ) -> Result<String, ApiError> {
-    let auth = website::authorise(deps, &call.credentials, &[Permission::Users]).await?;
+    let auth = authorise_fresh(deps, &call.credentials, &[Permission::Users]).await?;
     let role = Role::for_user(&auth.server.serverid, userid, deps.clock.now());
     let stored = deps.roles.get_role_items(None, &role.roleid).await?.role;
     match (stored, create) {
@@ -236,13 +235,13 @@ pub async fn user_role(
     }
 }
 
-/// One change of a scope's attributes, as one versioned write (a concurrent change is read
+/// One change of a scope's attributes (the attributes after it), as one versioned write (a concurrent change is read
 /// again and the change applied to it).
 pub async fn change_attributes(
     deps: &Deps,
     scope: &AttributeScope,
     change: &AttributeChange,
-) -> Result<(), ApiError> {
+) -> Result<BTreeMap<String, Value>, ApiError> {
     for _ in 0..5 {
         let stored = deps
             .attributes
@@ -250,7 +249,7 @@ pub async fn change_attributes(
             .await?
             .unwrap_or_default();
         let Some(values) = stored.apply(change)? else {
-            return Ok(());
+            return Ok(stored.values);
         };
         let next = Attributes {
             values,
@@ -261,7 +260,7 @@ pub async fn change_attributes(
             .put_attributes(scope, &next, stored.version)
             .await
         {
-            Ok(()) => return Ok(()),
+            Ok(()) => return Ok(next.values),
             Err(StoreError::ConditionFailed) => continue,
             Err(e) => return Err(e.into()),
         }
@@ -283,4 +282,78 @@ pub async fn attributes(
         .await?
         .map(|a| a.values)
         .unwrap_or_default())
+}
+
+/// Which attributes a call names, with its key.
+#[derive(Clone, Copy)]
+pub enum AttributeCall<'a> {
+    Global(&'a KeyCredentials),
+    Server(&'a Credentials),
+    Privileged(&'a Credentials),
+    User(&'a Credentials, &'a str),
+}
+
+/// Whether a call reads or changes attributes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttributeAccess {
+    Read,
+    Write,
+    /// setUserAttributes: a write that creates the user.
+    Create,
+}
+
+/// The scope of an attribute call whose key may make it, with the permissions v2.2 names:
+/// global and privileged attributes global `servers`; a server's `servers`; a user's
+/// `sessions` or `users` to read, `users` to change. A user must exist (have an account
+/// or attributes) except to set its attributes, which creates it.
+pub async fn attribute_scope(
+    deps: &Deps,
+    call: AttributeCall<'_>,
+    access: AttributeAccess,
+) -> Result<AttributeScope, ApiError> {
+    match call {
+        AttributeCall::Global(key) => {
+            let acting = authorise_global(deps, key).await?;
+            acting.require_global(Permission::Servers)?;
+            Ok(AttributeScope::Global)
+        }
+        AttributeCall::Server(creds) => {
+            authorise_fresh(deps, creds, &[Permission::Servers]).await?;
+            Ok(AttributeScope::Server(creds.serverid.clone()))
+        }
+        AttributeCall::Privileged(creds) => {
+            let auth = authorise_fresh(deps, creds, &[]).await?;
+            auth.acting.require_global(Permission::Servers)?;
+            Ok(AttributeScope::Privileged(creds.serverid.clone()))
+        }
+        AttributeCall::User(creds, userid) => {
+            let needs: &[Permission] = match access {
+                AttributeAccess::Read => &[Permission::Sessions, Permission::Users],
+                AttributeAccess::Write | AttributeAccess::Create => &[Permission::Users],
+            };
+            website::authorise(deps, creds, needs).await?;
+            let scope = AttributeScope::User(creds.serverid.clone(), userid.to_string());
+            if access != AttributeAccess::Create && !user_exists(deps, &scope).await? {
+                return Err(ApiError::not_found(format!(
+                    "there is no user {userid} on this server"
+                )));
+            }
+            Ok(scope)
+        }
+    }
+}
+
+/// A user exists while it has attributes or an account.
+async fn user_exists(deps: &Deps, scope: &AttributeScope) -> Result<bool, ApiError> {
+    let AttributeScope::User(serverid, userid) = scope else {
+        return Ok(true);
+    };
+    if deps.attributes.get_attributes(scope).await?.is_some() {
+        return Ok(true);
+    }
+    Ok(!deps
+        .accounts
+        .user_accounts(serverid, userid)
+        .await?
+        .is_empty())
 }

@@ -40,6 +40,7 @@ pub mod live;
 pub mod management;
 pub mod phone;
 pub mod push;
+pub mod servers;
 pub mod sessions;
 pub mod sweeps;
 pub mod transactions;

@@ -50,6 +50,22 @@ pub async fn authorise(
     Authorised::new(server, acting, needs)
 }
 
+/// As [`authorise`], always read from the table: the management calls answer and change
+/// the server itself, which a cached copy could show stale.
+pub async fn authorise_fresh(
+    deps: &Deps,
+    credentials: &Credentials,
+    needs: &[Permission],
+) -> Result<Authorised, ApiError> {
+    let (server, items) = deps
+        .servers
+        .get_server_and_role(&credentials.serverid, credentials.key.keyid())
+        .await?;
+    let (server, acting) = credentials.verify(server, items)?;
+    let acting = switch_role(deps, credentials, acting).await?;
+    Authorised::new(server, acting, needs)
+}
+
 /// The role `X-su` names (one more read), or the key's own.
 async fn switch_role(
     deps: &Deps,

@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod block;
+pub mod management;
 pub mod phone;
 pub mod push;
 pub mod sessions;
