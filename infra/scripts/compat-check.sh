@@ -5,8 +5,9 @@
 #   1. infra/scripts/tools.sh (the pinned .tools/st venv: requests, jsonschema, cryptography;
 #      a no-op when up to date);
 #   2. starts target/debug/nsauth-local (memory store) on a free loopback port with a demo
-#      server and key of its own, and waits until it answers;
-#   3. infra/scripts/compat_v22.py: every v2.2 website call as the v2.2 description writes it
+#      server, key and root key of its own, and waits until it answers;
+#   3. infra/scripts/compat_v22.py: every v2.2 call (the website's and, with a root key,
+#      the management ones) as the v2.2 description writes it
 #      (paths with their trailing slashes, query parameters, GET bodies, X-apikey, X-nonce),
 #      each answer checked against infra/scripts/v22_types.json (statuses, content types,
 #      JSON types, no nulls), with a phone that enrols, approves logins and signs
@@ -28,6 +29,7 @@ LOCAL_BIN="$ROOT/target/debug/nsauth-local"
 # Not the openapi check's server and key: a run of each leaves no trace in the other.
 SERVERID=Y29tcGF0LXYyMi10ZXN0IQ
 APIKEY=nsk_Y29tcGF0djI_Y29tcGF0LXYyMi1jaGVjay1rZXktMDEyMzQ1Njc4OSE
+ROOTKEY=nsk_Y29tcGF0cm9_Y29tcGF0LXYyMi1yb290LWtleS0wMTIzNDU2Nzg5ISE
 
 log() { printf '[compat-check] %s\n' "$*"; }
 start=$SECONDS
@@ -51,7 +53,7 @@ services_trap
 PORT=$(free_ports 1)
 BASE="http://127.0.0.1:$PORT"
 start_service "$OUT/stack.log" env PORT="$PORT" NSAUTH_STORE=memory NSAUTH_DEMO_SERVERID="$SERVERID" \
-  NSAUTH_DEMO_APIKEY="$APIKEY" "$LOCAL_BIN"
+  NSAUTH_DEMO_APIKEY="$APIKEY" NSAUTH_DEMO_ROOT_KEY="$ROOTKEY" "$LOCAL_BIN"
 STACK_PID=${SERVICE_PIDS[-1]}
 # Ready when createSession works (the demo server exists), not merely when the port is open.
 wait_http "local stack" "$STACK_PID" "$OUT/stack.log" "$BASE/servers/$SERVERID/sessions" 201 \
@@ -60,7 +62,7 @@ log "local stack at $BASE (pid $STACK_PID), demo server $SERVERID"
 
 rc=0
 set +e
-"$PY" infra/scripts/compat_v22.py --base "$BASE" --serverid "$SERVERID" --apikey "$APIKEY" "$@" 2>&1 \
+"$PY" infra/scripts/compat_v22.py --base "$BASE" --serverid "$SERVERID" --apikey "$APIKEY" --rootkey "$ROOTKEY" "$@" 2>&1 \
   | tee "$OUT/check.log"
 check_rc=${PIPESTATUS[0]}
 set -e

@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""The nextAuth v2.2 compatibility test: every website call of the v2.2 API that nsauth
-implements, made over HTTP against a running local stack exactly as a v2.2 client makes it
+"""The nextAuth v2.2 compatibility test: every call of the v2.2 API (the website's, and the
+management calls made with a root key; all 55 operations), made over HTTP against a running local stack exactly as a v2.2 client makes it
 (the description's paths with their trailing slashes, query parameters, X-apikey, X-nonce,
 JSON bodies on the GET calls that take one), each answer checked against our own statement
 of the v2.2 types and operations (infra/scripts/v22_types.json, JSON Schema: a field without
 a value is left out, never null).
 
-    compat_v22.py --base URL --serverid S --apikey K [--types infra/scripts/v22_types.json]
+    compat_v22.py --base URL --serverid S --apikey K --rootkey R [--types infra/scripts/v22_types.json]
 
 Run by infra/scripts/compat-check.sh (which starts the stack) with the pinned .tools/st venv
 (requests, jsonschema, cryptography, PyYAML). A phone (openapi_check.Phone: NSAuth-P256-V2
@@ -178,6 +178,8 @@ class Api:
         self.phones: dict[int, Phone] = {}
         self.notes = 0
         self.login_timeout = 300
+        # A key whose role holds global root (the management calls).
+        self.rootkey = ""
 
     # -- reporting --
     def ok(self, cond: bool, name: str, detail: str = "") -> bool:
@@ -194,12 +196,12 @@ class Api:
     # -- the website calls --
     def url(self, template: str, **path: Any) -> str:
         quoted = {k: urllib.parse.quote(str(v), safe="") for k, v in path.items()}
-        return self.base + template.format(serverid=self.serverid, **quoted)
+        return self.base + template.format(**{"serverid": self.serverid, **quoted})
 
     def call(
         self, op: str, label: str, *, expect: int | None = None, nonce: str | None = None,
         params: dict | None = None, body: Any = None, raw: bytes | None = None, path: str | None = None,
-        content: str | None = None, **pp: Any,
+        content: str | None = None, key: str | None = None, su: str | None = None, **pp: Any,
     ) -> tuple[requests.Response, Any]:
         """Makes the call as v2.2 writes it and checks the answer: a status v2.2 lists for the
         operation (or a generic one), `expect` when given, the content type, the schema of a
@@ -207,7 +209,9 @@ class Api:
         response and its JSON (or None)."""
         spec = self.types.ops[op]
         self.called.add(op)
-        headers = {"X-apikey": self.apikey}
+        headers = {"X-apikey": key or self.apikey}
+        if su is not None:
+            headers["X-su"] = su
         if nonce is not None:
             headers["X-nonce"] = nonce
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
@@ -865,6 +869,97 @@ def s_transactions(api: Api) -> None:
     api.call("getTransactionResult", "of an unknown transaction", expect=404, transactionid="A" * 43)
 
 
+def s_management(api: Api) -> None:
+    """The v2.2 management calls as the description writes them: servers, API keys, permissions,
+    user roles, the four kinds of attributes and the visual hash; with the permission each
+    needs (a website key is refused where v2.2 names another permission)."""
+    root, site = api.rootkey, api.apikey
+
+    # Servers.
+    _, servers = api.call("getServers", "with the root key", expect=200, key=root)
+    api.need(servers, "getServers gave no list")
+    api.ok(any(s.get("serverid") == api.serverid for s in servers["servers"]), "getServers lists the demo server")
+    api.call("getServers", "a page of one", expect=200, key=root, params={"limit": 1, "marker": 0})
+    api.call("getServers", "with a website key", expect=403)
+    _, made = api.call("createServer", "with serverName and app fields", expect=200, key=root,
+                       body={"serverName": "v2.2 compat", "appname": "Compat", "pinTimeout": 10,
+                             "pinTransTimeout": 0, "pingTime": 0, "serverFlags": [], "logo": "",
+                             "appurl": "nsauth://", "siteurl": "https://compat.example/"})
+    api.need(made and made.get("serverid"), "createServer gave no server")
+    new = made["serverid"]
+    api.ok(made.get("serverName") == "v2.2 compat" and made.get("pinTimeout") == 10,
+           "createServer answers what it was given", json.dumps(made)[:200])
+    api.call("createServer", "with a website key", expect=403, body={"serverName": "x"})
+    _, got = api.call("getServer", "the new server", expect=200, key=root, serverid=new)
+    got = dict(got or {})
+    got["serverName"] = "v2.2 compat renamed"
+    _, upd = api.call("updateServer", "with getServer's answer sent back changed", expect=200, key=root,
+                      serverid=new, body=got)
+    api.ok((upd or {}).get("serverName") == "v2.2 compat renamed", "updateServer changes the name")
+    api.call("updateServer", "with a website key", expect=403, body={"serverName": "x"})
+    r, _ = api.call("getServerVash", "with a sessions key", expect=200)
+    api.ok(r.content[:8] == b"\x89PNG\r\n\x1a\n" and png_size(r.content) == (160, 160),
+           "getServerVash is a 160 x 160 PNG", repr(r.content[:16]))
+    r2, _ = api.call("getServerVash", "of another server", expect=200, key=root, serverid=new)
+    api.ok(r2.content != r.content, "two servers have different visual hashes")
+
+    # API keys and permissions.
+    _, key = api.call("createApiKey", "with a description", expect=200, key=root, params={"description": "compat"})
+    api.need(key and key.get("apikey") and key.get("role"), "createApiKey gave no key")
+    role = key["role"]
+    _, keys = api.call("getApiKeys", "with the root key", expect=200, key=root)
+    mine = [k for k in (keys or {}).get("apikeys", []) if k.get("role") == role]
+    api.ok(mine and "apikey" not in mine[0], "getApiKeys lists the key without the key itself", json.dumps(mine)[:200])
+    api.call("getApiKeys", "with a website key", expect=403)
+    api.call("grantPermissions", "sessions and users", expect=200, key=root, serverid=new, roleid=role,
+             body=["sessions", "users"])
+    _, perms = api.call("getPermissions", "of the new role", expect=200, key=root, serverid=new, roleid=role)
+    api.ok((perms or {}).get("permissions") == [{"acl": "sessions,users", "role": role, "server": new}],
+           "getPermissions answers the grant", json.dumps(perms)[:200])
+    _, allp = api.call("getAllPermissions", "of the new server", expect=200, key=root, serverid=new)
+    api.ok(len((allp or {}).get("permissions", [])) == 2, "getAllPermissions: the creator's and the new role's",
+           json.dumps(allp)[:300])
+    sessions = api.http.get(api.url("/servers/{serverid}/sessions/", serverid=new),
+                            headers={"X-apikey": key["apikey"], "X-nonce": new_nonce()}, timeout=TIMEOUT)
+    api.ok(sessions.status_code == 200, "the new key works where it was granted", str(sessions.status_code))
+    api.call("grantPermissions", "with a website key", expect=403, roleid=role, body=["sessions"])
+    api.call("revokePermissions", "the grant", expect=200, key=root, serverid=new, roleid=role)
+    api.call("getPermissions", "after revokePermissions", expect=404, key=root, serverid=new, roleid=role)
+    sessions = api.http.get(api.url("/servers/{serverid}/sessions/", serverid=new),
+                            headers={"X-apikey": key["apikey"], "X-nonce": new_nonce()}, timeout=TIMEOUT)
+    api.ok(sessions.status_code == 401, "a revoked grant takes effect at once", str(sessions.status_code))
+    r, v = api.call("getServers", "X-su from a key without root or setrid", expect=403, su=role)
+    api.ok((v or {}).get("error") == "su_not_allowed", "X-su without root or setrid is su_not_allowed")
+    _, v = api.call("getServers", "as another role through X-su from the root key", expect=403, key=root, su=role)
+
+    # User roles.
+    api.call("getUserRole", "of a user without one", expect=404, userid="compat-role")
+    _, made_role = api.call("getOrCreateUserRole", "creates it", expect=200, userid="compat-role")
+    _, again = api.call("getUserRole", "then", expect=200, userid="compat-role")
+    api.ok(made_role and again and made_role["role"] == again["role"], "the user's role is stable")
+
+    # Attributes, each kind: set (replaces), update (merges), delete one, get, delete all.
+    kinds = [("Global", root, {}), ("Server", root, {}), ("ServerPrivileged", root, {}),
+             ("User", site, {"userid": "compat-attrs"})]
+    for kind, k, pp in kinds:
+        api.call(f"set{kind}Attributes", "two values", expect=200, key=k, body={"a": "x", "n": 1}, **pp)
+        _, v = api.call(f"update{kind}Attributes", "one more", expect=200, key=k, body={"b": True}, **pp)
+        api.ok(v == {"a": "x", "n": 1, "b": True}, f"update{kind}Attributes merges", json.dumps(v))
+        _, v = api.call(f"delete{kind}Attribute", "one", expect=200, key=k, attributekey="a", **pp)
+        r, _ = api.call(f"get{kind}Attributes", "as text", expect=200, key=k, **pp)
+        try:
+            got = json.loads(r.text)
+        except ValueError:
+            got = None
+        api.ok(got == {"n": 1, "b": True}, f"get{kind}Attributes answers the object as text/plain", r.text[:200])
+        api.call(f"update{kind}Attributes", "over the limits", expect=413, key=k,
+                 body={f"k{i}": i for i in range(101)}, **pp)
+        api.call(f"delete{kind}Attributes", "all", expect=200, key=k, **pp)
+    api.call("getUserAttributes", "of a user that does not exist", expect=404, userid="compat-nobody")
+    for kind in ("Global", "ServerPrivileged"):
+        api.call(f"get{kind}Attributes", "with a website key", expect=403)
+
+
 SECTIONS: list[tuple[str, Callable[[Api], None]]] = [
     ("types", s_types),
     ("session", s_session),
@@ -873,6 +968,7 @@ SECTIONS: list[tuple[str, Callable[[Api], None]]] = [
     ("logins", s_logins),
     ("bulk", s_bulk),
     ("transactions", s_transactions),
+    ("management", s_management),
 ]
 
 
@@ -881,6 +977,7 @@ def main() -> int:
     p.add_argument("--base", required=True, help="the local stack, e.g. http://127.0.0.1:8080")
     p.add_argument("--serverid", required=True)
     p.add_argument("--apikey", required=True)
+    p.add_argument("--rootkey", required=True, help="a key whose role holds global root")
     p.add_argument("--types", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "v22_types.json"))
     p.add_argument("--only", help="comma-separated sections to run (default: all)")
     p.add_argument("--login-timeout", type=int, default=300, help="the demo server's login_timeout (s)")
@@ -896,6 +993,7 @@ def main() -> int:
         return 1
     api = Api(args.base, args.serverid, args.apikey, types, checks)
     api.login_timeout = args.login_timeout
+    api.rootkey = args.rootkey
     only = set(args.only.split(",")) if args.only else None
     for name, fn in SECTIONS:
         if only and name not in only:
@@ -911,7 +1009,7 @@ def main() -> int:
     if not only:
         api.section = "all"
         missing = sorted(set(types.ops) - api.called)
-        api.ok(not missing, "every v2.2 website operation of the plan was called",
+        api.ok(not missing, "every v2.2 operation of the plan was called",
                ", ".join(missing) if missing else f"{len(api.called)} operations")
     print(f"[compat] {time.time() - started:.1f} s, {api.notes} notes", flush=True)
     print(f"compat: {checks.passed} passed, {checks.failed} failed", flush=True)

@@ -125,11 +125,12 @@ impl ServerChanges {
             ));
         };
         let mut changes = Vec::new();
+        let mut settings = Vec::new();
         for (field, value) in &fields {
             if let Some((_, setting)) = SERVER_FIELDS.iter().find(|(f, _)| f == field) {
                 changes.push((setting.to_string(), text(field, value)?));
             } else if field == "settings" {
-                changes.extend(settings_object(value)?);
+                settings = settings_object(value)?;
             } else if !READ_ONLY_FIELDS.contains(&field.as_str()) {
                 return Err(ApiError::invalid_field(
                     field,
@@ -137,7 +138,12 @@ impl ServerChanges {
                 ));
             }
         }
-        Ok(ServerChanges(changes))
+        // A setting that is also a v2.2 field (`name` and `serverName`) takes the field's
+        // value: a client that sends getServer's answer back with `serverName` changed
+        // also sends the old `settings.name`.
+        settings.retain(|(k, _)| !changes.iter().any(|(c, _)| c == k));
+        settings.extend(changes);
+        Ok(ServerChanges(settings))
     }
 
     pub fn names(&self, setting: &str) -> bool {
@@ -328,4 +334,43 @@ pub async fn update(
 pub async fn vash(deps: &Deps, creds: &Credentials, api: &str) -> Result<Vec<u8>, ApiError> {
     let auth = authorise(deps, creds, &[Permission::Sessions, Permission::Servers]).await?;
     Ok(Vash::new(auth.server.serverid.as_str(), api).png())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_win_over_the_same_setting_and_read_only_ones_are_ignored() {
+        let c = ServerChanges::parse(
+            br#"{"serverName": "New", "settings": {"name": "Old", "login_timeout": 120},
+                 "serverid": "x", "serverpk": "", "pinTimeout": 1180.0, "serverFlags": ["a", "b"]}"#,
+        )
+        .unwrap();
+        let s = c.apply(&ServerSettings::named("Before").unwrap()).unwrap();
+        assert_eq!(s.name, "New");
+        assert_eq!(s.login_timeout, 120);
+        assert_eq!(s.pin_timeout, 1180);
+        assert_eq!(s.server_flags, ["a", "b"]);
+        for bad in [
+            &br#"{"colour": "red"}"#[..],
+            br#"{"settings": {"colour": 1}}"#,
+            br#"{"settings": []}"#,
+            br#"{"serverFlags": ["a,b"]}"#,
+            br#"{"serverName": true}"#,
+            b"[]",
+            b"nope",
+        ] {
+            assert!(
+                ServerChanges::parse(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        let c = ServerChanges::parse(br#"{"pinTimeout": 1.5}"#).unwrap();
+        assert!(
+            c.apply(&ServerSettings::default()).is_err(),
+            "not a whole number"
+        );
+    }
 }
