@@ -66,7 +66,14 @@ pub fn parse_body(body: &[u8]) -> Result<BTreeMap<String, Value>, ApiError> {
     };
     let mut out = BTreeMap::new();
     for (name, value) in map {
-        validate_name(&name)?;
+        validate_name(&name).map_err(|_| {
+            ApiError::invalid_field(
+                "attributes",
+                format!(
+                    "{name:?} is not an attribute name: 1 to {MAX_NAME_LEN} characters of A-Z a-z 0-9 _ . : -"
+                ),
+            )
+        })?;
         validate_value(&name, &value)?;
         out.insert(name, value);
     }

@@ -764,6 +764,22 @@ async fn attributes(stack: Stack) {
         .0,
         404
     );
+
+    // getUsers lists a user with attributes and filters on them; deleteUser takes them.
+    let users = |q: &'static str| format!("/servers/{sid}/users/?filter={q}");
+    let (s, v) = call(&stack, "GET", &users("here=1"), &website, None, None).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["users"], json!([{"userid": "dave", "numberaccounts": 0}]));
+    let (_, v) = call(&stack, "GET", &users("here=in:2,3"), &website, None, None).await;
+    assert_eq!(v["users"], json!([]));
+    let dave = format!("/servers/{sid}/users/dave");
+    let (s, v) = call(&stack, "DELETE", &dave, &website, None, None).await;
+    assert_eq!((s, v), (200, json!({"deleted": 0})));
+    assert_eq!(call(&stack, "GET", &u, &website, None, None).await.0, 404);
+    assert_eq!(
+        call(&stack, "DELETE", &dave, &website, None, None).await.0,
+        404
+    );
 }
 
 async fn visual_hash(stack: Stack) {

@@ -17,24 +17,34 @@ usage: nsauth-admin [--table TABLE] COMMAND [ARGS]
 The table comes from --table or NSAUTH_TABLE; AWS credentials, region and
 AWS_ENDPOINT_URL (for a local DynamoDB) from the environment as for the aws CLI.
 
-commands:
+commands (the bootstrap):
   create-table [--no-ttl] [--no-stream]   create the table (for local use)
-  create-server --name NAME [SETTING=VALUE ...]
-                                          create a server; prints its id and a first API key
-  list-servers                            every server with its name
-  show-server SERVERID                    settings and API keys of a server
-  set SERVERID SETTING=VALUE [...]        change settings (all or none)
-  create-key SERVERID [--permissions sessions,accounts,users,servers,createserver,root] [--label TEXT]
-                                          a new API key (shown once)
-  list-keys SERVERID                      the server's API keys (ids, never secrets)
-  revoke-key SERVERID KEYID               revoke a key at once
+  create-root-key [--label TEXT]          a key whose role holds global root: the first
+                                          key of the management API (shown once)
   index-accounts SERVERID                 put accounts stored before the account index
                                           (gsi2, the v2.2 listings) into it; once after
                                           upgrading a stack deployed before it
   routes                                  the HTTP routes of each function, as JSON
+commands that the management API also has (the same service functions, without a key:
+whoever holds the table may; the API call in brackets):
+  create-server --name NAME [SETTING=VALUE ...]
+                                          create a server; prints its id and a first API key
+                                          [createServer, createApiKey, grantPermissions]
+  list-servers                            every server with its name [getServers]
+  show-server SERVERID                    settings and API keys of a server
+                                          [getServer, getAllPermissions]
+  set SERVERID SETTING=VALUE [...]        change settings, all or none [updateServer]
+  create-key SERVERID [--permissions sessions,accounts,users,servers,createserver,root] [--label TEXT]
+                                          a new API key (shown once)
+                                          [createApiKey, grantPermissions]
+  list-keys SERVERID                      the server's API keys (ids, never secrets)
+                                          [getAllPermissions]
+  revoke-key SERVERID KEYID               revoke a key at once [DELETE /apikeys/{roleid}]
 settings: name, logo, link_base, return_urls (comma-separated), login_timeout,
   session_lifetime, remember_seconds, push_limit, push_window, fraud_block_after,
-  number_match (off|push|always), login_limit, login_window";
+  number_match (off|push|always), login_limit, login_window, app_name, app_android,
+  app_ios, site_url, pin_timeout, pin_trans_timeout, ping_time, server_flags
+  (comma-separated)";
 
 struct Args(Vec<String>);
 
@@ -147,6 +157,18 @@ async fn run(mut args: Args) -> Result<(), String> {
                 Created::New => println!("table {table} created"),
                 Created::Existing => println!("table {table} exists already, with our keys"),
             }
+        }
+        "create-root-key" => {
+            let label = args
+                .option("--label")?
+                .unwrap_or_else(|| "root key".to_string());
+            args.done()?;
+            let key = admin::ensure_root_key(&store, None, &label, now)
+                .await
+                .map_err(err)?;
+            println!("keyid:  {}", key.keyid());
+            println!("apikey: {}", key.expose());
+            println!("(global root: every permission on every server; shown only now)");
         }
         "create-server" => {
             let name = args

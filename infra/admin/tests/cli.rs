@@ -152,6 +152,19 @@ fn manages_servers_keys_and_settings() {
     );
     assert!(admin.ok(&["list-keys", &sid]).contains(" revoked "));
 
+    // The bootstrap of the management API: a root key, shown once, a new one each time.
+    let root = admin.ok(&["create-root-key", "--label", "ops"]);
+    let rootid = field(&root, "keyid:").to_string();
+    assert!(field(&root, "apikey:").starts_with(&format!("nsk_{rootid}_")));
+    assert!(root.contains("global root"), "{root}");
+    let again = admin.ok(&["create-root-key"]);
+    assert_ne!(field(&again, "keyid:"), rootid);
+    assert!(
+        admin
+            .fails(&["create-root-key", "--label"])
+            .contains("needs a value")
+    );
+
     assert!(admin.fails(&["frobnicate"]).contains("unknown command"));
     assert!(admin.fails(&["create-server"]).contains("--name"));
 }

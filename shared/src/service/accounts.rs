@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::account::{Account, AccountView};
 use crate::apikey::Permission;
+use crate::attributes::AttributeScope;
 use crate::deps::Deps;
 use crate::error::ApiError;
 use crate::server::Server;
@@ -187,7 +188,13 @@ pub async fn delete_user(
         .server;
     let userid = userid?;
     let deleted = remove_user_accounts(deps, &server, &userid).await?;
-    if deleted == 0 {
+    // The user's attributes go with it (a user is one with accounts or attributes).
+    let scope = AttributeScope::User(server.serverid.clone(), userid.clone());
+    let had_attributes = deps.attributes.get_attributes(&scope).await?.is_some();
+    if had_attributes {
+        deps.attributes.delete_attributes(&scope).await?;
+    }
+    if deleted == 0 && !had_attributes {
         return Err(ApiError::NotFound(format!(
             "no user {userid:?} on this server"
         )));

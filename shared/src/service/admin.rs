@@ -1,14 +1,16 @@
-//! Server and API key administration, shared by the admin tool, the local stack's demo
-//! server and the tests. These work on the store directly (no API key: whoever runs them
-//! has the table).
+//! Server and API key administration for the admin tool, the local stack's demo server and
+//! the tests: the bootstrap (the first root key) and the management API's changes
+//! (`service::provisioning`, the same functions the API calls after its key check) on the
+//! store directly (no API key: whoever runs them has the table).
 
 use crate::apikey::{ApiKey, Permission};
 use crate::clock::{SystemClock, UnixTime};
 use crate::error::ApiError;
 use crate::ids::ServerId;
-use crate::role::{Grant, Role};
+use crate::role::Grant;
 use crate::server::Server;
-use crate::service::versioned;
+use crate::service::provisioning;
+use crate::service::servers::ServerChanges;
 use crate::settings::ServerSettings;
 use crate::store::{ServerStore, Store, StoreError};
 
@@ -37,7 +39,7 @@ pub async fn create_server(
         Some((id, key)) => (Server::with_id(id, settings, now), key),
         None => (Server::new(settings, now), ApiKey::generate()),
     };
-    store.create_server(&server).await?;
+    provisioning::store_server(store, &server, None, now).await?;
     add_key(
         store,
         &server.serverid,
@@ -85,12 +87,8 @@ pub async fn add_key(
     label: String,
     now: UnixTime,
 ) -> Result<(), AdminError> {
-    store
-        .create_role(&Role::for_key(key, label.clone(), None, Vec::new(), now))
-        .await?;
-    let mut grant = Grant::new(serverid.clone(), key.keyid().to_string(), permissions, now);
-    grant.label = label;
-    store.set_grant(&grant).await?;
+    provisioning::issue_key(store, key, label.clone(), None, Vec::new(), now).await?;
+    provisioning::set_permissions(store, serverid, key.keyid(), permissions, &label, now).await?;
     Ok(())
 }
 
@@ -103,7 +101,11 @@ pub async fn revoke_key(
 ) -> Result<(), AdminError> {
     let items = store.get_role_items(Some(serverid), keyid).await?;
     let revoked = match (&items.role, &items.grant) {
-        (Some(_), Some(_)) => store.revoke_role(keyid, now).await,
+        (Some(_), Some(_)) => match provisioning::revoke_key(store, keyid, now).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(StoreError::ConditionFailed),
+            Err(e) => Err(e),
+        },
         (None, Some(g)) if g.is_legacy_key() => store.revoke_legacy_key(serverid, keyid, now).await,
         _ => Err(StoreError::ConditionFailed),
     };
@@ -137,8 +139,8 @@ pub async fn list_keys(
     Ok(out)
 }
 
-/// Applies `name=value` changes to a server's settings, all or none, as one versioned
-/// write (a concurrent change is read again and the changes applied to it).
+/// Applies `name=value` changes to a server's settings, all or none, as updateServer
+/// applies a body's `settings` (one versioned write).
 pub async fn update_settings(
     store: &dyn ServerStore,
     serverid: &ServerId,
@@ -148,26 +150,14 @@ pub async fn update_settings(
         .get_server(serverid)
         .await?
         .ok_or_else(|| AdminError::NoServer(serverid.clone()))?;
-    let apply = |s: &Server| {
-        let mut settings = s.settings.clone();
-        for (k, v) in changes {
-            settings.set(k, v)?;
-        }
-        Ok::<_, String>(s.with_settings(settings))
-    };
-    // Checked here so that a bad value is reported as such; the values do not depend on
-    // the server, so applying them again after a lost race cannot fail.
-    apply(&server).map_err(AdminError::Invalid)?;
-    let updated = versioned::update(store, &SystemClock, server, |s, _| {
-        apply(s)
-            .map(Some)
-            .map_err(|e| ApiError::bad_request("invalid_setting", e))
-    })
-    .await
-    .map_err(|e| match e {
-        ApiError::NotFound(_) => AdminError::NoServer(serverid.clone()),
-        e => AdminError::Api(e),
-    })?;
+    let changes = ServerChanges(changes.to_vec());
+    let updated = provisioning::change_server(store, &SystemClock, server, &changes)
+        .await
+        .map_err(|e| match e {
+            ApiError::NotFound(_) => AdminError::NoServer(serverid.clone()),
+            ApiError::BadRequest { message, .. } => AdminError::Invalid(message),
+            e => AdminError::Api(e),
+        })?;
     Ok(updated.settings)
 }
 
@@ -181,9 +171,10 @@ pub async fn ensure_root_key(
     now: UnixTime,
 ) -> Result<ApiKey, AdminError> {
     let key = fixed.unwrap_or_else(ApiKey::generate);
-    let role = Role::for_key(&key, label.into(), None, vec![Permission::Root], now);
-    match store.create_role(&role).await {
-        Ok(()) => Ok(key),
+    match provisioning::issue_key(store, &key, label.into(), None, vec![Permission::Root], now)
+        .await
+    {
+        Ok(_) => Ok(key),
         Err(StoreError::ConditionFailed) => {
             let stored = store.get_role_items(None, key.keyid()).await?.role;
             match stored {

@@ -190,12 +190,21 @@ impl Filter {
         }))
     }
 
-    /// Whether a user (or account) with these attributes passes. Users carry no
-    /// attributes yet (they come with the management API), so no filter matches.
+    /// Whether a user (or account) with these attributes passes. Accounts carry no
+    /// attributes, so no filter matches one; a user's are its user attributes.
     fn matches(&self, attributes: &BTreeMap<String, String>) -> bool {
         attributes
             .get(&self.attribute)
             .is_some_and(|v| self.values.contains(v))
+    }
+}
+
+/// An attribute's value as a filter compares it: a string as it is, a number or boolean
+/// as its JSON text.
+fn text(v: serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s,
+        other => other.to_string(),
     }
 }
 
@@ -277,10 +286,26 @@ pub async fn users(
             by_user.entry(u).or_default().push(k.accountid);
         }
     }
+    // A user is one with accounts or with attributes (setUserAttributes creates one).
+    let attributes: BTreeMap<String, BTreeMap<String, String>> = deps
+        .attributes
+        .user_attributes(&server.serverid)
+        .await?
+        .into_iter()
+        .map(|(u, a)| (u, a.values.into_iter().map(|(k, v)| (k, text(v))).collect()))
+        .collect();
+    for u in attributes.keys() {
+        by_user.entry(u.clone()).or_default();
+    }
+    let none = BTreeMap::new();
     let mut users: Vec<(String, Vec<u64>)> = by_user
         .into_iter()
         .filter(|(u, _)| search.as_ref().is_none_or(|s| u.to_lowercase().contains(s)))
-        .filter(|_| filter.as_ref().is_none_or(|f| f.matches(&BTreeMap::new())))
+        .filter(|(u, _)| {
+            filter
+                .as_ref()
+                .is_none_or(|f| f.matches(attributes.get(u).unwrap_or(&none)))
+        })
         .collect();
     users.sort_by(|a, b| {
         for k in &listing.sort {

@@ -14,6 +14,7 @@ use crate::attributes::{AttributeChange, AttributeScope, Attributes};
 use crate::deps::Deps;
 use crate::error::ApiError;
 use crate::role::{self, Acting, Grant, Role};
+use crate::service::provisioning;
 use crate::service::website::{self, WebsiteCall, authorise_fresh};
 use crate::store::StoreError;
 
@@ -57,14 +58,15 @@ pub async fn create_api_key(
     let acting = authorise_global(deps, creds).await?;
     acting.require_global(Permission::Servers)?;
     let key = ApiKey::generate();
-    let role = Role::for_key(
+    let role = provisioning::issue_key(
+        &*deps.roles,
         &key,
         description,
         Some(acting.roleid.clone()),
         Vec::new(),
         deps.clock.now(),
-    );
-    deps.roles.create_role(&role).await?;
+    )
+    .await?;
     Ok(ApiKeyView {
         apikey: Some(key.expose().to_string()),
         description: role.description,
@@ -113,14 +115,8 @@ pub async fn revoke_api_key(
         .ok_or_else(|| {
             ApiError::not_found(format!("no API key of role {roleid} that you created"))
         })?;
-    match deps
-        .roles
-        .revoke_role(&target.roleid, deps.clock.now())
-        .await
-    {
-        Ok(()) | Err(StoreError::ConditionFailed) => Ok(()),
-        Err(e) => Err(e.into()),
-    }
+    provisioning::revoke_key(&*deps.roles, &target.roleid, deps.clock.now()).await?;
+    Ok(())
 }
 
 /// v2.2's Permission: a role's permissions on a server, comma-separated.
@@ -182,17 +178,17 @@ pub async fn grant_permissions(
     if items.role.is_none() && !items.grant.as_ref().is_some_and(Grant::is_legacy_key) {
         return Err(ApiError::not_found(format!("there is no role {roleid}")));
     }
-    if acl.is_empty() {
-        deps.servers.delete_grant(serverid, roleid).await?;
-        return Ok(PermissionView {
+    let grant =
+        provisioning::set_permissions(&*deps.servers, serverid, roleid, acl, "", deps.clock.now())
+            .await?;
+    Ok(match grant {
+        Some(g) => view(&g),
+        None => PermissionView {
             acl: String::new(),
             role: roleid.to_string(),
             server: serverid.to_string(),
-        });
-    }
-    let grant = Grant::new(serverid.clone(), roleid.to_string(), acl, deps.clock.now());
-    deps.servers.set_grant(&grant).await?;
-    Ok(view(&grant))
+        },
+    })
 }
 
 /// revokePermissions: removes the role's grant on the server; `root` there.

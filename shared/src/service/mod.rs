@@ -39,6 +39,7 @@ pub mod listings;
 pub mod live;
 pub mod management;
 pub mod phone;
+pub mod provisioning;
 pub mod push;
 pub mod servers;
 pub mod sessions;

@@ -10,7 +10,7 @@ use crate::error::ApiError;
 use crate::role::Grant;
 use crate::server::Server;
 use crate::service::management::authorise_global;
-use crate::service::versioned;
+use crate::service::provisioning;
 use crate::service::website::{authorise, authorise_fresh};
 use crate::settings::{SETTING_NAMES, ServerSettings};
 use crate::vash::Vash;
@@ -284,18 +284,13 @@ pub async fn create(
     let settings = changes.apply(&ServerSettings::default())?;
     let now = deps.clock.now();
     let server = Server::new(settings, now);
-    deps.servers.create_server(&server).await?;
-    let grant = Grant::new(
-        server.serverid.clone(),
-        acting.roleid.clone(),
-        Permission::SERVER.to_vec(),
+    provisioning::store_server(
+        &*deps.servers,
+        &server,
+        Some((&acting.roleid, Permission::SERVER.to_vec())),
         now,
-    );
-    if let Err(e) = deps.servers.set_grant(&grant).await {
-        // A server nobody can manage is worth nothing: say so, with its id.
-        tracing::error!(serverid = %server.serverid, error = %e, "created a server but not its creator's grant");
-        return Err(e.into());
-    }
+    )
+    .await?;
     tracing::info!(serverid = %server.serverid, "server created");
     Ok(ServerView::new(&server, deps.config.ws_url.as_deref()))
 }
@@ -319,13 +314,8 @@ pub async fn update(
     changes: &ServerChanges,
 ) -> Result<ServerView, ApiError> {
     let auth = authorise_fresh(deps, creds, &[Permission::CreateServer]).await?;
-    // Checked before writing, so that a bad value is reported even when nothing changes.
-    changes.apply(&auth.server.settings)?;
-    let updated = versioned::update(&*deps.servers, &*deps.clock, auth.server, |s, _| {
-        let settings = changes.apply(&s.settings)?;
-        Ok((settings != s.settings).then(|| s.with_settings(settings)))
-    })
-    .await?;
+    let updated =
+        provisioning::change_server(&*deps.servers, &*deps.clock, auth.server, changes).await?;
     Ok(ServerView::new(&updated, deps.config.ws_url.as_deref()))
 }
 
