@@ -33,6 +33,7 @@ const FLOORS: &[(&str, u8)] = &[
     ("signing", 0),
     ("usercontext", 0),
     ("wire", 0),
+    ("vash", 0),
     // 1: storage and the outside services.
     ("aws", 1),
     ("push", 1),

@@ -407,9 +407,16 @@ async fn malformed_requests_get_json_errors(stack: Stack) {
         (reqwest::Method::GET, "/".into(), 404, "not_found"),
         (
             reqwest::Method::GET,
-            format!("/servers/{sid}"),
+            format!("/servers/{sid}/nope"),
             404,
             "not_found",
+        ),
+        // getServer: a website key may not read the server's configuration.
+        (
+            reqwest::Method::GET,
+            format!("/servers/{sid}"),
+            403,
+            "missing_permission",
         ),
         (
             reqwest::Method::GET,

@@ -2,5 +2,5 @@
 //! shared handlers.
 
 fn main() -> Result<(), lambda_http::Error> {
-    nsauth::lambda::start(&nsauth::http::routes::MANAGEMENT)
+    nsauth::lambda::start_without_push(&nsauth::http::routes::MANAGEMENT)
 }

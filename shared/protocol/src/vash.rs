@@ -134,6 +134,18 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_test_vector() {
+        // docs/phone-protocol.md, "Visual hash": computed from the written steps in Python.
+        let v = Vash::new("AAAAAAAAAAAAAAAAAAAAAA", "https://a.example/");
+        assert_eq!(v.hex_colour(), "#705b65");
+        assert_eq!(
+            v.text(),
+            "....########....\n##....####....##\n..####....####..\n################\n\
+             ......####......\n..############..\n################\n######....######"
+        );
+    }
+
+    #[test]
     fn a_known_derivation() {
         // Pinned so that a change of the derivation is seen: apps compute the same.
         let v = Vash::new("AAAAAAAAAAA", "https://a.example/");

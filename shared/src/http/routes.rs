@@ -406,7 +406,7 @@ mod tests {
 
     #[test]
     fn unknown_paths_and_methods() {
-        let e = find(all_routes(), &Method::GET, "/servers/abc").unwrap_err();
+        let e = find(all_routes(), &Method::GET, "/servers/abc/nope").unwrap_err();
         assert_eq!(e.code(), "not_found");
         let e = find(all_routes(), &Method::DELETE, "/servers/abc/sessions").unwrap_err();
         assert_eq!(e.code(), "method_not_allowed");
