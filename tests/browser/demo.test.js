@@ -341,3 +341,53 @@ test("the simulator as the only phone: enrol, QR and push logins with number mat
     await context.close();
   }
 });
+
+test("the simulator shows the server's visual hash before enrolling, pixel for pixel the website's", { timeout: 60_000 }, async () => {
+  const { context, page, rec } = await h.newContext(browser, { viewport: DESKTOP });
+  try {
+    await openLanding(page);
+    const link = (await page.textContent(".demo-enrol-link")).trim();
+    const src = await page.getAttribute(".demo-vash img", "src");
+    assert.match(src, /^data:image\/png;base64,/, "the website shows getServerVash's PNG");
+    const phone = await context.newPage();
+    await openPhone(phone);
+    assert.equal(await phone.isVisible("#vash"), false, "no picture without an enrolment link");
+    await phone.fill("#link-input", link);
+    await phone.waitForSelector("#vash", { state: "visible", timeout: 15_000 });
+    const cmp = await phone.evaluate(async (src) => {
+      const img = new Image();
+      img.src = src;
+      await img.decode();
+      const c = document.createElement("canvas");
+      c.width = img.width;
+      c.height = img.height;
+      const ctx = c.getContext("2d");
+      ctx.drawImage(img, 0, 0);
+      const server = ctx.getImageData(0, 0, c.width, c.height).data;
+      const shown = document.getElementById("vash-canvas");
+      const phoneSide = shown.getContext("2d").getImageData(0, 0, shown.width, shown.height).data;
+      let differ = 0;
+      for (let i = 0; i < server.length; i++) if (server[i] !== phoneSide[i]) differ++;
+      // Another server's link gives another picture.
+      const P = window.nsauthPhone;
+      const a = await P.vash("AAECAwQFBgcICQoLDA0ODw", location.origin + "/");
+      const b = await P.vash("BBECAwQFBgcICQoLDA0ODw", location.origin + "/");
+      return {
+        size: [img.width, img.height, shown.width, shown.height],
+        length: server.length === phoneSide.length,
+        differ,
+        filled: Array.from(phoneSide).some((v, i) => i % 4 !== 3 && v !== 255),
+        others: JSON.stringify(a) !== JSON.stringify(b),
+      };
+    }, src);
+    assert.deepEqual(cmp.size, [160, 160, 160, 160]);
+    assert.ok(cmp.length);
+    assert.equal(cmp.differ, 0, "the phone's picture is the server's, pixel for pixel");
+    assert.ok(cmp.filled, "the picture is not blank");
+    assert.ok(cmp.others, "two servers, two pictures");
+    await h.screenshot(phone, "phone-vash");
+    h.assertNoErrors(rec);
+  } finally {
+    await context.close();
+  }
+});

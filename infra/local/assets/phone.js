@@ -111,6 +111,77 @@
     return s;
   }
 
+
+  // ---------------------------------------------------------------------------
+  // Visual hash (docs/phone-protocol.md, "Visual hash"): the picture the website's
+  // enrolment page shows too, computed from the enrolment link alone.
+
+  var VASH_CELL = 16;
+  var VASH_SIDE = 160;
+
+  // {cells: 8 rows of 8 booleans, colour: [r, g, b]} of a server id and API base.
+  async function vash(serverid, api) {
+    var d = new Uint8Array(
+      await crypto.subtle.digest("SHA-256", utf8.encode("nsauth-vash-v1\u0000" + serverid + "\u0000" + api))
+    );
+    var cells = [];
+    for (var r = 0; r < 8; r++) {
+      var row = [];
+      for (var c = 0; c < 8; c++) {
+        var bit = c < 4 ? c : 7 - c;
+        row.push(((d[r] >> bit) & 1) === 1);
+      }
+      cells.push(row);
+    }
+    return { cells: cells, colour: [40 + (d[8] % 160), 40 + (d[9] % 160), 40 + (d[10] % 160)] };
+  }
+
+  // The picture's RGBA pixels, VASH_SIDE x VASH_SIDE (white margin of one cell).
+  function vashPixels(v) {
+    var px = new Uint8ClampedArray(VASH_SIDE * VASH_SIDE * 4);
+    for (var y = 0; y < VASH_SIDE; y++) {
+      for (var x = 0; x < VASH_SIDE; x++) {
+        var cy = Math.floor(y / VASH_CELL);
+        var cx = Math.floor(x / VASH_CELL);
+        var filled = cy >= 1 && cy <= 8 && cx >= 1 && cx <= 8 && v.cells[cy - 1][cx - 1];
+        var i = (y * VASH_SIDE + x) * 4;
+        px[i] = filled ? v.colour[0] : 255;
+        px[i + 1] = filled ? v.colour[1] : 255;
+        px[i + 2] = filled ? v.colour[2] : 255;
+        px[i + 3] = 255;
+      }
+    }
+    return px;
+  }
+
+  function drawVash(canvas, v) {
+    canvas.width = VASH_SIDE;
+    canvas.height = VASH_SIDE;
+    canvas.getContext("2d").putImageData(new ImageData(vashPixels(v), VASH_SIDE, VASH_SIDE), 0, 0);
+  }
+
+  // Shows the picture of the enrolment link in the input, or hides it.
+  var vashShown = "";
+  async function showVash(link) {
+    var box = $("vash");
+    var key = link && link.kind === "enrol" ? link.serverid + "\u0000" + link.api : "";
+    if (key === vashShown) {
+      return;
+    }
+    vashShown = key;
+    if (!key) {
+      box.hidden = true;
+      return;
+    }
+    var v = await vash(link.serverid, link.api);
+    if (vashShown !== key) {
+      return;
+    }
+    drawVash($("vash-canvas"), v);
+    box.dataset.colour = "#" + v.colour.map(function (t) { return (t < 16 ? "0" : "") + t.toString(16); }).join("");
+    box.hidden = false;
+  }
+
   // ---------------------------------------------------------------------------
   // Signing (docs/phone-protocol.md, "Signing")
 
@@ -1442,11 +1513,16 @@
   function updateOpenButton() {
     var text = $("link-input").value.trim();
     var kind = "";
+    var link = null;
     try {
-      kind = text ? parseLink(text).kind : "";
+      link = text ? parseLink(text) : null;
+      kind = link ? link.kind : "";
     } catch (e) {
       kind = "";
     }
+    showVash(link).catch(function () {
+      $("vash").hidden = true;
+    });
     $("link-open").textContent = kind === "enrol" ? "Enrol" : kind === "login" ? "Show login" : kind === "tx" ? "Show transaction" : "Open";
     $("device-name").parentNode.hidden = kind === "login" || kind === "tx";
   }
@@ -1546,6 +1622,8 @@
 
   window.nsauthPhone = {
     version: "1",
+    vash: vash,
+    vashPixels: vashPixels,
     canonical: canonical,
     sign: sign,
     authorization: authorization,

@@ -110,6 +110,18 @@ impl Ctx<'_> {
         nonce: Option<&str>,
         body: Option<String>,
     ) -> (u16, String) {
+        let (status, bytes) = self.api_bytes(method, path, nonce, body).await;
+        (status, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// As [`Ctx::api`], the answer's bytes as they are (an image).
+    async fn api_bytes(
+        &self,
+        method: &str,
+        path: &str,
+        nonce: Option<&str>,
+        body: Option<String>,
+    ) -> (u16, Vec<u8>) {
         let mut b = hyper::Request::builder()
             .method(method)
             .uri(format!("/servers/{}{path}", self.demo.serverid))
@@ -123,19 +135,19 @@ impl Ctx<'_> {
             b = b.header(header::CONTENT_TYPE, "application/json");
         }
         let Ok(req) = b.body(()) else {
-            return (500, String::new());
+            return (500, Vec::new());
         };
         let (parts, ()) = req.into_parts();
         let req =
             crate::to_lambda_request(parts, Bytes::from(body.unwrap_or_default()), self.remote);
         let resp = dispatch(self.deps, AllRoutes, req).await;
         let status = resp.status().as_u16();
-        let text = match resp.body() {
-            Body::Text(t) => t.clone(),
-            Body::Binary(b) => String::from_utf8_lossy(b).into_owned(),
-            _ => String::new(),
+        let bytes = match resp.body() {
+            Body::Text(t) => t.as_bytes().to_vec(),
+            Body::Binary(b) => b.clone(),
+            _ => Vec::new(),
         };
-        (status, text)
+        (status, bytes)
     }
 
     /// A GET of the API answered with JSON: the JSON on 200, `None` on any other status.

@@ -1,5 +1,6 @@
 //! The demo website (`/demo`) and the landing page (`/`) that shows it beside what to do.
 
+use base64::Engine;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::http::{HeaderValue, header};
@@ -107,6 +108,15 @@ async fn content(ctx: &Ctx<'_>, nonce: &str, landing: bool) -> String {
         "/phone?link={}",
         utf8_percent_encode(&enrol, NON_ALPHANUMERIC)
     );
+    // The server's visual hash (getServerVash), for the user to compare with the phone's.
+    let vash = match ctx.api_bytes("GET", "/vash", None, None).await {
+        (200, png) => format!(
+            r#"<figure class="vash demo-vash"><img src="data:image/png;base64,{}" width="160" height="160" alt="Visual hash of this website's server">
+<figcaption>The phone shows this picture before it enrols: it must be the same.</figcaption></figure>"#,
+            base64::engine::general_purpose::STANDARD.encode(png)
+        ),
+        _ => String::new(),
+    };
     format!(
         r#"<p>Log in with your phone:</p>
 {block}
@@ -115,7 +125,8 @@ async fn content(ctx: &Ctx<'_>, nonce: &str, landing: bool) -> String {
 <p>Open this enrolment link in the phone simulator (or scan the code with an authenticator app); the new account is logged in here at once.</p>
 <div class="enrol-row"><div class="enrol-qr" role="img" aria-label="QR code of the enrolment link">{qr}</div>
 <div class="enrol-link-box"><a class="demo-enrol" href="{link}"><code class="demo-enrol-link">{link}</code></a>
-<a class="button open-in-phone" href="{simulator}" target="{window}">Enrol in the phone simulator</a></div></div>
+<a class="button open-in-phone" href="{simulator}" target="{window}">Enrol in the phone simulator</a>
+{vash}</div></div>
 </div>"#,
         link = esc(&enrol),
         simulator = esc(&simulator),
