@@ -831,6 +831,94 @@ async fn visual_hash(stack: Stack) {
     assert_eq!((s, code(&v)), (401, "invalid_api_key"));
 }
 
+/// What the management calls show of the demo server and the global scope.
+async fn snapshot(stack: &Stack, root: &str, sid: &str) -> Vec<(u16, Value)> {
+    let mut out = Vec::new();
+    for p in [
+        "/servers/".to_string(),
+        format!("/servers/{sid}/permissions/"),
+        "/apikeys/".into(),
+        "/attributes/".into(),
+        format!("/servers/{sid}/attributes/"),
+        format!("/servers/{sid}/privilegedattributes/"),
+        format!("/servers/{sid}/users/erin/attributes/"),
+    ] {
+        out.push(call(stack, "GET", &p, root, None, None).await);
+    }
+    out
+}
+
+/// Every route of the management function, made with a key whose role holds only
+/// `sessions` on the server: 403, but for the two calls v2.2 opens to `sessions`
+/// (getServerVash, getUserAttributes); and nothing changes.
+async fn sessions_key_everywhere(stack: Stack) {
+    let root = stack.root_key.clone();
+    let sid = stack.serverid.to_string();
+    let (_, k) = call(&stack, "POST", "/apikeys/?description=s", &root, None, None).await;
+    let key = k["apikey"].as_str().unwrap().to_string();
+    let role = k["role"].as_str().unwrap().to_string();
+    let (s, _) = call(
+        &stack,
+        "POST",
+        &format!("/servers/{sid}/permissions/{role}"),
+        &root,
+        None,
+        Some(json!(["sessions"])),
+    )
+    .await;
+    assert_eq!(s, 200);
+    call(
+        &stack,
+        "POST",
+        &format!("/servers/{sid}/users/erin/attributes/"),
+        &root,
+        None,
+        Some(json!({"a": 1})),
+    )
+    .await;
+    let before = snapshot(&stack, &root, &sid).await;
+    let routes = nsauth::http::routes::MANAGEMENT.routes;
+    assert_eq!(routes.len(), 34);
+    for r in routes {
+        let path = r
+            .path
+            .replace("{serverid}", &sid)
+            .replace("{roleid}", &role)
+            .replace("{userid}", "erin")
+            .replace("{attributekey}", "a");
+        let body = match (r.method.as_str(), r.path) {
+            ("POST" | "PUT", p) if p.contains("permissions") => Some(json!(["sessions"])),
+            ("POST" | "PUT", p) if p.contains("attributes") => Some(json!({"a": 2})),
+            ("POST" | "PUT", p) if p.ends_with("/servers") || p.ends_with("{serverid}") => {
+                Some(json!({"serverName": "x"}))
+            }
+            _ => None,
+        };
+        let (s, v) = call(&stack, r.method.as_str(), &path, &key, None, body).await;
+        let opened = matches!(
+            (r.method.as_str(), r.path),
+            ("GET", "/servers/{serverid}/vash")
+                | ("GET", "/servers/{serverid}/users/{userid}/attributes")
+        );
+        if opened {
+            assert_eq!(s, 200, "{} {}: {v}", r.method, r.path);
+        } else {
+            assert_eq!(
+                (s, code(&v)),
+                (403, "missing_permission"),
+                "{} {}: {v}",
+                r.method,
+                r.path
+            );
+        }
+    }
+    assert_eq!(
+        snapshot(&stack, &root, &sid).await,
+        before,
+        "the refused calls changed nothing"
+    );
+}
+
 macro_rules! on_every_store {
     ($($name:ident),*) => { $( mod $name {
         use super::*;
@@ -843,4 +931,10 @@ macro_rules! on_every_store {
     } )* };
 }
 
-on_every_store!(servers_and_keys, boundaries, attributes, visual_hash);
+on_every_store!(
+    servers_and_keys,
+    boundaries,
+    attributes,
+    visual_hash,
+    sessions_key_everywhere
+);
