@@ -934,6 +934,8 @@ def s_management(api: Api) -> None:
 
     # User roles.
     api.call("getUserRole", "of a user without one", expect=404, userid="compat-role")
+    api.call("getOrCreateUserRole", "of a user that does not exist", expect=404, userid="compat-role")
+    api.call("setUserAttributes", "creates the user", expect=200, body={"k": "v"}, userid="compat-role")
     _, made_role = api.call("getOrCreateUserRole", "creates it", expect=200, userid="compat-role")
     _, again = api.call("getUserRole", "then", expect=200, userid="compat-role")
     api.ok(made_role and again and made_role["role"] == again["role"], "the user's role is stable")

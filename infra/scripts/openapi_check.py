@@ -854,6 +854,10 @@ def check_management(live: Live, root: str) -> None:
     live.website("DELETE", "/apikeys/{roleid}", 200, "revokeApiKey", key=root, roleid=role)
     live.website("GET", S + "/users/{userid}/role", 404, "getUserRole of a user without one", key=root,
                  userid="openapi-role")
+    live.website("POST", S + "/users/{userid}/role", 404, "getOrCreateUserRole of a user that does not exist",
+                 key=root, userid="openapi-role")
+    live.website("POST", S + "/users/{userid}/attributes", 200, "setUserAttributes creates the user",
+                 body={"a": 1}, userid="openapi-role")
     live.website("POST", S + "/users/{userid}/role", 200, "getOrCreateUserRole", key=root, userid="openapi-role")
     live.website("GET", S + "/users/{userid}/role", 200, "getUserRole", key=root, userid="openapi-role")
     for path, extra, key_ in (("/attributes", {}, root), (S + "/attributes", {}, root),

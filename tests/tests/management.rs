@@ -320,6 +320,15 @@ async fn servers_and_keys(stack: Stack) {
     let (s, _) = call(&stack, "GET", &user_role, &root, None, None).await;
     assert_eq!(s, 404);
     let (s, v) = call(&stack, "POST", &user_role, &root, None, None).await;
+    assert_eq!(
+        (s, code(&v)),
+        (404, "not_found"),
+        "no role for a user that does not exist"
+    );
+    let attrs = format!("/servers/{acme}/users/alice/attributes/");
+    let (s, _) = call(&stack, "POST", &attrs, &root, None, Some(json!({"a": 1}))).await;
+    assert_eq!(s, 200, "setUserAttributes creates the user");
+    let (s, v) = call(&stack, "POST", &user_role, &root, None, None).await;
     assert_eq!(s, 200);
     let alice = v["role"].as_str().unwrap().to_string();
     let (s, v) = call(&stack, "GET", &user_role, &root, None, None).await;

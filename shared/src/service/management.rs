@@ -211,7 +211,8 @@ pub async fn revoke_permissions(
     }
 }
 
-/// getUserRole (`create` false) and getOrCreateUserRole: `users`.
+/// getUserRole (`create` false) and getOrCreateUserRole: `users`. The role is made only
+/// for a user that exists.
 pub async fn user_role(
     deps: &Deps,
     call: &WebsiteCall,
@@ -224,6 +225,19 @@ pub async fn user_role(
     match (stored, create) {
         (Some(r), _) => Ok(r.roleid),
         (None, false) => Err(ApiError::not_found(format!("user {userid} has no role"))),
+        // A role is made only for a user that exists (accounts or attributes), as v2.2
+        // answers 404 "user not found" here.
+        (None, true)
+            if !user_exists(
+                deps,
+                &AttributeScope::User(auth.server.serverid.clone(), userid.to_string()),
+            )
+            .await? =>
+        {
+            Err(ApiError::not_found(format!(
+                "there is no user {userid} on this server"
+            )))
+        }
         (None, true) => match deps.roles.create_role(&role).await {
             Ok(()) | Err(StoreError::ConditionFailed) => Ok(role.roleid),
             Err(e) => Err(e.into()),
@@ -231,8 +245,8 @@ pub async fn user_role(
     }
 }
 
-/// One change of a scope's attributes (the attributes after it), as one versioned write (a concurrent change is read
-/// again and the change applied to it).
+/// One change of a scope's attributes (the attributes after it), as one versioned write
+/// (a concurrent change is read again and the change applied to it).
 pub async fn change_attributes(
     deps: &Deps,
     scope: &AttributeScope,
