@@ -75,6 +75,7 @@ bench: tools
 	  login_block=target/$$dir/login_block account_admin=target/$$dir/account_admin \
 	  hello=target/$$dir/hello_lambda dynamodb_floor=target/$$dir/dynamodb_floor \
 	  phone_api=target/$$dir/phone_api push_login=target/$$dir/push_login \
+	  management=target/$$dir/management \
 	  $(foreach f,$(FUNCTIONS),--size $(f)=target/$$dir/$(f))
 	@dir=$$([[ $(PROFILE) == dev ]] && echo debug || echo $(PROFILE)); \
 	infra/scripts/with-services.sh target/$$dir/capacity

@@ -164,6 +164,8 @@ EVENTS = {
     "account_admin": ("GET", "/accounts"),
     "push_login": ("POST", "/users/{userid}/provokelogin"),
     "phone_api": ("GET", "/app/v1/sessions"),
+    # getServer (`/servers/{serverid}`) with a root key: the management function.
+    "management": ("GET", ""),
 }
 # The functions whose events need the fixture's accounts.
 NEEDS_ACCOUNTS = ("phone_api", "push_login")
@@ -386,6 +388,7 @@ def main():
     out = admin(["create-server", "--name", "Bench"], a.admin, base_env)
     serverid = re.search(r"^serverid:\s+(\S+)", out, re.M).group(1)
     apikey = re.search(r"^apikey:\s+(\S+)", out, re.M).group(1)
+    rootkey = re.search(r"^apikey:\s+(\S+)", admin(["create-root-key"], a.admin, base_env), re.M).group(1)
     nonce = "bench-" + uuid.uuid4().hex
 
     env = dict(
@@ -431,6 +434,8 @@ def main():
             return accounts.phone_event(method, route), None
         if kind == "push_login":
             return accounts.push_event(method, route), check_pushed
+        if kind == "management":
+            return website_event(serverid, rootkey, nonce, method, route), None
         return website_event(serverid, apikey, nonce, method, route), None
 
     # Not measured: the session of the nonce is created once (by getSession), so every
