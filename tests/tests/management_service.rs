@@ -113,6 +113,14 @@ async fn keys_permissions_roles_and_attributes() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), "not_found");
+    // Only a user that exists gets one: alice has neither accounts nor attributes yet.
+    let e = m::user_role(deps, &root_here, "alice", true)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "not_found");
+    let alice = AttributeScope::User(root_here.credentials.serverid.clone(), "alice".into());
+    let set = AttributeChange::Set(serde_json::from_value(serde_json::json!({"a": 1})).unwrap());
+    m::change_attributes(deps, &alice, &set).await.unwrap();
     let r1 = m::user_role(deps, &root_here, "alice", true).await.unwrap();
     let r2 = m::user_role(deps, &root_here, "alice", true).await.unwrap();
     assert_eq!(r1, r2);
