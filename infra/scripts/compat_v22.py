@@ -897,6 +897,8 @@ def s_management(api: Api) -> None:
                       serverid=new, body=got)
     api.ok((upd or {}).get("serverName") == "v2.2 compat renamed", "updateServer changes the name")
     api.call("updateServer", "with a website key", expect=403, body={"serverName": "x"})
+    api.call("getServer", "of a server that does not exist, with the root key", expect=404, key=root,
+             serverid="AAAAAAAAAAAAAAAAAAAAAA")
     r, _ = api.call("getServerVash", "with a sessions key", expect=200)
     api.ok(r.content[:8] == b"\x89PNG\r\n\x1a\n" and png_size(r.content) == (160, 160),
            "getServerVash is a 160 x 160 PNG", repr(r.content[:16]))

@@ -833,6 +833,8 @@ def check_management(live: Live, root: str) -> None:
     live.website("POST", "/servers", 403, "createServer with a website key", body={"serverName": "x"})
     live.website("GET", S, 200, "getServer", key=root)
     live.website("GET", S, 403, "getServer with a website key")
+    live.website("GET", S, 404, "getServer of an unknown server, root key", key=root, serverid="AAAAAAAAAAAAAAAAAAAAAA")
+    live.website("GET", S, 401, "getServer of an unknown server, website key", serverid="AAAAAAAAAAAAAAAAAAAAAA")
     live.website("PUT", S, 200, "updateServer", key=root, serverid=made["serverid"],
                  body={"serverName": "OpenAPI check 2", "settings": {"login_timeout": 120}})
     live.website("PUT", S, 400, "updateServer with a bad value", key=root, serverid=made["serverid"],

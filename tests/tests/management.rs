@@ -172,9 +172,29 @@ async fn servers_and_keys(stack: Stack) {
     )
     .await;
     assert_eq!(
-        s, 401,
-        "an unknown server is the same answer as a wrong key"
+        s, 404,
+        "a role that may list every server is told the server does not exist"
     );
+    let (s, _) = call(
+        &stack,
+        "GET",
+        "/servers/AAAAAAAAAAAAAAAAAAAAAA/",
+        &stack.apikey,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(s, 401, "any other key: the same answer as a wrong key");
+    let (s, _) = call(
+        &stack,
+        "POST",
+        "/servers/AAAAAAAAAAAAAAAAAAAAAA/attributes/",
+        &root,
+        None,
+        Some(json!({"a": 1})),
+    )
+    .await;
+    assert_eq!(s, 404);
 
     // createApiKey: a new role, its key shown once; it can do nothing until granted.
     let (s, k) = call(

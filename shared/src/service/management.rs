@@ -1,8 +1,8 @@
 //! The v2.2 management API's use cases (issue 15): API keys, permissions, user roles and
-//! attributes. Calls on a server authorise through [`website::authorise`] (with `X-su`);
-//! calls on no server (`/apikeys/`, `/attributes/`, `/servers/` listing and creation)
-//! through [`authorise_global`].
-//! The server calls themselves are in `service::servers`.
+//! attributes. Calls on a server authorise through [`authorise_fresh`] (a
+//! consistent read, with `X-su`); calls on no server (`/apikeys/`, `/attributes/`,
+//! `/servers/` listing and creation) through [`authorise_global`]. The server calls
+//! themselves are in `service::servers`.
 
 use std::collections::BTreeMap;
 
@@ -15,7 +15,7 @@ use crate::deps::Deps;
 use crate::error::ApiError;
 use crate::role::{self, Acting, Grant, Role};
 use crate::service::provisioning;
-use crate::service::website::{self, WebsiteCall, authorise_fresh};
+use crate::service::website::{WebsiteCall, authorise_fresh};
 use crate::store::StoreError;
 
 /// The role a call on no server acts as (after `X-su`).
@@ -341,7 +341,7 @@ pub async fn attribute_scope(
                 AttributeAccess::Read => &[Permission::Sessions, Permission::Users],
                 AttributeAccess::Write | AttributeAccess::Create => &[Permission::Users],
             };
-            website::authorise(deps, creds, needs).await?;
+            authorise_fresh(deps, creds, needs).await?;
             let scope = AttributeScope::User(creds.serverid.clone(), userid.to_string());
             if access != AttributeAccess::Create && !user_exists(deps, &scope).await? {
                 return Err(ApiError::not_found(format!(

@@ -11,7 +11,7 @@ use crate::role::Grant;
 use crate::server::Server;
 use crate::service::management::authorise_global;
 use crate::service::provisioning;
-use crate::service::website::{authorise, authorise_fresh};
+use crate::service::website::authorise_fresh;
 use crate::settings::{SETTING_NAMES, ServerSettings};
 use crate::vash::Vash;
 
@@ -322,7 +322,7 @@ pub async fn update(
 /// getServerVash: `sessions` or `servers`. `api` is the API base of the server's
 /// enrolment links, which the phone hashes too.
 pub async fn vash(deps: &Deps, creds: &Credentials, api: &str) -> Result<Vec<u8>, ApiError> {
-    let auth = authorise(deps, creds, &[Permission::Sessions, Permission::Servers]).await?;
+    let auth = authorise_fresh(deps, creds, &[Permission::Sessions, Permission::Servers]).await?;
     Ok(Vash::new(auth.server.serverid.as_str(), api).png())
 }
 

@@ -61,6 +61,17 @@ pub async fn authorise_fresh(
         .servers
         .get_server_and_role(&credentials.serverid, credentials.key.keyid())
         .await?;
+    if server.is_none()
+        && role::verify_key(&credentials.key, None, items.clone())
+            .is_ok_and(|a| a.has_global(Permission::Servers))
+    {
+        // A role that may list every server learns nothing from a 404, and v2.2 answers
+        // 404 for an unknown server here; every other key gets the one 401 for all.
+        return Err(ApiError::not_found(format!(
+            "there is no server {}",
+            credentials.serverid
+        )));
+    }
     let (server, acting) = credentials.verify(server, items)?;
     let acting = switch_role(deps, credentials, acting).await?;
     Authorised::new(server, acting, needs)
