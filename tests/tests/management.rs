@@ -46,6 +46,20 @@ fn no_nulls(v: &Value) {
     }
 }
 
+/// A new key (createApiKey with the root key) granted `permissions` on `server`: the key
+/// and its role.
+async fn key_on(stack: &Stack, server: &str, permissions: Value) -> (String, String) {
+    let root = &stack.root_key;
+    let (s, k) = call(stack, "POST", "/apikeys/?description=t", root, None, None).await;
+    assert_eq!(s, 200, "{k}");
+    let key = k["apikey"].as_str().unwrap().to_string();
+    let role = k["role"].as_str().unwrap().to_string();
+    let grant = format!("/servers/{server}/permissions/{role}");
+    let (s, v) = call(stack, "POST", &grant, root, None, Some(permissions)).await;
+    assert_eq!(s, 200, "{v}");
+    (key, role)
+}
+
 async fn servers_and_keys(stack: Stack) {
     let root = stack.root_key.clone();
     let sid = stack.serverid.to_string();
@@ -397,22 +411,7 @@ async fn boundaries(stack: Stack) {
             Some(json!({"a": 1})),
         ),
     ];
-    let (sessions_only, _) = {
-        // A key with `sessions` only.
-        let (_, k) = call(&stack, "POST", "/apikeys/?description=s", &root, None, None).await;
-        let key = k["apikey"].as_str().unwrap().to_string();
-        let role = k["role"].as_str().unwrap().to_string();
-        call(
-            &stack,
-            "POST",
-            &format!("/servers/{sid}/permissions/{role}"),
-            &root,
-            None,
-            Some(json!(["sessions"])),
-        )
-        .await;
-        (key, role)
-    };
+    let (sessions_only, _) = key_on(&stack, &sid, json!(["sessions"])).await;
     let (_, before) = call(
         &stack,
         "GET",
@@ -457,26 +456,7 @@ async fn boundaries(stack: Stack) {
     )
     .await;
     let a = a["serverid"].as_str().unwrap().to_string();
-    let (_, k) = call(
-        &stack,
-        "POST",
-        "/apikeys/?description=ops",
-        &root,
-        None,
-        None,
-    )
-    .await;
-    let ops = k["apikey"].as_str().unwrap().to_string();
-    let ops_role = k["role"].as_str().unwrap().to_string();
-    call(
-        &stack,
-        "POST",
-        &format!("/servers/{a}/permissions/{ops_role}"),
-        &root,
-        None,
-        Some(json!(["servers"])),
-    )
-    .await;
+    let (ops, ops_role) = key_on(&stack, &a, json!(["servers"])).await;
     let (s, v) = call(&stack, "GET", "/servers/", &ops, None, None).await;
     assert_eq!(s, 200, "{v}");
     let ids: Vec<&str> = v["servers"]
@@ -883,19 +863,7 @@ async fn snapshot(stack: &Stack, root: &str, sid: &str) -> Vec<(u16, Value)> {
 async fn sessions_key_everywhere(stack: Stack) {
     let root = stack.root_key.clone();
     let sid = stack.serverid.to_string();
-    let (_, k) = call(&stack, "POST", "/apikeys/?description=s", &root, None, None).await;
-    let key = k["apikey"].as_str().unwrap().to_string();
-    let role = k["role"].as_str().unwrap().to_string();
-    let (s, _) = call(
-        &stack,
-        "POST",
-        &format!("/servers/{sid}/permissions/{role}"),
-        &root,
-        None,
-        Some(json!(["sessions"])),
-    )
-    .await;
-    assert_eq!(s, 200);
+    let (key, role) = key_on(&stack, &sid, json!(["sessions"])).await;
     call(
         &stack,
         "POST",

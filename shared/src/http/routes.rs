@@ -248,26 +248,26 @@ tables! {
         DELETE "/servers/{serverid}/permissions/{roleid}" => m::revoke_permissions;
         GET "/servers/{serverid}/users/{userid}/role" => m::user_role;
         POST "/servers/{serverid}/users/{userid}/role" => m::user_role;
-        GET "/attributes" => m::attributes;
-        POST "/attributes" => m::attributes;
-        PUT "/attributes" => m::attributes;
-        DELETE "/attributes" => m::attributes;
-        DELETE "/attributes/{attributekey}" => m::attributes;
-        GET "/servers/{serverid}/attributes" => m::attributes;
-        POST "/servers/{serverid}/attributes" => m::attributes;
-        PUT "/servers/{serverid}/attributes" => m::attributes;
-        DELETE "/servers/{serverid}/attributes" => m::attributes;
-        DELETE "/servers/{serverid}/attributes/{attributekey}" => m::attributes;
-        GET "/servers/{serverid}/privilegedattributes" => m::attributes;
-        POST "/servers/{serverid}/privilegedattributes" => m::attributes;
-        PUT "/servers/{serverid}/privilegedattributes" => m::attributes;
-        DELETE "/servers/{serverid}/privilegedattributes" => m::attributes;
-        DELETE "/servers/{serverid}/privilegedattributes/{attributekey}" => m::attributes;
-        GET "/servers/{serverid}/users/{userid}/attributes" => m::attributes;
-        POST "/servers/{serverid}/users/{userid}/attributes" => m::attributes;
-        PUT "/servers/{serverid}/users/{userid}/attributes" => m::attributes;
-        DELETE "/servers/{serverid}/users/{userid}/attributes" => m::attributes;
-        DELETE "/servers/{serverid}/users/{userid}/attributes/{attributekey}" => m::attributes;
+        GET "/attributes" => m::global_attributes;
+        POST "/attributes" => m::global_attributes;
+        PUT "/attributes" => m::global_attributes;
+        DELETE "/attributes" => m::global_attributes;
+        DELETE "/attributes/{attributekey}" => m::global_attributes;
+        GET "/servers/{serverid}/attributes" => m::server_attributes;
+        POST "/servers/{serverid}/attributes" => m::server_attributes;
+        PUT "/servers/{serverid}/attributes" => m::server_attributes;
+        DELETE "/servers/{serverid}/attributes" => m::server_attributes;
+        DELETE "/servers/{serverid}/attributes/{attributekey}" => m::server_attributes;
+        GET "/servers/{serverid}/privilegedattributes" => m::privileged_attributes;
+        POST "/servers/{serverid}/privilegedattributes" => m::privileged_attributes;
+        PUT "/servers/{serverid}/privilegedattributes" => m::privileged_attributes;
+        DELETE "/servers/{serverid}/privilegedattributes" => m::privileged_attributes;
+        DELETE "/servers/{serverid}/privilegedattributes/{attributekey}" => m::privileged_attributes;
+        GET "/servers/{serverid}/users/{userid}/attributes" => m::user_attributes;
+        POST "/servers/{serverid}/users/{userid}/attributes" => m::user_attributes;
+        PUT "/servers/{serverid}/users/{userid}/attributes" => m::user_attributes;
+        DELETE "/servers/{serverid}/users/{userid}/attributes" => m::user_attributes;
+        DELETE "/servers/{serverid}/users/{userid}/attributes/{attributekey}" => m::user_attributes;
     ]
 }
 

@@ -303,9 +303,43 @@ pub enum AttributeCall<'a> {
     User(&'a Credentials, &'a str),
 }
 
+/// What an attribute call does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AttributeOp {
+    Read,
+    Change(AttributeChange),
+    /// delete…Attributes: all of them.
+    Clear,
+}
+
+/// An attribute call: the scope's attributes after it (read, changed or cleared), once
+/// the key may make it.
+pub async fn attribute_call(
+    deps: &Deps,
+    call: AttributeCall<'_>,
+    op: AttributeOp,
+) -> Result<BTreeMap<String, Value>, ApiError> {
+    let access = match (&op, &call) {
+        (AttributeOp::Read, _) => AttributeAccess::Read,
+        (AttributeOp::Change(AttributeChange::Set(_)), AttributeCall::User(..)) => {
+            AttributeAccess::Create
+        }
+        _ => AttributeAccess::Write,
+    };
+    let scope = attribute_scope(deps, call, access).await?;
+    match op {
+        AttributeOp::Read => attributes(deps, &scope).await,
+        AttributeOp::Change(change) => change_attributes(deps, &scope, &change).await,
+        AttributeOp::Clear => {
+            deps.attributes.delete_attributes(&scope).await?;
+            Ok(BTreeMap::new())
+        }
+    }
+}
+
 /// Whether a call reads or changes attributes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AttributeAccess {
+enum AttributeAccess {
     Read,
     Write,
     /// setUserAttributes: a write that creates the user.
@@ -316,7 +350,7 @@ pub enum AttributeAccess {
 /// global and privileged attributes global `servers`; a server's `servers`; a user's
 /// `sessions` or `users` to read, `users` to change. A user must exist (have an account
 /// or attributes) except to set its attributes, which creates it.
-pub async fn attribute_scope(
+async fn attribute_scope(
     deps: &Deps,
     call: AttributeCall<'_>,
     access: AttributeAccess,

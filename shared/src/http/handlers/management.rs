@@ -15,7 +15,7 @@ use crate::http::request::{
 };
 use crate::http::response::{bytes, json, json_as_text};
 use crate::role::parse_roleid;
-use crate::service::management::{self, AttributeAccess, AttributeCall};
+use crate::service::management::{self, AttributeCall, AttributeOp};
 use crate::service::servers::{self, ServerChanges};
 
 /// `GET /servers?limit=&marker=`
@@ -57,10 +57,10 @@ pub async fn create_server(
     req: &Request,
 ) -> Result<Response<Body>, ApiError> {
     let creds = key_credentials(req)?;
-    let changes = ServerChanges::parse(body(req));
+    let changes = ServerChanges::parse(body(req))?;
     json(
         StatusCode::OK,
-        &servers::create(deps, &creds, &changes?).await?,
+        &servers::create(deps, &creds, &changes).await?,
     )
 }
 
@@ -208,69 +208,91 @@ pub async fn user_role(
     json(StatusCode::OK, &json!({ "role": role }))
 }
 
-/// Every attribute route: `/attributes`, `/servers/{serverid}/attributes`,
-/// `.../privilegedattributes`, `.../users/{userid}/attributes`, each with an optional
-/// `/{attributekey}` for DELETE. GET answers the object (as text/plain, as v2.2 types it);
-/// POST sets, PUT updates, DELETE removes all or one; changes answer the attributes after.
-pub async fn attributes(
+/// What an attribute route's method, body and `{attributekey}` ask for. The body is read
+/// before the key is checked, so that a bad one is a 400 whatever the key (no store read is
+/// spent on it).
+fn attribute_op(params: &PathParams, req: &Request) -> Result<AttributeOp, ApiError> {
+    let name = params.get("attributekey");
+    Ok(match *req.method() {
+        Method::GET => AttributeOp::Read,
+        Method::DELETE if name.is_empty() => AttributeOp::Clear,
+        Method::DELETE => {
+            attributes::validate_name(name)?;
+            AttributeOp::Change(AttributeChange::Remove(name.to_string()))
+        }
+        Method::POST => {
+            AttributeOp::Change(AttributeChange::Set(attributes::parse_body(body(req))?))
+        }
+        _ => AttributeOp::Change(AttributeChange::Update(attributes::parse_body(body(req))?)),
+    })
+}
+
+/// The attributes a call answers: the object as `text/plain` for a read (v2.2 types it so),
+/// JSON after a change.
+fn render_attributes(
+    read: bool,
+    values: &std::collections::BTreeMap<String, serde_json::Value>,
+) -> Result<Response<Body>, ApiError> {
+    if read {
+        json_as_text(values)
+    } else {
+        json(StatusCode::OK, values)
+    }
+}
+
+/// `/attributes` and `/attributes/{attributekey}`: GET, POST (set), PUT (update), DELETE.
+pub async fn global_attributes(
     deps: &Deps,
     params: &PathParams,
     req: &Request,
 ) -> Result<Response<Body>, ApiError> {
-    let method = req.method().clone();
-    let name = match params.get("attributekey") {
-        "" => None,
-        n => {
-            attributes::validate_name(n)?;
-            Some(n.to_string())
-        }
-    };
-    // The body is read before the key is checked so that a bad one is a 400 whatever
-    // the key (no store read is spent on it).
-    let change = match (&method, &name) {
-        (&Method::GET, _) => None,
-        (&Method::DELETE, Some(n)) => Some(AttributeChange::Remove(n.clone())),
-        (&Method::DELETE, None) => None,
-        (&Method::POST, _) => Some(AttributeChange::Set(attributes::parse_body(body(req))?)),
-        (&Method::PUT, _) => Some(AttributeChange::Update(attributes::parse_body(body(req))?)),
-        _ => {
-            return Err(ApiError::MethodNotAllowed {
-                allow: "GET, POST, PUT, DELETE".into(),
-            });
-        }
-    };
-    let access = match (&method, params.get("userid")) {
-        (&Method::GET, _) => AttributeAccess::Read,
-        (&Method::POST, u) if !u.is_empty() => AttributeAccess::Create,
-        _ => AttributeAccess::Write,
-    };
-    let key;
-    let call;
-    let userid;
-    let target = if params.get("serverid").is_empty() {
-        key = key_credentials(req)?;
-        AttributeCall::Global(&key)
-    } else {
-        call = website_call(req, params)?;
-        if !params.get("userid").is_empty() {
-            userid = validate_userid("userid", params.get("userid"))?;
-            AttributeCall::User(&call.credentials, &userid)
-        } else if req.uri().path().contains("/privilegedattributes") {
-            AttributeCall::Privileged(&call.credentials)
-        } else {
-            AttributeCall::Server(&call.credentials)
-        }
-    };
-    let scope = management::attribute_scope(deps, target, access).await?;
-    match (change, method) {
-        (None, Method::GET) => json_as_text(&management::attributes(deps, &scope).await?),
-        (None, _) => {
-            deps.attributes.delete_attributes(&scope).await?;
-            json(StatusCode::OK, &json!({}))
-        }
-        (Some(change), _) => json(
-            StatusCode::OK,
-            &management::change_attributes(deps, &scope, &change).await?,
-        ),
-    }
+    let op = attribute_op(params, req)?;
+    let read = op == AttributeOp::Read;
+    let key = key_credentials(req)?;
+    let values = management::attribute_call(deps, AttributeCall::Global(&key), op).await?;
+    render_attributes(read, &values)
+}
+
+/// `/servers/{serverid}/attributes` and `.../{attributekey}`.
+pub async fn server_attributes(
+    deps: &Deps,
+    params: &PathParams,
+    req: &Request,
+) -> Result<Response<Body>, ApiError> {
+    let op = attribute_op(params, req)?;
+    let read = op == AttributeOp::Read;
+    let call = website_call(req, params)?;
+    let values =
+        management::attribute_call(deps, AttributeCall::Server(&call.credentials), op).await?;
+    render_attributes(read, &values)
+}
+
+/// `/servers/{serverid}/privilegedattributes` and `.../{attributekey}`.
+pub async fn privileged_attributes(
+    deps: &Deps,
+    params: &PathParams,
+    req: &Request,
+) -> Result<Response<Body>, ApiError> {
+    let op = attribute_op(params, req)?;
+    let read = op == AttributeOp::Read;
+    let call = website_call(req, params)?;
+    let values =
+        management::attribute_call(deps, AttributeCall::Privileged(&call.credentials), op).await?;
+    render_attributes(read, &values)
+}
+
+/// `/servers/{serverid}/users/{userid}/attributes` and `.../{attributekey}`.
+pub async fn user_attributes(
+    deps: &Deps,
+    params: &PathParams,
+    req: &Request,
+) -> Result<Response<Body>, ApiError> {
+    let op = attribute_op(params, req)?;
+    let read = op == AttributeOp::Read;
+    let call = website_call(req, params)?;
+    let userid = validate_userid("userid", params.get("userid"))?;
+    let values =
+        management::attribute_call(deps, AttributeCall::User(&call.credentials, &userid), op)
+            .await?;
+    render_attributes(read, &values)
 }
