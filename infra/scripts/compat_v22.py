@@ -793,10 +793,14 @@ def s_transactions(api: Api) -> None:
     _, res = api.call("getTransactionResult", "after a refused signature", expect=200, transactionid=tid)
     api.ok((res or {}).get("tstatus") == "0", "a refused signature leaves the transaction new")
     signature = sign_rs(tina, signed.encode())
-    ok = tina.request("POST", f"/app/v1/transactions/{tid}/approve", {"signature": signature})
+    unverified = tina.request("POST", f"/app/v1/transactions/{tid}/approve", {"signature": signature})
+    api.ok(unverified.status_code == 403 and "user_verification_required" in unverified.text,
+           "an approval without the user verified on the phone is refused",
+           f"{unverified.status_code} {unverified.text[:100]}")
+    ok = tina.request("POST", f"/app/v1/transactions/{tid}/approve", {"signature": signature, "verification": "pin"})
     api.ok(ok.status_code == 200 and ok.json().get("state") == "approved", "the phone approves with its signature",
            f"{ok.status_code} {ok.text[:100]}")
-    again = tina.request("POST", f"/app/v1/transactions/{tid}/approve", {"signature": signature})
+    again = tina.request("POST", f"/app/v1/transactions/{tid}/approve", {"signature": signature, "verification": "pin"})
     api.ok(again.status_code == 200, "the same approval again answers 200", str(again.status_code))
     no = tina.request("POST", f"/app/v1/transactions/{tid}/decline", {})
     api.ok(no.status_code == 409, "an approved transaction cannot be declined", str(no.status_code))
@@ -843,7 +847,7 @@ def s_transactions(api: Api) -> None:
     api.ok(again.status_code == 200 and (again.json() or {}).get("state") == "declined",
            "the phone sees the transaction declined", f"{again.status_code} {again.text[:100]}")
     late = tina.request("POST", f"/app/v1/transactions/{tid2}/approve",
-                        {"signature": sign_rs(tina, signed2.encode())})
+                        {"signature": sign_rs(tina, signed2.encode()), "verification": "pin"})
     api.ok(late.status_code == 409 and "transaction_closed" in late.text,
            "a declined transaction cannot be approved (even with a good signature)",
            f"{late.status_code} {late.text[:100]}")

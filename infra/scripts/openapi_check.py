@@ -770,11 +770,13 @@ def check_transactions(live: Live, checks: Checks, phone: Phone, phone_nonce: st
     live.phone(trader, "POST", "/app/v1/transactions/{tid}/approve", 400, "phone approve without a signature",
                tid=tid, body={})
     signature = trader.sign_text(signed)
+    live.phone(trader, "POST", "/app/v1/transactions/{tid}/approve", 403,
+               "phone approve without the user verified", tid=tid, body={"signature": signature})
     _, ans = live.phone(trader, "POST", "/app/v1/transactions/{tid}/approve", 200, "phone approve transaction", tid=tid,
-                        body={"signature": signature})
+                        body={"signature": signature, "verification": "pin"})
     checks.result(ans == {"state": "approved"}, "(c) the approval answers approved", json.dumps(ans))
     live.phone(trader, "POST", "/app/v1/transactions/{tid}/approve", 200, "phone approve transaction again (the same)",
-               tid=tid, body={"signature": signature})
+               tid=tid, body={"signature": signature, "verification": "pin"})
     live.phone(trader, "POST", "/app/v1/transactions/{tid}/decline", 409, "phone decline of an approved transaction", tid=tid)
     _, res = live.website("GET", T, 200, "getTransactionResult of an approved transaction", transactionid=tid)
     res = res or {}

@@ -4,7 +4,8 @@
 # (re)installed only when its stamp is missing or differs (a changed pin reinstalls).
 #
 #   .tools/py    Python venv: moto server (DynamoDB, DynamoDB Streams, SNS,
-#                API Gateway Management API) and cfn-lint
+#                API Gateway Management API), cfn-lint, and the reference QR
+#                encoders segno and qrcodegen
 #   .tools/sam   Python venv: aws-sam-cli (separate: it pins its own cfn-lint/boto3)
 #   .tools/st    Python venv: schemathesis, openapi-spec-validator, jsonschema and
 #                cryptography for the OpenAPI check (separate: its pins must not
@@ -29,6 +30,9 @@ PY_PINS=(
   boto3==1.44.8
   botocore==1.44.8
   cfn-lint==1.58.0
+  # The references the block's QR encoder is tested against (tests/browser/qr-encoder.test.js):
+  segno==1.6.6      # module for module at a forced version and mask
+  qrcodegen==1.8.0  # Nayuki's: the same, and the automatic mask choice
 )
 SAM_PINS=(
   aws-sam-cli==1.170.0

@@ -14,7 +14,7 @@ use crate::ids::{Hsid, ServerId};
 use crate::links;
 use crate::settings::{NumberMatch, ServerSettings};
 use crate::usercontext::UserContext;
-use crate::wire::SessionListEntry;
+use crate::wire::{SessionListEntry, Verification};
 
 pub use crate::wire::SessionState;
 
@@ -26,6 +26,10 @@ pub struct LoginInfo {
     pub userid: Option<String>,
     /// base64 SPKI of the account key.
     pub pk: String,
+    /// How the phone verified its user for this login (absent for in-app logins and
+    /// enrolments, and for logins stored before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<Verification>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -179,6 +183,10 @@ pub struct LoginStatus {
     /// The number to show while a login attempt with number matching is open.
     #[serde(rename = "match", default, skip_serializing_if = "Option::is_none")]
     pub match_number: Option<String>,
+    /// While logged in after a phone's approval: how the phone verified its user (`none`,
+    /// `pin`, `biometric`); our addition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<Verification>,
 }
 
 /// The answer of the polling fallback (`GET /status/{serverid}/{hsid}`): nothing about the
@@ -286,6 +294,7 @@ impl Session {
             state,
             expires,
             match_number: self.open_match(now).map(String::from),
+            verification: login.and_then(|l| l.verification),
         }
     }
 
@@ -308,6 +317,7 @@ impl Session {
             login_at: self.login_at.map(rfc3339),
             expires: st.expires,
             sessioninfo: self.context.sessioninfo.clone(),
+            verification: self.login.as_ref().and_then(|l| l.verification),
         }
     }
 
@@ -623,6 +633,7 @@ mod tests {
 
     fn login() -> LoginInfo {
         LoginInfo {
+            verification: None,
             accountid: 7,
             userid: Some("alice".into()),
             pk: "cGs=".into(),

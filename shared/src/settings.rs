@@ -16,6 +16,62 @@ pub enum NumberMatch {
     Always,
 }
 
+pub use nsauth_protocol::wire::UserVerification;
+
+/// Setting `proximity`: what the server does when the phone that approves a QR or
+/// app-to-app login is on another network than the browser (docs/security.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProximityPolicy {
+    /// No verdict is given.
+    Off,
+    /// The phone shows the verdict and warns before approve.
+    #[default]
+    Warn,
+    /// An approval from another network is refused (pushes are exempt: the phone is
+    /// expected to be elsewhere).
+    Require,
+}
+
+/// Setting `qr_rotation`: whether login QR codes change every second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QrRotation {
+    /// Static login links, as v2.2.
+    Off,
+    /// An attempt whose HTML block was rendered takes only the block's rotating codes; a
+    /// website that draws getQrLogin itself keeps the static link.
+    #[default]
+    Block,
+    /// Every attempt takes only rotating codes; getQrLogin serves the current one.
+    Always,
+}
+
+/// Setting `push_delivery`: how login requests reach the phone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PushDelivery {
+    /// Through SNS mobile push only.
+    Sns,
+    /// Through SNS, and the phone may also fetch its pending requests.
+    #[default]
+    SnsAndPull,
+    /// Only fetched by the phone: nothing goes through SNS.
+    Pull,
+}
+
+fn choice<T: Copy>(name: &str, value: &str, options: &[(&str, T)]) -> Result<T, String> {
+    let v = value.trim();
+    options
+        .iter()
+        .find(|(n, _)| *n == v)
+        .map(|(_, t)| *t)
+        .ok_or_else(|| {
+            let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
+            format!("{name} must be {}, got {v:?}", names.join(", "))
+        })
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ServerSettings {
@@ -50,6 +106,11 @@ pub struct ServerSettings {
     pub ping_time: u32,
     /// v2.2's `serverFlags`, kept and answered as given.
     pub server_flags: Vec<String>,
+    /// Login safety (docs/security.md, "Relayed logins").
+    pub user_verification: UserVerification,
+    pub proximity: ProximityPolicy,
+    pub qr_rotation: QrRotation,
+    pub push_delivery: PushDelivery,
 }
 
 impl Default for ServerSettings {
@@ -76,6 +137,10 @@ impl Default for ServerSettings {
             pin_trans_timeout: 0,
             ping_time: 0,
             server_flags: Vec::new(),
+            user_verification: UserVerification::Preferred,
+            proximity: ProximityPolicy::Warn,
+            qr_rotation: QrRotation::Block,
+            push_delivery: PushDelivery::SnsAndPull,
         }
     }
 }
@@ -91,7 +156,7 @@ pub const MAX_FLAG_LEN: usize = 32;
 pub const MAX_PIN_TIMEOUT: i32 = 525_600;
 
 /// The names `set` accepts, in the order `show` prints them.
-pub const SETTING_NAMES: [&str; 21] = [
+pub const SETTING_NAMES: [&str; 25] = [
     "name",
     "logo",
     "link_base",
@@ -113,6 +178,10 @@ pub const SETTING_NAMES: [&str; 21] = [
     "pin_trans_timeout",
     "ping_time",
     "server_flags",
+    "user_verification",
+    "proximity",
+    "qr_rotation",
+    "push_delivery",
 ];
 
 fn bounded(name: &str, value: &str, min: u32, max: u32) -> Result<u32, String> {
@@ -276,6 +345,50 @@ impl ServerSettings {
                     }
                 }
             }
+            "user_verification" => {
+                self.user_verification = choice(
+                    key,
+                    value,
+                    &[
+                        ("discouraged", UserVerification::Discouraged),
+                        ("preferred", UserVerification::Preferred),
+                        ("required", UserVerification::Required),
+                    ],
+                )?
+            }
+            "proximity" => {
+                self.proximity = choice(
+                    key,
+                    value,
+                    &[
+                        ("off", ProximityPolicy::Off),
+                        ("warn", ProximityPolicy::Warn),
+                        ("require", ProximityPolicy::Require),
+                    ],
+                )?
+            }
+            "qr_rotation" => {
+                self.qr_rotation = choice(
+                    key,
+                    value,
+                    &[
+                        ("off", QrRotation::Off),
+                        ("block", QrRotation::Block),
+                        ("always", QrRotation::Always),
+                    ],
+                )?
+            }
+            "push_delivery" => {
+                self.push_delivery = choice(
+                    key,
+                    value,
+                    &[
+                        ("sns", PushDelivery::Sns),
+                        ("sns_and_pull", PushDelivery::SnsAndPull),
+                        ("pull", PushDelivery::Pull),
+                    ],
+                )?
+            }
             other => {
                 return Err(format!(
                     "unknown setting {other:?}; settings are: {}",
@@ -305,6 +418,10 @@ mod tests {
         );
         assert_eq!(s.number_match, NumberMatch::Push);
         assert_eq!((s.login_limit, s.login_window), (30, 600));
+        assert_eq!(s.user_verification, UserVerification::Preferred);
+        assert_eq!(s.proximity, ProximityPolicy::Warn);
+        assert_eq!(s.qr_rotation, QrRotation::Block);
+        assert_eq!(s.push_delivery, PushDelivery::SnsAndPull);
     }
 
     #[test]
@@ -319,6 +436,20 @@ mod tests {
                 .contains("whole number")
         );
         assert_eq!(s.login_timeout, 120, "a refused value leaves the old one");
+        s.set("user_verification", "required").unwrap();
+        assert_eq!(s.user_verification, UserVerification::Required);
+        assert!(
+            s.set("user_verification", "maybe")
+                .unwrap_err()
+                .contains("discouraged, preferred, required")
+        );
+        s.set("proximity", " require ").unwrap();
+        assert_eq!(s.proximity, ProximityPolicy::Require);
+        s.set("qr_rotation", "off").unwrap();
+        assert_eq!(s.qr_rotation, QrRotation::Off);
+        s.set("push_delivery", "pull").unwrap();
+        assert_eq!(s.push_delivery, PushDelivery::Pull);
+        assert!(s.set("push_delivery", "carrier pigeon").is_err());
         s.set("number_match", "always").unwrap();
         assert_eq!(s.number_match, NumberMatch::Always);
         assert!(s.set("number_match", "sometimes").is_err());

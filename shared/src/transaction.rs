@@ -9,6 +9,7 @@ use crate::clock::{UnixTime, rfc3339};
 use crate::server::Server;
 use crate::session::{Session, SessionState, TransitionRefused};
 use crate::settings::ServerSettings;
+use crate::wire::Verification;
 
 pub use nsauth_protocol::transaction::{
     SIGNED_TYPE, SignedTransaction, TransactionAnswer, TransactionApproval, TransactionContent,
@@ -39,6 +40,20 @@ pub struct Transaction {
     pub pk: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answered_at: Option<UnixTime>,
+    /// How the phone verified its user for the approval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<Verification>,
+}
+
+/// What an approval adds to a transaction: the signature, the key that made it, and how
+/// the phone verified its user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Proof {
+    /// base64url `r || s`.
+    pub signature: String,
+    /// base64 SPKI.
+    pub pk: String,
+    pub verification: Verification,
 }
 
 impl Transaction {
@@ -74,6 +89,7 @@ impl Transaction {
             signature: None,
             pk: None,
             answered_at: None,
+            verification: None,
         }
     }
 
@@ -148,16 +164,17 @@ impl Session {
         &self,
         tid: &TransactionId,
         state: TransactionState,
-        signature: Option<String>,
-        pk: Option<String>,
+        proof: Option<&Proof>,
         settings: &ServerSettings,
         now: UnixTime,
     ) -> Option<Session> {
         let mut s = self.next_same_state(settings, now);
         let t = s.transactions.iter_mut().find(|t| &t.tid == tid)?;
+        let proof = proof.filter(|_| state == TransactionState::Approved);
         t.state = state;
-        t.signature = signature;
-        t.pk = pk.filter(|_| state == TransactionState::Approved);
+        t.signature = proof.map(|p| p.signature.clone());
+        t.pk = proof.map(|p| p.pk.clone());
+        t.verification = proof.map(|p| p.verification);
         t.answered_at = Some(now);
         Some(s)
     }
@@ -180,6 +197,7 @@ mod tests {
             now,
         );
         let login = LoginInfo {
+            verification: None,
             accountid: 3,
             userid: None,
             pk: "pk".into(),
@@ -247,8 +265,11 @@ mod tests {
             .answered_transaction(
                 &tid,
                 TransactionState::Approved,
-                Some("sig".into()),
-                Some("pk".into()),
+                Some(&Proof {
+                    signature: "sig".into(),
+                    pk: "pk".into(),
+                    verification: Verification::Pin,
+                }),
                 &server.settings,
                 now + 2,
             )
@@ -259,5 +280,6 @@ mod tests {
             TransactionState::Approved
         );
         assert_eq!(t.signature.as_deref(), Some("sig"));
+        assert_eq!(t.verification, Some(Verification::Pin));
     }
 }

@@ -107,6 +107,21 @@ test("a transfer confirmed in the phone simulator: approved with a signature the
     }));
     assert.ok(sizes.amount > sizes.description * 1.5, `the amount stands out: ${JSON.stringify(sizes)}`);
     await h.screenshot(phone, "tx-02-phone-transaction");
+    // A transaction needs the user verified on the phone: without an app PIN the server
+    // refuses the approval (403 user_verification_required) and the transaction stays new.
+    assert.equal(await request.locator(".pin-missing").count(), 1, "the card says a PIN is needed");
+    await request.locator(".tx-approve").click();
+    await phone.waitForFunction(() => /verified on the phone/.test(document.querySelector("#notice").textContent), null, { timeout: 15_000 });
+    assert.equal((await transactionResult(tid)).state, "new", "refused: still new");
+    // The user sets a PIN; the card asks for it; a wrong one sends nothing.
+    await phone.fill("#pin-new", "2468");
+    await phone.click("#pin-set");
+    await request.locator(".pin-input").waitFor({ timeout: 15_000 });
+    await request.locator(".pin-input").fill("1357");
+    await request.locator(".tx-approve").click();
+    await phone.waitForFunction(() => document.querySelector("#notice").textContent === "Wrong PIN.", null, { timeout: 15_000 });
+    assert.equal((await transactionResult(tid)).state, "new", "a wrong PIN sends nothing");
+    await request.locator(".pin-input").fill("2468");
     await request.locator(".tx-approve").click();
     await phone.waitForSelector("#request .result-approved", { timeout: 15_000 });
     assert.match(await request.locator(".request-state").textContent(), /is approved$/);
@@ -126,6 +141,7 @@ test("a transfer confirmed in the phone simulator: approved with a signature the
     const approved = await transactionResult(tid);
     assert.equal(approved.tstatus, "1");
     assert.equal(approved.state, "approved");
+    assert.equal(approved.verification, "pin", "the signed approval said the PIN was checked");
     assert.equal(approved.accountid, account.accountid);
     assert.equal(Buffer.from(approved.pk, "base64").toString("base64url"), account.publickey, "pk is the account's key");
     const signed = JSON.parse(approved.signed);

@@ -662,6 +662,7 @@ async fn removing_an_account_of_many_sessions(stack: Stack, n: usize) {
         .unwrap()
         .unwrap();
     let login = LoginInfo {
+        verification: None,
         accountid: acc.accountid,
         userid: None,
         pk: "cGs=".into(),

@@ -89,6 +89,7 @@ async fn server_in(store: &dyn Store) -> Server {
 
 fn login(id: u64) -> LoginInfo {
     LoginInfo {
+        verification: None,
         accountid: id,
         userid: Some("u".into()),
         pk: "cGs=".into(),

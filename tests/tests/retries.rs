@@ -271,7 +271,7 @@ async fn transaction_answers_answer_the_same_when_sent_again(stack: Stack) {
                 .unwrap();
             (
                 format!("app/v1/transactions/{tid}/approve"),
-                json!({"signature": sig}),
+                json!({"signature": sig, "verification": "pin"}),
                 "approved",
             )
         };

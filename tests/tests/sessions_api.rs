@@ -131,6 +131,7 @@ async fn login_status_while_logged_in_and_after(stack: Stack) {
     let inn = s
         .approve(
             LoginInfo {
+                verification: None,
                 accountid: 12,
                 userid: Some("alice".into()),
                 pk: "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQc=".into(),

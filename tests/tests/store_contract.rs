@@ -50,6 +50,7 @@ fn session(server: &Server) -> Session {
 
 fn login() -> LoginInfo {
     LoginInfo {
+        verification: None,
         accountid: 42,
         userid: Some("alice@example.com".into()),
         pk: "MFkwEwYHKoZIzj0CAQ==".into(),
@@ -547,6 +548,7 @@ async fn concurrent_transitions(store: Arc<dyn Store>) {
             let next = s
                 .approve(
                     LoginInfo {
+                        verification: None,
                         accountid: phone + 1,
                         userid: None,
                         pk: "cGs=".into(),
@@ -873,6 +875,7 @@ async fn account_session_pages(store: &dyn Store) {
         let inn = s
             .approve(
                 LoginInfo {
+                    verification: None,
                     accountid: 7,
                     userid: None,
                     pk: "cGs=".into(),
@@ -888,6 +891,7 @@ async fn account_session_pages(store: &dyn Store) {
     let other = session(&a)
         .approve(
             LoginInfo {
+                verification: None,
                 accountid: 8,
                 userid: None,
                 pk: "cGs=".into(),

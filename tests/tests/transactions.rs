@@ -144,7 +144,25 @@ async fn signed_end_to_end(stack: Stack) {
         .transaction_signature(&stack.serverid.to_string(), &signed)
         .unwrap();
     let approve = format!("app/v1/transactions/{tid}/approve");
-    let (status, v) = phone_call(&phone, &stack, "POST", &approve, json!({"signature": sig})).await;
+    // A transaction needs the user verified on the phone, whatever the server's policy:
+    // without it (or with `none`) the right signature is refused and nothing changes.
+    for body in [
+        json!({"signature": sig}),
+        json!({"signature": sig, "verification": "none"}),
+    ] {
+        let (status, v) = phone_call(&phone, &stack, "POST", &approve, body).await;
+        nsauth_tests::assert_error(status, &v, 403, "user_verification_required");
+        let (_, r) = result(&stack, &tid).await;
+        assert_eq!(r["state"], "new", "{r}");
+    }
+    let (status, v) = phone_call(
+        &phone,
+        &stack,
+        "POST",
+        &approve,
+        json!({"signature": sig, "verification": "pin"}),
+    )
+    .await;
     assert_eq!(
         (status, v["state"].clone()),
         (200, json!("approved")),
@@ -158,6 +176,7 @@ async fn signed_end_to_end(stack: Stack) {
     assert_eq!(r["accountid"], json!(acc));
     assert_eq!(r["userid"], "payer");
     assert_eq!(r["signed"], json!(signed));
+    assert_eq!(r["verification"], "pin");
     let pk = r["pk"].as_str().unwrap();
     assert!(verify(pk, &signed, r["signature"].as_str().unwrap()));
     // A proof with another amount does not verify.
@@ -168,7 +187,14 @@ async fn signed_end_to_end(stack: Stack) {
     // The same approval again (a retry after a lost answer, signed anew: the identical
     // request is a replay) answers the same; a decline now is refused and changes nothing.
     stack.clock.advance(1);
-    let (status, v) = phone_call(&phone, &stack, "POST", &approve, json!({"signature": sig})).await;
+    let (status, v) = phone_call(
+        &phone,
+        &stack,
+        "POST",
+        &approve,
+        json!({"signature": sig, "verification": "pin"}),
+    )
+    .await;
     assert_eq!(
         (status, v["state"].clone()),
         (200, json!("approved")),
@@ -364,7 +390,7 @@ async fn transactions_close_with_their_login_and_time(stack: Stack) {
         &stack,
         "POST",
         &format!("app/v1/transactions/{first}/approve"),
-        json!({"signature": sig}),
+        json!({"signature": sig, "verification": "biometric"}),
     )
     .await;
     nsauth_tests::assert_error(status, &v, 409, "transaction_closed");

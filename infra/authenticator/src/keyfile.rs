@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Error;
 use crate::link::validate_api_base;
+use crate::pin::PinHash;
 
 pub const FILE_VERSION: u32 = 1;
 
@@ -106,6 +107,9 @@ pub fn decode_key(b64: &str) -> Result<SigningKey, String> {
 pub(crate) struct KeyFile {
     pub version: u32,
     pub accounts: Vec<Account>,
+    /// The app's PIN, as a slow hash; absent when none is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin: Option<PinHash>,
 }
 
 impl KeyFile {
@@ -113,6 +117,7 @@ impl KeyFile {
         KeyFile {
             version: FILE_VERSION,
             accounts: Vec::new(),
+            pin: None,
         }
     }
 
@@ -133,6 +138,9 @@ impl KeyFile {
                     file.version
                 ),
             ));
+        }
+        if file.pin.as_ref().is_some_and(|p| !p.well_formed()) {
+            return Err(file_error(path, "its PIN hash is damaged".into()));
         }
         for (i, a) in file.accounts.iter().enumerate() {
             a.signing_key()

@@ -17,6 +17,7 @@ use nsauth_protocol::transaction::{
     SignedTransaction, TransactionAnswer, TransactionApproval, TransactionId, TransactionShown,
     parse_signed,
 };
+use nsauth_protocol::wire::Verification;
 use p256::ecdsa::SigningKey;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Value, json};
@@ -24,6 +25,7 @@ use serde_json::{Value, json};
 pub mod inbox;
 pub mod keyfile;
 pub mod link;
+pub mod pin;
 
 pub use inbox::{PushedLogin, inbox_from_file, parse_outbox_entry, parse_push, parse_pushes};
 pub use keyfile::{Account, PushRegistration};
@@ -100,6 +102,9 @@ pub enum Error {
     /// text (see [`check_transaction`]).
     #[error("refusing the transaction: {0}")]
     BadTransaction(String),
+    /// The PIN given is not this authenticator's, or a PIN is needed and none was given.
+    #[error("{0}")]
+    Pin(String),
     /// A push message that is not one of the accepted shapes (see [`inbox`]).
     #[error("bad push message: {0}")]
     BadPush(String),
@@ -702,15 +707,72 @@ impl Authenticator {
             .await
     }
 
-    /// `POST /app/v1/sessions/{hsid}/approve` with `{"match"?, "userinput"?}`.
+    /// Sets the app's PIN (kept as a slow hash; see [`pin`]). From then on every approval
+    /// needs it.
+    pub fn set_pin(&mut self, pin: &str) -> Result<()> {
+        let hash = pin::PinHash::new(pin).map_err(Error::Invalid)?;
+        let mut file = self.file.clone();
+        file.pin = Some(hash);
+        file.save(&self.path)?;
+        self.file = file;
+        Ok(())
+    }
+
+    /// Removes the PIN; it must be given to do so.
+    pub fn clear_pin(&mut self, pin: &str) -> Result<()> {
+        self.verify_user(Some(pin))?;
+        let mut file = self.file.clone();
+        file.pin = None;
+        file.save(&self.path)?;
+        self.file = file;
+        Ok(())
+    }
+
+    pub fn has_pin(&self) -> bool {
+        self.file.pin.is_some()
+    }
+
+    /// How the user is verified for an approval, as an app does it: with a PIN set, the
+    /// PIN must be given and right (`pin`); without one, the approval says `none`.
+    pub fn verify_user(&self, pin: Option<&str>) -> Result<Verification> {
+        match (&self.file.pin, pin) {
+            (Some(h), Some(p)) if h.matches(p) => Ok(Verification::Pin),
+            (Some(_), Some(_)) => Err(Error::Pin("wrong PIN".into())),
+            (Some(_), None) => Err(Error::Pin(
+                "this authenticator has a PIN: give it (--pin) to approve".into(),
+            )),
+            (None, Some(_)) => Err(Error::Pin(
+                "no PIN is set on this authenticator; set one first (set-pin)".into(),
+            )),
+            (None, None) => Ok(Verification::None),
+        }
+    }
+
+    /// `POST /app/v1/sessions/{hsid}/approve` with `{"match"?, "userinput"?}`, for an
+    /// authenticator without a PIN (see [`Authenticator::approve_with`]).
     pub async fn approve(
         &self,
         link: &str,
         match_: Option<&str>,
         userinput: Option<&str>,
     ) -> Result<Value> {
+        self.approve_with(link, match_, userinput, None).await
+    }
+
+    /// `POST /app/v1/sessions/{hsid}/approve` with `{"match"?, "userinput"?,
+    /// "verification"}`: the user is verified first (see [`Authenticator::verify_user`]),
+    /// and the signed body says how.
+    pub async fn approve_with(
+        &self,
+        link: &str,
+        match_: Option<&str>,
+        userinput: Option<&str>,
+        pin: Option<&str>,
+    ) -> Result<Value> {
         let link = parse_login_link(link)?;
+        let verification = self.verify_user(pin)?;
         let mut body = serde_json::Map::new();
+        body.insert("verification".into(), verification.as_str().into());
         if let Some(m) = match_ {
             body.insert("match".into(), m.into());
         }
@@ -766,8 +828,13 @@ impl Authenticator {
 
     /// `POST /app/v1/transactions/{tid}/approve` with the signature over the exact text the
     /// server sent (`t.shown.signed`), for a transaction from [`Authenticator::transaction`]
-    /// (checked once more here).
-    pub async fn approve_transaction(&self, t: &Transaction) -> Result<TransactionAnswer> {
+    /// (checked once more here). The user is verified first ([`Authenticator::verify_user`]):
+    /// the server takes a transaction's approval only with a verified user.
+    pub async fn approve_transaction(
+        &self,
+        t: &Transaction,
+        pin: Option<&str>,
+    ) -> Result<TransactionAnswer> {
         let serverid = ServerId::parse(&t.shown.serverid)
             .ok_or_else(|| Error::BadTransaction("no server id".into()))?;
         let tid = parse_tid(&t.shown.tid)?;
@@ -778,8 +845,10 @@ impl Authenticator {
                 "the content to confirm is not the one in the text to sign".into(),
             ));
         }
+        let verification = self.verify_user(pin)?;
         let body = TransactionApproval {
             signature: self.transaction_signature(serverid.as_str(), &t.shown.signed)?,
+            verification,
         };
         let path = format!("app/v1/transactions/{tid}/approve");
         let body = serde_json::to_vec(&body).unwrap_or_default();

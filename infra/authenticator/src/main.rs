@@ -21,17 +21,20 @@ commands:
   enrol LINK [--description D] [--push PLATFORM:TOKEN]
                                    enrol with an enrolment link (new key)
   show LINK                        what a login link's session shows (marks it scanned)
-  approve LINK [--match NN] [--userinput TEXT]
-                                   log in to a login link's session
+  approve LINK [--match NN] [--userinput TEXT] [--pin PIN]
+                                   log in to a login link's session; with a PIN set,
+                                   the PIN (or $NSAUTH_AUTHENTICATOR_PIN) verifies the
+                                   user and the signed approval says `pin`
   deny LINK [--fraud]              cancel a login link's session
                                    (show, approve and deny with a transaction link
                                    tx/SERVERID/TID are tx-show, tx-approve and tx-decline)
   tx-show LINK|TID [--server SERVERID]
                                    a transaction to confirm: amount, beneficiary and
                                    description (on standard error), and the text to sign
-  tx-approve LINK|TID [--server SERVERID]
+  tx-approve LINK|TID [--server SERVERID] [--pin PIN]
                                    check the transaction's text, print what it says and
-                                   sign it with the account key
+                                   sign it with the account key (needs the PIN: servers
+                                   take a transaction only from a verified user)
   tx-decline LINK|TID [--server SERVERID]
                                    decline a transaction
   sessions [SERVERID]              this account's sessions
@@ -51,6 +54,9 @@ commands:
                                    a device; this --file follows the command, the key
                                    file's goes before it
   remove [--server SERVERID]       delete the account on the server and forget the key
+  set-pin PIN                      set (or change, with --pin OLD) the app's PIN, kept as
+                                   a slow hash (PBKDF2-HMAC-SHA256, 600000 rounds)
+  clear-pin --pin PIN              remove the PIN
   accounts                         the stored accounts (public keys only)
   help                             this text";
 
@@ -104,6 +110,10 @@ enum Command {
     Remove {
         server: Option<String>,
     },
+    SetPin {
+        pin: String,
+    },
+    ClearPin,
     Accounts,
     Help,
 }
@@ -119,6 +129,8 @@ enum TxAction {
 struct Cli {
     file: Option<PathBuf>,
     command: Command,
+    /// `--pin` of approve, tx-approve, set-pin and clear-pin.
+    pin: Option<String>,
 }
 
 /// The arguments after the command name.
@@ -191,6 +203,10 @@ fn parse_args(mut argv: Vec<String>) -> Result<Cli, String> {
     }
     let name = argv.remove(0);
     let mut args = Args(argv);
+    let pin = match name.as_str() {
+        "approve" | "tx-approve" | "set-pin" | "clear-pin" => args.option("pin")?,
+        _ => None,
+    };
     let command = match name.as_str() {
         "enrol" => {
             let description = args
@@ -314,10 +330,17 @@ fn parse_args(mut argv: Vec<String>) -> Result<Cli, String> {
             args.positional(0, 0, "accounts takes no arguments")?;
             Command::Accounts
         }
+        "set-pin" => Command::SetPin {
+            pin: args.positional(1, 1, "set-pin PIN")?.remove(0),
+        },
+        "clear-pin" => {
+            args.positional(0, 0, "clear-pin --pin PIN")?;
+            Command::ClearPin
+        }
         "help" | "--help" | "-h" => Command::Help,
         other => return Err(format!("unknown command {other:?}")),
     };
-    Ok(Cli { file, command })
+    Ok(Cli { file, command, pin })
 }
 
 fn is_transaction_link(link: &str) -> bool {
@@ -405,6 +428,10 @@ async fn run(cli: Cli) -> Result<Value, String> {
     };
     let mut auth = Authenticator::open(&path).map_err(|e| e.to_string())?;
     let err = |e: nsauth_authenticator::Error| e.to_string();
+    let pin = cli
+        .pin
+        .or_else(|| std::env::var("NSAUTH_AUTHENTICATOR_PIN").ok())
+        .filter(|p| !p.is_empty());
     match cli.command {
         Command::Help => Ok(Value::Null),
         Command::Enrol {
@@ -447,7 +474,12 @@ async fn run(cli: Cli) -> Result<Value, String> {
                 None => None,
             };
             let answer = auth
-                .approve(&link, match_.as_deref(), userinput.as_deref())
+                .approve_with(
+                    &link,
+                    match_.as_deref(),
+                    userinput.as_deref(),
+                    pin.as_deref(),
+                )
                 .await
                 .map_err(err)?;
             match back {
@@ -482,7 +514,10 @@ async fn run(cli: Cli) -> Result<Value, String> {
             if action == TxAction::Show {
                 return Ok(t.view());
             }
-            let answer = auth.approve_transaction(&t).await.map_err(err)?;
+            let answer = auth
+                .approve_transaction(&t, pin.as_deref())
+                .await
+                .map_err(err)?;
             eprintln!(
                 "transaction {tid}: {}, signed with the key of account {}",
                 answer.state.as_str(),
@@ -529,6 +564,18 @@ async fn run(cli: Cli) -> Result<Value, String> {
         Command::Remove { server } => {
             let server = pick_server(&auth, server)?;
             auth.remove_account(&server).await.map_err(err)
+        }
+        Command::SetPin { pin: new } => {
+            if auth.has_pin() {
+                auth.verify_user(pin.as_deref()).map_err(err)?;
+            }
+            auth.set_pin(&new).map_err(err)?;
+            Ok(json!({"pin": true}))
+        }
+        Command::ClearPin => {
+            auth.clear_pin(pin.as_deref().unwrap_or_default())
+                .map_err(err)?;
+            Ok(json!({"pin": false}))
         }
         Command::Accounts => Ok(Value::Array(
             auth.accounts().iter().map(|a| a.public_view()).collect(),

@@ -809,9 +809,35 @@ async fn transactions_show_approve_and_decline() {
         "{summary}"
     );
 
-    // Approve: the signature over the exact bytes of the text, with the account key.
+    // Approve: the user is verified first; with no PIN set, or a wrong one, nothing is
+    // sent.
+    let e = auth
+        .approve_transaction(&got, Some("2468"))
+        .await
+        .unwrap_err();
+    assert!(matches!(&e, Error::Pin(m) if m.contains("no PIN")), "{e:?}");
+    auth.set_pin("2468").unwrap();
+    let e = auth.approve_transaction(&got, None).await.unwrap_err();
+    assert!(
+        matches!(&e, Error::Pin(m) if m.contains("give it")),
+        "{e:?}"
+    );
+    let e = auth
+        .approve_transaction(&got, Some("1357"))
+        .await
+        .unwrap_err();
+    assert!(matches!(&e, Error::Pin(m) if m == "wrong PIN"), "{e:?}");
+    assert!(fake.received.try_recv().is_err(), "nothing sent");
+    // The PIN is kept as a hash only, and survives reopening the file.
+    let file = std::fs::read_to_string(&path).unwrap();
+    assert!(!file.contains("2468") && file.contains("\"pin\""), "{file}");
+    let auth = open(&path);
+    assert!(auth.has_pin());
+
+    // The signature over the exact bytes of the text, with the account key, and the
+    // verification in the signed body.
     fake.answer(200, json!({"state": "approved"}));
-    let answer = auth.approve_transaction(&got).await.unwrap();
+    let answer = auth.approve_transaction(&got, Some("2468")).await.unwrap();
     assert_eq!(answer.state, TransactionState::Approved);
     let r = fake.next().await;
     assert_eq!(
@@ -823,7 +849,8 @@ async fn transactions_show_approve_and_decline() {
     );
     assert_eq!(r.verify_with(&pk).account, AccountRef::Id(7));
     let body = r.json();
-    assert_eq!(body.as_object().unwrap().len(), 1, "{body}");
+    assert_eq!(body.as_object().unwrap().len(), 2, "{body}");
+    assert_eq!(body["verification"], "pin");
     let signature = body["signature"].as_str().unwrap();
     assert_eq!(signature.len(), 86, "base64url of r || s");
     let sig = signature_bytes(signature);
@@ -853,7 +880,7 @@ async fn transactions_show_approve_and_decline() {
         409,
         json!({"error": "transaction_closed", "message": "declined"}),
     );
-    let e = auth.approve_transaction(&got).await.unwrap_err();
+    let e = auth.approve_transaction(&got, None).await.unwrap_err();
     assert_eq!(
         (e.status(), e.code()),
         (Some(409), Some("transaction_closed"))
@@ -962,7 +989,7 @@ async fn transactions_that_do_not_check_out_are_not_signed() {
     fake.next().await;
     got.shown.signed = other(&|o| o.amount = "EUR 912.50".into());
     got.shown.amount = "EUR 912.50".into();
-    let e = auth.approve_transaction(&got).await.unwrap_err();
+    let e = auth.approve_transaction(&got, None).await.unwrap_err();
     assert!(matches!(e, Error::BadTransaction(_)), "{e:?}");
     assert!(fake.received.try_recv().is_err(), "nothing sent");
 

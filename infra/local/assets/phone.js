@@ -33,6 +33,9 @@
   var DB_NAME = "nsauth-phone-simulator";
   var DB_STORE = "accounts";
   var HANDLED_KEY = "nsauth-phone-simulator.handled";
+  var PIN_KEY = "nsauth-phone-simulator.pin";
+  // The app PIN's slow hash, as the reference authenticator keeps it (PBKDF2-HMAC-SHA256).
+  var PIN_ROUNDS = 600000;
   var ID22 = /^[A-Za-z0-9_-]{22}$/;
   var TID = /^[A-Za-z0-9_-]{43}$/;
   var SIGNED_TYPE = "nsauth-transaction-v1";
@@ -778,8 +781,9 @@
   // Signs the exact bytes of the text the server sent (checked again first).
   async function approveTransaction(tx) {
     var signed = checkTransaction(tx.account, tx.serverid, tx.tid, tx.shown);
+    var verification = await verifyUser();
     var sig = await sign(tx.account.privateKey, utf8.encode(tx.shown.signed));
-    var answer = await call(tx.account, "POST", "app/v1/transactions/" + tx.tid + "/approve", { signature: sig });
+    var answer = await call(tx.account, "POST", "app/v1/transactions/" + tx.tid + "/approve", { signature: sig, verification: verification });
     return { answer: answer, signed: signed, signature: sig };
   }
 
@@ -787,8 +791,82 @@
     return call(tx.account, "POST", "app/v1/transactions/" + tx.tid + "/decline", {});
   }
 
+  // ---------------------------------------------------------------------------
+  // The app PIN: kept as a salted PBKDF2 hash in localStorage. With one set, every
+  // approval needs it (the PIN field of the request card) and says `pin` in its signed
+  // body; without one it says `none`.
+  async function pinHash(pin, salt) {
+    var base = await crypto.subtle.importKey("raw", utf8.encode(pin), "PBKDF2", false, ["deriveBits"]);
+    var bits = await crypto.subtle.deriveBits({ name: "PBKDF2", hash: "SHA-256", salt: salt, iterations: PIN_ROUNDS }, base, 256);
+    return b64url(new Uint8Array(bits));
+  }
+
+  function storedPin() {
+    try {
+      return JSON.parse(localStorage.getItem(PIN_KEY) || "null");
+    } catch (e) {
+      return null;
+    }
+  }
+
+  async function setPin(pin) {
+    if (typeof pin !== "string" || pin.length < 4 || pin.length > 64) {
+      throw new PhoneError("bad_pin", "A PIN is 4 to 64 characters.");
+    }
+    var salt = crypto.getRandomValues(new Uint8Array(16));
+    localStorage.setItem(PIN_KEY, JSON.stringify({ salt: b64url(salt), rounds: PIN_ROUNDS, hash: await pinHash(pin, salt) }));
+    renderPin();
+  }
+
+  function clearPin() {
+    localStorage.removeItem(PIN_KEY);
+    renderPin();
+  }
+
+  // How the user is verified for an approval: the PIN typed in the request card.
+  async function verifyUser() {
+    var stored = storedPin();
+    if (!stored) {
+      return "none";
+    }
+    var input = $("pin-input");
+    var pin = input ? input.value : "";
+    if (!pin) {
+      throw new PhoneError("pin_needed", "Enter your app PIN to approve.");
+    }
+    if ((await pinHash(pin, b64urlDecode(stored.salt))) !== stored.hash) {
+      input.value = "";
+      throw new PhoneError("wrong_pin", "Wrong PIN.");
+    }
+    return "pin";
+  }
+
+  function renderPin() {
+    var st = $("pin-state");
+    if (st) {
+      st.textContent = storedPin() ? "A PIN is set: approvals ask for it." : "No PIN: approvals are not verified (websites that require it refuse them, and so do transactions).";
+    }
+    var clear = $("pin-clear");
+    if (clear) {
+      clear.hidden = !storedPin();
+    }
+    if (state.request) {
+      renderRequest();
+    }
+  }
+
+  // The PIN field of a request card (only when a PIN is set), and what the website asks.
+  function pinField(policy, needed) {
+    var stored = storedPin();
+    var want = needed || policy === "required";
+    if (!stored) {
+      return want ? el("p", { class: "small warning pin-missing", text: "This needs your app PIN, and none is set: set one below first." }) : null;
+    }
+    return el("label", { class: "pin-label" }, "App PIN ", el("input", { id: "pin-input", class: "pin-input", type: "password", inputmode: "numeric", autocomplete: "off", maxlength: "64" }));
+  }
+
   async function approve(account, hsid, match) {
-    var body = {};
+    var body = { verification: await verifyUser() };
     if (match) {
       body.match = match;
     }
@@ -1230,6 +1308,7 @@
     var open = !r.result && s.state === "new";
     append(box, el("p", { class: "small muted request-state" }, "Transaction " + r.tid.slice(0, 8) + "... is ", el("span", { class: "state state-" + s.state, text: s.state })));
     if (open) {
+      append(box, pinField("required", true));
       append(
         box,
         transactionButtons(r, function (kind, text) {
@@ -1285,6 +1364,7 @@
     var open = !r.result && (s.state === "pending" || s.state === "scanned");
     append(box, el("p", { class: "small muted request-state" }, "Session " + r.hsid.slice(0, 8) + "... is ", el("span", { class: "state state-" + s.state, text: s.state })));
     if (open) {
+      append(box, pinField(s.user_verification, false));
       append(
         box,
         decisionButtons(r.account, r.hsid, s.choices, function (kind, text) {
@@ -1581,6 +1661,19 @@
       run(openLink);
     });
     $("link-input").addEventListener("input", updateOpenButton);
+    $("pin-form").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      run(async function () {
+        await setPin($("pin-new").value);
+        $("pin-new").value = "";
+        notify("ok", "PIN set: approvals now ask for it.");
+      });
+    });
+    $("pin-clear").addEventListener("click", function () {
+      clearPin();
+      notify("ok", "PIN removed.");
+    });
+    renderPin();
     var prefill = new URLSearchParams(window.location.search).get("link");
     if (prefill) {
       $("link-input").value = prefill;
@@ -1634,6 +1727,8 @@
     parseLink: parseLink,
     parsePush: parsePush,
     parseSigned: parseSigned,
+    setPin: setPin,
+    clearPin: clearPin,
     ready: ready,
     // The stored accounts without their keys (for tests and curious users).
     accounts: function () {

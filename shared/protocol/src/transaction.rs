@@ -215,6 +215,9 @@ pub struct TransactionShown {
 pub struct TransactionApproval {
     #[serde(default)]
     pub signature: String,
+    /// How the phone verified its user: a transaction needs `pin` or `biometric`.
+    #[serde(default)]
+    pub verification: crate::wire::Verification,
 }
 
 /// The answer of the phone's approve and decline.

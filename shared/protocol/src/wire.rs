@@ -120,6 +120,62 @@ pub struct Shown {
     /// Where an app-to-app login may return: the app follows a link's `return` only when it
     /// is on this list (exact, or under an entry ending in `/`).
     pub return_urls: Vec<String>,
+    /// The server's user verification policy: whether the phone should (or must) verify its
+    /// user before approving.
+    pub user_verification: UserVerification,
+}
+
+/// How the phone verified its user before approving: part of the signed body of approve
+/// and of a transaction's approval, so it cannot be changed on the way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verification {
+    /// The user only tapped approve (or the app did not say).
+    #[default]
+    None,
+    /// The user entered the app's PIN.
+    Pin,
+    /// The platform's biometric check (Face ID, fingerprint) passed.
+    Biometric,
+}
+
+impl Verification {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verification::None => "none",
+            Verification::Pin => "pin",
+            Verification::Biometric => "biometric",
+        }
+    }
+
+    /// Whether the user proved to the phone who they are (not only that they hold it).
+    pub fn is_verified(self) -> bool {
+        self != Verification::None
+    }
+}
+
+/// A server's policy on user verification (setting `user_verification`): whether an
+/// approval must say the phone verified its user. Transactions always need it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UserVerification {
+    /// The phone should not ask (fastest login); a verified approval is still taken.
+    Discouraged,
+    /// The phone asks when it can; an approval without it is taken.
+    #[default]
+    Preferred,
+    /// An approval without verification is refused (403 `user_verification_required`).
+    Required,
+}
+
+impl UserVerification {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserVerification::Discouraged => "discouraged",
+            UserVerification::Preferred => "preferred",
+            UserVerification::Required => "required",
+        }
+    }
 }
 
 /// `POST /app/v1/sessions/{hsid}/approve`.
@@ -131,6 +187,9 @@ pub struct ApproveRequest {
     /// The number the user picked (two digits) when number matching is on.
     #[serde(default, rename = "match")]
     pub match_number: Option<String>,
+    /// How the phone verified its user; absent is `none`.
+    #[serde(default)]
+    pub verification: Verification,
 }
 
 /// Why the user denied.
@@ -169,6 +228,9 @@ pub struct SessionListEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires: Option<String>,
     pub sessioninfo: SessionInfo,
+    /// How the phone verified its user for the session's last login, when it said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<Verification>,
 }
 
 /// One page of sessions, newest login first, and the cursor of the next page.

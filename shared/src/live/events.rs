@@ -149,6 +149,7 @@ mod tests {
         let hsid = Hsid::parse("5KvIv6Y0y8IgLQULP8ZR_Q").unwrap();
         let s = Session::new_pending(sid, hsid, &st, UserContext::default(), 100);
         let login = LoginInfo {
+            verification: None,
             accountid: 4,
             userid: None,
             pk: "cGs=".into(),
@@ -182,6 +183,7 @@ mod tests {
         let hsid = Hsid::parse("5KvIv6Y0y8IgLQULP8ZR_Q").unwrap();
         let s = Session::new_pending(sid.clone(), hsid, &st, UserContext::default(), 100);
         let login = LoginInfo {
+            verification: None,
             accountid: 4,
             userid: None,
             pk: "cGs=".into(),
@@ -200,7 +202,7 @@ mod tests {
             "a new one: no event"
         );
         let ok = with
-            .answered_transaction(&tid, TransactionState::Approved, None, None, &st, 103)
+            .answered_transaction(&tid, TransactionState::Approved, None, &st, 103)
             .unwrap();
         let events = for_change(Some(&with), &ok, 103);
         assert_eq!(events.len(), 1);

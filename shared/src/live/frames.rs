@@ -214,6 +214,7 @@ mod tests {
 
     fn login() -> LoginInfo {
         LoginInfo {
+            verification: None,
             accountid: 1,
             userid: None,
             pk: "cGs=".into(),
@@ -275,7 +276,7 @@ mod tests {
             vec![Frame::TxStatus(tid.to_string(), "0")]
         );
         let ok = with
-            .answered_transaction(&tid, TransactionState::Approved, None, None, &st, 103)
+            .answered_transaction(&tid, TransactionState::Approved, None, &st, 103)
             .unwrap();
         let frames = for_change(Some(&with), &ok, 103);
         assert_eq!(frames, vec![Frame::TxStatus(tid.to_string(), "1")]);

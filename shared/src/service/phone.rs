@@ -26,7 +26,7 @@ use crate::store::{Counted, KeyClaim, StoreError};
 use crate::usercontext::UserContext;
 use crate::wire::{
     ApproveRequest, DenyReason, DenyRequest, EnrolRequest, Enrolled, InAppLogin, PushAnswer,
-    PushRegistration, Removed, SessionList, Shown, StateAnswer,
+    PushRegistration, Removed, SessionList, Shown, StateAnswer, UserVerification, Verification,
 };
 
 const MAX_PUSH_TOKEN_CHARS: usize = 4096;
@@ -266,7 +266,24 @@ fn login_info(a: &Account) -> LoginInfo {
         accountid: a.accountid,
         userid: a.userid.clone(),
         pk: a.pk_std(),
+        verification: None,
     }
+}
+
+/// The server's user verification policy applied to an approval: `required` (always so
+/// for a transaction) refuses one whose signed body says the user was not verified.
+pub fn check_verification(
+    policy: UserVerification,
+    verification: Verification,
+) -> Result<(), ApiError> {
+    if policy == UserVerification::Required && !verification.is_verified() {
+        return Err(ApiError::forbidden(
+            "user_verification_required",
+            "this approval needs the user verified on the phone (PIN or biometric): send \
+             verification \"pin\" or \"biometric\" in the signed body after checking it",
+        ));
+    }
+    Ok(())
 }
 
 /// Uses an enrolment token for a key (a retry by the same key uses it again), or says why
@@ -648,6 +665,7 @@ pub async fn show(deps: &Deps, call: &SignedCall, hsid: Checked<Hsid>) -> Result
             .filter(|_| session.open_match(now).is_some())
             .map(|m| m.choices.clone()),
         return_urls: settings.return_urls.clone(),
+        user_verification: settings.user_verification,
     })
 }
 
@@ -736,6 +754,7 @@ pub async fn approve(
         return Err(ApiError::invalid_field("match", "two digits"));
     }
     let session = phone_session(deps, &signed, read).await?;
+    check_verification(signed.server.settings.user_verification, b.verification)?;
     let me = signed.account.accountid;
     let logged_in_by_me = |s: &Session, now: UnixTime| {
         s.state_at(now) == SessionState::LoggedIn
@@ -752,7 +771,10 @@ pub async fn approve(
     }
     let counted = fresh_and_counted(deps, call, &signed).await?;
     let settings = &signed.server.settings;
-    let login = login_info(&signed.account);
+    let login = LoginInfo {
+        verification: Some(b.verification),
+        ..login_info(&signed.account)
+    };
     let picked = b.match_number.as_deref();
     let already = std::sync::atomic::AtomicBool::new(false);
     let decide = |s: &Session, now: UnixTime| {

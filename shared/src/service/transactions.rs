@@ -14,7 +14,7 @@ use crate::server::Server;
 use crate::service::Checked;
 use crate::service::limits;
 use crate::service::phone::{
-    Signed, SignedCall, Taken, authenticate, authenticate_retry, replayed,
+    Signed, SignedCall, Taken, authenticate, authenticate_retry, check_verification, replayed,
 };
 use crate::service::push::{deliver, push_window, unpushable};
 use crate::service::versioned;
@@ -23,9 +23,10 @@ use crate::session::{Session, SessionState};
 use crate::signing;
 use crate::store::Counted;
 use crate::transaction::{
-    Transaction, TransactionAnswer, TransactionApproval, TransactionContent, TransactionId,
+    Proof, Transaction, TransactionAnswer, TransactionApproval, TransactionContent, TransactionId,
     TransactionShown, TransactionState,
 };
+use crate::wire::{UserVerification, Verification};
 
 /// The answer of createTransaction: v2.2's `tid`, and what a page needs to show it.
 #[derive(Debug, Serialize)]
@@ -65,6 +66,9 @@ pub struct TransactionResult {
     /// base64url of `r || s`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signature: Option<String>,
+    /// How the phone verified its user before signing (`pin` or `biometric`); our addition.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification: Option<Verification>,
 }
 
 fn not_logged_in() -> ApiError {
@@ -220,6 +224,7 @@ pub async fn result(
         pk: None,
         signed: None,
         signature: None,
+        verification: None,
     };
     if state == TransactionState::Approved {
         // The account may have gone since; the proof stands on the key it signed with,
@@ -233,6 +238,7 @@ pub async fn result(
         answer.pk = tx.pk.clone().or_else(|| account.map(|a| a.pk_std()));
         answer.signed = Some(tx.signed.clone());
         answer.signature = tx.signature.clone();
+        answer.verification = tx.verification;
     }
     Ok(answer)
 }
@@ -289,28 +295,28 @@ fn closed(state: TransactionState) -> ApiError {
     )
 }
 
-/// The phone's answer: approve (with the signature) or decline. One conditional write of
-/// the session; the same approval again answers the same (a retry after a lost answer).
+/// The phone's answer: approve (with its proof) or decline. One conditional write of the
+/// session; the same approval again answers the same (a retry after a lost answer).
 async fn answer(
     deps: &Deps,
     signed: &Signed,
     taken: Taken,
     tid: &TransactionId,
-    approval: Option<String>,
+    proof: Option<Proof>,
 ) -> Result<TransactionAnswer, ApiError> {
     let (session, tx) = phone_transaction(deps, signed, tid).await?;
     let settings = &signed.server.settings;
-    let wanted = if approval.is_some() {
+    let wanted = if proof.is_some() {
         TransactionState::Approved
     } else {
         TransactionState::Declined
     };
-    let pk = signed.account.pk_std();
+    let signature = proof.as_ref().map(|p| p.signature.clone());
     // The same signed answer again: the first one's answer when it was applied, a replay
     // otherwise.
     if taken == Taken::Again {
         let now = deps.clock.now();
-        return if tx.state_at(&session, now) == wanted && tx.signature == approval {
+        return if tx.state_at(&session, now) == wanted && tx.signature == signature {
             Ok(TransactionAnswer { state: wanted })
         } else {
             Err(replayed())
@@ -323,15 +329,10 @@ async fn answer(
         |s, now| {
             let tx = s.transaction(tid).ok_or_else(unknown_transaction)?;
             match tx.state_at(s, now) {
-                TransactionState::New => Ok(s.answered_transaction(
-                    tid,
-                    wanted,
-                    approval.clone(),
-                    Some(pk.clone()),
-                    settings,
-                    now,
-                )),
-                state if state == wanted && tx.signature == approval => Ok(None),
+                TransactionState::New => {
+                    Ok(s.answered_transaction(tid, wanted, proof.as_ref(), settings, now))
+                }
+                state if state == wanted && tx.signature == signature => Ok(None),
                 state => Err(closed(state)),
             }
         },
@@ -367,7 +368,14 @@ pub async fn approve(
     let raw = crate::ids::b64url_decode(&approval.signature).ok_or_else(bad)?;
     let sig: [u8; 64] = raw.try_into().map_err(|_| bad())?;
     signing::verify(&signed.account.publickey, tx.signed.as_bytes(), &sig).map_err(|_| bad())?;
-    answer(deps, &signed, taken, &tid, Some(b64url(&sig))).await
+    // Signing a payment always needs the user, not only the phone.
+    check_verification(UserVerification::Required, approval.verification)?;
+    let proof = Proof {
+        signature: b64url(&sig),
+        pk: signed.account.pk_std(),
+        verification: approval.verification,
+    };
+    answer(deps, &signed, taken, &tid, Some(proof)).await
 }
 
 /// `POST /app/v1/transactions/{tid}/decline`.
