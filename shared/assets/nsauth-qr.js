@@ -1,6 +1,7 @@
 // QR Code encoder (ISO/IEC 18004) for the login block: byte mode, error correction
 // level M, versions 1-40. Self-contained so the block needs no third-party script; the
-// output is checked module for module against segno by tests/browser/qr-encoder.test.js.
+// output is checked module for module against segno and Nayuki's qrcodegen by
+// tests/browser/qr-encoder.test.js.
 // The only top-level name is nsauthQr, because this file is concatenated in front of
 // nsauth-block.js.
 var nsauthQr = (function () {
@@ -133,9 +134,10 @@ var nsauthQr = (function () {
     return out;
   }
 
-  // Penalty of ISO/IEC 18004 7.8.3, computed as Nayuki's qrcodegen does: on the whole
-  // symbol including format information, the area outside it counting as light, and
-  // finder-like patterns at any scale (1:1:3:1:1 runs), once per light side.
+  // Penalty of ISO/IEC 18004 7.8.3, computed as Nayuki's qrcodegen does: on the complete
+  // symbol, format information included (7.8.3.1 evaluates the complete symbol), the area
+  // outside it counting as light, and finder-like 1:1:3:1:1 runs at any scale, once per
+  // side with 4 light modules.
   function penalty(m, size) {
     var score = 0;
     function line(get) {
@@ -253,13 +255,13 @@ var nsauthQr = (function () {
       }
     }
     var best = forcedMask;
-    if (best === undefined) {
+    if (best < 0) {
       var bestScore = Infinity;
       for (var mask = 0; mask < 8; mask++) {
         applyMask(mask);
         drawFormat(mask);
         var s = penalty(m, size);
-        if (s < bestScore) { best = mask; bestScore = s; }
+        if (s < bestScore) { best = mask; bestScore = s; } // ties: the lowest mask
         applyMask(mask); // XOR again undoes it
       }
     }
@@ -268,21 +270,23 @@ var nsauthQr = (function () {
     return { size: size, version: ver, mask: best, modules: m };
   }
 
+  // opts.version and opts.mask, when given (not null), replace the encoder's choice.
   function encode(text, opts) {
     opts = opts || {};
     var bytes = Array.from(new TextEncoder().encode(String(text)));
+    // Mode indicator, character count, then the bytes; the count field widens at version 10.
     var fits = function (v) { return 4 + (v < 10 ? 8 : 16) + bytes.length * 8 <= dataCodewords(v) * 8; };
-    var ver = opts.version;
-    if (ver !== undefined) {
-      if (!(ver >= 1 && ver <= 40 && ver % 1 === 0)) throw new RangeError("QR version must be 1..40");
-      if (!fits(ver)) throw new RangeError("text does not fit QR version " + ver);
-    } else {
+    var ver = opts.version, mask = opts.mask;
+    if (mask != null && !(Number.isInteger(mask) && mask >= 0 && mask <= 7)) throw new RangeError("QR mask must be 0..7");
+    if (ver == null) {
       for (ver = 1; ver <= 40 && !fits(ver); ver++);
       if (ver > 40) throw new RangeError("text too long for a QR code");
+    } else if (!(Number.isInteger(ver) && ver >= 1 && ver <= 40)) {
+      throw new RangeError("QR version must be 1..40");
+    } else if (!fits(ver)) {
+      throw new RangeError("text does not fit QR version " + ver);
     }
-    var mask = opts.mask;
-    if (mask !== undefined && !(mask >= 0 && mask <= 7 && mask % 1 === 0)) throw new RangeError("QR mask must be 0..7");
-    return build(bytes, ver, mask);
+    return build(bytes, ver, mask == null ? -1 : mask);
   }
 
   // One subpath per horizontal run of dark modules, in module units, no quiet zone.

@@ -14,7 +14,7 @@
 //! tokens, UserContext, wire types, the error type), re-exported here under the same names.
 
 // Floor 0: the domain and the error type.
-pub use nsauth_protocol::{enrol, error, ids, links, signing, usercontext, vash, wire};
+pub use nsauth_protocol::{enrol, error, ids, links, proximity, signing, usercontext, vash, wire};
 pub mod account;
 pub mod apikey;
 pub mod attributes;

@@ -152,10 +152,22 @@ for (const [version, mask] of [[7, 3], [9, 0], [12, 5], [40, 6]]) {
 compare("forced", "https link in version 9, automatic mask", NAMED["https link"], { version: 9 },
   [["qrcodegen", 9, null]]);
 
-// One Python process for all cases, run when a test first needs it.
+// One Python process for all cases, run when a test first needs it; a failure fails
+// every test that needs it.
 let reference;
 function references() {
+  if (reference instanceof Error) throw reference;
   if (reference) return reference;
+  try {
+    reference = askReferences();
+  } catch (e) {
+    reference = e;
+    throw e;
+  }
+  return reference;
+}
+
+function askReferences() {
   if (!fs.existsSync(PYTHON)) {
     throw new Error(`no Python at ${PYTHON} for the reference encoders (segno, qrcodegen): ` +
       "run infra/scripts/tools.sh, or point NSAUTH_PYTHON at a Python that has both");
@@ -181,8 +193,7 @@ function references() {
   }
   const answers = JSON.parse(out);
   let k = 0;
-  reference = cases.map((c) => c.refs.map(([ref]) => answers[k++][ref]));
-  return reference;
+  return cases.map((c) => c.refs.map(([ref]) => answers[k++][ref]));
 }
 
 const rowsOf = (qr) => qr.modules.map((row) => row.map((d) => (d ? "1" : "0")).join(""));
@@ -253,6 +264,8 @@ test("refuses what does not fit and options out of range", () => {
   assert.throws(() => nsauthQr("x", { version: 0 }), RangeError);
   assert.throws(() => nsauthQr("x", { mask: 8 }), RangeError);
   assert.throws(() => nsauthQr("x", { mask: -1 }), RangeError);
+  assert.throws(() => nsauthQr("x", { mask: 1.5 }), RangeError);
+  assert.deepEqual(nsauthQr("x", { version: null, mask: null }), nsauthQr("x"));
   assert.equal(nsauthQr("x".repeat(14), { version: 1 }).version, 1);
 });
 

@@ -8,7 +8,12 @@ use nsauth_tests::{Stack, on_both_stores};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-on_both_stores!(user_verification_policy, user_verification_is_signed);
+on_both_stores!(
+    user_verification_policy,
+    user_verification_is_signed,
+    proximity_verdicts,
+    proximity_require,
+);
 
 fn hsid_of_link(link: &str) -> String {
     let tail = link.rsplit('/').next().unwrap();
@@ -22,6 +27,38 @@ async fn enrolled(stack: &Stack, userid: &str) -> (Authenticator, u64) {
     let mut phone = stack.phone();
     let acc = phone.enrol(&link, "Test phone", None).await.expect("enrol");
     (phone, acc.accountid)
+}
+
+/// A signed phone call sent from `ip`: the local stack takes the address a loopback caller
+/// stands for from `X-Nsauth-Local-Source-Ip` (API Gateway's `sourceIp` in AWS).
+async fn from_ip(
+    phone: &Authenticator,
+    stack: &Stack,
+    ip: &str,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> (u16, Value) {
+    let req = phone
+        .signed(&stack.serverid.to_string(), method, path, body.to_vec())
+        .unwrap();
+    let mut r = nsauth_tests::http()
+        .request(method.parse().unwrap(), &req.url)
+        .header("Authorization", &req.authorization)
+        .header("X-Nsauth-Local-Source-Ip", ip);
+    if !req.body.is_empty() {
+        r = r
+            .header("Content-Type", "application/json")
+            .body(req.body.clone());
+    }
+    nsauth_tests::json(r.send().await.unwrap()).await
+}
+
+/// A login session whose website said the browser is at `browser` (none: no ip given).
+async fn session_from(stack: &Stack, browser: Option<&str>) -> (String, String) {
+    let ctx = browser.map(|ip| json!({"announceinfo": {"ip": ip, "info": {"action": "Log in"}}}));
+    let (n, link) = stack.new_session(ctx).await;
+    (n, hsid_of_link(&link))
 }
 
 fn http_error(e: Error) -> (u16, String) {
@@ -145,4 +182,138 @@ async fn user_verification_is_signed(stack: Stack) {
     let (status, body) = phone.send(req).await.unwrap();
     assert_eq!(status, 200, "{body}");
     assert_eq!(stack.status(&n).await["verification"], "pin");
+}
+
+async fn proximity_verdicts(stack: Stack) {
+    let (phone, _) = enrolled(&stack, "near").await;
+    let show = |hsid: String, ip: &'static str| {
+        let phone = &phone;
+        let stack = &stack;
+        async move {
+            let (status, v) = from_ip(
+                phone,
+                stack,
+                ip,
+                "GET",
+                &format!("/app/v1/sessions/{hsid}"),
+                b"",
+            )
+            .await;
+            assert_eq!(status, 200, "{v}");
+            v
+        }
+    };
+    // (browser as the website gave it, phone) and the verdict; the default is `warn`.
+    let cases: [(Option<&str>, &str, &str); 9] = [
+        (Some("203.0.113.7"), "203.0.113.99", "same_network"),
+        (Some("203.0.113.7"), "198.51.100.1", "different_network"),
+        (
+            Some("2001:db8:1:2::5"),
+            "2001:db8:1:2:ffff::9",
+            "same_network",
+        ),
+        (
+            Some("2001:db8:1:2::5"),
+            "2001:db8:1:3::5",
+            "different_network",
+        ),
+        (Some("::ffff:203.0.113.7"), "203.0.113.8", "same_network"),
+        (
+            Some("203.0.113.7"),
+            "::ffff:198.51.100.1",
+            "different_network",
+        ),
+        (Some("203.0.113.7"), "2001:db8::1", "unknown"),
+        (Some("192.168.1.5"), "203.0.113.7", "unknown"),
+        // No ip from the website: the filled one is the backend's, not the browser's.
+        (None, "127.0.0.1", "unknown"),
+    ];
+    for (browser, phone_ip, want) in cases {
+        let (_, hsid) = session_from(&stack, browser).await;
+        let shown = show(hsid, phone_ip).await;
+        assert_eq!(
+            shown["proximity"], want,
+            "{browser:?} / {phone_ip}: {shown}"
+        );
+        assert!(shown.get("proximity_required").is_none(), "{shown}");
+    }
+    // `warn` only shows it: an approval from another network is taken.
+    let (n, hsid) = session_from(&stack, Some("203.0.113.7")).await;
+    let path = format!("/app/v1/sessions/{hsid}/approve");
+    let (status, v) = from_ip(&phone, &stack, "198.51.100.1", "POST", &path, b"{}").await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(stack.status(&n).await["state"], "loggedin");
+    // `off`: no verdict at all.
+    stack.set_setting("proximity", "off").await;
+    let (_, hsid) = session_from(&stack, Some("203.0.113.7")).await;
+    let shown = show(hsid, "198.51.100.1").await;
+    assert!(shown.get("proximity").is_none(), "{shown}");
+}
+
+async fn proximity_require(stack: Stack) {
+    let token = nsauth_tests::unique_name("strict-token");
+    let (phone, acc, _) = stack.phone_with_push("strict", &token).await;
+    stack.set_setting("proximity", "require").await;
+    // A QR login approved from another network: 403, and the session is left as it was.
+    let (n, hsid) = session_from(&stack, Some("203.0.113.7")).await;
+    let (status, shown) = from_ip(
+        &phone,
+        &stack,
+        "198.51.100.1",
+        "GET",
+        &format!("/app/v1/sessions/{hsid}"),
+        b"",
+    )
+    .await;
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(
+        (
+            shown["proximity"].clone(),
+            shown["proximity_required"].clone()
+        ),
+        (json!("different_network"), json!(true))
+    );
+    let before = stack.stored_session(&n).await.unwrap();
+    let path = format!("/app/v1/sessions/{hsid}/approve");
+    let (status, v) = from_ip(&phone, &stack, "198.51.100.1", "POST", &path, b"{}").await;
+    nsauth_tests::assert_error(status, &v, 403, "different_network");
+    assert_eq!(stack.stored_session(&n).await.unwrap(), before);
+    // From the browser's network it is taken.
+    let (status, v) = from_ip(&phone, &stack, "203.0.113.50", "POST", &path, b"{}").await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(stack.status(&n).await["state"], "loggedin");
+    // Unknown (no ip from the website) is not refused: only a known other network is.
+    let (n, hsid) = session_from(&stack, None).await;
+    let path = format!("/app/v1/sessions/{hsid}/approve");
+    let (status, v) = from_ip(&phone, &stack, "198.51.100.1", "POST", &path, b"{}").await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(stack.status(&n).await["state"], "loggedin");
+    // A push to this account is exempt: the phone is expected to be elsewhere.
+    stack.set_setting("number_match", "off").await;
+    let (n, hsid) = session_from(&stack, Some("203.0.113.7")).await;
+    let (status, v) = stack
+        .call(
+            Method::POST,
+            &format!("/accounts/{acc}/provokelogin"),
+            Some(&n),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let (status, shown) = from_ip(
+        &phone,
+        &stack,
+        "198.51.100.1",
+        "GET",
+        &format!("/app/v1/sessions/{hsid}"),
+        b"",
+    )
+    .await;
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(shown["proximity"], "different_network");
+    assert!(shown.get("proximity_required").is_none(), "{shown}");
+    let path = format!("/app/v1/sessions/{hsid}/approve");
+    let (status, v) = from_ip(&phone, &stack, "198.51.100.1", "POST", &path, b"{}").await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(stack.status(&n).await["state"], "loggedin");
 }

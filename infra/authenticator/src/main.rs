@@ -343,6 +343,23 @@ fn parse_args(mut argv: Vec<String>) -> Result<Cli, String> {
     Ok(Cli { file, command, pin })
 }
 
+/// What the phone says before the user decides, when the server finds it on another
+/// network than the browser (`proximity` of the show answer).
+fn proximity_warning(shown: &Value) -> Option<&'static str> {
+    if shown["proximity"] != "different_network" {
+        return None;
+    }
+    Some(if shown["proximity_required"] == true {
+        "warning: this phone is not on the network of the browser that asked, and this website \
+         refuses such approvals. If you are not at that computer, someone may be relaying its \
+         login page to you: deny."
+    } else {
+        "warning: this phone is not on the network of the browser that asked. If you did not \
+         just scan this code at your own computer, someone may be relaying a login page to \
+         you: deny."
+    })
+}
+
 fn is_transaction_link(link: &str) -> bool {
     matches!(parse_link(link), Ok(Link::Transaction(_)))
 }
@@ -450,7 +467,13 @@ async fn run(cli: Cli) -> Result<Value, String> {
             });
             Ok(out)
         }
-        Command::Show { link } => auth.show(&link).await.map_err(err),
+        Command::Show { link } => {
+            let shown = auth.show(&link).await.map_err(err)?;
+            if let Some(w) = proximity_warning(&shown) {
+                eprintln!("{w}");
+            }
+            Ok(shown)
+        }
         Command::Approve {
             link,
             match_,
@@ -744,6 +767,43 @@ mod tests {
             );
         }
         assert_eq!(parse(&["help"]).unwrap().command, Command::Help);
+    }
+
+    #[test]
+    fn parses_the_pin() {
+        let c = parse(&["approve", "L", "--pin", "2468"]).unwrap();
+        assert_eq!(c.pin.as_deref(), Some("2468"));
+        let c = parse(&["set-pin", "1357", "--pin=2468"]).unwrap();
+        assert_eq!(
+            (c.command, c.pin.as_deref()),
+            (Command::SetPin { pin: "1357".into() }, Some("2468"))
+        );
+        assert_eq!(
+            parse(&["clear-pin", "--pin", "1"]).unwrap().command,
+            Command::ClearPin
+        );
+        // Only the commands that verify the user take it.
+        assert!(parse(&["deny", "L", "--pin", "1"]).is_err());
+        assert!(parse(&["set-pin"]).is_err());
+    }
+
+    #[test]
+    fn warns_of_another_network() {
+        assert_eq!(
+            proximity_warning(&json!({"proximity": "same_network"})),
+            None
+        );
+        assert_eq!(proximity_warning(&json!({})), None);
+        let warn = proximity_warning(&json!({"proximity": "different_network"})).unwrap();
+        assert!(
+            warn.contains("relaying") && !warn.contains("refuses"),
+            "{warn}"
+        );
+        let refused = proximity_warning(
+            &json!({"proximity": "different_network", "proximity_required": true}),
+        )
+        .unwrap();
+        assert!(refused.contains("refuses"), "{refused}");
     }
 
     #[test]

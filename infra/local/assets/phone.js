@@ -34,6 +34,11 @@
   var DB_STORE = "accounts";
   var HANDLED_KEY = "nsauth-phone-simulator.handled";
   var PIN_KEY = "nsauth-phone-simulator.pin";
+  var NETWORK_KEY = "nsauth-phone-simulator.network";
+  // The address the simulator stands for when switched to "another network": the local
+  // stack believes X-Nsauth-Local-Source-Ip from this machine (API Gateway never does).
+  // The browser is at 127.0.0.1 for the local stack; 10.77.0.23 is another private network.
+  var OTHER_NETWORK_IP = "10.77.0.23";
   // The app PIN's slow hash, as the reference authenticator keeps it (PBKDF2-HMAC-SHA256).
   var PIN_ROUNDS = 600000;
   var ID22 = /^[A-Za-z0-9_-]{22}$/;
@@ -572,6 +577,9 @@
         ts: Math.floor(Date.now() / 1000)
       });
       var headers = { Authorization: req.authorization };
+      if (onOtherNetwork()) {
+        headers["X-Nsauth-Local-Source-Ip"] = OTHER_NETWORK_IP;
+      }
       if (bodyText) {
         headers["Content-Type"] = "application/json";
       }
@@ -816,6 +824,10 @@
     var salt = crypto.getRandomValues(new Uint8Array(16));
     localStorage.setItem(PIN_KEY, JSON.stringify({ salt: b64url(salt), rounds: PIN_ROUNDS, hash: await pinHash(pin, salt) }));
     renderPin();
+    $("other-network").checked = onOtherNetwork();
+    $("other-network").addEventListener("change", function () {
+      localStorage.setItem(NETWORK_KEY, $("other-network").checked ? "other" : "same");
+    });
   }
 
   function clearPin() {
@@ -839,6 +851,29 @@
       throw new PhoneError("wrong_pin", "Wrong PIN.");
     }
     return "pin";
+  }
+
+  function onOtherNetwork() {
+    try {
+      return localStorage.getItem(NETWORK_KEY) === "other";
+    } catch (e) {
+      return false;
+    }
+  }
+
+  // What the server says about this phone's network against the browser's (setting
+  // `proximity`): a warning before approving from another network.
+  function proximityNote(s) {
+    if (s.proximity === "different_network") {
+      return el("p", { class: "small warning proximity-warning", "data-proximity": s.proximity },
+        s.proximity_required
+          ? "This phone is not on the network of the browser that asked, and this website refuses such approvals. If you are not at that computer, someone may be relaying its login page to you: deny."
+          : "Careful: this phone is not on the network of the browser that asked. If you did not just scan this code at your own computer, someone may be relaying a login page to you: deny.");
+    }
+    if (s.proximity) {
+      return el("p", { class: "small muted proximity", "data-proximity": s.proximity, text: s.proximity === "same_network" ? "This phone is on the browser's network." : "The browser's network is not known." });
+    }
+    return null;
   }
 
   function renderPin() {
@@ -1364,6 +1399,7 @@
     var open = !r.result && (s.state === "pending" || s.state === "scanned");
     append(box, el("p", { class: "small muted request-state" }, "Session " + r.hsid.slice(0, 8) + "... is ", el("span", { class: "state state-" + s.state, text: s.state })));
     if (open) {
+      append(box, proximityNote(s));
       append(box, pinField(s.user_verification, false));
       append(
         box,

@@ -50,10 +50,25 @@ pub fn to_lambda_request(
     let mut ctx = ApiGatewayV2httpRequestContext::default();
     ctx.http.method = parts.method.clone();
     ctx.http.path = Some(parts.uri.path().to_string());
-    ctx.http.source_ip = Some(remote.ip().to_string());
+    ctx.http.source_ip = Some(source_ip(&parts.headers, remote).to_string());
     ctx.stage = Some("$default".into());
     lambda_http::Request::from_parts(parts, body)
         .with_request_context(RequestContext::ApiGatewayV2(ctx))
+}
+
+/// The header a caller on this machine may send to stand for another address: the phone
+/// simulator's "on another network" switch and the proximity tests use it. Only loopback
+/// callers are believed; behind API Gateway `sourceIp` is the connection's and no header
+/// changes it.
+pub const LOCAL_SOURCE_IP_HEADER: &str = "x-nsauth-local-source-ip";
+
+fn source_ip(headers: &hyper::http::HeaderMap, remote: SocketAddr) -> std::net::IpAddr {
+    headers
+        .get(LOCAL_SOURCE_IP_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|_| remote.ip().is_loopback())
+        .unwrap_or(remote.ip())
 }
 
 fn to_hyper_response(resp: lambda_http::Response<Body>) -> hyper::Response<Full<Bytes>> {

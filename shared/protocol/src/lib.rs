@@ -20,6 +20,7 @@ pub mod enrol;
 pub mod error;
 pub mod ids;
 pub mod links;
+pub mod proximity;
 pub mod push;
 pub mod signing;
 pub mod transaction;

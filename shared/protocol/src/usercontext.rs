@@ -30,6 +30,13 @@ pub struct SessionInfo {
 pub struct UserContext {
     pub announceinfo: SessionInfo,
     pub sessioninfo: SessionInfo,
+    /// Where the browser is, as far as the server can trust it: the `ip` the website itself
+    /// put in announceinfo (else sessioninfo), never one the server filled in from the
+    /// website backend's own request. The proximity check compares the phone with it.
+    /// Stored with the session, never answered; [`UserContext::from_body`] sets it, so a
+    /// value a body sends here is replaced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub browserip: Option<String>,
 }
 
 /// Where the request that created a session came from, to fill what the website left out.
@@ -149,8 +156,13 @@ impl UserContext {
                 Some(_) => return Err(ApiError::invalid_field(part, "must be a JSON object")),
             }
         }
-        let ctx: UserContext = serde_json::from_value(value).map_err(|e| invalid(&e))?;
+        let mut ctx: UserContext = serde_json::from_value(value).map_err(|e| invalid(&e))?;
         ctx.validate()?;
+        // Only here, before anything is filled in, is an ip the website's own.
+        ctx.browserip = [&ctx.announceinfo.ip, &ctx.sessioninfo.ip]
+            .into_iter()
+            .find_map(|ip| ip.trim().parse::<IpAddr>().ok())
+            .map(|ip| ip.to_string());
         Ok(ctx)
     }
 
@@ -190,6 +202,20 @@ mod tests {
         assert_eq!(c.sessioninfo.ip, "198.51.100.7");
         assert_eq!(c.announceinfo.useragent, "curl/8");
         assert_eq!(c.announceinfo.info["action"], "Log in");
+        // The browser's address is the one the website gave, never the filled one.
+        assert_eq!(c.browserip.as_deref(), Some("192.0.2.1"));
+        let mut filled = UserContext::from_body(br#"{"browserip":"203.0.113.9"}"#).unwrap();
+        filled.fill_from(&RequestOrigin {
+            ip: Some("198.51.100.7".into()),
+            useragent: None,
+        });
+        assert_eq!(filled.announceinfo.ip, "198.51.100.7");
+        assert_eq!(filled.browserip, None, "a body's browserip is not taken");
+        assert!(
+            !serde_json::to_string(&UserContext::default())
+                .unwrap()
+                .contains("browserip")
+        );
     }
 
     #[test]

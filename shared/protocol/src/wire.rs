@@ -123,6 +123,14 @@ pub struct Shown {
     /// The server's user verification policy: whether the phone should (or must) verify its
     /// user before approving.
     pub user_verification: UserVerification,
+    /// Whether this phone is on the browser's network (absent when the server's
+    /// `proximity` setting is off): the app warns before approving on `different_network`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proximity: Option<crate::proximity::Proximity>,
+    /// Whether an approval from another network is refused (`proximity` is `require` and
+    /// this is not a push to this phone).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub proximity_required: bool,
 }
 
 /// How the phone verified its user before approving: part of the signed body of approve

@@ -200,6 +200,7 @@ pub fn signed_call(req: &Request) -> Result<SignedCall, ApiError> {
         header,
         canonical,
         changes_state: req.method() != Method::GET,
+        ip: origin(req).ip,
     })
 }
 

@@ -12,6 +12,7 @@ use crate::enrol;
 use crate::enrolment::TokenUse;
 use crate::error::ApiError;
 use crate::ids::{Hsid, ServerId, b64url};
+use crate::proximity::{self, Proximity};
 use crate::push::PushError;
 use crate::server::Server;
 use crate::service::Checked;
@@ -21,6 +22,7 @@ use crate::service::push::adjust_for_attempt;
 use crate::service::sessions::create_with_new_nonce;
 use crate::service::versioned;
 use crate::session::{LoginInfo, Session, SessionEvent, SessionState};
+use crate::settings::{ProximityPolicy, ServerSettings};
 use crate::signing::{self, AccountRef, AuthHeader, MAX_SKEW_SECONDS};
 use crate::store::{Counted, KeyClaim, StoreError};
 use crate::usercontext::UserContext;
@@ -40,6 +42,8 @@ pub struct SignedCall {
     pub canonical: Vec<u8>,
     /// Whether the call changes state (not a GET): only those are remembered against replay.
     pub changes_state: bool,
+    /// The phone's address as the request came in (API Gateway's `sourceIp`).
+    pub ip: Option<String>,
 }
 
 /// A call whose signature checked out: the account's server and the account.
@@ -666,7 +670,40 @@ pub async fn show(deps: &Deps, call: &SignedCall, hsid: Checked<Hsid>) -> Result
             .map(|m| m.choices.clone()),
         return_urls: settings.return_urls.clone(),
         user_verification: settings.user_verification,
+        proximity: (settings.proximity != ProximityPolicy::Off)
+            .then(|| proximity_of(&session, call)),
+        proximity_required: proximity_enforced(settings, &session, signed.account.accountid),
     })
+}
+
+fn proximity_of(session: &Session, call: &SignedCall) -> Proximity {
+    proximity::verdict(session.context.browserip.as_deref(), call.ip.as_deref())
+}
+
+/// Whether `require` applies to this login: QR and app-to-app logins; not a push to this
+/// account in the current attempt, whose phone is expected to be elsewhere.
+fn proximity_enforced(settings: &ServerSettings, session: &Session, accountid: u64) -> bool {
+    settings.proximity == ProximityPolicy::Require && !session.pushed.contains(&accountid)
+}
+
+/// The proximity policy applied to an approval: with `require`, a phone on another network
+/// than the browser is refused (403 `different_network`); nothing is written.
+fn check_proximity(
+    settings: &ServerSettings,
+    session: &Session,
+    call: &SignedCall,
+    accountid: u64,
+) -> Result<(), ApiError> {
+    if proximity_enforced(settings, session, accountid)
+        && proximity_of(session, call) == Proximity::DifferentNetwork
+    {
+        return Err(ApiError::forbidden(
+            "different_network",
+            "this website takes a QR login only from a phone on the same network as the \
+             browser; connect the phone to that network (or ask for a push) and try again",
+        ));
+    }
+    Ok(())
 }
 
 /// Counts a login (an approval or an in-app login) of the account against `login_limit`
@@ -755,6 +792,12 @@ pub async fn approve(
     }
     let session = phone_session(deps, &signed, read).await?;
     check_verification(signed.server.settings.user_verification, b.verification)?;
+    check_proximity(
+        &signed.server.settings,
+        &session,
+        call,
+        signed.account.accountid,
+    )?;
     let me = signed.account.accountid;
     let logged_in_by_me = |s: &Session, now: UnixTime| {
         s.state_at(now) == SessionState::LoggedIn

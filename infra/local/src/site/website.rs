@@ -10,9 +10,15 @@ use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use super::{Ctx, assets, cookie_nonce, esc, html, session_cookie, topbar};
 
 /// What the demo website tells the phone (announceinfo) and keeps for the phone's list of
-/// sessions (sessioninfo); the server adds the browser's address and user agent.
-const USER_CONTEXT: &str = r#"{"announceinfo": {"info": {"action": "Log in to the demo website"}},
- "sessioninfo": {"info": {"site": "nsauth local demo website"}}}"#;
+/// sessions (sessioninfo): the browser's address given as a website backend gives it (the
+/// proximity check compares the phone with it); the server adds the user agent.
+fn user_context(ctx: &Ctx<'_>) -> String {
+    serde_json::json!({
+        "announceinfo": {"info": {"action": "Log in to the demo website"}, "ip": ctx.remote.ip().to_string()},
+        "sessioninfo": {"info": {"site": "nsauth local demo website"}},
+    })
+    .to_string()
+}
 
 /// The browser session's nonce: from the cookie, or a new one from createSession (then
 /// with the cookie to set).
@@ -21,7 +27,7 @@ async fn session_nonce(ctx: &Ctx<'_>, headers: &hyper::HeaderMap) -> (String, Op
         return (n, None);
     }
     let (status, body) = ctx
-        .api("POST", "/sessions", None, Some(USER_CONTEXT.into()))
+        .api("POST", "/sessions", None, Some(user_context(ctx)))
         .await;
     let created = (status == 201)
         .then(|| serde_json::from_str::<serde_json::Value>(&body).ok())

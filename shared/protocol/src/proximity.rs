@@ -1,0 +1,142 @@
+//! The proximity check against relayed logins: is the phone that approves on the same
+//! network as the browser that shows the QR code? An attacker who relays a login page's
+//! QR code to a victim is, as a rule, somewhere else than the victim's phone.
+//!
+//! The verdict compares two addresses by prefix (docs/security.md, "Proximity"):
+//! - an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) is its IPv4 address;
+//! - IPv4 with IPv4: the same /24 is the same network;
+//! - IPv6 with IPv6: the same /64 (one link's prefix) is the same network;
+//! - addresses from different spaces cannot be compared and give `unknown`: IPv4 with
+//!   IPv6 (a dual-stack home reaches one service over either), and a public address with
+//!   a private, loopback, link-local, carrier-grade NAT or unique-local one (a network
+//!   behind NAT reaches the server from its public address);
+//! - a side with no address gives `unknown`.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Proximity {
+    SameNetwork,
+    DifferentNetwork,
+    Unknown,
+}
+
+impl Proximity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Proximity::SameNetwork => "same_network",
+            Proximity::DifferentNetwork => "different_network",
+            Proximity::Unknown => "unknown",
+        }
+    }
+}
+
+/// An address that is only meaningful inside one network.
+fn local_v4(a: Ipv4Addr) -> bool {
+    let [x, y, ..] = a.octets();
+    a.is_private() || a.is_loopback() || a.is_link_local() || (x == 100 && (64..128).contains(&y))
+}
+
+fn local_v6(a: Ipv6Addr) -> bool {
+    let first = a.segments()[0];
+    a.is_loopback() || (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80
+}
+
+fn parse(ip: Option<&str>) -> Option<IpAddr> {
+    Some(ip?.trim().parse::<IpAddr>().ok()?.to_canonical())
+}
+
+/// The verdict for a browser at `browser` and a phone at `phone` (textual addresses).
+pub fn verdict(browser: Option<&str>, phone: Option<&str>) -> Proximity {
+    let (Some(b), Some(p)) = (parse(browser), parse(phone)) else {
+        return Proximity::Unknown;
+    };
+    let same = match (b, p) {
+        (IpAddr::V4(b), IpAddr::V4(p)) => {
+            if local_v4(b) != local_v4(p) {
+                return Proximity::Unknown;
+            }
+            b.octets()[..3] == p.octets()[..3]
+        }
+        (IpAddr::V6(b), IpAddr::V6(p)) => {
+            if local_v6(b) != local_v6(p) {
+                return Proximity::Unknown;
+            }
+            b.segments()[..4] == p.segments()[..4]
+        }
+        _ => return Proximity::Unknown,
+    };
+    if same {
+        Proximity::SameNetwork
+    } else {
+        Proximity::DifferentNetwork
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Proximity::*;
+
+    fn v(b: &str, p: &str) -> Proximity {
+        verdict(Some(b), Some(p))
+    }
+
+    #[test]
+    fn ipv4_by_24() {
+        assert_eq!(v("203.0.113.7", "203.0.113.7"), SameNetwork);
+        assert_eq!(v("203.0.113.7", "203.0.113.200"), SameNetwork);
+        assert_eq!(v("203.0.113.7", "203.0.114.7"), DifferentNetwork);
+        assert_eq!(v("203.0.113.7", "198.51.100.7"), DifferentNetwork);
+        // Two private addresses: one LAN or not.
+        assert_eq!(v("192.168.1.10", "192.168.1.20"), SameNetwork);
+        assert_eq!(v("10.0.0.1", "10.0.9.1"), DifferentNetwork);
+        assert_eq!(v("127.0.0.1", "127.0.0.1"), SameNetwork);
+    }
+
+    #[test]
+    fn ipv6_by_64() {
+        assert_eq!(
+            v("2001:db8:1:2:aaaa::1", "2001:db8:1:2:bbbb::2"),
+            SameNetwork
+        );
+        assert_eq!(v("2001:db8:1:2::1", "2001:db8:1:3::1"), DifferentNetwork);
+        assert_eq!(v("2001:db8:1:2::1", "2a00:1450::1"), DifferentNetwork);
+        assert_eq!(v("::1", "::1"), SameNetwork);
+    }
+
+    #[test]
+    fn mapped_addresses_are_their_ipv4() {
+        assert_eq!(v("::ffff:203.0.113.7", "203.0.113.9"), SameNetwork);
+        assert_eq!(v("203.0.113.7", "::ffff:198.51.100.1"), DifferentNetwork);
+        assert_eq!(v("::ffff:cb00:7107", "203.0.113.1"), SameNetwork);
+    }
+
+    #[test]
+    fn incomparable_or_missing_is_unknown() {
+        // IPv4 against IPv6: a dual-stack network reaches the server over either.
+        assert_eq!(v("203.0.113.7", "2001:db8::1"), Unknown);
+        // Private or special against public: a NATed network shows its public address.
+        assert_eq!(v("192.168.1.10", "203.0.113.7"), Unknown);
+        assert_eq!(v("100.64.3.4", "203.0.113.7"), Unknown);
+        assert_eq!(v("169.254.0.1", "203.0.113.7"), Unknown);
+        assert_eq!(v("fd00::1", "2001:db8::1"), Unknown);
+        assert_eq!(v("fe80::1", "2001:db8::1"), Unknown);
+        assert_eq!(verdict(None, Some("203.0.113.7")), Unknown);
+        assert_eq!(verdict(Some("203.0.113.7"), None), Unknown);
+        assert_eq!(verdict(Some(""), Some("203.0.113.7")), Unknown);
+        assert_eq!(v("not an address", "203.0.113.7"), Unknown);
+    }
+
+    #[test]
+    fn names_on_the_wire() {
+        assert_eq!(
+            serde_json::to_value(DifferentNetwork).unwrap(),
+            "different_network"
+        );
+        assert_eq!(SameNetwork.as_str(), "same_network");
+    }
+}
