@@ -33,8 +33,19 @@
  * page still asks its backend (getTransactionResult); the event only says when. Other
  * unknown frames are ignored (logged with console.info).
  *
- * No framework, no build step. Globals: only `window.nsauthBlock` (version, and
- * `_state(el)`, the state name of a block or footer, for debugging and tests).
+ * Rotating QR code (setting `qr_rotation`): a block with `data-qr-key` (the attempt's key,
+ * base64url) and `data-qr-time` (the server's time at rendering, unix seconds) draws a
+ * new code every second while its QR code shows: the login link with `?t=STEP&m=MAC`,
+ * STEP the server's time now (counted from `data-qr-time` by this page's monotonic clock,
+ * so a wrong clock in the browser does no harm), MAC the first 16 bytes of
+ * HMAC-SHA256(key, "nsauth-qr-v1" 0 hsid 0 STEP) in base64url (docs/phone-protocol.md).
+ * The "open the app" link carries the same code. The current link is in the QR element's
+ * `data-code`.
+ *
+ * No framework, no build step. The QR encoder (nsauth-qr.js, global `nsauthQr`) is served
+ * in front of this script. Globals: `nsauthQr` and `window.nsauthBlock` (version,
+ * `_state(el)`, the state name of a block or footer, and `_qrCode(key, hsid, step)`, for
+ * debugging and tests).
  */
 (function () {
   "use strict";
@@ -79,6 +90,135 @@
 
   // States after which a block (or an enrolment block) waits for nothing more.
   var FINAL = { loggedin: true, cancelled: true, expired: true, enrolled: true };
+  var ROTATE_CHECK_EVERY = 200; // ms between looks at the clock: a new code soon after each second
+
+  // ---------------------------------------------------------------------------
+  // SHA-256 and HMAC (FIPS 180-4, RFC 2104), synchronous: WebCrypto is async and missing
+  // outside secure contexts, and a code must be ready the moment its second begins.
+  var SHA_K = [
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2
+  ];
+
+  function sha256(bytes) {
+    var h = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
+    var n = bytes.length;
+    var padded = new Uint8Array(((n + 9 + 63) >> 6) << 6);
+    padded.set(bytes);
+    padded[n] = 0x80;
+    var bits = n * 8;
+    for (var b = 0; b < 8; b++) {
+      padded[padded.length - 1 - b] = b < 4 ? (bits >>> (8 * b)) & 0xff : Math.floor(bits / 4294967296) >>> (8 * (b - 4)) & 0xff;
+    }
+    var w = new Array(64);
+    for (var off = 0; off < padded.length; off += 64) {
+      for (var i = 0; i < 16; i++) {
+        w[i] = (padded[off + 4 * i] << 24) | (padded[off + 4 * i + 1] << 16) | (padded[off + 4 * i + 2] << 8) | padded[off + 4 * i + 3];
+      }
+      for (i = 16; i < 64; i++) {
+        var x = w[i - 15], y = w[i - 2];
+        var s0 = ((x >>> 7) | (x << 25)) ^ ((x >>> 18) | (x << 14)) ^ (x >>> 3);
+        var s1 = ((y >>> 17) | (y << 15)) ^ ((y >>> 19) | (y << 13)) ^ (y >>> 10);
+        w[i] = (w[i - 16] + s0 + w[i - 7] + s1) | 0;
+      }
+      var a = h[0], bb = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
+      for (i = 0; i < 64; i++) {
+        var t1 = (hh + (((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7))) + ((e & f) ^ (~e & g)) + SHA_K[i] + w[i]) | 0;
+        var t2 = ((((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10))) + ((a & bb) ^ (a & c) ^ (bb & c))) | 0;
+        hh = g; g = f; f = e; e = (d + t1) | 0; d = c; c = bb; bb = a; a = (t1 + t2) | 0;
+      }
+      h[0] = (h[0] + a) | 0; h[1] = (h[1] + bb) | 0; h[2] = (h[2] + c) | 0; h[3] = (h[3] + d) | 0;
+      h[4] = (h[4] + e) | 0; h[5] = (h[5] + f) | 0; h[6] = (h[6] + g) | 0; h[7] = (h[7] + hh) | 0;
+    }
+    var out = new Uint8Array(32);
+    for (i = 0; i < 32; i++) {
+      out[i] = (h[i >> 2] >>> (24 - 8 * (i & 3))) & 0xff;
+    }
+    return out;
+  }
+
+  function hmacSha256(key, message) {
+    if (key.length > 64) {
+      key = sha256(key);
+    }
+    var inner = new Uint8Array(64 + message.length);
+    var outer = new Uint8Array(64 + 32);
+    for (var i = 0; i < 64; i++) {
+      var k = i < key.length ? key[i] : 0;
+      inner[i] = k ^ 0x36;
+      outer[i] = k ^ 0x5c;
+    }
+    inner.set(message, 64);
+    outer.set(sha256(inner), 64);
+    return sha256(outer);
+  }
+
+  function utf8(text) {
+    return new TextEncoder().encode(text);
+  }
+
+  function b64url(bytes) {
+    var bin = "";
+    for (var i = 0; i < bytes.length; i++) {
+      bin += String.fromCharCode(bytes[i]);
+    }
+    return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+
+  function b64urlDecode(text) {
+    var bin = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
+    var out = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i++) {
+      out[i] = bin.charCodeAt(i);
+    }
+    return out;
+  }
+
+  // The MAC of one step of a rotating login code.
+  function qrCode(key, hsid, step) {
+    var mac = hmacSha256(key, utf8("nsauth-qr-v1\u0000" + hsid + "\u0000" + step));
+    return b64url(mac.subarray(0, 16));
+  }
+
+  // `link` with the query of a code, before any query it has (the app-to-app `return`).
+  function withCode(link, t, m) {
+    var q = "t=" + t + "&m=" + m;
+    var i = link.indexOf("?");
+    return i < 0 ? link + "?" + q : link.slice(0, i) + "?" + q + "&" + link.slice(i + 1);
+  }
+
+  // An SVG of a QR code as the server draws one: module units, a 4-module quiet zone.
+  function qrSvg(text, size) {
+    var qr = nsauthQr(text);
+    var side = qr.size + 8;
+    var ns = "http://www.w3.org/2000/svg";
+    var svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("xmlns", ns);
+    svg.setAttribute("version", "1.1");
+    svg.setAttribute("width", String(size));
+    svg.setAttribute("height", String(size));
+    svg.setAttribute("viewBox", "0 0 " + side + " " + side);
+    svg.setAttribute("shape-rendering", "crispEdges");
+    var bg = document.createElementNS(ns, "rect");
+    bg.setAttribute("x", "0");
+    bg.setAttribute("y", "0");
+    bg.setAttribute("width", String(side));
+    bg.setAttribute("height", String(side));
+    bg.setAttribute("fill", "#fff");
+    var path = document.createElementNS(ns, "path");
+    path.setAttribute("fill", "#000");
+    path.setAttribute("transform", "translate(4,4)");
+    path.setAttribute("d", nsauthQr.svgPath(qr));
+    svg.appendChild(bg);
+    svg.appendChild(path);
+    return svg;
+  }
 
   var all = []; // every live controller
   var byElement = typeof WeakMap === "function" ? new WeakMap() : null;
@@ -215,7 +355,50 @@
     this.openApp = find(el, "nsauth-open-app");
     this.retryButton = find(el, "nsauth-retry");
     this.phone = !footer && isPhone();
+    this.rotation = null;
+    var qrKey = attr(el, "data-qr-key");
+    var qrTime = parseInt(attr(el, "data-qr-time"), 10);
+    if (!footer && !this.enrol && this.qr && qrKey && !isNaN(qrTime)) {
+      try {
+        this.rotation = { key: b64urlDecode(qrKey), time: qrTime, at: monotonic(), step: null, timer: null };
+      } catch (e) {
+        info("the block's rotation key is not base64url: the code does not rotate");
+      }
+    }
   }
+
+  function monotonic() {
+    return window.performance && performance.now ? performance.now() : Date.now();
+  }
+
+  // Draws the code of the current second (when it changed) while the QR code shows.
+  Controller.prototype.rotate = function () {
+    var r = this.rotation;
+    var self = this;
+    if (!r || this.stopped || this.state in FINAL) {
+      return;
+    }
+    var step = r.time + Math.floor((monotonic() - r.at) / 1000);
+    if (step !== r.step && !this.qr.hidden) {
+      var m = qrCode(r.key, this.hsid, step);
+      var link = withCode(attr(this.el, "data-link"), step, m);
+      try {
+        var svg = qrSvg(link, 240);
+        this.qr.textContent = "";
+        this.qr.appendChild(svg);
+        this.qr.setAttribute("data-code", link);
+        r.step = step;
+      } catch (e) {
+        info("cannot draw the QR code: " + e.message);
+      }
+      if (this.openApp) {
+        this.openApp.setAttribute("href", withCode(attr(this.el, "data-applink") || attr(this.el, "data-link"), step, m));
+      }
+    }
+    r.timer = setTimeout(function () {
+      self.rotate();
+    }, ROTATE_CHECK_EVERY);
+  };
 
   Controller.prototype.start = function () {
     var self = this;
@@ -237,13 +420,14 @@
           reload();
         });
       }
-      if (this.openApp) {
+      if (this.openApp && !this.rotation) {
         var link = attr(this.el, "data-applink") || attr(this.el, "data-link");
         if (link) {
           this.openApp.setAttribute("href", link);
         }
       }
       this.render();
+      this.rotate();
       // A block rendered in a final state waits for nothing (and never reloads by itself).
       if (this.state in FINAL) {
         return;
@@ -427,6 +611,9 @@
   // Stops everything this controller runs (final state, page leaving).
   Controller.prototype.stop = function () {
     this.stopped = true;
+    if (this.rotation) {
+      clearTimeout(this.rotation.timer);
+    }
     this.closeSocket();
     this.stopPolling();
     clearTimeout(this.pushTimer);
@@ -950,6 +1137,10 @@
 
   window.nsauthBlock = {
     version: VERSION,
+    // The MAC of a rotating code (key in base64url), for tests against the documented vector.
+    _qrCode: function (key, hsid, step) {
+      return qrCode(b64urlDecode(key), hsid, step);
+    },
     _state: function (el) {
       var c = controllerOf(el);
       return c ? c.state : null;

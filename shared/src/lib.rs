@@ -23,6 +23,7 @@ pub mod config;
 pub mod enrolment;
 pub mod qr;
 pub mod role;
+pub mod rotation;
 pub mod server;
 pub mod session;
 pub mod settings;

@@ -12,7 +12,7 @@ use crate::clock::{UnixTime, rfc3339};
 use crate::error::ApiError;
 use crate::ids::{Hsid, ServerId};
 use crate::links;
-use crate::settings::{NumberMatch, ServerSettings};
+use crate::settings::{NumberMatch, QrRotation, ServerSettings};
 use crate::usercontext::UserContext;
 use crate::wire::{SessionListEntry, Verification};
 
@@ -89,6 +89,10 @@ pub struct Session {
     /// Transactions the website asked the logged-in account to sign (the latest few).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub transactions: Vec<crate::transaction::Transaction>,
+    /// The HTML block was rendered for the current attempt: with `qr_rotation` `block`, the
+    /// phone then takes only the block's rotating codes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub qr_rotating: bool,
     /// Why the last login ended, once it has (the logout event's `data.reason`). Sessions
     /// stored before it existed read as `None`, which the event reports as `logout`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -247,6 +251,7 @@ impl Session {
             pushed_at: None,
             enrolled: None,
             transactions: Vec::new(),
+            qr_rotating: false,
             ended: None,
         }
     }
@@ -414,6 +419,7 @@ impl Session {
                 s.userinput = None;
                 s.pushed = Vec::new();
                 s.pushed_at = None;
+                s.qr_rotating = false;
                 s.matching =
                     (settings.number_match == NumberMatch::Always).then(Matching::generate);
                 if let Some(c) = context {
@@ -445,6 +451,26 @@ impl Session {
         }
         let mut s = self.next(SessionState::Pending, settings, now);
         s.context = context.clone();
+        Some(s)
+    }
+
+    /// Whether the current attempt takes only rotating QR codes (docs/security.md).
+    pub fn rotating(&self, settings: &ServerSettings) -> bool {
+        match settings.qr_rotation {
+            QrRotation::Off => false,
+            QrRotation::Block => self.qr_rotating,
+            QrRotation::Always => true,
+        }
+    }
+
+    /// The HTML block is shown for the current attempt (see [`Session::rotating`]); `None`
+    /// when that is known already.
+    pub fn block_shown(&self, settings: &ServerSettings, now: UnixTime) -> Option<Session> {
+        if self.qr_rotating || settings.qr_rotation != QrRotation::Block {
+            return None;
+        }
+        let mut s = self.next_same_state(settings, now);
+        s.qr_rotating = true;
         Some(s)
     }
 

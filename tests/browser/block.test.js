@@ -48,7 +48,7 @@ test("registers over the WebSocket and follows scan, match and deny", { timeout:
     assert.equal(await state(page), "pending");
     assert.equal(await status(page), "Scan the code with your authenticator app.");
     const globals = await page.evaluate(() => Object.keys(window.nsauthBlock).sort());
-    assert.deepEqual(globals, ["_state", "version"]);
+    assert.deepEqual(globals, ["_qrCode", "_state", "version"]);
 
     // Frames of another session are ignored.
     fake.send(`CONFIRMSCAN AAAAAAAAAAAAAAAAAAAAAA ${SERVERID}`);

@@ -207,7 +207,9 @@ async function waitTransport(page, transport, timeout = 15_000) {
 
 async function blockInfo(page) {
   return page.$eval(".nsauth-block", (el) => ({
-    link: el.getAttribute("data-link"),
+    // The link the QR code shows now: with rotation, the current code's.
+    link: el.querySelector(".nsauth-qr").getAttribute("data-code") || el.getAttribute("data-link"),
+    staticLink: el.getAttribute("data-link"),
     hsid: el.getAttribute("data-hsid"),
     serverid: el.getAttribute("data-serverid"),
     state: window.nsauthBlock ? window.nsauthBlock._state(el) : null,

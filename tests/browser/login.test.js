@@ -29,7 +29,8 @@ test("the demo page shows the QR code and the status text", { timeout: 60_000 },
     const info = await h.blockInfo(page);
     assert.equal(info.state, "pending");
     assert.equal(info.serverid, h.env.serverid);
-    assert.match(info.link, new RegExp(`login/${h.env.serverid}/${info.hsid}$`));
+    assert.match(info.staticLink, new RegExp(`login/${h.env.serverid}/${info.hsid}$`));
+    assert.match(info.link, new RegExp(`login/${h.env.serverid}/${info.hsid}\\?t=\\d+&m=[A-Za-z0-9_-]{22}$`), "the QR code rotates (qr_rotation block)");
     assert.equal(await page.isHidden(".nsauth-block .nsauth-retry"), true, "retry button hidden");
     assert.equal(await page.isHidden(".nsauth-block .nsauth-push"), true, "no push button on a new session");
     assert.equal(await page.isHidden(".nsauth-block .nsauth-open-app"), true, "no app button on a desktop");

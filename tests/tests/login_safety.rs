@@ -13,6 +13,8 @@ on_both_stores!(
     user_verification_is_signed,
     proximity_verdicts,
     proximity_require,
+    rotating_qr_codes,
+    rotating_qr_settings,
 );
 
 fn hsid_of_link(link: &str) -> String {
@@ -316,4 +318,147 @@ async fn proximity_require(stack: Stack) {
     let (status, v) = from_ip(&phone, &stack, "198.51.100.1", "POST", &path, b"{}").await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(stack.status(&n).await["state"], "loggedin");
+}
+
+/// The HTML block of `nonce`: its current code's link, and whether it carries a key.
+async fn block(stack: &Stack, nonce: &str) -> (String, bool) {
+    let (status, v) = stack
+        .call(Method::GET, "/sessions/html/login", Some(nonce), None)
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let html = v.as_str().unwrap().to_string();
+    let attr = |name: &str| {
+        let start = html
+            .find(&format!("{name}=\""))
+            .map(|i| i + name.len() + 2)?;
+        let end = html[start..].find('"')? + start;
+        Some(html[start..end].replace("&amp;", "&"))
+    };
+    (attr("data-code").unwrap(), attr("data-qr-key").is_some())
+}
+
+/// The phone's show call for a login link as scanned (with its `t` and `m`).
+async fn scan(phone: &Authenticator, link: &str) -> (u16, Value) {
+    match phone.show(link).await {
+        Ok(v) => (200, v),
+        Err(Error::Http {
+            status,
+            code,
+            message,
+        }) => (status, json!({"error": code, "message": message})),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+async fn rotating_qr_codes(stack: Stack) {
+    let (phone, acc) = enrolled(&stack, "rot").await;
+    let (n, loginurl) = stack.new_session(None).await;
+    // The default (`block`): once the block shows the attempt, only its codes are taken.
+    let (code, keyed) = block(&stack, &n).await;
+    assert!(keyed, "the block carries the attempt's key");
+    assert!(code.starts_with(&format!("{loginurl}?t=")), "{code}");
+    let before = stack.stored_session(&n).await.unwrap();
+    assert!(before.qr_rotating);
+    let (status, v) = scan(&phone, &loginurl).await;
+    nsauth_tests::assert_error(status, &v, 403, "qr_code_required");
+    let forged = format!("{}AAAAAAAAAAAAAAAAAAAAAA", &code[..code.len() - 22]);
+    let (status, v) = scan(&phone, &forged).await;
+    nsauth_tests::assert_error(status, &v, 403, "bad_qr_code");
+    // Approving without scanning a live code first is refused too.
+    let e = phone.approve(&loginurl, None, None).await.unwrap_err();
+    assert_eq!(http_error(e), (409, "not_scanned".to_string()));
+    assert_eq!(stack.stored_session(&n).await.unwrap(), before);
+    // getQrLogin now serves the current code as well.
+    let (status, raw) = stack
+        .call(Method::GET, "/sessions/qr/login", Some(&n), None)
+        .await;
+    assert_eq!((status, raw.as_str()), (200, Some(code.as_str())));
+    // A code captured and scanned 10 s later: refused, nothing changes.
+    stack.clock.advance(10);
+    let (status, v) = scan(&phone, &code).await;
+    nsauth_tests::assert_error(status, &v, 403, "stale_qr_code");
+    assert!(v["message"].as_str().unwrap().contains("10 s old"), "{v}");
+    assert_eq!(stack.stored_session(&n).await.unwrap().state, before.state);
+    // The live code works, and then the approval.
+    let (live, _) = block(&stack, &n).await;
+    assert_ne!(live, code);
+    let (status, v) = scan(&phone, &live).await;
+    assert_eq!((status, v["state"].clone()), (200, json!("scanned")), "{v}");
+    // Within the few seconds of tolerance, the same code shows again.
+    stack.clock.advance(3);
+    assert_eq!(scan(&phone, &live).await.0, 200);
+    phone.approve(&live, None, None).await.unwrap();
+    assert_eq!(stack.status(&n).await["state"], "loggedin");
+    // A new attempt has a new key: the last attempt's codes are not taken.
+    stack
+        .call(Method::POST, "/sessions/logout", Some(&n), None)
+        .await;
+    let (next, _) = block(&stack, &n).await;
+    let old_key_now = live.clone();
+    let (status, v) = scan(&phone, &old_key_now).await;
+    assert_eq!(status, 403, "{v}");
+    assert_eq!(scan(&phone, &next).await.0, 200);
+    // A push to the phone needs no code (it scans nothing).
+    stack.set_setting("number_match", "off").await;
+    let (n2, loginurl2) = stack.new_session(None).await;
+    block(&stack, &n2).await;
+    let (status, v) = stack
+        .call(
+            Method::POST,
+            &format!("/accounts/{acc}/provokelogin"),
+            Some(&n2),
+            None,
+        )
+        .await;
+    // This phone has no push endpoint: the push is refused, and so the code is needed.
+    assert_eq!(status, 409, "{v}");
+    let (status, v) = scan(&phone, &loginurl2).await;
+    nsauth_tests::assert_error(status, &v, 403, "qr_code_required");
+}
+
+async fn rotating_qr_settings(stack: Stack) {
+    let token = nsauth_tests::unique_name("rot-token");
+    let (phone, acc, _) = stack.phone_with_push("rot2", &token).await;
+    // `block`: a website that draws getQrLogin itself (no block) keeps the static link.
+    let (n, loginurl) = stack.new_session(None).await;
+    let (status, raw) = stack
+        .call(Method::GET, "/sessions/qr/login", Some(&n), None)
+        .await;
+    assert_eq!((status, raw.as_str()), (200, Some(loginurl.as_str())));
+    assert_eq!(scan(&phone, &loginurl).await.0, 200);
+    // A push of a block's attempt: shown without a code.
+    stack.set_setting("number_match", "off").await;
+    let (n, loginurl) = stack.new_session(None).await;
+    block(&stack, &n).await;
+    let (status, v) = stack
+        .call(
+            Method::POST,
+            &format!("/accounts/{acc}/provokelogin"),
+            Some(&n),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = scan(&phone, &loginurl).await;
+    assert_eq!(status, 200, "{v}");
+    phone.approve(&loginurl, None, None).await.unwrap();
+    // `off`: the block carries no key, and the static link works.
+    stack.set_setting("qr_rotation", "off").await;
+    let (n, loginurl) = stack.new_session(None).await;
+    let (code, keyed) = block(&stack, &n).await;
+    assert!(!keyed);
+    assert_eq!(code, loginurl);
+    assert_eq!(scan(&phone, &loginurl).await.0, 200);
+    // `always`: getQrLogin serves the rotating code even without a block.
+    stack.set_setting("qr_rotation", "always").await;
+    let (n, loginurl) = stack.new_session(None).await;
+    let (status, raw) = stack
+        .call(Method::GET, "/sessions/qr/login", Some(&n), None)
+        .await;
+    assert_eq!(status, 200);
+    let raw = raw.as_str().unwrap().to_string();
+    assert!(raw.starts_with(&format!("{loginurl}?t=")), "{raw}");
+    let (status, v) = scan(&phone, &loginurl).await;
+    nsauth_tests::assert_error(status, &v, 403, "qr_code_required");
+    assert_eq!(scan(&phone, &raw).await.0, 200);
 }

@@ -702,9 +702,13 @@ impl Authenticator {
             Ok(a) => a,
             Err(e) => self.file.accounts.first().ok_or(e)?,
         };
-        let path = format!("app/v1/sessions/{}", link.hsid);
-        self.call_as(account.serverid.as_str(), "GET", &path, Vec::new())
-            .await
+        self.call_as(
+            account.serverid.as_str(),
+            "GET",
+            &link.show_path(),
+            Vec::new(),
+        )
+        .await
     }
 
     /// Sets the app's PIN (kept as a slow hash; see [`pin`]). From then on every approval

@@ -29,6 +29,18 @@ pub struct LoginLink {
     pub hsid: Hsid,
     /// App-to-app login: where to go back to after the decision (decoded).
     pub return_url: Option<String>,
+    /// A rotating code's time step and MAC (`t` and `m`), passed on to the show call.
+    pub code: Option<(String, String)>,
+}
+
+impl LoginLink {
+    /// The path (and query) of the show call for this link.
+    pub fn show_path(&self) -> String {
+        match &self.code {
+            Some((t, m)) => format!("app/v1/sessions/{}?t={t}&m={m}", self.hsid),
+            None => format!("app/v1/sessions/{}", self.hsid),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,11 +140,30 @@ pub fn parse_link(link: &str) -> Result<Link, Error> {
         if return_url.as_deref() == Some("") {
             return Err(bad("login link: return= is empty"));
         }
+        let code = match (param("t"), param("m")) {
+            (None, None) => None,
+            (Some(t), Some(m))
+                if !t.is_empty()
+                    && t.len() <= 20
+                    && t.bytes().all(|c| c.is_ascii_digit())
+                    && m.len() == 22
+                    && m.bytes()
+                        .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_') =>
+            {
+                Some((t, m))
+            }
+            _ => {
+                return Err(bad(
+                    "login link: t= (a time step) and m= (22 base64url characters) go together",
+                ));
+            }
+        };
         return Ok(Link::Login(LoginLink {
             link_base,
             serverid,
             hsid,
             return_url,
+            code,
         }));
     }
 
@@ -258,6 +289,32 @@ mod tests {
         assert_eq!(l.link_base, "https://h.example/enrol/");
         let l = parse_login_link(&format!("acme-login://login/{S}/{H}#frag")).unwrap();
         assert_eq!(l.hsid.as_str(), H);
+        assert_eq!(l.show_path(), format!("app/v1/sessions/{H}"));
+    }
+
+    #[test]
+    fn rotating_login_links() {
+        let m = "YPftQoZwsP9XA9fzFqQi_g";
+        let l = parse_login_link(&format!(
+            "nsauth://login/{S}/{H}?t=1800000000&m={m}&return=https%3A%2F%2Fshop.example%2F"
+        ))
+        .unwrap();
+        assert_eq!(l.code, Some(("1800000000".into(), m.into())));
+        assert_eq!(l.return_url.as_deref(), Some("https://shop.example/"));
+        assert_eq!(
+            l.show_path(),
+            format!("app/v1/sessions/{H}?t=1800000000&m={m}")
+        );
+        for bad in [
+            format!("?t=1800000000"),
+            format!("?m={m}"),
+            format!("?t=18x&m={m}"),
+            format!("?t=1&m=short"),
+            format!("?t=1&m={m}%26x=1"),
+        ] {
+            let e = parse_login_link(&format!("nsauth://login/{S}/{H}{bad}")).unwrap_err();
+            assert!(e.to_string().contains("go together"), "{bad}: {e}");
+        }
     }
 
     #[test]

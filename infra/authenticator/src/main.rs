@@ -480,10 +480,21 @@ async fn run(cli: Cli) -> Result<Value, String> {
             userinput,
         } => {
             // App-to-app: the link's `return` is followed only when it is on the website's
-            // allow-list, which the show answer carries (a real app shows first anyway).
-            let back = match parse_login_link(&link).map_err(err)?.return_url {
-                Some(r) => {
+            // allow-list, which the show answer carries. A rotating code is checked by the
+            // show call, so a link with one is shown first too (as a real app always does).
+            let parsed = parse_login_link(&link).map_err(err)?;
+            let shown = match parsed.code.is_some() || parsed.return_url.is_some() {
+                true => {
                     let shown = auth.show(&link).await.map_err(err)?;
+                    if let Some(w) = proximity_warning(&shown) {
+                        eprintln!("{w}");
+                    }
+                    Some(shown)
+                }
+                false => None,
+            };
+            let back = match (parsed.return_url, shown) {
+                (Some(r), Some(shown)) => {
                     let allowed: Vec<String> = shown["return_urls"]
                         .as_array()
                         .map(|a| {
@@ -494,7 +505,7 @@ async fn run(cli: Cli) -> Result<Value, String> {
                         .unwrap_or_default();
                     Some((return_allowed(&r, &allowed), r))
                 }
-                None => None,
+                _ => None,
             };
             let answer = auth
                 .approve_with(

@@ -321,7 +321,15 @@
     var params = parseQuery(query);
     var linkBase = segs.slice(0, at).join("/") + "/";
     if (kind === "login") {
-      return { kind: "login", linkBase: linkBase, serverid: rest[0], hsid: rest[1], returnUrl: params["return"] || null };
+      // A rotating code (`t` and `m`) goes to the show call, which checks it.
+      var code = null;
+      if (params.t !== undefined || params.m !== undefined) {
+        if (!/^[0-9]{1,20}$/.test(params.t || "") || !/^[A-Za-z0-9_-]{22}$/.test(params.m || "")) {
+          throw new PhoneError("bad_link", "login link: t= (a time step) and m= (22 base64url characters) go together");
+        }
+        code = { t: params.t, m: params.m };
+      }
+      return { kind: "login", linkBase: linkBase, serverid: rest[0], hsid: rest[1], returnUrl: params["return"] || null, code: code };
     }
     var api = params.api;
     if (!api) {
@@ -744,9 +752,10 @@
     return a;
   }
 
-  async function show(serverid, hsid, linkBase) {
+  async function show(serverid, hsid, linkBase, code) {
     var account = signingAccount(serverid);
-    var shown = await call(account, "GET", "app/v1/sessions/" + hsid);
+    var query = code ? "?t=" + code.t + "&m=" + code.m : "";
+    var shown = await call(account, "GET", "app/v1/sessions/" + hsid + query);
     state.request = {
       account: account,
       serverid: serverid,
@@ -1347,12 +1356,14 @@
       append(
         box,
         transactionButtons(r, function (kind, text) {
+          // An error leaves the request open (a PIN to set, a network to join).
+          if (kind === "error") {
+            return;
+          }
           r.result = text;
           r.resultKind = kind;
-          if (kind !== "error") {
-            renderRequest();
-            notify("ok", text);
-          }
+          renderRequest();
+          notify("ok", text);
         })
       );
     } else if (r.result) {
@@ -1404,6 +1415,9 @@
       append(
         box,
         decisionButtons(r.account, r.hsid, s.choices, function (kind, text) {
+          if (kind === "error") {
+            return;
+          }
           r.result = text;
           r.resultKind = kind;
           if (kind === "approved" || kind === "denied" || kind === "wrong") {
@@ -1670,7 +1684,7 @@
     if (!accountFor(link.serverid) && state.accounts.length) {
       // The show call goes out anyway, so that the website learns about it (NOACCOUNTS).
       try {
-        await show(link.serverid, link.hsid, link.linkBase);
+        await show(link.serverid, link.hsid, link.linkBase, link.code);
       } catch (e) {
         if (e.code === "no_account") {
           throw new PhoneError("no_account", "This phone has no account for that website; the website was told so. Enrol first.");
@@ -1679,7 +1693,7 @@
       }
       return;
     }
-    await show(link.serverid, link.hsid, link.linkBase);
+    await show(link.serverid, link.hsid, link.linkBase, link.code);
     notify("", "");
   }
 

@@ -9,6 +9,7 @@ use crate::deps::Deps;
 use crate::error::ApiError;
 use crate::ids::{Hsid, Nonce, ServerId};
 use crate::links;
+use crate::rotation::QrKey;
 use crate::server::Server;
 use crate::service::Checked;
 use crate::service::versioned;
@@ -26,6 +27,23 @@ pub struct Shown {
 }
 
 impl Shown {
+    /// The key of the attempt's rotating codes, when they rotate.
+    pub fn qr_key(&self) -> Option<QrKey> {
+        self.session
+            .rotating(&self.server.settings)
+            .then(|| QrKey::of(&self.server, &self.session.hsid, self.session.attempt))
+            .flatten()
+    }
+
+    /// The login link to show at `now`: with rotation, the code of that second.
+    pub fn login_link(&self, now: UnixTime) -> String {
+        let link = self.session.login_link(&self.server.settings);
+        match self.qr_key() {
+            Some(key) => key.link(&link, &self.session.hsid, now),
+            None => link,
+        }
+    }
+
     async fn of(deps: &Deps, server: Server, session: Session) -> Result<Shown, ApiError> {
         let server = with_secret(deps, server).await?;
         let token = server
@@ -65,11 +83,12 @@ pub async fn show_login(
 ) -> Result<Shown, ApiError> {
     let ws = website::open(deps, call, &[Permission::Sessions]).await?;
     let context = context?;
-    attempt(deps, ws, context.as_ref()).await
+    attempt(deps, ws, context.as_ref(), false).await
 }
 
-/// The HTML login block: [`show_login`], and the app-to-app link when the page asks for a
-/// `return` URL (only one on the server's allow-list, checked before anything is written).
+/// The HTML login block: [`show_login`], noting that the block shows this attempt (its
+/// codes rotate; see [`Session::rotating`]), and the app-to-app link when the page asks for
+/// a `return` URL (only one on the server's allow-list, checked before anything is written).
 pub async fn login_block(
     deps: &Deps,
     call: &SessionCall,
@@ -81,13 +100,16 @@ pub async fn login_block(
     let settings = &ws.server.settings;
     let link = links::login_link(&settings.link_base, &ws.server.serverid, &ws.hsid);
     let applink = app_link(settings, &link, return_url)?;
-    Ok((attempt(deps, ws, context.as_ref()).await?, applink))
+    Ok((attempt(deps, ws, context.as_ref(), true).await?, applink))
 }
 
+/// One write at most: the attempt shown (see [`Session::shown`]) and, for the block, noted
+/// as the block's.
 async fn attempt(
     deps: &Deps,
     ws: WebsiteSession,
     context: Option<&UserContext>,
+    block: bool,
 ) -> Result<Shown, ApiError> {
     let session = ws.ensure(deps, context).await?;
     let settings = &ws.server.settings;
@@ -95,7 +117,21 @@ async fn attempt(
         deps.sessions.as_ref(),
         deps.clock.as_ref(),
         session,
-        |s, now| Ok(s.shown(settings, context, now)),
+        |s, now| {
+            let shown = s.shown(settings, context, now);
+            if !block {
+                return Ok(shown);
+            }
+            let base = shown.as_ref().unwrap_or(s);
+            Ok(match base.block_shown(settings, now) {
+                Some(mut noted) => {
+                    // One version on from the read, however many changes.
+                    noted.version = s.version + 1;
+                    Some(noted)
+                }
+                None => shown,
+            })
+        },
     )
     .await?;
     Shown::of(deps, ws.server, session).await

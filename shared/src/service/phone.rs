@@ -14,6 +14,7 @@ use crate::error::ApiError;
 use crate::ids::{Hsid, ServerId, b64url};
 use crate::proximity::{self, Proximity};
 use crate::push::PushError;
+use crate::rotation::{CodeRefused, MAX_AGE_SECONDS, QrKey};
 use crate::server::Server;
 use crate::service::Checked;
 use crate::service::accounts::{self, PageRequest, remove_account, update_account};
@@ -639,11 +640,73 @@ async fn phone_session(
     Ok(session)
 }
 
-/// `GET /app/v1/sessions/{hsid}`: what the phone shows; pending becomes scanned.
-pub async fn show(deps: &Deps, call: &SignedCall, hsid: Checked<Hsid>) -> Result<Shown, ApiError> {
+/// The rotating code a login link carried (`t` and `m` of its query), passed on by the
+/// phone's show call.
+#[derive(Debug, Clone, Default)]
+pub struct ScannedCode {
+    pub t: Option<String>,
+    pub m: Option<String>,
+}
+
+/// Whether the current attempt of `session` needs a live rotating code from this phone:
+/// one whose QR codes rotate, unless it was pushed to this phone (which scans nothing).
+fn needs_code(settings: &ServerSettings, session: &Session, accountid: u64, now: UnixTime) -> bool {
+    session.rotating(settings)
+        && session.state_at(now).is_open_attempt()
+        && !session.pushed.contains(&accountid)
+}
+
+/// A show call's code against the attempt's key (docs/security.md, "Rotating QR code").
+fn check_code(
+    signed: &Signed,
+    session: &Session,
+    code: &ScannedCode,
+    now: UnixTime,
+) -> Result<(), ApiError> {
+    if !needs_code(
+        &signed.server.settings,
+        session,
+        signed.account.accountid,
+        now,
+    ) {
+        return Ok(());
+    }
+    let Some(key) = QrKey::of(&signed.server, &session.hsid, session.attempt) else {
+        return Ok(());
+    };
+    key.check(&session.hsid, code.t.as_deref(), code.m.as_deref(), now)
+        .map_err(|refused| match refused {
+            CodeRefused::Missing => ApiError::forbidden(
+                "qr_code_required",
+                "this login takes only the changing QR code on the website's page: scan the \
+                 code there again",
+            ),
+            CodeRefused::Forged => ApiError::forbidden(
+                "bad_qr_code",
+                "this is not a QR code of this login: scan the code on the website's page again",
+            ),
+            CodeRefused::Stale(age) => ApiError::forbidden(
+                "stale_qr_code",
+                format!(
+                    "this QR code is {age} s old, and a login code is taken for {MAX_AGE_SECONDS} s \
+                     (it changes every second): scan the code on the website's page again; a \
+                     code sent to you by someone else is not yours to scan"
+                ),
+            ),
+        })
+}
+
+/// `GET /app/v1/sessions/{hsid}?t=&m=`: what the phone shows; pending becomes scanned.
+pub async fn show(
+    deps: &Deps,
+    call: &SignedCall,
+    hsid: Checked<Hsid>,
+    code: &ScannedCode,
+) -> Result<Shown, ApiError> {
     let (signed, read) = authenticate_on(deps, call, hsid.as_ref().ok()).await?;
     hsid?;
     let session = phone_session(deps, &signed, read).await?;
+    check_code(&signed, &session, code, deps.clock.now())?;
     let settings = &signed.server.settings;
     let session = versioned::update(
         deps.sessions.as_ref(),
@@ -798,6 +861,20 @@ pub async fn approve(
         call,
         signed.account.accountid,
     )?;
+    let now = deps.clock.now();
+    if needs_code(
+        &signed.server.settings,
+        &session,
+        signed.account.accountid,
+        now,
+    ) && session.state_at(now) == SessionState::Pending
+    {
+        return Err(ApiError::conflict(
+            "not_scanned",
+            "this login takes only its changing QR code: open it by scanning the code (show) \
+             before approving",
+        ));
+    }
     let me = signed.account.accountid;
     let logged_in_by_me = |s: &Session, now: UnixTime| {
         s.state_at(now) == SessionState::LoggedIn

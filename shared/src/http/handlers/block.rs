@@ -20,7 +20,12 @@ use crate::qr;
 use crate::service::{block, sessions};
 use crate::session::SessionState;
 
-const SCRIPT: &str = include_str!("../../../assets/nsauth-block.js");
+/// The block's script, with the QR encoder its rotating codes need in front.
+const SCRIPT: &str = concat!(
+    include_str!("../../../assets/nsauth-qr.js"),
+    "\n",
+    include_str!("../../../assets/nsauth-block.js")
+);
 const STYLE: &str = include_str!("../../../assets/nsauth-block.css");
 
 /// Asset names carry a hash of their content, so they can be cached for a year.
@@ -71,7 +76,19 @@ pub async fn qr_login(
     let image = qr::image_params(query_param(&q, "img"), query_param(&q, "s"))?;
     let call = session_call(req, params)?;
     let shown = block::show_login(deps, &call, optional_user_context(req)).await?;
-    link_or_image(shown.session.login_link(&shown.server.settings), image)
+    link_or_image(shown.login_link(deps.clock.now()), image)
+}
+
+/// A link (the login link, or the app-to-app link with its `return`) with the query of the
+/// current code, if it has one.
+fn with_code(link: &str, current: &str) -> String {
+    let Some((_, code)) = current.split_once('?') else {
+        return link.to_string();
+    };
+    match link.split_once('?') {
+        Some((base, rest)) => format!("{base}?{code}&{rest}"),
+        None => format!("{link}?{code}"),
+    }
 }
 
 fn valid_callback(c: &str) -> bool {
@@ -123,15 +140,19 @@ pub async fn html_login(
     let (server, session) = (&shown.server, &shown.session);
     let now = deps.clock.now();
     let link = session.login_link(&server.settings);
+    // With rotation the page's script draws the next codes from the attempt's key and the
+    // server's time; the first one is drawn here.
+    let key = shown.qr_key();
+    let current = shown.login_link(now);
     let u = urls(deps, req, &server.serverid, &session.hsid);
     let state = session.state_at(now);
     let matching = session.open_match(now).unwrap_or("");
-    let svg = qr::svg(&link, 240)?;
+    let svg = qr::svg(&current, 240)?;
     // Inline SVG in HTML takes no XML declaration.
     let qr_svg = svg.find("<svg").map_or(svg.as_str(), |i| &svg[i..]);
     let body = format!(
-        r#"<div class="nsauth-block" data-serverid="{sid}" data-hsid="{hsid}" data-ws="{ws}" data-status="{status}" data-state="{state}" data-canprovoke="{canprovoke}" data-match="{matching}" data-expires="{expires}" data-link="{link}" data-applink="{applink}" data-callback="{callback}" data-token="{token}">
-  <div class="nsauth-qr" role="img" aria-label="QR code to log in with the authenticator app">{qr_svg}</div>
+        r#"<div class="nsauth-block" data-serverid="{sid}" data-hsid="{hsid}" data-ws="{ws}" data-status="{status}" data-state="{state}" data-canprovoke="{canprovoke}" data-match="{matching}" data-expires="{expires}" data-link="{link}" data-applink="{applink}" data-callback="{callback}" data-token="{token}"{rotation}>
+  <div class="nsauth-qr" role="img" aria-label="QR code to log in with the authenticator app" data-code="{current}">{qr_svg}</div>
   <div class="nsauth-match"{match_hidden}><span class="nsauth-match-label">Pick this number on your phone</span> <span class="nsauth-match-number">{matching}</span></div>
   <p class="nsauth-status" aria-live="polite">Scan the code with your authenticator app.</p>
   <button type="button" class="nsauth-push" hidden>Send a login request to my phone</button>
@@ -152,7 +173,15 @@ pub async fn html_login(
         callback = esc(callback),
         token = esc(&shown.token),
         match_hidden = if matching.is_empty() { " hidden" } else { "" },
-        href = esc(if applink.is_empty() { &link } else { &applink }),
+        href = esc(&with_code(
+            if applink.is_empty() { &link } else { &applink },
+            &current
+        )),
+        current = esc(&current),
+        rotation = match key {
+            Some(k) => format!(r#" data-qr-key="{}" data-qr-time="{now}""#, k.expose()),
+            None => String::new(),
+        },
     );
     Ok(html(StatusCode::OK, body, "no-store"))
 }

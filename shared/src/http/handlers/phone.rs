@@ -5,7 +5,9 @@ use lambda_http::{Body, Request};
 
 use crate::deps::Deps;
 use crate::error::ApiError;
-use crate::http::request::{PathParams, json_object, page, signed_call, user_context};
+use crate::http::request::{
+    PathParams, json_object, page, query, query_param, signed_call, user_context,
+};
 use crate::http::response::json;
 use crate::ids::Hsid;
 use crate::service::{phone, transactions};
@@ -40,9 +42,14 @@ pub async fn show(
     req: &Request,
 ) -> Result<Response<Body>, ApiError> {
     let call = signed_call(req)?;
+    let q = query(req)?;
+    let code = phone::ScannedCode {
+        t: query_param(&q, "t").map(String::from),
+        m: query_param(&q, "m").map(String::from),
+    };
     json(
         StatusCode::OK,
-        &phone::show(deps, &call, hsid(params)).await?,
+        &phone::show(deps, &call, hsid(params), &code).await?,
     )
 }
 
