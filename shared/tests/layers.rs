@@ -34,6 +34,8 @@ const FLOORS: &[(&str, u8)] = &[
     ("usercontext", 0),
     ("wire", 0),
     ("vash", 0),
+    ("proximity", 0),
+    ("rotation", 0),
     // 1: storage and the outside services.
     ("aws", 1),
     ("push", 1),

@@ -295,7 +295,7 @@ async fn calls_send_what_they_sign() {
     expect.push((
         "POST",
         format!("/app/v1/sessions/{H}/approve"),
-        json!({"match": "42", "userinput": "ok"}),
+        json!({"match": "42", "userinput": "ok", "verification": "none"}),
     ));
 
     fake.answer(200, state("cancelled"));
@@ -880,7 +880,10 @@ async fn transactions_show_approve_and_decline() {
         409,
         json!({"error": "transaction_closed", "message": "declined"}),
     );
-    let e = auth.approve_transaction(&got, None).await.unwrap_err();
+    let e = auth
+        .approve_transaction(&got, Some("2468"))
+        .await
+        .unwrap_err();
     assert_eq!(
         (e.status(), e.code()),
         (Some(409), Some("transaction_closed"))
