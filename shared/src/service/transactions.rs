@@ -357,7 +357,7 @@ pub async fn approve(
     let (signed, taken) = authenticate_retry(deps, call).await?;
     let tid = tid?;
     let approval = approval?;
-    let (_, tx) = phone_transaction(deps, &signed, &tid).await?;
+    let (session, tx) = phone_transaction(deps, &signed, &tid).await?;
     let bad = || {
         ApiError::bad_request(
             "bad_transaction_signature",
@@ -368,8 +368,11 @@ pub async fn approve(
     let raw = crate::ids::b64url_decode(&approval.signature).ok_or_else(bad)?;
     let sig: [u8; 64] = raw.try_into().map_err(|_| bad())?;
     signing::verify(&signed.account.publickey, tx.signed.as_bytes(), &sig).map_err(|_| bad())?;
-    // Signing a payment always needs the user, not only the phone.
-    check_verification(UserVerification::Required, approval.verification)?;
+    // Signing a payment always needs the user, not only the phone. (A transaction that can
+    // no longer be answered says so first.)
+    if tx.state_at(&session, deps.clock.now()) == TransactionState::New {
+        check_verification(UserVerification::Required, approval.verification)?;
+    }
     let proof = Proof {
         signature: b64url(&sig),
         pk: signed.account.pk_std(),
