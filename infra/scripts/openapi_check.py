@@ -655,6 +655,7 @@ def check_live(live: Live, checks: Checks) -> None:
     checks.result(bool(st) and st.get("loggedin") is True and st.get("accountid") == phone.accountid,
                   "(c) the approval logged the account in")
     _, mine = live.phone(phone, "GET", "/app/v1/sessions", 200, "phone sessions", query="?limit=10")
+    live.phone(phone, "GET", "/app/v1/pushes", 403, "phone fetches pushes from a website that delivers by SNS only")
     checks.result(bool(mine) and push_hsid in [s.get("hsid") for s in mine.get("sessions", [])],
                   "(c) phone sessions list the approved session")
     live.phone(phone, "GET", "/app/v1/sessions", 400, "phone sessions with limit=0", query="?limit=0")

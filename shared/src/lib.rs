@@ -21,6 +21,7 @@ pub mod attributes;
 pub mod clock;
 pub mod config;
 pub mod enrolment;
+pub mod pull;
 pub mod qr;
 pub mod role;
 pub mod rotation;

@@ -51,10 +51,12 @@ pub enum QrRotation {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PushDelivery {
-    /// Through SNS mobile push only.
-    Sns,
-    /// Through SNS, and the phone may also fetch its pending requests.
+    /// Through SNS mobile push only (SPEC section 6; the default: a website is told an
+    /// account was reached only when its push went out).
     #[default]
+    Sns,
+    /// Through SNS, and the phone may also fetch its pending requests (an account without
+    /// a working endpoint is reached by fetching alone).
     SnsAndPull,
     /// Only fetched by the phone: nothing goes through SNS.
     Pull,
@@ -140,7 +142,7 @@ impl Default for ServerSettings {
             user_verification: UserVerification::Preferred,
             proximity: ProximityPolicy::Warn,
             qr_rotation: QrRotation::Block,
-            push_delivery: PushDelivery::SnsAndPull,
+            push_delivery: PushDelivery::Sns,
         }
     }
 }
@@ -421,7 +423,7 @@ mod tests {
         assert_eq!(s.user_verification, UserVerification::Preferred);
         assert_eq!(s.proximity, ProximityPolicy::Warn);
         assert_eq!(s.qr_rotation, QrRotation::Block);
-        assert_eq!(s.push_delivery, PushDelivery::SnsAndPull);
+        assert_eq!(s.push_delivery, PushDelivery::Sns);
     }
 
     #[test]

@@ -36,6 +36,7 @@ const FLOORS: &[(&str, u8)] = &[
     ("vash", 0),
     ("proximity", 0),
     ("rotation", 0),
+    ("pull", 0),
     // 1: storage and the outside services.
     ("aws", 1),
     ("push", 1),

@@ -15,7 +15,18 @@ on_both_stores!(
     proximity_require,
     rotating_qr_codes,
     rotating_qr_settings,
+    pull_delivery,
+    pull_beside_sns,
 );
+
+/// The fetched pushes' DynamoDB query also against dynalite, which rejects expressions
+/// moto lets through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_delivery_on_dynalite() {
+    if let Some(stack) = Stack::dynalite().await {
+        pull_delivery(stack).await;
+    }
+}
 
 fn hsid_of_link(link: &str) -> String {
     let tail = link.rsplit('/').next().unwrap();
@@ -461,4 +472,90 @@ async fn rotating_qr_settings(stack: Stack) {
     let (status, v) = scan(&phone, &loginurl).await;
     nsauth_tests::assert_error(status, &v, 403, "qr_code_required");
     assert_eq!(scan(&phone, &raw).await.0, 200);
+}
+
+async fn pull_delivery(stack: Stack) {
+    // A phone with no push token at all: no SNS endpoint, nothing an SNS path could reach.
+    let (phone, acc) = enrolled(&stack, "puller").await;
+    assert!(stack.stored_account(acc).await.push.is_none());
+    let sid = stack.serverid.to_string();
+    let ctx = json!({"announceinfo": {"info": {"action": "Log in to Acme"}, "ip": "203.0.113.7"}});
+    // The default (`sns`): no push without an endpoint, and nothing to fetch.
+    let (n, _) = stack.new_session(Some(ctx.clone())).await;
+    let provoke = format!("/accounts/{acc}/provokelogin");
+    let (status, v) = stack.call(Method::POST, &provoke, Some(&n), None).await;
+    nsauth_tests::assert_error(status, &v, 409, "cannot_provoke");
+    let (status, _) = http_error(phone.fetch_pushes(&sid).await.unwrap_err());
+    assert_eq!(status, 403);
+
+    // `pull`: the push is recorded for the phone, with the number to match.
+    stack.set_setting("push_delivery", "pull").await;
+    let (status, v) = stack.call(Method::POST, &provoke, Some(&n), None).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["pushed"], 1, "{v}");
+    let number = v["match"].as_str().unwrap().to_string();
+    let pushes = phone.fetch_pushes(&sid).await.unwrap();
+    assert_eq!(pushes.len(), 1, "{pushes:?}");
+    let push = &pushes[0];
+    let hsid = nsauth_tests::hsid_of(&stack, &n).to_string();
+    assert_eq!(push.hsid, hsid);
+    assert!(!push.is_transaction());
+    assert_eq!(push.servername, "Demo website");
+    assert_eq!(push.announceinfo["info"]["action"], "Log in to Acme");
+    assert_eq!(push.announceinfo["ip"], "203.0.113.7");
+    let choices = push.choices.clone().unwrap();
+    assert!(choices.contains(&number), "{choices:?} / {number}");
+    // The phone shows and approves it with the number, as it would a push from SNS.
+    let shown = phone.show(&push.link).await.unwrap();
+    assert_eq!(shown["choices"], json!(choices));
+    phone
+        .approve(&push.link, Some(&number), None)
+        .await
+        .unwrap();
+    assert_eq!(stack.status(&n).await["state"], "loggedin");
+    // Answered: nothing left to fetch.
+    assert!(phone.fetch_pushes(&sid).await.unwrap().is_empty());
+
+    // An attempt that expired is not fetched either.
+    let (n2, _) = stack.new_session(None).await;
+    let (status, v) = stack.call(Method::POST, &provoke, Some(&n2), None).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(phone.fetch_pushes(&sid).await.unwrap().len(), 1);
+    stack.clock.advance(301);
+    assert!(phone.fetch_pushes(&sid).await.unwrap().is_empty());
+    // Another account's pushes are not this phone's.
+    let (other, _) = enrolled(&stack, "someone").await;
+    let (n3, _) = stack.new_session(None).await;
+    let (status, _) = stack.call(Method::POST, &provoke, Some(&n3), None).await;
+    assert_eq!(status, 200);
+    assert!(other.fetch_pushes(&sid).await.unwrap().is_empty());
+    assert_eq!(phone.fetch_pushes(&sid).await.unwrap().len(), 1);
+}
+
+async fn pull_beside_sns(stack: Stack) {
+    let token = nsauth_tests::unique_name("pull-sns");
+    let (phone, acc, _) = stack.phone_with_push("both", &token).await;
+    let sid = stack.serverid.to_string();
+    stack.set_setting("push_delivery", "sns_and_pull").await;
+    let (n, _) = stack.new_session(None).await;
+    let (status, v) = stack
+        .call(
+            Method::POST,
+            &format!("/accounts/{acc}/provokelogin"),
+            Some(&n),
+            None,
+        )
+        .await;
+    assert_eq!((status, v["pushed"].clone()), (200, json!(1)), "{v}");
+    // The same request on both paths: the push service's message and the fetched one.
+    let fetched = phone.fetch_pushes(&sid).await.unwrap();
+    let pushed: Vec<_> = phone
+        .inbox(Some(&sid))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|p| p.hsid == fetched[0].hsid)
+        .collect();
+    assert_eq!(pushed.len(), 1, "{pushed:?}");
+    assert_eq!(pushed[0], fetched[0]);
 }

@@ -1017,6 +1017,33 @@ impl Authenticator {
         Ok(pushes)
     }
 
+    /// `GET /app/v1/pushes`: the login requests pushed to this account that the server
+    /// keeps for the phone to fetch (the website's `push_delivery` is `sns_and_pull` or
+    /// `pull`), newest first; each is read as a push message is (FCM data).
+    pub async fn fetch_pushes(&self, serverid: &str) -> Result<Vec<PushedLogin>> {
+        let answer = self
+            .call_as(serverid, "GET", "app/v1/pushes", Vec::new())
+            .await?;
+        let list = answer
+            .get("pushes")
+            .and_then(Value::as_array)
+            .ok_or_else(|| Error::Protocol(format!("no pushes array: {answer}")))?;
+        list.iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let push = inbox::parse_push(p)
+                    .map_err(|e| Error::Protocol(format!("fetched push {i}: {e}")))?;
+                if push.serverid != serverid {
+                    return Err(Error::Protocol(format!(
+                        "fetched push {i} is for server {}",
+                        push.serverid
+                    )));
+                }
+                Ok(push)
+            })
+            .collect()
+    }
+
     /// `DELETE /app/v1/account`; the key is forgotten once the server answered 200.
     pub async fn remove_account(&mut self, serverid: &str) -> Result<Value> {
         let req = self.signed(serverid, "DELETE", "app/v1/account", Vec::new())?;

@@ -53,6 +53,12 @@ commands:
                                    APNs or FCM payload, or FCM data), e.g. one captured on
                                    a device; this --file follows the command, the key
                                    file's goes before it
+  pull [--server SERVERID] [--wait SECONDS]
+                                   the login requests pushed to this account, fetched from
+                                   the server itself (websites with push_delivery
+                                   sns_and_pull or pull; no push service needed); with
+                                   --wait, asks every 2 s until one arrives or the time
+                                   is up
   remove [--server SERVERID]       delete the account on the server and forget the key
   set-pin PIN                      set (or change, with --pin OLD) the app's PIN, kept as
                                    a slow hash (PBKDF2-HMAC-SHA256, 600000 rounds)
@@ -109,6 +115,10 @@ enum Command {
     },
     Remove {
         server: Option<String>,
+    },
+    Pull {
+        server: Option<String>,
+        wait: u64,
     },
     SetPin {
         pin: String,
@@ -320,6 +330,19 @@ fn parse_args(mut argv: Vec<String>) -> Result<Cli, String> {
             let file = args.option("file")?.map(PathBuf::from);
             args.positional(0, 0, "inbox takes no positional arguments")?;
             Command::Inbox { server, file }
+        }
+        "pull" => {
+            let server = args.option("server")?;
+            let wait = match args.option("wait")? {
+                None => 0,
+                Some(w) => w
+                    .parse()
+                    .ok()
+                    .filter(|w| *w <= 3_600)
+                    .ok_or("--wait takes 0 to 3600 seconds")?,
+            };
+            args.positional(0, 0, "pull takes no positional arguments")?;
+            Command::Pull { server, wait }
         }
         "remove" => {
             let server = args.option("server")?;
@@ -594,6 +617,17 @@ async fn run(cli: Cli) -> Result<Value, String> {
         Command::Inbox { server, .. } => {
             let pushes = auth.inbox(server.as_deref()).await.map_err(err)?;
             serde_json::to_value(pushes).map_err(|e| e.to_string())
+        }
+        Command::Pull { server, wait } => {
+            let server = pick_server(&auth, server)?;
+            let until = std::time::Instant::now() + std::time::Duration::from_secs(wait);
+            loop {
+                let pushes = auth.fetch_pushes(&server).await.map_err(err)?;
+                if !pushes.is_empty() || std::time::Instant::now() >= until {
+                    return serde_json::to_value(pushes).map_err(|e| e.to_string());
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            }
         }
         Command::Remove { server } => {
             let server = pick_server(&auth, server)?;

@@ -414,14 +414,23 @@
   // One outbox entry `{platform, token, message, attributes}` (message: the SNS message with
   // a payload per platform) as `{serverid, hsid, servername, body, announceinfo, choices,
   // tid}` (tid: a transaction push; null for a login), or null when it is neither.
+  // A push: an outbox entry (the SNS message for a token), or the FCM data a phone
+  // fetches itself (`GET /app/v1/pushes`, which answers exactly the FCM data).
   function parsePush(entry) {
     try {
-      var key = SNS_KEYS[entry.platform];
-      var raw = key && entry.message && entry.message[key];
-      if (typeof raw !== "string") {
-        return null;
+      var key;
+      var payload;
+      if (entry && entry.type && entry.serverid && !entry.platform) {
+        key = "GCM";
+        payload = { fcmV1Message: { message: { data: entry } } };
+      } else {
+        key = SNS_KEYS[entry.platform];
+        var raw = key && entry.message && entry.message[key];
+        if (typeof raw !== "string") {
+          return null;
+        }
+        payload = JSON.parse(raw);
       }
-      var payload = JSON.parse(raw);
       var p;
       if (key === "GCM") {
         var d = payload.fcmV1Message.message.data;
@@ -1012,6 +1021,35 @@
     return res.json();
   }
 
+  // Servers whose website delivers by push service only (push_delivery sns): not asked.
+  var pullOff = {};
+
+  // The login requests the server keeps for this account to fetch (push_delivery
+  // sns_and_pull or pull): the same content as a push, with no push service in between.
+  async function fetchPulls(a, items) {
+    if (pullOff[a.serverid]) {
+      return;
+    }
+    var answer;
+    try {
+      answer = await call(a, "GET", "app/v1/pushes");
+    } catch (e) {
+      if (e.code === "pull_disabled") {
+        pullOff[a.serverid] = true;
+      }
+      return;
+    }
+    (answer.pushes || []).forEach(function (d) {
+      var p = parsePush(d);
+      if (p && p.serverid === a.serverid && !p.tid) {
+        p.id = "pull#" + p.serverid + "#" + p.hsid + "#" + (p.choices || []).join(",");
+        p.account = a;
+        p.via = "fetched from the server";
+        items.push(p);
+      }
+    });
+  }
+
   async function pollInbox() {
     if (polling) {
       return;
@@ -1022,7 +1060,11 @@
       var items = [];
       for (var i = 0; i < state.accounts.length; i++) {
         var a = state.accounts[i];
-        if (!a.push || state.stale[a.serverid]) {
+        if (state.stale[a.serverid]) {
+          continue;
+        }
+        await fetchPulls(a, items);
+        if (!a.push) {
           continue;
         }
         var res;
@@ -1045,6 +1087,7 @@
           if (p && p.serverid === a.serverid) {
             p.id = a.push.token + "#" + m + "#" + (p.tid || p.hsid);
             p.account = a;
+            p.via = "push service";
             items.push(p);
           }
         }
@@ -1532,8 +1575,8 @@
       var ann = it.announceinfo || {};
       var item = el(
         "li",
-        { class: "inbox-item", "data-hsid": it.hsid, "data-serverid": it.serverid, "data-id": it.id },
-        el("div", { class: "inbox-head" }, el("b", { text: it.servername || it.serverid }), " ", el("span", { class: "muted small", text: fmtTime(firstSeen[it.id]) })),
+        { class: "inbox-item", "data-hsid": it.hsid, "data-serverid": it.serverid, "data-id": it.id, "data-via": it.via || "" },
+        el("div", { class: "inbox-head" }, el("b", { text: it.servername || it.serverid }), " ", el("span", { class: "muted small", text: fmtTime(firstSeen[it.id]) + (it.via ? " - " + it.via : "") })),
         el("p", { class: "inbox-body", text: it.body || "Log in?" }),
         ann.useragent ? el("p", { class: "small muted", text: shortUa(ann.useragent) }) : null,
         decisionButtons(it.account, it.hsid, it.choices, function (kind, text) {

@@ -79,6 +79,23 @@ impl PushMessage {
     /// FCM HTTP v1 through SNS: a data message (the app builds the notification), with
     /// the same fields as strings, a collapse key and a TTL.
     pub fn fcm_payload(&self) -> Value {
+        json!({
+            "fcmV1Message": {
+                "message": {
+                    "data": self.fcm_data(),
+                    "android": {
+                        "priority": "high",
+                        "ttl": format!("{}s", self.expires_in.max(0)),
+                        "collapse_key": self.hsid,
+                    },
+                }
+            }
+        })
+    }
+
+    /// The FCM data message's fields (all strings): also what a phone fetches with
+    /// `GET /app/v1/pushes`, so both paths carry the same.
+    pub fn fcm_data(&self) -> Value {
         let mut data = json!({
             "type": "nsauth-login",
             "v": "1",
@@ -94,18 +111,7 @@ impl PushMessage {
             data["type"] = json!("nsauth-transaction");
             data["tid"] = json!(tid);
         }
-        json!({
-            "fcmV1Message": {
-                "message": {
-                    "data": data,
-                    "android": {
-                        "priority": "high",
-                        "ttl": format!("{}s", self.expires_in.max(0)),
-                        "collapse_key": self.hsid,
-                    },
-                }
-            }
-        })
+        data
     }
 
     /// The SNS message with `MessageStructure=json`: each platform's payload as a string.

@@ -256,6 +256,15 @@ pub struct InAppLogin {
     pub hsid: String,
 }
 
+/// The answer of `GET /app/v1/pushes`: the login requests pushed to this account whose
+/// attempt is still open, newest first, each exactly the data of the FCM message (strings:
+/// `type`, `v`, `serverid`, `hsid`, `servername`, `title`, `body`, `announceinfo` as JSON
+/// text, `choices` comma-separated).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingPushes {
+    pub pushes: Vec<serde_json::Value>,
+}
+
 /// The answer of `PUT /app/v1/push`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PushAnswer {

@@ -228,6 +228,7 @@ tables! {
         POST "/app/v1/sessions/{hsid}/logout" => p::logout;
         POST "/app/v1/inapp" => p::inapp;
         PUT "/app/v1/push" => p::push_token;
+        GET "/app/v1/pushes" => p::pushes;
         DELETE "/app/v1/account" => p::delete_account;
         GET "/app/v1/transactions/{tid}" => p::show_transaction;
         POST "/app/v1/transactions/{tid}/approve" => p::approve_transaction;

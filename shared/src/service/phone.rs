@@ -13,6 +13,7 @@ use crate::enrolment::TokenUse;
 use crate::error::ApiError;
 use crate::ids::{Hsid, ServerId, b64url};
 use crate::proximity::{self, Proximity};
+use crate::pull::PendingPull;
 use crate::push::PushError;
 use crate::rotation::{CodeRefused, MAX_AGE_SECONDS, QrKey};
 use crate::server::Server;
@@ -20,16 +21,18 @@ use crate::service::Checked;
 use crate::service::accounts::{self, PageRequest, remove_account, update_account};
 use crate::service::limits::{self, Window};
 use crate::service::push::adjust_for_attempt;
+use crate::service::push::login_message;
 use crate::service::sessions::create_with_new_nonce;
 use crate::service::versioned;
 use crate::session::{LoginInfo, Session, SessionEvent, SessionState};
-use crate::settings::{ProximityPolicy, ServerSettings};
+use crate::settings::{ProximityPolicy, PushDelivery, ServerSettings};
 use crate::signing::{self, AccountRef, AuthHeader, MAX_SKEW_SECONDS};
 use crate::store::{Counted, KeyClaim, StoreError};
 use crate::usercontext::UserContext;
 use crate::wire::{
-    ApproveRequest, DenyReason, DenyRequest, EnrolRequest, Enrolled, InAppLogin, PushAnswer,
-    PushRegistration, Removed, SessionList, Shown, StateAnswer, UserVerification, Verification,
+    ApproveRequest, DenyReason, DenyRequest, EnrolRequest, Enrolled, InAppLogin, PendingPushes,
+    PushAnswer, PushRegistration, Removed, SessionList, Shown, StateAnswer, UserVerification,
+    Verification,
 };
 
 const MAX_PUSH_TOKEN_CHARS: usize = 4096;
@@ -1159,6 +1162,48 @@ pub async fn inapp(
     Ok(InAppLogin {
         nonce: nonce.expose().to_string(),
         hsid: session.hsid.to_string(),
+    })
+}
+
+/// `GET /app/v1/pushes`: the login requests pushed to this account that it may still
+/// answer (setting `push_delivery` `sns_and_pull` or `pull`), from the account's records
+/// (one query) and their sessions (read at once); the same content as the push message.
+pub async fn pending_pushes(deps: &Deps, call: &SignedCall) -> Result<PendingPushes, ApiError> {
+    let signed = authenticate(deps, call).await?;
+    let server = &signed.server;
+    if server.settings.push_delivery == PushDelivery::Sns {
+        return Err(ApiError::forbidden(
+            "pull_disabled",
+            "this website sends login requests through push notifications only \
+             (push_delivery sns); there is nothing to fetch",
+        ));
+    }
+    let me = signed.account.accountid;
+    let now = deps.clock.now();
+    let pulls: Vec<PendingPull> = deps
+        .push_counters
+        .pulls(&server.serverid, me)
+        .await?
+        .into_iter()
+        .filter(|p| p.until > now)
+        .collect();
+    let sessions =
+        futures_util::future::join_all(pulls.iter().map(|p| deps.sessions.get_session(&p.hsid)))
+            .await;
+    let mut open = Vec::new();
+    for (pull, session) in pulls.iter().zip(sessions) {
+        let Some(s) = session? else { continue };
+        let current = s.serverid == server.serverid
+            && s.attempt == pull.attempt
+            && s.state_at(now).is_open_attempt()
+            && s.pushed.contains(&me);
+        if current {
+            open.push((pull.pushed_at, login_message(server, &s, now).fcm_data()));
+        }
+    }
+    open.sort_by(|a, b| b.0.cmp(&a.0));
+    Ok(PendingPushes {
+        pushes: open.into_iter().map(|(_, p)| p).collect(),
     })
 }
 

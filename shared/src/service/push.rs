@@ -10,6 +10,7 @@ use crate::apikey::Permission;
 use crate::clock::UnixTime;
 use crate::deps::Deps;
 use crate::error::ApiError;
+use crate::pull::PendingPull;
 use crate::push::{PushError, PushMessage};
 use crate::server::Server;
 use crate::service::Checked;
@@ -18,7 +19,7 @@ use crate::service::limits::{self, Window};
 use crate::service::versioned;
 use crate::service::website::{self, SessionCall};
 use crate::session::Session;
-use crate::settings::ServerSettings;
+use crate::settings::{PushDelivery, ServerSettings};
 use crate::store::Counted;
 use crate::usercontext::UserContext;
 
@@ -120,10 +121,14 @@ pub(crate) fn unpushable(a: &Account, settings: &ServerSettings) -> Option<&'sta
     } else if a.fraud_reports >= settings.fraud_block_after {
         Some("pushes to the account are blocked after fraud reports; an admin must unblock it")
     } else {
-        match &a.push {
-            None => Some("the account has no push endpoint"),
-            Some(p) if p.disabled => Some("the account's push endpoint is disabled"),
-            Some(_) => None,
+        // With pull delivery the phone fetches its pushes itself: no endpoint needed.
+        match (&a.push, settings.push_delivery) {
+            (_, PushDelivery::SnsAndPull | PushDelivery::Pull) => None,
+            (None, PushDelivery::Sns) => Some("the account has no push endpoint"),
+            (Some(p), PushDelivery::Sns) if p.disabled => {
+                Some("the account's push endpoint is disabled")
+            }
+            (Some(_), PushDelivery::Sns) => None,
         }
     }
 }
@@ -168,6 +173,7 @@ pub(crate) async fn deliver(
     message: &PushMessage,
     window: Window,
     now: UnixTime,
+    pulled: bool,
 ) -> Result<(), PushError> {
     let accountid = account.accountid;
     let result = deps.push.publish(&endpoint.endpoint_arn, message).await;
@@ -185,11 +191,46 @@ pub(crate) async fn deliver(
                 })
                 .await;
             }
-            let counted = Counted::Account(accountid);
-            limits::adjust(deps, &account.serverid, counted, window, -1).await;
+            // A push the phone can still fetch was delivered all the same.
+            if !pulled {
+                let counted = Counted::Account(accountid);
+                limits::adjust(deps, &account.serverid, counted, window, -1).await;
+            }
         }
     }
     result
+}
+
+/// The push message of a session's login attempt: the same on SNS and when fetched.
+pub(crate) fn login_message(server: &Server, session: &Session, now: UnixTime) -> PushMessage {
+    PushMessage {
+        serverid: server.serverid.to_string(),
+        hsid: session.hsid.to_string(),
+        servername: server.settings.name.clone(),
+        announceinfo: session.context.announceinfo.clone(),
+        choices: session.matching.as_ref().map(|m| m.choices.clone()),
+        expires_in: session.expires_at - now,
+        tid: None,
+    }
+}
+
+/// Records the push of `session`'s attempt for `account`'s phone to fetch; whether it was.
+async fn record_pull(deps: &Deps, account: &Account, session: &Session, now: UnixTime) -> bool {
+    let pull = PendingPull {
+        serverid: account.serverid.clone(),
+        accountid: account.accountid,
+        hsid: session.hsid.clone(),
+        attempt: session.attempt,
+        pushed_at: now,
+        until: session.expires_at,
+    };
+    match deps.push_counters.put_pull(&pull).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(error = %e, accountid = account.accountid, "push not recorded for pull");
+            false
+        }
+    }
 }
 
 /// Pushes the session to `targets`: filters those that cannot be pushed, counts each
@@ -291,35 +332,68 @@ pub async fn provoke(
             return Err(e);
         }
     };
-    let message = PushMessage {
-        serverid: server.serverid.to_string(),
-        hsid: session.hsid.to_string(),
-        servername: settings.name.clone(),
-        announceinfo: session.context.announceinfo.clone(),
-        choices: session.matching.as_ref().map(|m| m.choices.clone()),
-        expires_in: session.expires_at - now,
-        tid: None,
+    let message = login_message(server, &session, now);
+    // Pull first: recorded for the phones to fetch (one write each, all at once). An
+    // account that pull reaches and SNS does not still counts as reached.
+    let pulled: Vec<bool> = if settings.push_delivery == PushDelivery::Sns {
+        vec![false; counted.len()]
+    } else {
+        join_all(counted.iter().map(|a| record_pull(deps, a, &session, now))).await
     };
     // In parallel, so that a user's devices do not wait for each other and an SNS outage
     // costs one timeout, not one per device.
     let mut results = Vec::with_capacity(counted.len());
-    // Every counted account has an endpoint (`unpushable` let none without one through).
-    let endpoints: Vec<(&Account, &PushEndpoint)> = counted
+    let endpoints: Vec<(&Account, &PushEndpoint)> = if settings.push_delivery == PushDelivery::Pull
+    {
+        Vec::new()
+    } else {
+        counted
+            .iter()
+            .filter_map(|a| a.push.as_ref().filter(|p| !p.disabled).map(|p| (a, p)))
+            .collect()
+    };
+    let pulled_ids: Vec<u64> = counted
         .iter()
-        .filter_map(|a| a.push.as_ref().map(|p| (a, p)))
+        .zip(&pulled)
+        .filter(|(_, p)| **p)
+        .map(|(a, _)| a.accountid)
         .collect();
+    let (message, pulled_ids) = (&message, &pulled_ids);
     for batch in endpoints.chunks(PUBLISH_CONCURRENCY) {
         let sends: Vec<_> = batch
             .iter()
-            .map(|&target| deliver(deps, target, &message, window, now))
+            .map(|&(a, p)| async move {
+                let by_pull = pulled_ids.contains(&a.accountid);
+                (
+                    a.accountid,
+                    deliver(deps, (a, p), message, window, now, by_pull).await,
+                )
+            })
             .collect();
         results.extend(join_all(sends).await);
     }
-    let pushed = results.iter().filter(|r| r.is_ok()).count();
+    let by_sns: Vec<u64> = results
+        .iter()
+        .filter(|(_, r)| r.is_ok())
+        .map(|(a, _)| *a)
+        .collect();
+    let mut pushed = 0;
+    for (a, by_pull) in counted.iter().zip(&pulled) {
+        let reached = *by_pull || by_sns.contains(&a.accountid);
+        if reached {
+            pushed += 1;
+            if !by_sns.contains(&a.accountid) {
+                let _ = update_account(deps, a.clone(), |x| x.lastprovoke = Some(now)).await;
+            }
+        } else if !results.iter().any(|(id, _)| *id == a.accountid) {
+            // Neither path took it (a pull write failed, and no endpoint): give it back.
+            limits::adjust(deps, &a.serverid, Counted::Account(a.accountid), window, -1).await;
+        }
+    }
     if pushed == 0
         && results
             .iter()
-            .any(|r| matches!(r, Err(PushError::Unavailable(_))))
+            .any(|(_, r)| matches!(r, Err(PushError::Unavailable(_))))
     {
         // Nothing went out because SNS failed: a transient error the caller retries, not
         // an answer of "pushed 0".

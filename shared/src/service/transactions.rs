@@ -20,6 +20,7 @@ use crate::service::push::{deliver, push_window, unpushable};
 use crate::service::versioned;
 use crate::service::website::{self, SessionCall, WebsiteCall};
 use crate::session::{Session, SessionState};
+use crate::settings::PushDelivery;
 use crate::signing;
 use crate::store::Counted;
 use crate::transaction::{
@@ -152,7 +153,13 @@ async fn push_transaction(
     if unpushable(&account, settings).is_some() {
         return 0;
     }
-    let Some(endpoint) = account.push.clone() else {
+    // A transaction's push goes through SNS only (with pull delivery alone, none): the
+    // page shows the transaction link for the phone to open.
+    let Some(endpoint) = account
+        .push
+        .clone()
+        .filter(|p| !p.disabled && settings.push_delivery != PushDelivery::Pull)
+    else {
         return 0;
     };
     let now = deps.clock.now();
@@ -171,7 +178,7 @@ async fn push_transaction(
         expires_in: tx.expires_at - now,
         tid: Some(tx.tid.to_string()),
     };
-    match deliver(deps, (&account, &endpoint), &message, window, now).await {
+    match deliver(deps, (&account, &endpoint), &message, window, now, false).await {
         Ok(()) => 1,
         Err(_) => 0,
     }

@@ -59,6 +59,7 @@ use crate::attributes::{AttributeScope, Attributes};
 use crate::clock::UnixTime;
 use crate::enrolment::{EnrolToken, TokenUse};
 use crate::ids::{Hsid, ServerId};
+use crate::pull::{MAX_PULLS, PendingPull};
 use crate::role::{Grant, Role, RoleItems};
 use crate::server::Server;
 use crate::session::Session;
@@ -121,6 +122,10 @@ fn pubkey_pk(id: &ServerId, fingerprint: &str) -> String {
     format!("PUBKEY#{id}#{fingerprint}")
 }
 const PUBKEY_SK: &str = "PUBKEY";
+
+fn pull_pk(id: &ServerId, accountid: u64) -> String {
+    format!("PULL#{id}#{accountid}")
+}
 
 fn sweep_pk(id: &ServerId, accountid: u64) -> String {
     format!("SWEEP#{id}#{accountid}")
@@ -1584,6 +1589,49 @@ impl PushCounterStore for DynamoStore {
             Ok(_) | Err(StoreError::ConditionFailed) => Ok(()),
             Err(e) => Err(e),
         }
+    }
+
+    async fn put_pull(&self, pull: &PendingPull) -> Result<(), StoreError> {
+        let mut item = to_item(
+            pull,
+            pull_pk(&pull.serverid, pull.accountid),
+            pull.hsid.to_string(),
+        )?;
+        // Dropped by TTL a minute after the attempt's end; reads keep only open ones.
+        item.insert(
+            "ttl".into(),
+            AttributeValue::N((pull.until + 60).to_string()),
+        );
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(())
+    }
+
+    async fn pulls(
+        &self,
+        serverid: &ServerId,
+        accountid: u64,
+    ) -> Result<Vec<PendingPull>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(pull_pk(serverid, accountid)))
+            .limit(MAX_PULLS as i32)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        out.items
+            .unwrap_or_default()
+            .into_iter()
+            .map(from_item)
+            .collect()
     }
 }
 

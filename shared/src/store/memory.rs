@@ -15,6 +15,7 @@ use crate::attributes::{AttributeScope, Attributes};
 use crate::clock::UnixTime;
 use crate::enrolment::{EnrolToken, TokenUse};
 use crate::ids::{Hsid, ServerId};
+use crate::pull::{MAX_PULLS, PendingPull};
 use crate::role::{Grant, Role, RoleItems};
 use crate::server::Server;
 use crate::session::Session;
@@ -34,6 +35,7 @@ enum Expiring {
     Replay((ServerId, String)),
     PushCounter(CounterKey),
     Subscription((Hsid, String)),
+    Pull((ServerId, u64, Hsid)),
 }
 
 #[derive(Default)]
@@ -55,6 +57,8 @@ struct Tables {
     push_counts: BTreeMap<CounterKey, (u32, UnixTime)>,
     /// The `until` (TTL) of each subscription.
     subscriptions: BTreeMap<(Hsid, String), UnixTime>,
+    /// Pushes recorded for the phones to fetch, by account and session.
+    pulls: BTreeMap<(ServerId, u64, Hsid), PendingPull>,
     /// Every item above that has a TTL, under its TTL: what expiry looks at, soonest first.
     /// Kept exact (a write that moves an item's TTL moves its entry; a delete removes it),
     /// so it never holds more entries than there are such items.
@@ -112,6 +116,7 @@ impl Tables {
             Expiring::Replay(k) => drop_if(&mut self.seen_requests, &k, |u| *u == ttl),
             Expiring::PushCounter(k) => drop_if(&mut self.push_counts, &k, |(_, e)| *e == ttl),
             Expiring::Subscription(k) => drop_if(&mut self.subscriptions, &k, |u| *u == ttl),
+            Expiring::Pull(k) => drop_if(&mut self.pulls, &k, |p| pull_ttl(p) == ttl),
         }
     }
 
@@ -185,6 +190,7 @@ impl MemoryStore {
             ("replays", t.seen_requests.len()),
             ("push_counters", t.push_counts.len()),
             ("subscriptions", t.subscriptions.len()),
+            ("pulls", t.pulls.len()),
             ("ttl_index", t.expiry.len()),
         ])
     }
@@ -858,6 +864,36 @@ impl PushCounterStore for MemoryStore {
         }
         Ok(())
     }
+
+    async fn put_pull(&self, pull: &PendingPull) -> Result<(), StoreError> {
+        let mut t = self.write(Some(pull.pushed_at));
+        let k = (pull.serverid.clone(), pull.accountid, pull.hsid.clone());
+        let before = t
+            .pulls
+            .insert(k.clone(), pull.clone())
+            .map(|p| pull_ttl(&p));
+        t.expires(before, pull_ttl(pull), Expiring::Pull(k));
+        Ok(())
+    }
+
+    async fn pulls(
+        &self,
+        serverid: &ServerId,
+        accountid: u64,
+    ) -> Result<Vec<PendingPull>, StoreError> {
+        let t = self.lock();
+        Ok(t.pulls
+            .iter()
+            .filter(|((s, a, _), _)| s == serverid && *a == accountid)
+            .map(|(_, p)| p.clone())
+            .take(MAX_PULLS)
+            .collect())
+    }
+}
+
+/// A recorded push is dropped a minute after its attempt's end.
+fn pull_ttl(p: &PendingPull) -> UnixTime {
+    p.until + 60
 }
 
 #[async_trait]

@@ -483,6 +483,16 @@ capabilities! {
             delta: i32,
             ttl: UnixTime,
         ) -> Result<(), StoreError>;
+        /// Records a push for the account's phone to fetch (`push_delivery` with pull); a
+        /// later push of the same session replaces it.
+        async fn put_pull(&self, pull: &crate::pull::PendingPull) -> Result<(), StoreError>;
+        /// The account's recorded pushes, at most [`crate::pull::MAX_PULLS`] (any age: the
+        /// caller keeps those still open).
+        async fn pulls(
+            &self,
+            serverid: &ServerId,
+            accountid: u64,
+        ) -> Result<Vec<crate::pull::PendingPull>, StoreError>;
     }
 
     /// Which WebSocket connections watch which sessions (for at most

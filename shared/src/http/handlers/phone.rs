@@ -53,6 +53,16 @@ pub async fn show(
     )
 }
 
+/// `GET /app/v1/pushes`: the login requests pushed to this account, to fetch.
+pub async fn pushes(
+    deps: &Deps,
+    _params: &PathParams,
+    req: &Request,
+) -> Result<Response<Body>, ApiError> {
+    let call = signed_call(req)?;
+    json(StatusCode::OK, &phone::pending_pushes(deps, &call).await?)
+}
+
 /// `POST /app/v1/sessions/{hsid}/approve`
 pub async fn approve(
     deps: &Deps,
