@@ -12,6 +12,7 @@ use crate::clock::{UnixTime, rfc3339};
 use crate::error::ApiError;
 use crate::ids::{Hsid, ServerId};
 use crate::links;
+use crate::proximity::Proximity;
 use crate::settings::{NumberMatch, QrRotation, ServerSettings};
 use crate::usercontext::UserContext;
 use crate::wire::{SessionListEntry, Verification};
@@ -30,6 +31,37 @@ pub struct LoginInfo {
     /// enrolments, and for logins stored before it was recorded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification: Option<Verification>,
+    /// How the login came about (for the `account.login` event).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<LoginChannel>,
+    /// The phone's network against the browser's at the approval (when `proximity` is on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proximity: Option<Proximity>,
+}
+
+/// How a login came about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LoginChannel {
+    /// The phone opened the login link: a QR code, or app-to-app.
+    Link,
+    /// A push to the phone (through SNS or fetched).
+    Push,
+    /// In-app login (the website's own app).
+    InApp,
+    /// The enrolment of a new phone logged the page in.
+    Enrol,
+}
+
+impl LoginChannel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoginChannel::Link => "link",
+            LoginChannel::Push => "push",
+            LoginChannel::InApp => "inapp",
+            LoginChannel::Enrol => "enrol",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -660,6 +692,8 @@ mod tests {
     fn login() -> LoginInfo {
         LoginInfo {
             verification: None,
+            channel: None,
+            proximity: None,
             accountid: 7,
             userid: Some("alice".into()),
             pk: "cGs=".into(),

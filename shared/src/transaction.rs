@@ -198,6 +198,8 @@ mod tests {
         );
         let login = LoginInfo {
             verification: None,
+            channel: None,
+            proximity: None,
             accountid: 3,
             userid: None,
             pk: "pk".into(),

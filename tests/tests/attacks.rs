@@ -663,6 +663,8 @@ async fn removing_an_account_of_many_sessions(stack: Stack, n: usize) {
         .unwrap();
     let login = LoginInfo {
         verification: None,
+        channel: None,
+        proximity: None,
         accountid: acc.accountid,
         userid: None,
         pk: "cGs=".into(),

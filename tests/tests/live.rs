@@ -90,6 +90,8 @@ async fn server_in(store: &dyn Store) -> Server {
 fn login(id: u64) -> LoginInfo {
     LoginInfo {
         verification: None,
+        channel: None,
+        proximity: None,
         accountid: id,
         userid: Some("u".into()),
         pk: "cGs=".into(),

@@ -132,6 +132,8 @@ async fn login_status_while_logged_in_and_after(stack: Stack) {
         .approve(
             LoginInfo {
                 verification: None,
+                channel: None,
+                proximity: None,
                 accountid: 12,
                 userid: Some("alice".into()),
                 pk: "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQc=".into(),

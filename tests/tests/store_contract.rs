@@ -51,6 +51,8 @@ fn session(server: &Server) -> Session {
 fn login() -> LoginInfo {
     LoginInfo {
         verification: None,
+        channel: None,
+        proximity: None,
         accountid: 42,
         userid: Some("alice@example.com".into()),
         pk: "MFkwEwYHKoZIzj0CAQ==".into(),
@@ -549,6 +551,8 @@ async fn concurrent_transitions(store: Arc<dyn Store>) {
                 .approve(
                     LoginInfo {
                         verification: None,
+                        channel: None,
+                        proximity: None,
                         accountid: phone + 1,
                         userid: None,
                         pk: "cGs=".into(),
@@ -876,6 +880,8 @@ async fn account_session_pages(store: &dyn Store) {
             .approve(
                 LoginInfo {
                     verification: None,
+                    channel: None,
+                    proximity: None,
                     accountid: 7,
                     userid: None,
                     pk: "cGs=".into(),
@@ -892,6 +898,8 @@ async fn account_session_pages(store: &dyn Store) {
         .approve(
             LoginInfo {
                 verification: None,
+                channel: None,
+                proximity: None,
                 accountid: 8,
                 userid: None,
                 pk: "cGs=".into(),

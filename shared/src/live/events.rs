@@ -59,8 +59,55 @@ pub fn for_change(old: Option<&Session>, new: &Session, at: UnixTime) -> Vec<Val
             event
         })
         .collect();
+    out.extend(account_login(old, new, at));
     out.extend(transaction_events(old, new, at));
     out
+}
+
+/// `org.nsauth.account.login`: an account logged in, with what a user needs to tell a
+/// login they made from one they did not (the channel, how the phone verified its user,
+/// the phone's network against the browser's, the browser's address and user agent as the
+/// website gave them). A website can notify the user (an e-mail, a message in its app).
+fn account_login(old: Option<&Session>, new: &Session, at: UnixTime) -> Option<Value> {
+    if new.state != SessionState::LoggedIn || old.map(|o| o.state) == Some(new.state) {
+        return None;
+    }
+    let login = new.login.as_ref()?;
+    let announce = &new.context.announceinfo;
+    let mut data = json!({
+        "serverid": new.serverid.to_string(),
+        "accountid": login.accountid,
+        "hsid": new.hsid.to_string(),
+    });
+    let fields = [
+        ("userid", login.userid.clone()),
+        ("channel", login.channel.map(|c| c.as_str().to_string())),
+        (
+            "verification",
+            login.verification.map(|v| v.as_str().to_string()),
+        ),
+        ("proximity", login.proximity.map(|p| p.as_str().to_string())),
+        ("browserip", new.context.browserip.clone()),
+        (
+            "useragent",
+            Some(announce.useragent.clone()).filter(|u| !u.is_empty()),
+        ),
+    ];
+    for (name, value) in fields {
+        if let Some(v) = value {
+            data[name] = json!(v);
+        }
+    }
+    Some(json!({
+        "specversion": "1.0",
+        "type": "org.nsauth.account.login",
+        "source": format!("nsauth/servers/{}", new.serverid),
+        "id": format!("{}-{}-account-login", new.hsid, new.version),
+        "time": rfc3339(at),
+        "subject": login.accountid.to_string(),
+        "datacontenttype": "application/json",
+        "data": data,
+    }))
 }
 
 /// A transaction answered (approved, declined), replaced by a newer one or closed with its
@@ -150,6 +197,8 @@ mod tests {
         let s = Session::new_pending(sid, hsid, &st, UserContext::default(), 100);
         let login = LoginInfo {
             verification: None,
+            channel: None,
+            proximity: None,
             accountid: 4,
             userid: None,
             pk: "cGs=".into(),
@@ -177,6 +226,57 @@ mod tests {
     }
 
     #[test]
+    fn a_login_raises_the_account_login_event_with_its_context() {
+        let st = ServerSettings::default();
+        let sid = ServerId::generate();
+        let hsid = Hsid::parse("5KvIv6Y0y8IgLQULP8ZR_Q").unwrap();
+        let mut ctx = UserContext::from_body(
+            br#"{"announceinfo": {"ip": "203.0.113.7", "useragent": "Firefox"}}"#,
+        )
+        .unwrap();
+        ctx.fill_from(&Default::default());
+        let s = Session::new_pending(sid, hsid, &st, ctx, 100);
+        let login = LoginInfo {
+            accountid: 4,
+            userid: Some("alice".into()),
+            pk: "cGs=".into(),
+            verification: Some(crate::wire::Verification::Pin),
+            channel: Some(crate::session::LoginChannel::Push),
+            proximity: Some(crate::proximity::Proximity::DifferentNetwork),
+        };
+        let inn = s.approve(login, &st, 101).unwrap();
+        let events = for_change(Some(&s), &inn, 101);
+        let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+        assert_eq!(
+            types,
+            ["org.nsauth.session.login", "org.nsauth.account.login"]
+        );
+        let data = &events[1]["data"];
+        assert_eq!(events[1]["subject"], "4");
+        assert_eq!(
+            (
+                data["userid"].clone(),
+                data["channel"].clone(),
+                data["verification"].clone(),
+                data["proximity"].clone(),
+                data["browserip"].clone(),
+                data["useragent"].clone()
+            ),
+            (
+                json!("alice"),
+                json!("push"),
+                json!("pin"),
+                json!("different_network"),
+                json!("203.0.113.7"),
+                json!("Firefox")
+            )
+        );
+        // Once: a later change of the logged-in session raises none.
+        let again = inn.next_same_state(&st, 102);
+        assert!(for_change(Some(&inn), &again, 102).is_empty());
+    }
+
+    #[test]
     fn transaction_answers_raise_one_event_each() {
         let st = ServerSettings::default();
         let sid = ServerId::generate();
@@ -184,6 +284,8 @@ mod tests {
         let s = Session::new_pending(sid.clone(), hsid, &st, UserContext::default(), 100);
         let login = LoginInfo {
             verification: None,
+            channel: None,
+            proximity: None,
             accountid: 4,
             userid: None,
             pk: "cGs=".into(),

@@ -215,6 +215,8 @@ mod tests {
     fn login() -> LoginInfo {
         LoginInfo {
             verification: None,
+            channel: None,
+            proximity: None,
             accountid: 1,
             userid: None,
             pk: "cGs=".into(),

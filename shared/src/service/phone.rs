@@ -24,7 +24,7 @@ use crate::service::push::adjust_for_attempt;
 use crate::service::push::login_message;
 use crate::service::sessions::create_with_new_nonce;
 use crate::service::versioned;
-use crate::session::{LoginInfo, Session, SessionEvent, SessionState};
+use crate::session::{LoginChannel, LoginInfo, Session, SessionEvent, SessionState};
 use crate::settings::{ProximityPolicy, PushDelivery, ServerSettings};
 use crate::signing::{self, AccountRef, AuthHeader, MAX_SKEW_SECONDS};
 use crate::store::{Counted, KeyClaim, StoreError};
@@ -275,6 +275,8 @@ fn login_info(a: &Account) -> LoginInfo {
         userid: a.userid.clone(),
         pk: a.pk_std(),
         verification: None,
+        channel: None,
+        proximity: None,
     }
 }
 
@@ -572,7 +574,10 @@ async fn log_in_enrolling_session(
     if session.serverid != server.serverid {
         return Ok(());
     }
-    let login = login_info(account);
+    let login = LoginInfo {
+        channel: Some(LoginChannel::Enrol),
+        ..login_info(account)
+    };
     let settings = &server.settings;
     versioned::update(
         deps.sessions.as_ref(),
@@ -896,6 +901,13 @@ pub async fn approve(
     let settings = &signed.server.settings;
     let login = LoginInfo {
         verification: Some(b.verification),
+        channel: Some(if session.pushed.contains(&me) {
+            LoginChannel::Push
+        } else {
+            LoginChannel::Link
+        }),
+        proximity: (settings.proximity != ProximityPolicy::Off)
+            .then(|| proximity_of(&session, call)),
         ..login_info(&signed.account)
     };
     let picked = b.match_number.as_deref();
@@ -1135,7 +1147,10 @@ pub async fn inapp(
     let server = &signed.server;
     let settings = &server.settings;
     let now = deps.clock.now();
-    let login = login_info(&signed.account);
+    let login = LoginInfo {
+        channel: Some(LoginChannel::InApp),
+        ..login_info(&signed.account)
+    };
     // The account's lastlogin beside the new session (should that fail, which takes three
     // nonce collisions or a store fault, lastlogin records the attempt).
     let (created, ()) = tokio::join!(
