@@ -656,6 +656,11 @@ def check_live(live: Live, checks: Checks) -> None:
                   "(c) the approval logged the account in")
     _, mine = live.phone(phone, "GET", "/app/v1/sessions", 200, "phone sessions", query="?limit=10")
     live.phone(phone, "GET", "/app/v1/pushes", 403, "phone fetches pushes from a website that delivers by SNS only")
+    _, moved = live.phone(phone, "POST", "/app/v1/transfer", 201, "phone transfer link", body={"remove_after": False})
+    checks.result(bool(moved) and "/enrol/" in moved.get("link", "") and moved.get("userid") == "alice",
+                  "(c) the transfer link enrols for the same user", json.dumps(moved)[:200])
+    live.phone(phone, "POST", "/app/v1/transfer", 400, "phone transfer with remove_after not a boolean",
+               body={"remove_after": "yes"})
     checks.result(bool(mine) and push_hsid in [s.get("hsid") for s in mine.get("sessions", [])],
                   "(c) phone sessions list the approved session")
     live.phone(phone, "GET", "/app/v1/sessions", 400, "phone sessions with limit=0", query="?limit=0")

@@ -30,8 +30,19 @@ pub struct EnrolToken {
     /// makes the same account.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accountid: Option<u64>,
+    /// A transfer link made by an enrolled phone (moving to a new phone): the account that
+    /// made it. The new account takes its user; `hsid` is then no website session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer_from: Option<u64>,
+    /// With `transfer_from`: the old account is removed once the new one is enrolled.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub remove_after: bool,
     pub ttl: UnixTime,
 }
+
+/// How long a transfer link may be used: it is shown on one phone to be scanned by the
+/// other, right away.
+pub const TRANSFER_LIFETIME_SECONDS: UnixTime = 300;
 
 /// Who uses an enrolment token: the new key (by fingerprint) and the account id allocated
 /// for it (kept only by the first use).

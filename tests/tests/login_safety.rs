@@ -17,6 +17,7 @@ on_both_stores!(
     rotating_qr_settings,
     pull_delivery,
     pull_beside_sns,
+    moving_to_a_new_phone,
 );
 
 /// The fetched pushes' DynamoDB query also against dynalite, which rejects expressions
@@ -558,4 +559,90 @@ async fn pull_beside_sns(stack: Stack) {
         .collect();
     assert_eq!(pushed.len(), 1, "{pushed:?}");
     assert_eq!(pushed[0], fetched[0]);
+}
+
+async fn moving_to_a_new_phone(stack: Stack) {
+    let (old, old_acc) = enrolled(&stack, "mover").await;
+    let sid = stack.serverid.to_string();
+    // The old phone makes a transfer link; the new phone enrols with it: the same user.
+    let t = old.transfer(&sid, false).await.unwrap();
+    assert_eq!(
+        (t["userid"].clone(), t["remove_after"].clone()),
+        (json!("mover"), json!(false))
+    );
+    let link = t["link"].as_str().unwrap().to_string();
+    assert!(link.contains("/enrol/"), "{link}");
+    let mut new = stack.phone();
+    let enrolled_new = new.enrol(&link, "New phone", None).await.unwrap();
+    assert_eq!(enrolled_new.userid.as_deref(), Some("mover"));
+    assert_ne!(enrolled_new.accountid, old_acc);
+    let (status, user) = stack.call(Method::GET, "/users/mover", None, None).await;
+    assert_eq!(status, 200, "{user}");
+    assert_eq!(user["accounts"].as_array().map(Vec::len), Some(2), "{user}");
+    // Single use: a third phone cannot use the same link.
+    let mut third = stack.phone();
+    let (status, code) = http_error(third.enrol(&link, "Third", None).await.unwrap_err());
+    assert_eq!((status, code.as_str()), (409, "token_used"));
+    // Short-lived: a link unused for over 5 minutes is refused. (Each transfer is signed
+    // a second later: the same signed request again would be a replay.)
+    stack.clock.advance(1);
+    let t = old.transfer(&sid, false).await.unwrap();
+    stack.clock.advance(301);
+    let (status, code) = http_error(
+        third
+            .enrol(t["link"].as_str().unwrap(), "Third", None)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((status, code.as_str()), (409, "token_expired"));
+
+    // With remove_after the old account goes once the new phone has enrolled.
+    stack.clock.advance(1);
+    let t = old.transfer(&sid, true).await.unwrap();
+    let mut newest = stack.phone();
+    let moved = newest
+        .enrol(t["link"].as_str().unwrap(), "Newest", None)
+        .await
+        .unwrap();
+    assert_eq!(moved.userid.as_deref(), Some("mover"));
+    let gone = stack
+        .store()
+        .get_account(&stack.serverid, old_acc)
+        .await
+        .unwrap();
+    assert!(gone.is_none(), "the old account was removed");
+    stack.clock.advance(1);
+    let (status, _) = http_error(old.transfer(&sid, false).await.unwrap_err());
+    assert_eq!(status, 401, "the removed account signs nothing any more");
+
+    // A link whose account was blocked before the new phone used it is refused, and the
+    // new phone's key is not kept.
+    let t = new.transfer(&sid, false).await.unwrap();
+    let (status, v) = stack
+        .call(
+            Method::PUT,
+            &format!("/accounts/{}?blocked=true", enrolled_new.accountid),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let mut late = stack.phone();
+    let (status, code) = http_error(
+        late.enrol(t["link"].as_str().unwrap(), "Late", None)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((status, code.as_str()), (409, "transfer_refused"));
+    // A blocked account cannot make a link at all.
+    stack.clock.advance(1);
+    let (status, code) = http_error(new.transfer(&sid, false).await.unwrap_err());
+    assert_eq!((status, code.as_str()), (401, "account_blocked"));
+    // Nor can an account of no user.
+    let n = nsauth_tests::new_nonce();
+    let link = stack.enrol_link(&n, "").await;
+    let mut loner = stack.phone();
+    loner.enrol(&link, "Loner", None).await.unwrap();
+    let (status, code) = http_error(loner.transfer(&sid, false).await.unwrap_err());
+    assert_eq!((status, code.as_str()), (409, "no_user"));
 }

@@ -214,6 +214,8 @@ async fn every_kind_with_a_ttl_expires_and_nothing_else() {
         used: None,
         used_by: None,
         accountid: None,
+        transfer_from: None,
+        remove_after: false,
         ttl: NOW + 600 + 86_400,
     };
     store.put_enrol_token(&token).await.unwrap();

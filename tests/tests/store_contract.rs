@@ -772,6 +772,8 @@ async fn tokens_and_replays(store: &dyn Store) {
         used: None,
         used_by: None,
         accountid: None,
+        transfer_from: None,
+        remove_after: false,
         ttl: NOW + 90_000,
     };
     store.put_enrol_token(&t).await.unwrap();

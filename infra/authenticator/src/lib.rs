@@ -1044,6 +1044,16 @@ impl Authenticator {
             .collect()
     }
 
+    /// `POST /app/v1/transfer`: moving to a new phone. The server answers an enrolment link
+    /// (single use, 5 minutes) for the new phone, which enrols with it as with any
+    /// enrolment link and gets an account of the same user; with `remove_after` this
+    /// phone's account is removed once the new one is enrolled.
+    pub async fn transfer(&self, serverid: &str, remove_after: bool) -> Result<Value> {
+        let body = json!({ "remove_after": remove_after });
+        self.call_as(serverid, "POST", "app/v1/transfer", json_body(&body))
+            .await
+    }
+
     /// `DELETE /app/v1/account`; the key is forgotten once the server answered 200.
     pub async fn remove_account(&mut self, serverid: &str) -> Result<Value> {
         let req = self.signed(serverid, "DELETE", "app/v1/account", Vec::new())?;

@@ -59,6 +59,11 @@ commands:
                                    sns_and_pull or pull; no push service needed); with
                                    --wait, asks every 2 s until one arrives or the time
                                    is up
+  transfer [--server SERVERID] [--remove]
+                                   moving to a new phone: a single-use enrolment link
+                                   (5 minutes) for the new phone's `enrol`, which gets
+                                   an account of the same user; --remove: this account
+                                   is removed once the new phone has enrolled
   remove [--server SERVERID]       delete the account on the server and forget the key
   set-pin PIN                      set (or change, with --pin OLD) the app's PIN, kept as
                                    a slow hash (PBKDF2-HMAC-SHA256, 600000 rounds)
@@ -119,6 +124,10 @@ enum Command {
     Pull {
         server: Option<String>,
         wait: u64,
+    },
+    Transfer {
+        server: Option<String>,
+        remove: bool,
     },
     SetPin {
         pin: String,
@@ -330,6 +339,12 @@ fn parse_args(mut argv: Vec<String>) -> Result<Cli, String> {
             let file = args.option("file")?.map(PathBuf::from);
             args.positional(0, 0, "inbox takes no positional arguments")?;
             Command::Inbox { server, file }
+        }
+        "transfer" => {
+            let server = args.option("server")?;
+            let remove = args.flag("remove");
+            args.positional(0, 0, "transfer takes no positional arguments")?;
+            Command::Transfer { server, remove }
         }
         "pull" => {
             let server = args.option("server")?;
@@ -617,6 +632,14 @@ async fn run(cli: Cli) -> Result<Value, String> {
         Command::Inbox { server, .. } => {
             let pushes = auth.inbox(server.as_deref()).await.map_err(err)?;
             serde_json::to_value(pushes).map_err(|e| e.to_string())
+        }
+        Command::Transfer { server, remove } => {
+            let server = pick_server(&auth, server)?;
+            let answer = auth.transfer(&server, remove).await.map_err(err)?;
+            if let Some(link) = answer["link"].as_str() {
+                eprintln!("on the new phone: enrol {link}");
+            }
+            Ok(answer)
         }
         Command::Pull { server, wait } => {
             let server = pick_server(&auth, server)?;

@@ -265,6 +265,26 @@ pub struct PendingPushes {
     pub pushes: Vec<serde_json::Value>,
 }
 
+/// `POST /app/v1/transfer`: an enrolled phone asks for a link to enrol a new phone to the
+/// same user (moving to a new phone).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferRequest {
+    /// Remove this phone's account once the new phone has enrolled.
+    #[serde(default)]
+    pub remove_after: bool,
+}
+
+/// The answer of `POST /app/v1/transfer`: an enrolment link (single use, short-lived) for
+/// the new phone to scan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferLink {
+    pub link: String,
+    /// RFC 3339 UTC.
+    pub expires: String,
+    pub userid: String,
+    pub remove_after: bool,
+}
+
 /// The answer of `PUT /app/v1/push`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PushAnswer {

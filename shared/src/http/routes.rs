@@ -229,6 +229,7 @@ tables! {
         POST "/app/v1/inapp" => p::inapp;
         PUT "/app/v1/push" => p::push_token;
         GET "/app/v1/pushes" => p::pushes;
+        POST "/app/v1/transfer" => p::transfer;
         DELETE "/app/v1/account" => p::delete_account;
         GET "/app/v1/transactions/{tid}" => p::show_transaction;
         POST "/app/v1/transactions/{tid}/approve" => p::approve_transaction;

@@ -9,7 +9,7 @@ use crate::account::{Account, MAX_DESCRIPTION_CHARS, Platform, PushEndpoint, val
 use crate::clock::UnixTime;
 use crate::deps::Deps;
 use crate::enrol;
-use crate::enrolment::TokenUse;
+use crate::enrolment::{TRANSFER_LIFETIME_SECONDS, TokenUse};
 use crate::error::ApiError;
 use crate::ids::{Hsid, ServerId, b64url};
 use crate::proximity::{self, Proximity};
@@ -31,8 +31,8 @@ use crate::store::{Counted, KeyClaim, StoreError};
 use crate::usercontext::UserContext;
 use crate::wire::{
     ApproveRequest, DenyReason, DenyRequest, EnrolRequest, Enrolled, InAppLogin, PendingPushes,
-    PushAnswer, PushRegistration, Removed, SessionList, Shown, StateAnswer, UserVerification,
-    Verification,
+    PushAnswer, PushRegistration, Removed, SessionList, Shown, StateAnswer, TransferLink,
+    TransferRequest, UserVerification, Verification,
 };
 
 const MAX_PUSH_TOKEN_CHARS: usize = 4096;
@@ -428,6 +428,13 @@ pub async fn enrol(
             return Err(e);
         }
     };
+    let source = match transfer_source(deps, &token).await {
+        Ok(source) => source,
+        Err(e) => {
+            release(&e).await;
+            return Err(e);
+        }
+    };
     // The enrolment is idempotent: the token records the key and the account id of its
     // first use, so the same key retrying it (a fault cut the first try short, or its
     // answer was lost) makes or finds that same account and finishes the rest. The
@@ -450,6 +457,15 @@ pub async fn enrol(
     log_in_enrolling_session(deps, &server, session?, &account).await?;
     let account = finish_enrolment(deps, account).await?;
     tracing::info!(accountid = account.accountid, "account enrolled");
+    if let Some(old) = source.filter(|_| token.remove_after) {
+        // Moved: the old phone's account goes (its sessions end as for any removal).
+        remove_account(deps, &old).await?;
+        tracing::info!(
+            accountid = old.accountid,
+            to = account.accountid,
+            "account moved"
+        );
+    }
     Ok(Enrolled {
         serverid: server.serverid.to_string(),
         servername: server.settings.name.clone(),
@@ -1220,6 +1236,95 @@ pub async fn pending_pushes(deps: &Deps, call: &SignedCall) -> Result<PendingPus
     Ok(PendingPushes {
         pushes: open.into_iter().map(|(_, p)| p).collect(),
     })
+}
+
+/// `POST /app/v1/transfer`: moving to a new phone. An enrolled, unblocked account of a user
+/// asks for an enrolment link for the same user (single use, [`TRANSFER_LIFETIME_SECONDS`])
+/// for the new phone to scan; with `remove_after` this account goes once the new one is
+/// enrolled. Counted as a login against `login_limit` (each adds an account).
+pub async fn transfer(
+    deps: &Deps,
+    call: &SignedCall,
+    body: Checked<TransferRequest>,
+    api_base: &str,
+) -> Result<TransferLink, ApiError> {
+    let (signed, _) = verify_call(deps, call, None).await?;
+    let b = body?;
+    let account = &signed.account;
+    let Some(userid) = account.userid.clone() else {
+        return Err(ApiError::conflict(
+            "no_user",
+            "this account belongs to no user of the website, so there is nothing to move: \
+             enrol the new phone through the website",
+        ));
+    };
+    fresh_and_counted(deps, call, &signed).await?;
+    let server = &signed.server;
+    let now = deps.clock.now();
+    let token = enrol::generate_token();
+    let expires_at = now + TRANSFER_LIFETIME_SECONDS;
+    let record = crate::enrolment::EnrolToken {
+        serverid: server.serverid.clone(),
+        token_hash: enrol::token_hash(&token),
+        // No website session waits for this enrolment: a session id nobody has.
+        hsid: crate::ids::Nonce::generate().hsid(&server.serverid),
+        userid: Some(userid.clone()),
+        name: account.description.clone(),
+        created: now,
+        expires_at,
+        used: None,
+        used_by: None,
+        accountid: None,
+        transfer_from: Some(account.accountid),
+        remove_after: b.remove_after,
+        ttl: expires_at + 86_400,
+    };
+    deps.accounts.put_enrol_token(&record).await?;
+    tracing::info!(accountid = account.accountid, "transfer link made");
+    Ok(TransferLink {
+        link: enrol::enrol_link(
+            &server.settings.link_base,
+            &server.serverid,
+            &token,
+            api_base,
+        ),
+        expires: crate::clock::rfc3339(expires_at),
+        userid,
+        remove_after: b.remove_after,
+    })
+}
+
+/// A transfer link's old account, checked again as the new phone enrols: it must still
+/// exist, be unblocked and belong to the link's user (a refusal releases the new key).
+async fn transfer_source(
+    deps: &Deps,
+    token: &crate::enrolment::EnrolToken,
+) -> Result<Option<Account>, ApiError> {
+    let Some(from) = token.transfer_from else {
+        return Ok(None);
+    };
+    let refused = |why: &str| {
+        ApiError::conflict(
+            "transfer_refused",
+            format!("{why}; ask the website to enrol this phone instead"),
+        )
+    };
+    let old = deps
+        .accounts
+        .get_account(&token.serverid, from)
+        .await?
+        .ok_or_else(|| refused("the phone that made this link no longer has its account"))?;
+    if old.blocked {
+        return Err(refused(
+            "the website has blocked the account that made this link",
+        ));
+    }
+    if old.userid != token.userid {
+        return Err(refused(
+            "the account that made this link has moved to another user",
+        ));
+    }
+    Ok(Some(old))
 }
 
 /// `PUT /app/v1/push`: a new push token; the old endpoint is deleted.

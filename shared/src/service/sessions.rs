@@ -203,6 +203,8 @@ pub async fn enrol_link(
         used: None,
         used_by: None,
         accountid: None,
+        transfer_from: None,
+        remove_after: false,
         ttl: now + TOKEN_LIFETIME_SECONDS + 86_400,
     };
     deps.accounts.put_enrol_token(&record).await?;

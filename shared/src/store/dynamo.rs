@@ -19,6 +19,7 @@
 //! | watcher      | `WS#<hsid>`                    | `CONN#<conn>`    |                              |                       |
 //! | watched      | `WSCONN#<conn>`                | `HSID#<hsid>`    |                              |                       |
 //! | watch count  | `WSCONN#<conn>`                | `COUNT`          |                              |                       |
+//! | pushed, to fetch | `PULL#<serverid>#<id>`     | `<hsid>`         |                              |                       |
 //!
 //! Sessions, accounts and tokens have a partition each, so no server's traffic makes a hot
 //! partition. Sessions are keyed by hsid alone (derived from server id and nonce), so the
@@ -31,7 +32,7 @@
 //! enrolment is unfinished (`enrolling`) has neither index entry and a `ttl`; the write
 //! that finishes it (after the enrolment's session login) replaces it whole, with both. The scheduled
 //! run of `service::lifetimes` queries one minute at a time (docs/decisions.md). The leading `SERVER#`, `SESSION#`, `ACCOUNT#`,
-//! `USER#`, `ENROL#`, `PUBKEY#`, `SWEEP#`, `REPLAY#`, `RATE#`, `WS#`, `WSCONN#` prefixes let IAM policies limit functions to item kinds
+//! `USER#`, `ENROL#`, `PUBKEY#`, `SWEEP#`, `REPLAY#`, `RATE#`, `WS#`, `WSCONN#`, `PULL#` prefixes let IAM policies limit functions to item kinds
 //! (`dynamodb:LeadingKeys`, which also applies to the index key of a query); so do `ROLE#` (role items, read by every website call), `ATTRS#`, and the index keys `GRANTS#`, `ROLES#`.
 
 use std::collections::HashMap;

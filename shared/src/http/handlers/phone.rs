@@ -6,13 +6,13 @@ use lambda_http::{Body, Request};
 use crate::deps::Deps;
 use crate::error::ApiError;
 use crate::http::request::{
-    PathParams, json_object, page, query, query_param, signed_call, user_context,
+    PathParams, api_base, json_object, page, query, query_param, signed_call, user_context,
 };
 use crate::http::response::json;
 use crate::ids::Hsid;
 use crate::service::{phone, transactions};
 use crate::transaction::{TransactionApproval, TransactionId};
-use crate::wire::{ApproveRequest, DenyRequest, EnrolRequest, PushRegistration};
+use crate::wire::{ApproveRequest, DenyRequest, EnrolRequest, PushRegistration, TransferRequest};
 
 fn tid(params: &PathParams) -> Result<TransactionId, ApiError> {
     TransactionId::parse(params.get("tid"))
@@ -61,6 +61,22 @@ pub async fn pushes(
 ) -> Result<Response<Body>, ApiError> {
     let call = signed_call(req)?;
     json(StatusCode::OK, &phone::pending_pushes(deps, &call).await?)
+}
+
+/// `POST /app/v1/transfer` `{"remove_after"?}`: a link to enrol a new phone to this
+/// account's user.
+pub async fn transfer(
+    deps: &Deps,
+    _params: &PathParams,
+    req: &Request,
+) -> Result<Response<Body>, ApiError> {
+    let call = signed_call(req)?;
+    let body = json_object::<TransferRequest>(req, r#"{"remove_after": false}"#);
+    let base = api_base(req, deps.config.api_base.as_deref());
+    json(
+        StatusCode::CREATED,
+        &phone::transfer(deps, &call, body, &base).await?,
+    )
 }
 
 /// `POST /app/v1/sessions/{hsid}/approve`
