@@ -664,7 +664,8 @@
     // transaction: {kind: "tx", account, serverid, tid, shown, signed, problem, result,
     // resultKind}.
     request: null,
-    busy: false
+    busy: false,
+    transfers: {} // serverid -> the last transfer link made (moving to a new phone)
   };
   var firstSeen = {}; // push id -> Date
 
@@ -1677,7 +1678,16 @@
           })),
           sess.error ? el("p", { class: "small error-text", text: sess.error }) : null,
           rows.length ? el("ul", { class: "sessions" }, rows) : (sess.error ? null : el("p", { class: "small muted", text: "No sessions yet." })),
-          el("div", { class: "account-foot" }, removeButton)
+          state.transfers[a.serverid] ? el("p", { class: "small transfer-link" }, "On the new phone, enrol with: ", el("code", { text: state.transfers[a.serverid] })) : null,
+          el("div", { class: "account-foot" },
+            a.userid && !stale ? action("Move to a new phone", "secondary small transfer", async function () {
+              // A single-use link (5 minutes) for the new phone; this account stays.
+              var t = await call(a, "POST", "app/v1/transfer", { remove_after: false });
+              state.transfers[a.serverid] = t.link;
+              notify("ok", "Scan or paste this link on the new phone within 5 minutes: it enrols there for user " + t.userid + ".");
+              renderAccounts();
+            }) : null,
+            removeButton)
         )
       );
     });
