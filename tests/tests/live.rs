@@ -429,7 +429,11 @@ async fn notifier_sends_frames_from_moto_stream_records() {
         .collect();
     assert_eq!(
         kinds,
-        ["org.nsauth.session.login", "org.nsauth.session.logout"]
+        [
+            "org.nsauth.session.login",
+            "org.nsauth.account.login",
+            "org.nsauth.session.logout"
+        ]
     );
     let login_event = events.0.lock().unwrap()[0].clone();
     assert_eq!(login_event["specversion"], "1.0");
@@ -699,8 +703,10 @@ async fn notifier_reports_a_poison_record_alone() {
             published,
             [
                 (ha.clone(), "org.nsauth.session.login".to_string()),
+                ("3".to_string(), "org.nsauth.account.login".to_string()),
                 (ha.clone(), "org.nsauth.session.logout".to_string()),
                 (hb.clone(), "org.nsauth.session.login".to_string()),
+                ("3".to_string(), "org.nsauth.account.login".to_string()),
                 (hb.clone(), "org.nsauth.session.logout".to_string()),
             ],
             "{kind}"
