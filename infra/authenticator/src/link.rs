@@ -306,10 +306,10 @@ mod tests {
             format!("app/v1/sessions/{H}?t=1800000000&m={m}")
         );
         for bad in [
-            format!("?t=1800000000"),
+            "?t=1800000000".to_string(),
             format!("?m={m}"),
             format!("?t=18x&m={m}"),
-            format!("?t=1&m=short"),
+            "?t=1&m=short".to_string(),
             format!("?t=1&m={m}%26x=1"),
         ] {
             let e = parse_login_link(&format!("nsauth://login/{S}/{H}{bad}")).unwrap_err();

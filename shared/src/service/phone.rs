@@ -1232,7 +1232,7 @@ pub async fn pending_pushes(deps: &Deps, call: &SignedCall) -> Result<PendingPus
             open.push((pull.pushed_at, login_message(server, &s, now).fcm_data()));
         }
     }
-    open.sort_by(|a, b| b.0.cmp(&a.0));
+    open.sort_by_key(|p| std::cmp::Reverse(p.0));
     Ok(PendingPushes {
         pushes: open.into_iter().map(|(_, p)| p).collect(),
     })
