@@ -25,6 +25,8 @@ LOCAL_BIN="$ROOT/target/debug/nsauth-local"
 AUTH_BIN="$ROOT/target/debug/nsauth-authenticator"
 SERVERID=AAECAwQFBgcICQoLDA0ODw
 APIKEY=nsk_AAAAAAAAAAA_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8
+# The root key of the login-safety stack, whose settings safety.test.js changes.
+ROOTKEY=nsk_c2FmZXR5cm9_c2FmZXR5LXRlc3Qtcm9vdC1rZXktMDEyMzQ1Njc4OSE
 
 log() { printf '[browser-tests] %s\n' "$*"; }
 
@@ -62,7 +64,7 @@ source "$ROOT/infra/scripts/lib.sh"
 kill_stray_browsers() { pkill -KILL -f 'playwright_chromiumdev_profile-' 2>/dev/null || true; }
 services_trap kill_stray_browsers
 
-read -r PORT PORT_EXPIRY < <(free_ports 2)
+read -r PORT PORT_EXPIRY PORT_SAFETY < <(free_ports 3)
 
 # start_stack NAME PORT [VAR=VALUE...]: a local stack with the fixed demo server.
 start_stack() {
@@ -76,12 +78,17 @@ start_stack stack "$PORT"
 STACK_PID=${SERVICE_PIDS[-1]}
 start_stack stack-expiry "$PORT_EXPIRY" NSAUTH_DEMO_LOGIN_TIMEOUT=30
 EXPIRY_PID=${SERVICE_PIDS[-1]}
+start_stack stack-safety "$PORT_SAFETY" NSAUTH_DEMO_ROOT_KEY="$ROOTKEY"
+SAFETY_PID=${SERVICE_PIDS[-1]}
 wait_http stack "$STACK_PID" "$OUT/stack.log" "http://127.0.0.1:$PORT/demo" 200
 wait_http stack-expiry "$EXPIRY_PID" "$OUT/stack-expiry.log" "http://127.0.0.1:$PORT_EXPIRY/demo" 200
+wait_http stack-safety "$SAFETY_PID" "$OUT/stack-safety.log" "http://127.0.0.1:$PORT_SAFETY/demo" 200
 
 # ---- the tests ------------------------------------------------------------------
 export NSAUTH_BASE="http://127.0.0.1:$PORT"
 export NSAUTH_BASE_EXPIRY="http://127.0.0.1:$PORT_EXPIRY"
+export NSAUTH_BASE_SAFETY="http://127.0.0.1:$PORT_SAFETY"
+export NSAUTH_ROOTKEY="$ROOTKEY"
 export NSAUTH_SERVERID="$SERVERID"
 export NSAUTH_APIKEY="$APIKEY"
 export NSAUTH_AUTHENTICATOR="$AUTH_BIN"

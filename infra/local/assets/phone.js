@@ -843,10 +843,6 @@
     var salt = crypto.getRandomValues(new Uint8Array(16));
     localStorage.setItem(PIN_KEY, JSON.stringify({ salt: b64url(salt), rounds: PIN_ROUNDS, hash: await pinHash(pin, salt) }));
     renderPin();
-    $("other-network").checked = onOtherNetwork();
-    $("other-network").addEventListener("change", function () {
-      localStorage.setItem(NETWORK_KEY, $("other-network").checked ? "other" : "same");
-    });
   }
 
   function clearPin() {
@@ -1022,24 +1018,28 @@
     return res.json();
   }
 
-  // Servers whose website delivers by push service only (push_delivery sns): not asked.
+  // Servers whose website delivered by push service only (push_delivery sns) when last
+  // asked: asked again only every 30 s (the setting may change).
   var pullOff = {};
+  var PULL_RECHECK_EVERY = 30000;
 
   // The login requests the server keeps for this account to fetch (push_delivery
   // sns_and_pull or pull): the same content as a push, with no push service in between.
   async function fetchPulls(a, items) {
-    if (pullOff[a.serverid]) {
+    if (pullOff[a.serverid] && Date.now() - pullOff[a.serverid] < PULL_RECHECK_EVERY) {
       return;
     }
     var answer;
     try {
       answer = await call(a, "GET", "app/v1/pushes");
     } catch (e) {
-      if (e.code === "pull_disabled") {
-        pullOff[a.serverid] = true;
-      }
       return;
     }
+    if (answer.pull === false) {
+      pullOff[a.serverid] = Date.now();
+      return;
+    }
+    delete pullOff[a.serverid];
     (answer.pushes || []).forEach(function (d) {
       var p = parsePush(d);
       if (p && p.serverid === a.serverid && !p.tid) {
@@ -1777,6 +1777,10 @@
       notify("ok", "PIN removed.");
     });
     renderPin();
+    $("other-network").checked = onOtherNetwork();
+    $("other-network").addEventListener("change", function () {
+      localStorage.setItem(NETWORK_KEY, $("other-network").checked ? "other" : "same");
+    });
     var prefill = new URLSearchParams(window.location.search).get("link");
     if (prefill) {
       $("link-input").value = prefill;

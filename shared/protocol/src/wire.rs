@@ -263,6 +263,10 @@ pub struct InAppLogin {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingPushes {
     pub pushes: Vec<serde_json::Value>,
+    /// Whether the website keeps pushes for its phones to fetch (`push_delivery`
+    /// `sns_and_pull` or `pull`); false: the list is always empty and the app may stop
+    /// asking.
+    pub pull: bool,
 }
 
 /// `POST /app/v1/transfer`: an enrolled phone asks for a link to enrol a new phone to the

@@ -1203,11 +1203,11 @@ pub async fn pending_pushes(deps: &Deps, call: &SignedCall) -> Result<PendingPus
     let signed = authenticate(deps, call).await?;
     let server = &signed.server;
     if server.settings.push_delivery == PushDelivery::Sns {
-        return Err(ApiError::forbidden(
-            "pull_disabled",
-            "this website sends login requests through push notifications only \
-             (push_delivery sns); there is nothing to fetch",
-        ));
+        // Nothing is kept to fetch; `pull: false` tells the app it may stop asking.
+        return Ok(PendingPushes {
+            pushes: Vec::new(),
+            pull: false,
+        });
     }
     let me = signed.account.accountid;
     let now = deps.clock.now();
@@ -1235,6 +1235,7 @@ pub async fn pending_pushes(deps: &Deps, call: &SignedCall) -> Result<PendingPus
     open.sort_by_key(|p| std::cmp::Reverse(p.0));
     Ok(PendingPushes {
         pushes: open.into_iter().map(|(_, p)| p).collect(),
+        pull: true,
     })
 }
 
