@@ -62,6 +62,17 @@ pub enum PushDelivery {
     Pull,
 }
 
+/// Setting `login_notify`: whether a login also tells the user's other devices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LoginNotify {
+    #[default]
+    Off,
+    /// A notice push to the user's other unblocked devices (at most one per device per
+    /// `push_window`).
+    Push,
+}
+
 fn choice<T: Copy>(name: &str, value: &str, options: &[(&str, T)]) -> Result<T, String> {
     let v = value.trim();
     options
@@ -113,6 +124,7 @@ pub struct ServerSettings {
     pub proximity: ProximityPolicy,
     pub qr_rotation: QrRotation,
     pub push_delivery: PushDelivery,
+    pub login_notify: LoginNotify,
 }
 
 impl Default for ServerSettings {
@@ -143,6 +155,7 @@ impl Default for ServerSettings {
             proximity: ProximityPolicy::Warn,
             qr_rotation: QrRotation::Block,
             push_delivery: PushDelivery::Sns,
+            login_notify: LoginNotify::Off,
         }
     }
 }
@@ -158,7 +171,7 @@ pub const MAX_FLAG_LEN: usize = 32;
 pub const MAX_PIN_TIMEOUT: i32 = 525_600;
 
 /// The names `set` accepts, in the order `show` prints them.
-pub const SETTING_NAMES: [&str; 25] = [
+pub const SETTING_NAMES: [&str; 26] = [
     "name",
     "logo",
     "link_base",
@@ -184,6 +197,7 @@ pub const SETTING_NAMES: [&str; 25] = [
     "proximity",
     "qr_rotation",
     "push_delivery",
+    "login_notify",
 ];
 
 fn bounded(name: &str, value: &str, min: u32, max: u32) -> Result<u32, String> {
@@ -391,6 +405,13 @@ impl ServerSettings {
                     ],
                 )?
             }
+            "login_notify" => {
+                self.login_notify = choice(
+                    key,
+                    value,
+                    &[("off", LoginNotify::Off), ("push", LoginNotify::Push)],
+                )?
+            }
             other => {
                 return Err(format!(
                     "unknown setting {other:?}; settings are: {}",
@@ -452,6 +473,10 @@ mod tests {
         s.set("push_delivery", "pull").unwrap();
         assert_eq!(s.push_delivery, PushDelivery::Pull);
         assert!(s.set("push_delivery", "carrier pigeon").is_err());
+        assert_eq!(ServerSettings::default().login_notify, LoginNotify::Off);
+        s.set("login_notify", "push").unwrap();
+        assert_eq!(s.login_notify, LoginNotify::Push);
+        assert!(s.set("login_notify", "email").is_err());
         s.set("number_match", "always").unwrap();
         assert_eq!(s.number_match, NumberMatch::Always);
         assert!(s.set("number_match", "sometimes").is_err());

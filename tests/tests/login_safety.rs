@@ -18,6 +18,7 @@ on_both_stores!(
     pull_delivery,
     pull_beside_sns,
     moving_to_a_new_phone,
+    login_notices,
 );
 
 /// The fetched pushes' DynamoDB query also against dynalite, which rejects expressions
@@ -647,4 +648,62 @@ async fn moving_to_a_new_phone(stack: Stack) {
     loner.enrol(&link, "Loner", None).await.unwrap();
     let (status, code) = http_error(loner.transfer(&sid, false).await.unwrap_err());
     assert_eq!((status, code.as_str()), (409, "no_user"));
+}
+
+/// The login notices in a phone's push inbox.
+async fn notices(phone: &Authenticator, sid: &str) -> Vec<nsauth_authenticator::PushedLogin> {
+    let inbox = phone.inbox(Some(sid)).await.unwrap();
+    inbox.into_iter().filter(|p| p.notice).collect()
+}
+
+async fn login_notices(stack: Stack) {
+    let sid = stack.serverid.to_string();
+    let user = nsauth_tests::unique_name("noticed");
+    let (laptop_phone, _, _) = stack
+        .phone_with_push(&user, &nsauth_tests::unique_name("first"))
+        .await;
+    let (other_phone, other_acc, _) = stack
+        .phone_with_push(&user, &nsauth_tests::unique_name("second"))
+        .await;
+    // Off by default: a login tells nobody.
+    let (_, link) = stack.new_session(None).await;
+    laptop_phone.approve(&link, None, None).await.unwrap();
+    assert!(notices(&other_phone, &sid).await.is_empty());
+    // `push`: the user's other device is told, with the browser's address; the approving
+    // one is not.
+    stack.set_setting("login_notify", "push").await;
+    let ctx = json!({"announceinfo": {"ip": "203.0.113.7"}});
+    let (_, link) = stack.new_session(Some(ctx.clone())).await;
+    laptop_phone.approve(&link, None, None).await.unwrap();
+    let got = notices(&other_phone, &sid).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].hsid, hsid_of_link(&link));
+    assert!(
+        got[0].body.contains("approved on another of your devices (browser at 203.0.113.7)"),
+        "{}",
+        got[0].body
+    );
+    assert!(notices(&laptop_phone, &sid).await.is_empty());
+    // At most one per device per push_window.
+    let (_, link) = stack.new_session(Some(ctx.clone())).await;
+    laptop_phone.approve(&link, None, None).await.unwrap();
+    assert_eq!(notices(&other_phone, &sid).await.len(), 1);
+    stack.clock.advance(601);
+    let (_, link) = stack.new_session(Some(ctx)).await;
+    laptop_phone.approve(&link, None, None).await.unwrap();
+    assert_eq!(notices(&other_phone, &sid).await.len(), 2);
+    // A blocked device is not told.
+    let (status, _) = stack
+        .call(
+            Method::PUT,
+            &format!("/accounts/{other_acc}?blocked=true"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    stack.clock.advance(601);
+    let (_, link) = stack.new_session(None).await;
+    laptop_phone.approve(&link, None, None).await.unwrap();
+    assert_eq!(notices(&other_phone, &sid).await.len(), 2);
 }

@@ -42,6 +42,10 @@ pub struct PushedLogin {
     /// `nsauth://login/{serverid}/{hsid}`, or `nsauth://tx/{serverid}/{tid}` for a
     /// transaction: what show, approve and deny take.
     pub link: String,
+    /// A login notice (a login of this user was approved on another device): nothing to
+    /// decide; `hsid` is that login's session.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub notice: bool,
 }
 
 impl PushedLogin {
@@ -175,6 +179,8 @@ fn from_apns(p: &Map<String, Value>) -> Result<PushedLogin> {
         .get("nsauth")
         .and_then(Value::as_object)
         .ok_or_else(|| bad(format!("{WHAT} without an nsauth object")))?;
+    let (n, notice) = notice_as_login(n, "notice", "login");
+    let n = &n;
     let tid = push_tid(n, "login", "transaction", WHAT)?;
     let choices = match n.get("choices") {
         None | Some(Value::Null) => None,
@@ -199,14 +205,27 @@ fn from_apns(p: &Map<String, Value>) -> Result<PushedLogin> {
         choices,
         tid,
         link: String::new(),
+        notice,
     };
     finish(p, WHAT)
+}
+
+/// A login notice is read as a login push (the same fields), and says it is one.
+fn notice_as_login(o: &Map<String, Value>, notice: &str, login: &str) -> (Map<String, Value>, bool) {
+    let mut o = o.clone();
+    let is_notice = o.get("type").and_then(Value::as_str) == Some(notice);
+    if is_notice {
+        o.insert("type".into(), Value::String(login.into()));
+    }
+    (o, is_notice)
 }
 
 /// An FCM `data` object: every value a string; `announceinfo` a JSON string, `choices`
 /// `"12,47,90"` or `""`.
 fn from_fcm_data(d: &Map<String, Value>) -> Result<PushedLogin> {
     const WHAT: &str = "FCM data";
+    let (d, notice) = notice_as_login(d, "nsauth-notice", "nsauth-login");
+    let d = &d;
     let tid = push_tid(d, "nsauth-login", "nsauth-transaction", WHAT)?;
     let announceinfo = match d.get("announceinfo") {
         None | Some(Value::Null) => Value::Null,
@@ -233,6 +252,7 @@ fn from_fcm_data(d: &Map<String, Value>) -> Result<PushedLogin> {
         choices,
         tid,
         link: String::new(),
+        notice,
     };
     finish(p, WHAT)
 }
@@ -367,6 +387,7 @@ mod tests {
         a.info.insert("action".into(), "Pay 10 EUR".into());
         a.ip = "192.0.2.1".into();
         PushMessage {
+            notice: false,
             serverid: S.into(),
             hsid: H.into(),
             servername: "Acme".into(),
@@ -379,6 +400,7 @@ mod tests {
 
     fn expected(m: &PushMessage) -> PushedLogin {
         PushedLogin {
+            notice: false,
             serverid: S.into(),
             hsid: H.into(),
             servername: "Acme".into(),
@@ -445,6 +467,28 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_login_notice_reads_as_a_notice_on_every_platform() {
+        let mut m = message(false);
+        m.notice = true;
+        let fcm = m.fcm_payload();
+        let data = fcm["fcmV1Message"]["message"]["data"].clone();
+        assert_eq!(data["type"], "nsauth-notice");
+        assert_eq!(m.apns_payload()["aps"]["category"], "NSAUTH_NOTICE");
+        for (what, v) in [
+            ("SNS message", sns(&m)),
+            ("APNs payload", m.apns_payload()),
+            ("FCM data", data),
+        ] {
+            let p = parse_push(&v).unwrap();
+            assert!(p.notice, "{what}");
+            assert!(p.body.contains("approved on another of your devices"), "{what}: {}", p.body);
+            assert_eq!(p.hsid, m.hsid, "{what}");
+        }
+        // A login push is no notice.
+        assert!(!parse_push(&message(false).apns_payload()).unwrap().notice);
+    }
+
     /// A valid tid of session H (its first 16 bytes are H's).
     const TID: &str = "5KvIv6Y0y8IgLQULP8ZR_QABAgMEBQYHCAkKCwwNDg8";
 
@@ -457,6 +501,7 @@ mod tests {
             ..message(false)
         };
         let want = PushedLogin {
+            notice: false,
             serverid: S.into(),
             hsid: H.into(),
             servername: "Acme".into(),

@@ -480,6 +480,7 @@ fn pushed(serverid: &str, hsid: &str, choices: bool) -> (PushMessage, PushedLogi
     let mut announceinfo = SessionInfo::default();
     announceinfo.info.insert("action".into(), "Log in".into());
     let m = PushMessage {
+        notice: false,
         serverid: serverid.into(),
         hsid: hsid.into(),
         servername: "Acme".into(),
@@ -489,6 +490,7 @@ fn pushed(serverid: &str, hsid: &str, choices: bool) -> (PushMessage, PushedLogi
         tid: None,
     };
     let login = PushedLogin {
+        notice: false,
         serverid: serverid.into(),
         hsid: hsid.into(),
         servername: "Acme".into(),

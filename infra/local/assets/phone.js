@@ -434,7 +434,7 @@
       var p;
       if (key === "GCM") {
         var d = payload.fcmV1Message.message.data;
-        if (d.type !== "nsauth-login" && d.type !== "nsauth-transaction") {
+        if (d.type !== "nsauth-login" && d.type !== "nsauth-transaction" && d.type !== "nsauth-notice") {
           return null;
         }
         p = {
@@ -444,11 +444,12 @@
           body: d.body || "",
           announceinfo: d.announceinfo ? JSON.parse(d.announceinfo) : {},
           choices: d.choices ? d.choices.split(",") : null,
-          tid: d.type === "nsauth-transaction" ? d.tid : null
+          tid: d.type === "nsauth-transaction" ? d.tid : null,
+          notice: d.type === "nsauth-notice"
         };
       } else {
         var n = payload.nsauth;
-        if (!n || (n.type !== "login" && n.type !== "transaction")) {
+        if (!n || (n.type !== "login" && n.type !== "transaction" && n.type !== "notice")) {
           return null;
         }
         p = {
@@ -458,7 +459,8 @@
           body: (payload.aps && payload.aps.alert && payload.aps.alert.body) || "",
           announceinfo: n.announceinfo || {},
           choices: Array.isArray(n.choices) ? n.choices : null,
-          tid: n.type === "transaction" ? n.tid : null
+          tid: n.type === "transaction" ? n.tid : null,
+          notice: n.type === "notice"
         };
       }
       if (p.tid != null) {
@@ -1097,7 +1099,7 @@
       // transaction counts by itself.
       var newest = new Map();
       items.forEach(function (it) {
-        newest.set(it.tid ? "tx/" + it.tid : it.serverid + "/" + it.hsid, it);
+        newest.set(it.tid ? "tx/" + it.tid : (it.notice ? "notice/" : "") + it.serverid + "/" + it.hsid, it);
       });
       var open = [];
       var entries = Array.from(newest.values());
@@ -1121,6 +1123,14 @@
             handled.add(it.id);
             continue;
           }
+          if (!firstSeen[it.id]) {
+            firstSeen[it.id] = new Date();
+          }
+          open.push(it);
+          continue;
+        }
+        if (it.notice) {
+          // A login notice: nothing to decide; shown until dismissed.
           if (!firstSeen[it.id]) {
             firstSeen[it.id] = new Date();
           }
@@ -1571,6 +1581,23 @@
     state.inbox.forEach(function (it) {
       if (it.tid) {
         list.appendChild(txInboxItem(it));
+        return;
+      }
+      if (it.notice) {
+        list.appendChild(el(
+          "li",
+          { class: "inbox-item inbox-notice", "data-hsid": it.hsid, "data-serverid": it.serverid, "data-id": it.id },
+          el("div", { class: "inbox-head" }, el("b", { text: it.servername || it.serverid }), " ", el("span", { class: "muted small", text: fmtTime(firstSeen[it.id]) })),
+          el("p", { class: "inbox-body warning", text: it.body }),
+          el("div", { class: "inbox-foot" }, action("Dismiss", "link dismiss", async function () {
+            handled.add(it.id);
+            state.inbox = state.inbox.filter(function (x) {
+              return x.id !== it.id;
+            });
+            inboxSignature = "";
+            renderInbox();
+          }))
+        ));
         return;
       }
       var ann = it.announceinfo || {};

@@ -22,12 +22,25 @@ pub struct PushMessage {
     /// Set for a transaction to confirm (then `announceinfo` is empty: the amount and
     /// beneficiary do not travel through Apple or Google; the app fetches them).
     pub tid: Option<String>,
+    /// A login notice, nothing to decide: a login of the same user was approved on another
+    /// device (setting `login_notify`). `hsid` is that login's session.
+    pub notice: bool,
 }
 
 impl PushMessage {
     /// The notification text: what is asking. The website's `action` info when it gave
     /// one, otherwise a generic question.
     pub fn body_text(&self) -> String {
+        if self.notice {
+            let from = match self.announceinfo.ip.as_str() {
+                "" => String::new(),
+                ip => format!(" (browser at {ip})"),
+            };
+            return format!(
+                "A login to {} was approved on another of your devices{from}. Not you? Tell {}.",
+                self.servername, self.servername
+            );
+        }
         if self.tid.is_some() {
             return format!("Confirm a transaction for {}", self.servername);
         }
@@ -59,6 +72,9 @@ impl PushMessage {
             v["type"] = json!("transaction");
             v["tid"] = json!(tid);
         }
+        if self.notice {
+            v["type"] = json!("notice");
+        }
         v
     }
 
@@ -70,7 +86,13 @@ impl PushMessage {
                 "alert": {"title": self.servername, "body": self.body_text()},
                 "mutable-content": 1,
                 "sound": "default",
-                "category": if self.tid.is_some() { "NSAUTH_TRANSACTION" } else { "NSAUTH_LOGIN" },
+                "category": if self.notice {
+                    "NSAUTH_NOTICE"
+                } else if self.tid.is_some() {
+                    "NSAUTH_TRANSACTION"
+                } else {
+                    "NSAUTH_LOGIN"
+                },
             },
             "nsauth": self.nsauth(),
         })
@@ -110,6 +132,9 @@ impl PushMessage {
         if let Some(tid) = &self.tid {
             data["type"] = json!("nsauth-transaction");
             data["tid"] = json!(tid);
+        }
+        if self.notice {
+            data["type"] = json!("nsauth-notice");
         }
         data
     }
@@ -161,6 +186,7 @@ mod tests {
         a.info.insert("action".into(), "Pay 10 EUR".into());
         a.ip = "192.0.2.1".into();
         PushMessage {
+            notice: false,
             serverid: "AAECAwQFBgcICQoLDA0ODw".into(),
             hsid: "5KvIv6Y0y8IgLQULP8ZR_Q".into(),
             servername: "Acme".into(),

@@ -25,7 +25,8 @@ use crate::service::push::login_message;
 use crate::service::sessions::create_with_new_nonce;
 use crate::service::versioned;
 use crate::session::{LoginChannel, LoginInfo, Session, SessionEvent, SessionState};
-use crate::settings::{ProximityPolicy, PushDelivery, ServerSettings};
+use crate::push::PushMessage;
+use crate::settings::{LoginNotify, ProximityPolicy, PushDelivery, ServerSettings};
 use crate::signing::{self, AccountRef, AuthHeader, MAX_SKEW_SECONDS};
 use crate::store::{Counted, KeyClaim, StoreError};
 use crate::usercontext::UserContext;
@@ -1028,9 +1029,63 @@ pub async fn approve(
     if !will_log_in {
         followed().await;
     }
+    notify_other_devices(deps, &signed, &after).await;
     Ok(StateAnswer {
         state: SessionState::LoggedIn,
     })
+}
+
+/// Setting `login_notify` `push`: a notice to the user's other unblocked devices with a
+/// working push endpoint, at most one per device per `push_window`, so that a user sees a
+/// login they did not make. Best effort: a failure is logged, the login stands.
+async fn notify_other_devices(deps: &Deps, signed: &Signed, session: &Session) {
+    let settings = &signed.server.settings;
+    let (LoginNotify::Push, Some(userid)) = (settings.login_notify, &signed.account.userid)
+    else {
+        return;
+    };
+    let serverid = &signed.server.serverid;
+    let others = match deps.accounts.user_accounts(serverid, userid).await {
+        Ok(accounts) => accounts,
+        Err(e) => {
+            tracing::warn!(error = %e, "login notices not sent");
+            return;
+        }
+    };
+    let message = PushMessage {
+        serverid: serverid.to_string(),
+        hsid: session.hsid.to_string(),
+        servername: settings.name.clone(),
+        announceinfo: session.context.announceinfo.clone(),
+        choices: None,
+        expires_in: 3_600,
+        tid: None,
+        notice: true,
+    };
+    let now = deps.clock.now();
+    let window = Window::at(settings.push_window, now);
+    let sends = others
+        .iter()
+        .filter(|a| a.accountid != signed.account.accountid && !a.blocked)
+        .filter_map(|a| a.push.as_ref().filter(|p| !p.disabled).map(|p| (a, p)))
+        .map(|(a, p)| {
+            let message = &message;
+            async move {
+                let counted = Counted::Notices(a.accountid);
+                match limits::take(deps, serverid, counted, window, 1).await {
+                    Ok(true) => {}
+                    Ok(false) => return,
+                    Err(e) => {
+                        tracing::warn!(error = %e, accountid = a.accountid, "login notice not counted");
+                        return;
+                    }
+                }
+                if let Err(e) = deps.push.publish(&p.endpoint_arn, message).await {
+                    tracing::warn!(error = %e, accountid = a.accountid, "login notice not sent");
+                }
+            }
+        });
+    futures_util::future::join_all(sends).await;
 }
 
 /// `POST /app/v1/sessions/{hsid}/deny`: cancels; a fraud report also counts on the account

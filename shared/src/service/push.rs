@@ -204,6 +204,7 @@ pub(crate) async fn deliver(
 /// The push message of a session's login attempt: the same on SNS and when fetched.
 pub(crate) fn login_message(server: &Server, session: &Session, now: UnixTime) -> PushMessage {
     PushMessage {
+        notice: false,
         serverid: server.serverid.to_string(),
         hsid: session.hsid.to_string(),
         servername: server.settings.name.clone(),

@@ -170,6 +170,7 @@ async fn push_transaction(
         _ => return 0,
     }
     let message = PushMessage {
+        notice: false,
         serverid: server.serverid.to_string(),
         hsid: session.hsid.to_string(),
         servername: settings.name.clone(),

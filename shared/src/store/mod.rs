@@ -129,6 +129,8 @@ pub enum Counted<'a> {
     Connection(&'a str),
     /// An account's logins (approvals and in-app logins: `login_limit`).
     Logins(u64),
+    /// Login notices pushed to an account (setting `login_notify`).
+    Notices(u64),
 }
 
 impl std::fmt::Display for Counted<'_> {
@@ -139,6 +141,7 @@ impl std::fmt::Display for Counted<'_> {
             Counted::Session(hsid) => write!(f, "s.{hsid}"),
             Counted::Connection(conn) => write!(f, "c.{conn}"),
             Counted::Logins(id) => write!(f, "l.{id}"),
+            Counted::Notices(id) => write!(f, "n.{id}"),
         }
     }
 }
