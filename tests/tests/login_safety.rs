@@ -679,7 +679,9 @@ async fn login_notices(stack: Stack) {
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0].hsid, hsid_of_link(&link));
     assert!(
-        got[0].body.contains("approved on another of your devices (browser at 203.0.113.7)"),
+        got[0]
+            .body
+            .contains("approved on another of your devices (browser at 203.0.113.7)"),
         "{}",
         got[0].body
     );

@@ -211,7 +211,11 @@ fn from_apns(p: &Map<String, Value>) -> Result<PushedLogin> {
 }
 
 /// A login notice is read as a login push (the same fields), and says it is one.
-fn notice_as_login(o: &Map<String, Value>, notice: &str, login: &str) -> (Map<String, Value>, bool) {
+fn notice_as_login(
+    o: &Map<String, Value>,
+    notice: &str,
+    login: &str,
+) -> (Map<String, Value>, bool) {
     let mut o = o.clone();
     let is_notice = o.get("type").and_then(Value::as_str) == Some(notice);
     if is_notice {
@@ -482,7 +486,11 @@ mod tests {
         ] {
             let p = parse_push(&v).unwrap();
             assert!(p.notice, "{what}");
-            assert!(p.body.contains("approved on another of your devices"), "{what}: {}", p.body);
+            assert!(
+                p.body.contains("approved on another of your devices"),
+                "{what}: {}",
+                p.body
+            );
             assert_eq!(p.hsid, m.hsid, "{what}");
         }
         // A login push is no notice.

@@ -15,6 +15,7 @@ use crate::ids::{Hsid, ServerId, b64url};
 use crate::proximity::{self, Proximity};
 use crate::pull::PendingPull;
 use crate::push::PushError;
+use crate::push::PushMessage;
 use crate::rotation::{CodeRefused, MAX_AGE_SECONDS, QrKey};
 use crate::server::Server;
 use crate::service::Checked;
@@ -25,7 +26,6 @@ use crate::service::push::login_message;
 use crate::service::sessions::create_with_new_nonce;
 use crate::service::versioned;
 use crate::session::{LoginChannel, LoginInfo, Session, SessionEvent, SessionState};
-use crate::push::PushMessage;
 use crate::settings::{LoginNotify, ProximityPolicy, PushDelivery, ServerSettings};
 use crate::signing::{self, AccountRef, AuthHeader, MAX_SKEW_SECONDS};
 use crate::store::{Counted, KeyClaim, StoreError};
@@ -1040,8 +1040,7 @@ pub async fn approve(
 /// login they did not make. Best effort: a failure is logged, the login stands.
 async fn notify_other_devices(deps: &Deps, signed: &Signed, session: &Session) {
     let settings = &signed.server.settings;
-    let (LoginNotify::Push, Some(userid)) = (settings.login_notify, &signed.account.userid)
-    else {
+    let (LoginNotify::Push, Some(userid)) = (settings.login_notify, &signed.account.userid) else {
         return;
     };
     let serverid = &signed.server.serverid;
