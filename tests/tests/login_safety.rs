@@ -374,6 +374,25 @@ async fn rotating_qr_codes(stack: Stack) {
     assert!(before.qr_rotating);
     let (status, v) = scan(&phone, &loginurl).await;
     nsauth_tests::assert_error(status, &v, 403, "qr_code_required");
+    let (status, v) = scan(&phone, &format!("{loginurl}?t=1&m=AAAAAAAAAAAAAAAAAAAAAA")).await;
+    nsauth_tests::assert_error(status, &v, 403, "bad_qr_code");
+    // A malformed code is bad input, whatever the attempt needs.
+    let path = format!("/app/v1/sessions/{}", hsid_of_link(&loginurl));
+    let sid = stack.serverid.to_string();
+    for (query, field) in [
+        ("?t=x&m=AAAAAAAAAAAAAAAAAAAAAA", "t"),
+        ("?t=1&m=short", "m"),
+    ] {
+        let req = phone
+            .signed(&sid, "GET", &format!("{path}{query}"), vec![])
+            .unwrap();
+        let (status, v) = phone.send(req).await.unwrap();
+        assert_eq!(status, 400, "{query}: {v}");
+        assert!(
+            v["message"].as_str().unwrap().contains(field),
+            "{query}: {v}"
+        );
+    }
     let forged = format!("{}AAAAAAAAAAAAAAAAAAAAAA", &code[..code.len() - 22]);
     let (status, v) = scan(&phone, &forged).await;
     nsauth_tests::assert_error(status, &v, 403, "bad_qr_code");

@@ -681,6 +681,33 @@ fn needs_code(settings: &ServerSettings, session: &Session, accountid: u64, now:
         && !session.pushed.contains(&accountid)
 }
 
+impl ScannedCode {
+    /// `t` and `m`, when given, have their shape, whether or not the attempt needs a code
+    /// (400 naming the field otherwise); one without the other is no code.
+    fn check_shape(&self) -> Result<(), ApiError> {
+        let step_ok =
+            |t: &str| t.len() <= 20 && !t.is_empty() && t.bytes().all(|c| c.is_ascii_digit());
+        let mac_ok = |m: &str| {
+            m.len() == 22
+                && m.bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+        };
+        if self.t.as_deref().is_some_and(|t| !step_ok(t)) {
+            return Err(ApiError::invalid_field(
+                "t",
+                "the time step of a rotating QR code: unix seconds",
+            ));
+        }
+        if self.m.as_deref().is_some_and(|m| !mac_ok(m)) {
+            return Err(ApiError::invalid_field(
+                "m",
+                "the MAC of a rotating QR code: 22 base64url characters",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// A show call's code against the attempt's key (docs/security.md, "Rotating QR code").
 fn check_code(
     signed: &Signed,
@@ -730,6 +757,7 @@ pub async fn show(
 ) -> Result<Shown, ApiError> {
     let (signed, read) = authenticate_on(deps, call, hsid.as_ref().ok()).await?;
     hsid?;
+    code.check_shape()?;
     let session = phone_session(deps, &signed, read).await?;
     check_code(&signed, &session, code, deps.clock.now())?;
     let settings = &signed.server.settings;
