@@ -44,11 +44,27 @@ pub fn http_client() -> SharedHttpClient {
         .build_https()
 }
 
+/// The bounds of the operator's tools (the admin CLI): no Lambda timeout to stay under,
+/// and a table operation (CreateTable, or the first call a just-started emulator answers)
+/// may take seconds.
+pub fn tool_timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .operation_attempt_timeout(Duration::from_secs(20))
+        .operation_timeout(Duration::from_secs(60))
+        .build()
+}
+
 /// Region, credentials and `AWS_ENDPOINT_URL` from the environment, with [`timeouts`].
 pub async fn sdk_config() -> SdkConfig {
+    sdk_config_with(timeouts()).await
+}
+
+/// As [`sdk_config`], with other timeouts (the tools').
+pub async fn sdk_config_with(timeouts: TimeoutConfig) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .http_client(http_client())
-        .timeout_config(timeouts())
+        .timeout_config(timeouts)
         .load()
         .await
 }

@@ -141,7 +141,9 @@ async fn run(mut args: Args) -> Result<(), String> {
         return Ok(());
     }
     let table = table.ok_or("no table: pass --table TABLE or set NSAUTH_TABLE")?;
-    let client = DynamoStore::client_from_env().await;
+    // An operator's tool: a slow CreateTable (or a just-started emulator's first answer)
+    // must not fail it as a request would.
+    let client = DynamoStore::tool_client_from_env().await;
     let store = DynamoStore::new(client.clone(), table.clone());
     let now = SystemClock.now();
     let err = |e: admin::AdminError| e.to_string();

@@ -542,6 +542,12 @@ impl DynamoStore {
         Client::new(&crate::aws::sdk_config().await)
     }
 
+    /// A client for the operator's tools, with their longer timeouts
+    /// ([`crate::aws::tool_timeouts`]).
+    pub async fn tool_client_from_env() -> Client {
+        Client::new(&crate::aws::sdk_config_with(crate::aws::tool_timeouts()).await)
+    }
+
     pub fn client(&self) -> &Client {
         &self.client
     }
