@@ -42,17 +42,9 @@ impl QrKey {
     /// The key of attempt `attempt` of session `hsid`; `None` while the server has no
     /// secret (the block makes one before it renders codes).
     pub fn of(server: &Server, hsid: &Hsid, attempt: u64) -> Option<QrKey> {
-        if server.secret.is_empty() {
-            return None;
-        }
-        let mut mac = Hmac::<Sha256>::new_from_slice(server.secret.as_bytes()).ok()?;
-        mac.update(b"nsauth-qr-key-v1\0");
-        mac.update(server.serverid.as_str().as_bytes());
-        mac.update(b"\0");
-        mac.update(hsid.as_str().as_bytes());
-        mac.update(b"\0");
-        mac.update(attempt.to_string().as_bytes());
-        Some(QrKey(mac.finalize().into_bytes().into()))
+        server
+            .attempt_mac(b"nsauth-qr-key-v1", hsid, attempt)
+            .map(QrKey)
     }
 
     /// base64url, for the page's script.

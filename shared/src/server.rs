@@ -67,17 +67,26 @@ impl Server {
     /// WebSocket. An HMAC-SHA256 under the server's secret, 128 bits, base64url. `None`
     /// while the server has no secret.
     pub fn live_token(&self, hsid: &Hsid, attempt: u64) -> Option<String> {
+        let mac = self.attempt_mac(b"nsauth-live-v1", hsid, attempt)?;
+        Some(b64url(&mac[..16]))
+    }
+
+    /// HMAC-SHA256 under the server's secret of `label` 0 serverid 0 hsid 0 attempt: what
+    /// the live token and the rotating QR code's key of a login attempt are derived from
+    /// (one label each). `None` while the server has no secret.
+    pub fn attempt_mac(&self, label: &[u8], hsid: &Hsid, attempt: u64) -> Option<[u8; 32]> {
         if self.secret.is_empty() {
             return None;
         }
         let mut mac = Hmac::<Sha256>::new_from_slice(self.secret.as_bytes()).ok()?;
-        mac.update(b"nsauth-live-v1\0");
+        mac.update(label);
+        mac.update(b"\0");
         mac.update(self.serverid.as_str().as_bytes());
         mac.update(b"\0");
         mac.update(hsid.as_str().as_bytes());
         mac.update(b"\0");
         mac.update(attempt.to_string().as_bytes());
-        Some(b64url(&mac.finalize().into_bytes()[..16]))
+        Some(mac.finalize().into_bytes().into())
     }
 
     /// Whether `token` is the live token of that attempt (compared in constant time).

@@ -14,8 +14,7 @@ use crate::error::ApiError;
 use crate::ids::{Hsid, ServerId, b64url};
 use crate::proximity::{self, Proximity};
 use crate::pull::PendingPull;
-use crate::push::PushError;
-use crate::push::PushMessage;
+use crate::push::{PushError, PushMessage};
 use crate::rotation::{CodeRefused, MAX_AGE_SECONDS, QrKey};
 use crate::server::Server;
 use crate::service::Checked;
@@ -1079,17 +1078,14 @@ async fn notify_other_devices(deps: &Deps, signed: &Signed, session: &Session) {
             return;
         }
     };
+    let now = deps.clock.now();
+    // The login's own message, as a notice: nothing to pick, and good for an hour.
     let message = PushMessage {
-        serverid: serverid.to_string(),
-        hsid: session.hsid.to_string(),
-        servername: settings.name.clone(),
-        announceinfo: session.context.announceinfo.clone(),
         choices: None,
         expires_in: 3_600,
-        tid: None,
         notice: true,
+        ..login_message(&signed.server, session, now)
     };
-    let now = deps.clock.now();
     let window = Window::at(settings.push_window, now);
     let sends = others
         .iter()
