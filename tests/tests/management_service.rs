@@ -1,6 +1,6 @@
 //! The management use cases (issue 15) called directly over the stack's deps, before they
 //! are routed: keys made by a role, permissions granted and revoked with `root`, user
-//! roles, attribute changes. WORK IN PROGRESS (branch wip/issue-15-roles).
+//! roles, attribute changes.
 
 use nsauth::apikey::{ApiKey, Credentials, KeyCredentials, Permission};
 use nsauth::attributes::{AttributeChange, AttributeScope};
