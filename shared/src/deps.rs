@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::geoip::GeoIp;
 use crate::push::PushSender;
 use crate::service::key_cache::KeyCache;
 use crate::service::sweeps::{Inline, SweepRunner};
@@ -31,6 +32,8 @@ pub struct Deps {
     pub sweeps: Arc<dyn SweepRunner>,
     /// Server and API key items kept a few seconds, when the configuration asks for it.
     pub key_cache: Arc<KeyCache>,
+    /// The operator's GeoIP database, when one is configured (`NSAUTH_GEOIP_DATABASE`).
+    pub geoip: Option<Arc<GeoIp>>,
 }
 
 impl Deps {
@@ -56,6 +59,7 @@ impl Deps {
             key_cache: Arc::new(KeyCache::new(config.key_cache_seconds)),
             config,
             sweeps: Arc::new(Inline),
+            geoip: None,
         }
     }
 
@@ -63,6 +67,12 @@ impl Deps {
     /// in the local stack.
     pub fn with_sweeps(mut self, sweeps: Arc<dyn SweepRunner>) -> Self {
         self.sweeps = sweeps;
+        self
+    }
+
+    /// Locations from this GeoIP database in the phone's show answer.
+    pub fn with_geoip(mut self, geoip: Option<Arc<GeoIp>>) -> Self {
+        self.geoip = geoip;
         self
     }
 }

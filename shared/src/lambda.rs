@@ -9,6 +9,7 @@ use lambda_http::{Request, service_fn};
 use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::deps::Deps;
+use crate::geoip::GeoIp;
 use crate::http::dispatch_guarded;
 use crate::http::routes::FunctionRoutes;
 use crate::push::{NoPush, PlatformApps, PushSender, SnsPush};
@@ -128,6 +129,7 @@ fn deps_from(
     dynamodb: aws_sdk_dynamodb::Client,
     push: Arc<dyn PushSender>,
     config: Config,
+    geoip: Option<GeoIp>,
 ) -> Deps {
     Deps::new(
         Arc::new(DynamoStore::new(dynamodb, config.table.clone())),
@@ -137,11 +139,17 @@ fn deps_from(
     )
     // The table's stream runs account sweeps through the notifier.
     .with_sweeps(Arc::new(ByStream))
+    .with_geoip(geoip.map(Arc::new))
 }
 
 /// The dependencies of a function with the push service, its connections opened
 /// (`warm_sns`: the SNS one too).
-async fn deps_with_push(aws: &aws_config::SdkConfig, config: Config, warm_sns: bool) -> Deps {
+async fn deps_with_push(
+    aws: &aws_config::SdkConfig,
+    config: Config,
+    geoip: Option<GeoIp>,
+    warm_sns: bool,
+) -> Deps {
     let dynamodb = aws_sdk_dynamodb::Client::new(aws);
     let sns = aws_sdk_sns::Client::new(aws);
     let push = async {
@@ -151,7 +159,7 @@ async fn deps_with_push(aws: &aws_config::SdkConfig, config: Config, warm_sns: b
     };
     prewarm(&dynamodb, &config.table, push).await;
     let push = Arc::new(SnsPush::new(sns, PlatformApps::from_env()));
-    deps_from(dynamodb, push, config)
+    deps_from(dynamodb, push, config, geoip)
 }
 
 async fn serve_http(routes: &'static FunctionRoutes, deps: Deps) -> Result<(), lambda_http::Error> {
@@ -166,7 +174,13 @@ pub async fn run(routes: &'static FunctionRoutes) -> Result<(), lambda_http::Err
     // JSON when Lambda's log format is JSON (the template sets it), text otherwise.
     lambda_http::tracing::init_default_subscriber();
     let aws = crate::aws::sdk_config().await;
-    let deps = deps_with_push(&aws, Config::from_env()?, routes.function.pushes()).await;
+    let deps = deps_with_push(
+        &aws,
+        Config::from_env()?,
+        GeoIp::from_env()?,
+        routes.function.pushes(),
+    )
+    .await;
     serve_http(routes, deps).await
 }
 
@@ -181,9 +195,10 @@ pub async fn run_without_push(routes: &'static FunctionRoutes) -> Result<(), lam
     }
     let aws = crate::aws::sdk_config().await;
     let config = Config::from_env()?;
+    let geoip = GeoIp::from_env()?;
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     prewarm(&dynamodb, &config.table, async {}).await;
-    serve_http(routes, deps_from(dynamodb, Arc::new(NoPush), config)).await
+    serve_http(routes, deps_from(dynamodb, Arc::new(NoPush), config, geoip)).await
 }
 
 fn env(name: &str) -> Option<String> {
@@ -201,7 +216,7 @@ pub async fn run_websocket() -> Result<(), lambda_http::Error> {
 
     lambda_http::tracing::init_default_subscriber();
     let aws = crate::aws::sdk_config().await;
-    let deps = deps_with_push(&aws, Config::from_env()?, false).await;
+    let deps = deps_with_push(&aws, Config::from_env()?, None, false).await;
     let fixed_endpoint = env("NSAUTH_WS_ENDPOINT");
     let aws = Arc::new(aws);
     lambda_http::run(service_fn(move |req: Request| {
@@ -266,7 +281,7 @@ pub async fn run_notifier() -> Result<(), lambda_http::Error> {
 
     lambda_http::tracing::init_default_subscriber();
     let aws = crate::aws::sdk_config().await;
-    let deps = deps_with_push(&aws, Config::from_env()?, false).await;
+    let deps = deps_with_push(&aws, Config::from_env()?, None, false).await;
     let endpoint = env("NSAUTH_WS_ENDPOINT").ok_or("NSAUTH_WS_ENDPOINT is not set")?;
     let conns = Arc::new(ManagementApi::new(&aws, &endpoint));
     let sink: Arc<dyn EventSink> = match env("NSAUTH_EVENTS_TOPIC") {

@@ -6,7 +6,7 @@
 //!  4  lambda                      the functions' entry points
 //!  3  http          live          HTTP handlers and routes | WebSocket frames, stream notifier
 //!  2  service       deps          the use cases: sessions, phone, push, accounts, live, admin
-//!  1  store   push  aws           DynamoDB / in-memory store, SNS / local push, SDK config
+//!  1  store   push  aws  geoip    DynamoDB / in-memory store, SNS / local push, SDK config, GeoIP file
 //!  0  domain and error            ids, sessions, accounts, keys, settings, ... (no I/O)
 //! ```
 //!
@@ -32,6 +32,7 @@ pub mod transaction;
 
 // Floor 1: storage and the outside services.
 pub mod aws;
+pub mod geoip;
 pub mod push;
 pub mod store;
 

@@ -71,6 +71,10 @@ pub enum LoginNotify {
     /// A notice push to the user's other unblocked devices (at most one per device per
     /// `push_window`).
     Push,
+    /// The same notice, only when the browser is on a network the user has not logged in
+    /// from in the last 90 days (the first network known of a user is learnt silently).
+    #[serde(rename = "new_network")]
+    NewNetwork,
 }
 
 fn choice<T: Copy>(name: &str, value: &str, options: &[(&str, T)]) -> Result<T, String> {
@@ -409,7 +413,11 @@ impl ServerSettings {
                 self.login_notify = choice(
                     key,
                     value,
-                    &[("off", LoginNotify::Off), ("push", LoginNotify::Push)],
+                    &[
+                        ("off", LoginNotify::Off),
+                        ("push", LoginNotify::Push),
+                        ("new_network", LoginNotify::NewNetwork),
+                    ],
                 )?
             }
             other => {
@@ -476,6 +484,8 @@ mod tests {
         assert_eq!(ServerSettings::default().login_notify, LoginNotify::Off);
         s.set("login_notify", "push").unwrap();
         assert_eq!(s.login_notify, LoginNotify::Push);
+        s.set("login_notify", "new_network").unwrap();
+        assert_eq!(s.login_notify, LoginNotify::NewNetwork);
         assert!(s.set("login_notify", "email").is_err());
         s.set("number_match", "always").unwrap();
         assert_eq!(s.number_match, NumberMatch::Always);

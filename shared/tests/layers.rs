@@ -39,6 +39,7 @@ const FLOORS: &[(&str, u8)] = &[
     ("pull", 0),
     // 1: storage and the outside services.
     ("aws", 1),
+    ("geoip", 1),
     ("push", 1),
     ("store", 1),
     // 2: the use cases.

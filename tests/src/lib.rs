@@ -1,5 +1,6 @@
 //! Test support: the services `make test` starts, and a local stack on a free port.
 
+pub mod mmdb;
 pub mod proxy;
 
 use std::sync::Arc;
@@ -199,7 +200,7 @@ impl Stack {
         local_push: Option<Arc<LocalPush>>,
         runner: Arc<dyn sweeps::SweepRunner>,
     ) -> Stack {
-        Stack::build(store, push, local_push, runner, 0).await
+        Stack::build(store, push, local_push, runner, 0, None).await
     }
 
     /// An in-memory stack whose functions keep server and key items `seconds`
@@ -213,6 +214,22 @@ impl Stack {
             Some(local),
             Arc::new(sweeps::Inline),
             seconds,
+            None,
+        )
+        .await
+    }
+
+    /// An in-memory stack whose phone answers carry locations from this GeoIP database
+    /// (`NSAUTH_GEOIP_DATABASE`).
+    pub async fn with_geoip(geoip: nsauth::geoip::GeoIp) -> Stack {
+        let local = Arc::new(LocalPush::new());
+        Stack::build(
+            Arc::new(MemoryStore::new()),
+            local.clone(),
+            Some(local),
+            Arc::new(sweeps::Inline),
+            0,
+            Some(Arc::new(geoip)),
         )
         .await
     }
@@ -223,6 +240,7 @@ impl Stack {
         local_push: Option<Arc<LocalPush>>,
         runner: Arc<dyn sweeps::SweepRunner>,
         key_cache_seconds: u32,
+        geoip: Option<Arc<nsauth::geoip::GeoIp>>,
     ) -> Stack {
         let counting = Arc::new(CountingStore::counting(store));
         let clock = Arc::new(ManualClock::new(START));
@@ -240,7 +258,8 @@ impl Stack {
                 key_cache_seconds,
             }),
         )
-        .with_sweeps(runner);
+        .with_sweeps(runner)
+        .with_geoip(geoip);
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().unwrap());
         let local = nsauth_local::Local {

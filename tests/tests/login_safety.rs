@@ -19,6 +19,7 @@ on_both_stores!(
     pull_beside_sns,
     moving_to_a_new_phone,
     login_notices,
+    login_notices_on_a_new_network,
 );
 
 /// The fetched pushes' DynamoDB query also against dynalite, which rejects expressions
@@ -27,6 +28,170 @@ on_both_stores!(
 async fn pull_delivery_on_dynalite() {
     if let Some(stack) = Stack::dynalite().await {
         pull_delivery(stack).await;
+    }
+}
+
+/// A GeoIP database file of a few documentation networks, written for this test, and the
+/// server's reader on it. The file is removed when the returned guard drops.
+fn test_geoip(name: &str) -> (nsauth::geoip::GeoIp, TempFile) {
+    use nsauth_tests::mmdb::{city_record, database, map};
+    let bytes = database(
+        "GeoLite2-City",
+        &[
+            (
+                "203.0.113.0",
+                24,
+                city_record("NG", "Nigeria", "Lagos", "Lagos"),
+            ),
+            (
+                "198.51.100.0",
+                24,
+                city_record("DE", "Germany", "Berlin", "Berlin"),
+            ),
+            ("2001:db8:1::", 48, city_record("FR", "France", "", "")),
+            // A block with only the country it is registered in (anycast, say).
+            (
+                "192.0.2.0",
+                24,
+                map([("registered_country", map([("iso_code", "US".into())]))]),
+            ),
+        ],
+    );
+    let file = TempFile::new(name, &bytes);
+    let geoip = nsauth::geoip::GeoIp::open(&file.0).expect("the test database opens");
+    (geoip, file)
+}
+
+struct TempFile(std::path::PathBuf);
+
+impl TempFile {
+    fn new(name: &str, bytes: &[u8]) -> TempFile {
+        let path = std::env::temp_dir().join(format!(
+            "nsauth-{name}-{}-{}.mmdb",
+            std::process::id(),
+            nsauth_tests::new_nonce()
+        ));
+        std::fs::write(&path, bytes).unwrap();
+        TempFile(path)
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// With the operator's GeoIP database, the show answer carries where each side is; only
+/// public addresses are looked up, an unknown one is left out, and `proximity` off shows
+/// neither. The verdict and the approval are as without a database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn locations_from_a_geoip_database() {
+    let (geoip, _file) = test_geoip("locations");
+    let stack = Stack::with_geoip(geoip).await;
+    let (phone, _) = enrolled(&stack, "geo").await;
+    let ng =
+        json!({"country": "NG", "country_name": "Nigeria", "region": "Lagos", "city": "Lagos"});
+    let de =
+        json!({"country": "DE", "country_name": "Germany", "region": "Berlin", "city": "Berlin"});
+    let fr = json!({"country": "FR", "country_name": "France"});
+    let us = json!({"country": "US"});
+    // (browser as the website gave it, phone) and the locations expected (null: absent).
+    let cases: [(Option<&str>, &str, Value, Value); 7] = [
+        (Some("203.0.113.7"), "198.51.100.1", ng.clone(), de.clone()),
+        (
+            Some("::ffff:203.0.113.7"),
+            "2001:db8:1::5",
+            ng.clone(),
+            fr.clone(),
+        ),
+        (Some("192.0.2.44"), "203.0.113.9", us, ng.clone()),
+        // Private and loopback addresses are in no GeoIP database.
+        (Some("192.168.1.5"), "203.0.113.9", Value::Null, ng.clone()),
+        (Some("203.0.113.7"), "127.0.0.1", ng.clone(), Value::Null),
+        // Public, but not in this database; an IPv6 one outside its networks.
+        (Some("8.8.8.8"), "2001:db8:2::1", Value::Null, Value::Null),
+        (None, "198.51.100.1", Value::Null, de.clone()),
+    ];
+    for (browser, phone_ip, want_browser, want_phone) in cases {
+        let (_, hsid) = session_from(&stack, browser).await;
+        let (status, shown) = from_ip(
+            &phone,
+            &stack,
+            phone_ip,
+            "GET",
+            &format!("/app/v1/sessions/{hsid}"),
+            b"",
+        )
+        .await;
+        assert_eq!(status, 200, "{shown}");
+        let got = |f: &str| shown.get(f).cloned().unwrap_or(Value::Null);
+        assert_eq!(
+            (got("browser_location"), got("phone_location")),
+            (want_browser, want_phone),
+            "{browser:?} / {phone_ip}: {shown}"
+        );
+        assert_ne!(got("browser_location"), json!({}), "{shown}");
+    }
+    // The approval is unaffected: a location informs the user, it refuses nothing.
+    let (n, hsid) = session_from(&stack, Some("203.0.113.7")).await;
+    let path = format!("/app/v1/sessions/{hsid}/approve");
+    from_ip(
+        &phone,
+        &stack,
+        "198.51.100.1",
+        "GET",
+        &format!("/app/v1/sessions/{hsid}"),
+        b"",
+    )
+    .await;
+    let (status, v) = from_ip(&phone, &stack, "198.51.100.1", "POST", &path, b"{}").await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(stack.status(&n).await["state"], "loggedin");
+    // `proximity` off: no verdict, and no locations either.
+    stack.set_setting("proximity", "off").await;
+    let (_, hsid) = session_from(&stack, Some("203.0.113.7")).await;
+    let (status, shown) = from_ip(
+        &phone,
+        &stack,
+        "198.51.100.1",
+        "GET",
+        &format!("/app/v1/sessions/{hsid}"),
+        b"",
+    )
+    .await;
+    assert_eq!(status, 200, "{shown}");
+    for f in ["proximity", "browser_location", "phone_location"] {
+        assert!(shown.get(f).is_none(), "{f}: {shown}");
+    }
+}
+
+/// A path that is not a MaxMind DB file, or no file, does not open (and a function given
+/// it does not start: `GeoIp::from_env`), naming the setting.
+#[test]
+fn a_bad_geoip_database_is_refused() {
+    let missing = std::env::temp_dir().join("nsauth-no-such-database.mmdb");
+    let e = nsauth::geoip::GeoIp::open(&missing).unwrap_err();
+    assert!(e.contains("NSAUTH_GEOIP_DATABASE"), "{e}");
+    let junk = TempFile::new("junk", b"this is not a MaxMind DB file at all");
+    let e = nsauth::geoip::GeoIp::open(&junk.0).unwrap_err();
+    assert!(e.contains("not a MaxMind DB file"), "{e}");
+    // A database cut short after its metadata marker.
+    let (_, good) = test_geoip("cut");
+    let bytes = std::fs::read(&good.0).unwrap();
+    let marker = bytes
+        .windows(14)
+        .position(|w| w == b"\xAB\xCD\xEFMaxMind.com")
+        .unwrap();
+    let cut = TempFile::new("cut-short", &bytes[..marker + 14]);
+    assert!(nsauth::geoip::GeoIp::open(&cut.0).is_err());
+}
+
+/// The known networks' DynamoDB calls also against dynalite.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_notices_on_a_new_network_on_dynalite() {
+    if let Some(stack) = Stack::dynalite().await {
+        login_notices_on_a_new_network(stack).await;
     }
 }
 
@@ -727,4 +892,76 @@ async fn login_notices(stack: Stack) {
     let (_, link) = stack.new_session(None).await;
     laptop_phone.approve(&link, None, None).await.unwrap();
     assert_eq!(notices(&other_phone, &sid).await.len(), 2);
+}
+
+/// `login_notify` `new_network`: the user's other devices are told of a login only when its
+/// browser is on a network (/24, /64) the user has not logged in from in 90 days; the first
+/// network known of a user is learnt silently, and a login without a browser address from
+/// the website tells nobody.
+async fn login_notices_on_a_new_network(stack: Stack) {
+    let sid = stack.serverid.to_string();
+    let user = nsauth_tests::unique_name("roaming");
+    let (laptop_phone, _, _) = stack
+        .phone_with_push(&user, &nsauth_tests::unique_name("first"))
+        .await;
+    let (other_phone, _, _) = stack
+        .phone_with_push(&user, &nsauth_tests::unique_name("second"))
+        .await;
+    stack.set_setting("login_notify", "new_network").await;
+    let login_from = |ip: Option<&'static str>| {
+        let (stack, phone) = (&stack, &laptop_phone);
+        async move {
+            let ctx = ip.map(|ip| json!({"announceinfo": {"ip": ip}}));
+            let (n, link) = stack.new_session(ctx).await;
+            phone.approve(&link, None, None).await.unwrap();
+            assert_eq!(stack.status(&n).await["state"], "loggedin");
+            // Past the notice limit of one per push_window, so that only the network decides.
+            stack.clock.advance(601);
+        }
+    };
+    // The first network is learnt; the same /24 again is known.
+    login_from(Some("203.0.113.7")).await;
+    login_from(Some("203.0.113.200")).await;
+    assert!(notices(&other_phone, &sid).await.is_empty());
+    // Another network is news, once.
+    login_from(Some("198.51.100.5")).await;
+    let got = notices(&other_phone, &sid).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0]
+            .body
+            .contains("approved from a new network (browser at 198.51.100.5)"),
+        "{}",
+        got[0].body
+    );
+    login_from(Some("198.51.100.77")).await;
+    login_from(Some("::ffff:198.51.100.8")).await;
+    // No address from the website: nothing to compare, nobody told.
+    login_from(None).await;
+    assert_eq!(notices(&other_phone, &sid).await.len(), 1);
+    // An IPv6 /64 is one network.
+    login_from(Some("2001:db8:5:6::1")).await;
+    login_from(Some("2001:db8:5:6:ffff::2")).await;
+    assert_eq!(notices(&other_phone, &sid).await.len(), 2);
+    // A network is forgotten 90 days after the last login from it: 60 days on, a login
+    // from 198.51.100.0/24 keeps that one; 40 days later 203.0.113.0/24 is news again.
+    stack.clock.advance(60 * 86_400);
+    login_from(Some("198.51.100.5")).await;
+    stack.clock.advance(40 * 86_400);
+    login_from(Some("198.51.100.6")).await;
+    assert_eq!(notices(&other_phone, &sid).await.len(), 2);
+    login_from(Some("203.0.113.7")).await;
+    assert_eq!(notices(&other_phone, &sid).await.len(), 3);
+    // Another user's networks are their own: this user's first one is learnt silently.
+    let user2 = nsauth_tests::unique_name("elsewhere");
+    let (phone_a, _, _) = stack
+        .phone_with_push(&user2, &nsauth_tests::unique_name("a"))
+        .await;
+    let (phone_b, _, _) = stack
+        .phone_with_push(&user2, &nsauth_tests::unique_name("b"))
+        .await;
+    let ctx = json!({"announceinfo": {"ip": "198.51.100.5"}});
+    let (_, link) = stack.new_session(Some(ctx)).await;
+    phone_a.approve(&link, None, None).await.unwrap();
+    assert!(notices(&phone_b, &sid).await.is_empty());
 }

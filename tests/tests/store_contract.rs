@@ -1025,6 +1025,42 @@ async fn push_counters(store: &dyn Store) {
     );
 }
 
+/// Known login networks: the first of a user is `First`, the same again `Known`, another
+/// `New`; per server and user; one past its TTL is not known, though still stored.
+async fn known_networks(store: &dyn Store) {
+    use nsauth::store::NetworkSeen::{First, Known, New};
+    let sid = server("Networks").serverid;
+    let user = unique_name("user#with#hashes");
+    let note = |user: String, net: &'static str, at: i64| {
+        let sid = sid.clone();
+        async move {
+            store
+                .note_network(&sid, &user, net, at, at + 1000)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(note(user.clone(), "net-a", NOW).await, First);
+    assert_eq!(note(user.clone(), "net-a", NOW + 10).await, Known);
+    assert_eq!(note(user.clone(), "net-b", NOW + 20).await, New);
+    assert_eq!(note(user.clone(), "net-b", NOW + 30).await, Known);
+    // Another user, and the same user on another server, know nothing yet.
+    assert_eq!(note(unique_name("other"), "net-a", NOW + 40).await, First);
+    let other_server = server("Networks 2").serverid;
+    assert_eq!(
+        store
+            .note_network(&other_server, &user, "net-a", NOW, NOW + 1000)
+            .await
+            .unwrap(),
+        First
+    );
+    // net-a (noted at NOW + 10, until NOW + 1010) is over at NOW + 1015; net-b (until
+    // NOW + 1030) is not, so net-a is news, not the first.
+    assert_eq!(note(user.clone(), "net-a", NOW + 1015).await, New);
+    // Both over: the next one is the first again.
+    assert_eq!(note(user.clone(), "net-c", NOW + 5000).await, First);
+}
+
 /// A store made with a change stream announces each session write as (old, new), in
 /// order, and nothing for a write whose condition failed.
 async fn change_stream(store: &dyn Store, stream: &ChangeStream) {
@@ -1442,6 +1478,9 @@ async fn contract_in_memory() {
     concurrent_subscriptions(store).await;
     let stream = ChangeStream::new();
     change_stream(&MemoryStore::new().with_stream(stream.clone()), &stream).await;
+    // On a store of its own: its writes move the memory store's clock (the latest time a
+    // write proves) past TTLs that the others rely on.
+    known_networks(&MemoryStore::new()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -1449,6 +1488,7 @@ async fn contract_on_moto() {
     let Some(url) = moto() else { return };
     let store = dynamo_store(&url, true).await;
     contract(Arc::new(store.clone())).await;
+    known_networks(&store).await;
     let stream = ChangeStream::new();
     change_stream(&store.clone().with_stream(stream.clone()), &stream).await;
     unversioned_server(&store).await;
@@ -1506,6 +1546,7 @@ async fn contract_on_dynalite() {
     // without them. Everything else, every expression included, runs.
     let store = Arc::new(dynamo_store(&url, false).await);
     contract(store.clone()).await;
+    known_networks(store.as_ref()).await;
     concurrent_transitions(store.clone()).await;
     concurrent_subscriptions(store.clone()).await;
     // The store's own change stream (ReturnValues=ALL_OLD), unlike the table's, works here.

@@ -392,6 +392,7 @@ mod tests {
         a.ip = "192.0.2.1".into();
         PushMessage {
             notice: false,
+            new_network: false,
             serverid: S.into(),
             hsid: H.into(),
             servername: "Acme".into(),

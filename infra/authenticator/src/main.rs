@@ -381,6 +381,36 @@ fn parse_args(mut argv: Vec<String>) -> Result<Cli, String> {
     Ok(Cli { file, command, pin })
 }
 
+/// Where the server's GeoIP database puts the browser and this phone (`browser_location`
+/// and `phone_location` of the show answer), for a person to compare; `None` when it put
+/// neither.
+fn location_note(shown: &Value) -> Option<String> {
+    let label = |field: &str| {
+        serde_json::from_value::<nsauth_protocol::proximity::Location>(shown[field].clone())
+            .ok()?
+            .label()
+    };
+    match (label("browser_location"), label("phone_location")) {
+        (None, None) => None,
+        (browser, phone) => Some(format!(
+            "the browser that asked is near {}; this phone is near {}",
+            browser.as_deref().unwrap_or("an unknown place"),
+            phone.as_deref().unwrap_or("an unknown place"),
+        )),
+    }
+}
+
+/// What the phone prints before the user decides: where each side is, and the warning of
+/// another network.
+fn before_deciding(shown: &Value) {
+    if let Some(n) = location_note(shown) {
+        eprintln!("{n}");
+    }
+    if let Some(w) = proximity_warning(shown) {
+        eprintln!("{w}");
+    }
+}
+
 /// What the phone says before the user decides, when the server finds it on another
 /// network than the browser (`proximity` of the show answer).
 fn proximity_warning(shown: &Value) -> Option<&'static str> {
@@ -507,9 +537,7 @@ async fn run(cli: Cli) -> Result<Value, String> {
         }
         Command::Show { link } => {
             let shown = auth.show(&link).await.map_err(err)?;
-            if let Some(w) = proximity_warning(&shown) {
-                eprintln!("{w}");
-            }
+            before_deciding(&shown);
             Ok(shown)
         }
         Command::Approve {
@@ -524,9 +552,7 @@ async fn run(cli: Cli) -> Result<Value, String> {
             let shown = match parsed.code.is_some() || parsed.return_url.is_some() {
                 true => {
                     let shown = auth.show(&link).await.map_err(err)?;
-                    if let Some(w) = proximity_warning(&shown) {
-                        eprintln!("{w}");
-                    }
+                    before_deciding(&shown);
                     Some(shown)
                 }
                 false => None,
@@ -872,6 +898,26 @@ mod tests {
         )
         .unwrap();
         assert!(refused.contains("refuses"), "{refused}");
+    }
+
+    #[test]
+    fn names_where_each_side_is() {
+        assert_eq!(location_note(&json!({"proximity": "unknown"})), None);
+        let both = location_note(&json!({
+            "browser_location": {"country": "NG", "country_name": "Nigeria", "city": "Lagos"},
+            "phone_location": {"country": "DE", "country_name": "Germany", "region": "Berlin", "city": "Berlin"},
+        }));
+        assert_eq!(
+            both.as_deref(),
+            Some(
+                "the browser that asked is near Lagos, Nigeria; this phone is near Berlin, Germany"
+            )
+        );
+        let one = location_note(&json!({"phone_location": {"country": "FR"}})).unwrap();
+        assert!(
+            one.contains("near an unknown place; this phone is near FR"),
+            "{one}"
+        );
     }
 
     #[test]

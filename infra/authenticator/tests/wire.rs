@@ -481,6 +481,7 @@ fn pushed(serverid: &str, hsid: &str, choices: bool) -> (PushMessage, PushedLogi
     announceinfo.info.insert("action".into(), "Log in".into());
     let m = PushMessage {
         notice: false,
+        new_network: false,
         serverid: serverid.into(),
         hsid: hsid.into(),
         servername: "Acme".into(),

@@ -878,6 +878,25 @@
     }
   }
 
+  // "City, Region, Country" of a location from the server's GeoIP database, as the
+  // authenticator writes it; null when nothing is known.
+  function placeLabel(l) {
+    if (!l) return null;
+    const parts = [];
+    for (const p of [l.city, l.region, l.country_name || l.country]) {
+      if (p && parts[parts.length - 1] !== p) parts.push(p);
+    }
+    return parts.length ? parts.join(", ") : null;
+  }
+
+  // Where the server's GeoIP database (when the operator gave it one) puts each side.
+  function locationNote(s) {
+    const browser = placeLabel(s.browser_location), phone = placeLabel(s.phone_location);
+    if (!browser && !phone) return null;
+    return el("p", { class: "small muted locations", "data-browser-location": browser || "", "data-phone-location": phone || "",
+      text: "The browser that asked is near " + (browser || "an unknown place") + "; this phone is near " + (phone || "an unknown place") + "." });
+  }
+
   // What the server says about this phone's network against the browser's (setting
   // `proximity`): a warning before approving from another network.
   function proximityNote(s) {
@@ -1464,6 +1483,7 @@
     var open = !r.result && (s.state === "pending" || s.state === "scanned");
     append(box, el("p", { class: "small muted request-state" }, "Session " + r.hsid.slice(0, 8) + "... is ", el("span", { class: "state state-" + s.state, text: s.state })));
     if (open) {
+      append(box, locationNote(s));
       append(box, proximityNote(s));
       append(box, pinField(s.user_verification, false));
       append(

@@ -96,7 +96,8 @@ async fn run() -> Result<(), String> {
     )
     // Passes over an account's sessions run on a task, off the request (the stream's job in
     // AWS).
-    .with_sweeps(Arc::new(nsauth::service::sweeps::Spawned::default()));
+    .with_sweeps(Arc::new(nsauth::service::sweeps::Spawned::default()))
+    .with_geoip(nsauth::geoip::GeoIp::from_env()?.map(Arc::new));
     // Logins that `session_lifetime` ends get their LOGOUT (a schedule's job in AWS).
     tokio::spawn(nsauth_local::end_lifetimes(
         deps.clone(),

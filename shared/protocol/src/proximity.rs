@@ -34,6 +34,44 @@ impl Proximity {
     }
 }
 
+/// Where an address is, coarsely, from the GeoIP database the operator gave the server
+/// (none by default; docs/security.md, "Proximity"): shown on the phone beside the verdict,
+/// so a user in Berlin sees that the login they approve is for a browser in Lagos. Never
+/// finer than a city, and each part is left out when the database does not know it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Location {
+    /// ISO 3166-1 alpha-2, e.g. `DE`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    /// The country's English name, e.g. `Germany`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country_name: Option<String>,
+    /// The largest subdivision's English name (a state or province), e.g. `Berlin`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// The city's English name, e.g. `Berlin`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub city: Option<String>,
+}
+
+impl Location {
+    /// "City, Region, Country" from what is known, for a person to read; `None` when
+    /// nothing is.
+    pub fn label(&self) -> Option<String> {
+        let country = self.country_name.as_ref().or(self.country.as_ref());
+        let mut parts: Vec<&str> = Vec::new();
+        for p in [self.city.as_ref(), self.region.as_ref(), country]
+            .into_iter()
+            .flatten()
+        {
+            if parts.last() != Some(&p.as_str()) {
+                parts.push(p);
+            }
+        }
+        (!parts.is_empty()).then(|| parts.join(", "))
+    }
+}
+
 /// An address that is only meaningful inside one network.
 fn local_v4(a: Ipv4Addr) -> bool {
     let [x, y, ..] = a.octets();
@@ -47,6 +85,22 @@ fn local_v6(a: Ipv6Addr) -> bool {
 
 fn parse(ip: Option<&str>) -> Option<IpAddr> {
     Some(ip?.trim().parse::<IpAddr>().ok()?.to_canonical())
+}
+
+/// The network of a textual address, as the verdict compares them: `a.b.c.0/24` for IPv4
+/// (mapped IPv4 included), the /64 for IPv6; `None` for no address.
+pub fn network_of(ip: &str) -> Option<String> {
+    Some(match parse(Some(ip))? {
+        IpAddr::V4(a) => {
+            let [x, y, z, _] = a.octets();
+            format!("{x}.{y}.{z}.0/24")
+        }
+        IpAddr::V6(a) => {
+            let s = a.segments();
+            let prefix = Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+            format!("{prefix}/64")
+        }
+    })
 }
 
 /// The verdict for a browser at `browser` and a phone at `phone` (textual addresses).
@@ -129,6 +183,42 @@ mod tests {
         assert_eq!(verdict(Some("203.0.113.7"), None), Unknown);
         assert_eq!(verdict(Some(""), Some("203.0.113.7")), Unknown);
         assert_eq!(v("not an address", "203.0.113.7"), Unknown);
+    }
+
+    #[test]
+    fn networks_are_the_verdicts_prefixes() {
+        assert_eq!(network_of("203.0.113.7").as_deref(), Some("203.0.113.0/24"));
+        assert_eq!(
+            network_of(" ::ffff:203.0.113.200 ").as_deref(),
+            Some("203.0.113.0/24")
+        );
+        assert_eq!(
+            network_of("2001:db8:1:2:aaaa::1").as_deref(),
+            Some("2001:db8:1:2::/64")
+        );
+        assert_eq!(network_of("not an address"), None);
+        assert_eq!(network_of(""), None);
+    }
+
+    #[test]
+    fn a_location_reads_from_what_is_known() {
+        let berlin = Location {
+            country: Some("DE".into()),
+            country_name: Some("Germany".into()),
+            region: Some("Berlin".into()),
+            city: Some("Berlin".into()),
+        };
+        assert_eq!(berlin.label().as_deref(), Some("Berlin, Germany"));
+        let code_only = Location {
+            country: Some("NL".into()),
+            ..Location::default()
+        };
+        assert_eq!(code_only.label().as_deref(), Some("NL"));
+        assert_eq!(Location::default().label(), None);
+        assert_eq!(
+            serde_json::to_value(&code_only).unwrap(),
+            serde_json::json!({"country": "NL"})
+        );
     }
 
     #[test]

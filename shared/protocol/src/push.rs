@@ -25,6 +25,9 @@ pub struct PushMessage {
     /// A login notice, nothing to decide: a login of the same user was approved on another
     /// device (setting `login_notify`). `hsid` is that login's session.
     pub notice: bool,
+    /// A notice of a login from a network the user had not logged in from (setting
+    /// `login_notify` `new_network`): the text says so, and the app may stress it.
+    pub new_network: bool,
 }
 
 impl PushMessage {
@@ -36,8 +39,12 @@ impl PushMessage {
                 "" => String::new(),
                 ip => format!(" (browser at {ip})"),
             };
+            let how = match self.new_network {
+                true => "from a new network",
+                false => "on another of your devices",
+            };
             return format!(
-                "A login to {} was approved on another of your devices{from}. Not you? Tell {}.",
+                "A login to {} was approved {how}{from}. Not you? Tell {}.",
                 self.servername, self.servername
             );
         }
@@ -74,6 +81,9 @@ impl PushMessage {
         }
         if self.notice {
             v["type"] = json!("notice");
+        }
+        if self.new_network {
+            v["new_network"] = json!(true);
         }
         v
     }
@@ -136,6 +146,9 @@ impl PushMessage {
         if self.notice {
             data["type"] = json!("nsauth-notice");
         }
+        if self.new_network {
+            data["new_network"] = json!("1");
+        }
         data
     }
 
@@ -187,6 +200,7 @@ mod tests {
         a.ip = "192.0.2.1".into();
         PushMessage {
             notice: false,
+            new_network: false,
             serverid: "AAECAwQFBgcICQoLDA0ODw".into(),
             hsid: "5KvIv6Y0y8IgLQULP8ZR_Q".into(),
             servername: "Acme".into(),

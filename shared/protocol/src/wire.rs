@@ -131,6 +131,13 @@ pub struct Shown {
     /// this is not a push to this phone).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub proximity_required: bool,
+    /// Where the browser is, coarsely, when the server has a GeoIP database and it knows
+    /// the address the website gave (absent otherwise, and when `proximity` is off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub browser_location: Option<crate::proximity::Location>,
+    /// Where this phone's request came from, by the same database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_location: Option<crate::proximity::Location>,
 }
 
 /// How the phone verified its user before approving: part of the signed body of approve

@@ -27,7 +27,7 @@ use crate::service::versioned;
 use crate::session::{LoginChannel, LoginInfo, Session, SessionEvent, SessionState};
 use crate::settings::{LoginNotify, ProximityPolicy, PushDelivery, ServerSettings};
 use crate::signing::{self, AccountRef, AuthHeader, MAX_SKEW_SECONDS};
-use crate::store::{Counted, KeyClaim, StoreError};
+use crate::store::{Counted, KeyClaim, NetworkSeen, StoreError};
 use crate::usercontext::UserContext;
 use crate::wire::{
     ApproveRequest, DenyReason, DenyRequest, EnrolRequest, Enrolled, InAppLogin, PendingPushes,
@@ -772,6 +772,12 @@ pub async fn show(
     )
     .await?;
     let now = deps.clock.now();
+    let located = |ip: Option<&str>| {
+        let geoip = deps.geoip.as_ref()?;
+        (settings.proximity != ProximityPolicy::Off)
+            .then(|| geoip.locate(ip?))
+            .flatten()
+    };
     Ok(Shown {
         serverid: signed.server.serverid.to_string(),
         servername: settings.name.clone(),
@@ -788,6 +794,8 @@ pub async fn show(
         proximity: (settings.proximity != ProximityPolicy::Off)
             .then(|| proximity_of(&session, call)),
         proximity_required: proximity_enforced(settings, &session, signed.account.accountid),
+        browser_location: located(session.context.browserip.as_deref()),
+        phone_location: located(call.ip.as_deref()),
     })
 }
 
@@ -1062,13 +1070,27 @@ pub async fn approve(
     })
 }
 
+/// How long a user's login network is remembered (`login_notify` `new_network`): each login
+/// from it starts the time again.
+pub const NETWORK_MEMORY_SECONDS: i64 = 90 * 86_400;
+
 /// Setting `login_notify` `push`: a notice to the user's other unblocked devices with a
 /// working push endpoint, at most one per device per `push_window`, so that a user sees a
-/// login they did not make. Best effort: a failure is logged, the login stands.
+/// login they did not make; `new_network`: the same, only for a login whose browser is on a
+/// network the user has not logged in from. Best effort: a failure is logged, the login
+/// stands.
 async fn notify_other_devices(deps: &Deps, signed: &Signed, session: &Session) {
     let settings = &signed.server.settings;
-    let (LoginNotify::Push, Some(userid)) = (settings.login_notify, &signed.account.userid) else {
+    let Some(userid) = &signed.account.userid else {
         return;
+    };
+    let new_network = match settings.login_notify {
+        LoginNotify::Off => return,
+        LoginNotify::Push => false,
+        LoginNotify::NewNetwork => match login_network(deps, signed, userid, session).await {
+            Some(NetworkSeen::New) => true,
+            _ => return,
+        },
     };
     let serverid = &signed.server.serverid;
     let others = match deps.accounts.user_accounts(serverid, userid).await {
@@ -1084,6 +1106,7 @@ async fn notify_other_devices(deps: &Deps, signed: &Signed, session: &Session) {
         choices: None,
         expires_in: 3_600,
         notice: true,
+        new_network,
         ..login_message(&signed.server, session, now)
     };
     let window = Window::at(settings.push_window, now);
@@ -1109,6 +1132,38 @@ async fn notify_other_devices(deps: &Deps, signed: &Signed, session: &Session) {
             }
         });
     futures_util::future::join_all(sends).await;
+}
+
+/// Remembers the network of the login's browser for its user and says whether it was
+/// known. `None` when it cannot tell: no browser address from the website (the one the
+/// server filled in is the website backend's), a server without a secret, or a store
+/// failure (logged).
+async fn login_network(
+    deps: &Deps,
+    signed: &Signed,
+    userid: &str,
+    session: &Session,
+) -> Option<NetworkSeen> {
+    let network = proximity::network_of(session.context.browserip.as_deref()?)?;
+    let digest = signed.server.network_digest(userid, &network)?;
+    let now = deps.clock.now();
+    let seen = deps
+        .push_counters
+        .note_network(
+            &signed.server.serverid,
+            userid,
+            &digest,
+            now,
+            now + NETWORK_MEMORY_SECONDS,
+        )
+        .await;
+    match seen {
+        Ok(seen) => Some(seen),
+        Err(e) => {
+            tracing::warn!(error = %e, "login network not checked");
+            None
+        }
+    }
 }
 
 /// `POST /app/v1/sessions/{hsid}/deny`: cancels; a fraud report also counts on the account

@@ -205,6 +205,7 @@ pub(crate) async fn deliver(
 pub(crate) fn login_message(server: &Server, session: &Session, now: UnixTime) -> PushMessage {
     PushMessage {
         notice: false,
+        new_network: false,
         serverid: server.serverid.to_string(),
         hsid: session.hsid.to_string(),
         servername: server.settings.name.clone(),

@@ -171,6 +171,7 @@ async fn push_transaction(
     }
     let message = PushMessage {
         notice: false,
+        new_network: false,
         serverid: server.serverid.to_string(),
         hsid: session.hsid.to_string(),
         servername: settings.name.clone(),

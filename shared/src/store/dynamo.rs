@@ -20,6 +20,7 @@
 //! | watched      | `WSCONN#<conn>`                | `HSID#<hsid>`    |                              |                       |
 //! | watch count  | `WSCONN#<conn>`                | `COUNT`          |                              |                       |
 //! | pushed, to fetch | `PULL#<serverid>#<id>`     | `<hsid>`         |                              |                       |
+//! | known network | `NET#<serverid>#<userid>`     | `<digest>`       |                              |                       |
 //!
 //! Sessions, accounts and tokens have a partition each, so no server's traffic makes a hot
 //! partition. Sessions are keyed by hsid alone (derived from server id and nonce), so the
@@ -32,7 +33,7 @@
 //! enrolment is unfinished (`enrolling`) has neither index entry and a `ttl`; the write
 //! that finishes it (after the enrolment's session login) replaces it whole, with both. The scheduled
 //! run of `service::lifetimes` queries one minute at a time (docs/decisions.md). The leading `SERVER#`, `SESSION#`, `ACCOUNT#`,
-//! `USER#`, `ENROL#`, `PUBKEY#`, `SWEEP#`, `REPLAY#`, `RATE#`, `WS#`, `WSCONN#`, `PULL#` prefixes let IAM policies limit functions to item kinds
+//! `USER#`, `ENROL#`, `PUBKEY#`, `SWEEP#`, `REPLAY#`, `RATE#`, `WS#`, `WSCONN#`, `PULL#`, `NET#` prefixes let IAM policies limit functions to item kinds
 //! (`dynamodb:LeadingKeys`, which also applies to the index key of a query); so do `ROLE#` (role items, read by every website call), `ATTRS#`, and the index keys `GRANTS#`, `ROLES#`.
 
 use std::collections::HashMap;
@@ -50,7 +51,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{
-    AccountKey, AccountStore, AttributeStore, ChangeStream, Counted, KeyClaim, Page,
+    AccountKey, AccountStore, AttributeStore, ChangeStream, Counted, KeyClaim, NetworkSeen, Page,
     PushCounterStore, ReplayStore, RoleStore, ServerStore, SessionCursor, SessionStore, StoreError,
     SubscriptionStore,
 };
@@ -126,6 +127,10 @@ const PUBKEY_SK: &str = "PUBKEY";
 
 fn pull_pk(id: &ServerId, accountid: u64) -> String {
     format!("PULL#{id}#{accountid}")
+}
+
+fn network_pk(id: &ServerId, userid: &str) -> String {
+    format!("NET#{id}#{userid}")
 }
 
 fn sweep_pk(id: &ServerId, accountid: u64) -> String {
@@ -1639,6 +1644,66 @@ impl PushCounterStore for DynamoStore {
             .into_iter()
             .map(from_item)
             .collect()
+    }
+
+    /// One PutItem that returns the old item (`ALL_OLD`), so a known network costs one
+    /// write; only a new one adds a consistent query of two keys, to tell the first.
+    async fn note_network(
+        &self,
+        serverid: &ServerId,
+        userid: &str,
+        network: &str,
+        at: UnixTime,
+        until: UnixTime,
+    ) -> Result<NetworkSeen, StoreError> {
+        let pk = network_pk(serverid, userid);
+        let old = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(pk.clone()))
+            .item("sk", s(network))
+            .item("seen", AttributeValue::N(at.to_string()))
+            .item("ttl", AttributeValue::N(until.to_string()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        // An item past its TTL that DynamoDB has not removed yet is not known.
+        let live = |item: &HashMap<String, AttributeValue>| {
+            item.get("ttl")
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse::<UnixTime>().ok())
+                .is_some_and(|ttl| ttl > at)
+        };
+        if old.attributes.as_ref().is_some_and(live) {
+            return Ok(NetworkSeen::Known);
+        }
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(pk))
+            .consistent_read(true)
+            .limit(3)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        let others = out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .filter(|i| {
+                i.get("sk").and_then(|v| v.as_s().ok()).map(String::as_str) != Some(network)
+            })
+            .filter(|i| live(i))
+            .count();
+        Ok(if others == 0 {
+            NetworkSeen::First
+        } else {
+            NetworkSeen::New
+        })
     }
 }
 

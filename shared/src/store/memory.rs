@@ -5,7 +5,7 @@ use async_trait::async_trait;
 
 use super::dynamo::page_of;
 use super::{
-    AccountKey, AccountStore, AttributeStore, ChangeStream, Counted, KeyClaim, Page,
+    AccountKey, AccountStore, AttributeStore, ChangeStream, Counted, KeyClaim, NetworkSeen, Page,
     PushCounterStore, ReplayStore, RoleStore, SUBSCRIPTION_SECONDS, ServerStore, SessionCursor,
     SessionStore, StoreError, SubscriptionStore,
 };
@@ -36,6 +36,7 @@ enum Expiring {
     PushCounter(CounterKey),
     Subscription((Hsid, String)),
     Pull((ServerId, u64, Hsid)),
+    Network((ServerId, String, String)),
 }
 
 #[derive(Default)]
@@ -57,6 +58,8 @@ struct Tables {
     push_counts: BTreeMap<CounterKey, (u32, UnixTime)>,
     /// The `until` (TTL) of each subscription.
     subscriptions: BTreeMap<(Hsid, String), UnixTime>,
+    /// The networks each user logged in from (server, user, digest), with their TTL.
+    networks: BTreeMap<(ServerId, String, String), UnixTime>,
     /// Pushes recorded for the phones to fetch, by account and session.
     pulls: BTreeMap<(ServerId, u64, Hsid), PendingPull>,
     /// Every item above that has a TTL, under its TTL: what expiry looks at, soonest first.
@@ -117,6 +120,7 @@ impl Tables {
             Expiring::PushCounter(k) => drop_if(&mut self.push_counts, &k, |(_, e)| *e == ttl),
             Expiring::Subscription(k) => drop_if(&mut self.subscriptions, &k, |u| *u == ttl),
             Expiring::Pull(k) => drop_if(&mut self.pulls, &k, |p| pull_ttl(p) == ttl),
+            Expiring::Network(k) => drop_if(&mut self.networks, &k, |u| *u == ttl),
         }
     }
 
@@ -888,6 +892,35 @@ impl PushCounterStore for MemoryStore {
             .map(|(_, p)| p.clone())
             .take(MAX_PULLS)
             .collect())
+    }
+
+    async fn note_network(
+        &self,
+        serverid: &ServerId,
+        userid: &str,
+        network: &str,
+        at: UnixTime,
+        until: UnixTime,
+    ) -> Result<NetworkSeen, StoreError> {
+        let mut t = self.write(Some(at));
+        let k = (serverid.clone(), userid.to_string(), network.to_string());
+        // An item past its TTL that DynamoDB has not removed yet is not known.
+        let before = t.networks.insert(k.clone(), until);
+        t.expires(before, until, Expiring::Network(k));
+        if before.is_some_and(|ttl| ttl > at) {
+            return Ok(NetworkSeen::Known);
+        }
+        let others = t
+            .networks
+            .range((serverid.clone(), userid.to_string(), String::new())..)
+            .take_while(|((s, u, _), _)| s == serverid && u == userid)
+            .filter(|((_, _, n), ttl)| n != network && **ttl > at)
+            .count();
+        Ok(if others == 0 {
+            NetworkSeen::First
+        } else {
+            NetworkSeen::New
+        })
     }
 }
 

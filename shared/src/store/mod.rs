@@ -175,6 +175,17 @@ impl<O: Observer> Observed<O> {
     }
 }
 
+/// What [`PushCounterStore::note_network`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetworkSeen {
+    /// The user logged in from this network before (within its memory).
+    Known,
+    /// A network the user has not logged in from, while others are known.
+    New,
+    /// The first network known of the user: learnt, not news.
+    First,
+}
+
 /// Declares each capability trait and, from the same text, its implementation for
 /// [`Observed`]: the observer sees the call, then the inner store answers it.
 macro_rules! capabilities {
@@ -496,6 +507,17 @@ capabilities! {
             serverid: &ServerId,
             accountid: u64,
         ) -> Result<Vec<crate::pull::PendingPull>, StoreError>;
+        /// Records that the user logged in from `network` (a keyed digest of the browser's
+        /// network, `Server::network_digest`) at `at`, remembered until `until`, and says
+        /// whether it was known: for login notices on a new network (`login_notify`).
+        async fn note_network(
+            &self,
+            serverid: &ServerId,
+            userid: &str,
+            network: &str,
+            at: UnixTime,
+            until: UnixTime,
+        ) -> Result<NetworkSeen, StoreError>;
     }
 
     /// Which WebSocket connections watch which sessions (for at most
