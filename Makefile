@@ -47,8 +47,9 @@ test:
 	limit 600 infra/scripts/compat-check.sh 2>&1 | tee -a $$blog; \
 	limit 600 $(MAKE) --no-print-directory soak-short 2>&1 | tee -a $$blog; \
 	limit 600 $(MAKE) --no-print-directory bench PROFILE=dev RUNS=2 LOGINS=20 SECONDS_TP=1 2>&1 | tee -a $$blog; \
-	step 5/6 "lint: $(CARGO) clippy --workspace --all-targets --locked -- -D warnings"; \
+	step 5/6 "lint: $(CARGO) clippy --workspace --all-targets --locked -- -D warnings; cargo package -p nsauth-protocol"; \
 	limit 1200 $(CARGO) clippy --workspace --all-targets --locked -- -D warnings; \
+	limit 600 $(CARGO) package -p nsauth-protocol --locked --allow-dirty --quiet; \
 	step 6/6 "template: infra/scripts/check-template.sh"; \
 	limit 900 $(MAKE) --no-print-directory check-template
 

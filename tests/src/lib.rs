@@ -1,5 +1,6 @@
 //! Test support: the services `make test` starts, and a local stack on a free port.
 
+pub mod faults;
 pub mod mmdb;
 pub mod proxy;
 

@@ -4,48 +4,10 @@
 //! and the link still refuses any other key. The faults are injected in-process by an
 //! observer around the memory store (before a call reaches it, or after it was applied).
 
-use std::sync::{Arc, Mutex};
-
 use nsauth::ids::Nonce;
-use nsauth::store::{MemoryStore, Observed, Observer, StoreError};
+use nsauth_tests::faults::stack_with_faults;
 use nsauth_tests::{Stack, new_nonce};
 use reqwest::Method;
-
-/// Fails the named store call once: before it reaches the store, or after it was applied.
-#[derive(Default)]
-struct FaultOnce {
-    before: Mutex<Option<&'static str>>,
-    after: Mutex<Option<&'static str>>,
-}
-
-/// The observer the store holds; the test keeps the other handle to arm faults.
-struct Faults(Arc<FaultOnce>);
-
-impl Observer for Faults {
-    fn call(&self, _: &'static str) {}
-
-    fn fail_before(&self, method: &'static str) -> Option<StoreError> {
-        let mut b = self.0.before.lock().unwrap();
-        (*b == Some(method)).then(|| {
-            *b = None;
-            StoreError::Unavailable("injected".into())
-        })
-    }
-
-    fn fail_after(&self, method: &'static str) -> Option<StoreError> {
-        let mut a = self.0.after.lock().unwrap();
-        (*a == Some(method)).then(|| {
-            *a = None;
-            StoreError::Unavailable("injected after the write".into())
-        })
-    }
-}
-
-async fn stack_with_faults() -> (Stack, Arc<FaultOnce>) {
-    let faults = Arc::new(FaultOnce::default());
-    let store = Observed::new(Arc::new(MemoryStore::new()), Faults(faults.clone()));
-    (Stack::over(Arc::new(store)).await, faults)
-}
 
 async fn accounts(stack: &Stack) -> u64 {
     let (_, v) = stack.call(Method::GET, "/accounts/", None, None).await;

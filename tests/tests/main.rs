@@ -20,6 +20,7 @@ mod push_login;
 mod retries;
 mod roles;
 mod round_trips;
+mod safety_faults;
 mod sessions_api;
 mod store_contract;
 mod transactions;

@@ -9,6 +9,7 @@
 
 use nsauth_protocol::enrol::valid_token_shape;
 use nsauth_protocol::ids::{Hsid, ServerId};
+use nsauth_protocol::links;
 use nsauth_protocol::transaction::TransactionId;
 use percent_encoding::percent_decode_str;
 
@@ -142,16 +143,7 @@ pub fn parse_link(link: &str) -> Result<Link, Error> {
         }
         let code = match (param("t"), param("m")) {
             (None, None) => None,
-            (Some(t), Some(m))
-                if !t.is_empty()
-                    && t.len() <= 20
-                    && t.bytes().all(|c| c.is_ascii_digit())
-                    && m.len() == 22
-                    && m.bytes()
-                        .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_') =>
-            {
-                Some((t, m))
-            }
+            (Some(t), Some(m)) if links::is_code_step(&t) && links::is_code_mac(&m) => Some((t, m)),
             _ => {
                 return Err(bad(
                     "login link: t= (a time step) and m= (22 base64url characters) go together",

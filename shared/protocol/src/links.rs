@@ -47,6 +47,18 @@ pub fn transaction_link(link_base: &str, server: &ServerId, tid: &str) -> String
 }
 
 /// `loginqrdata`: base64 of the login link's bytes.
+/// Whether `t` has the shape of a rotating QR code's time step: unix seconds, digits only.
+/// (Whether the code is valid is the server's to say.)
+pub fn is_code_step(t: &str) -> bool {
+    !t.is_empty() && t.len() <= 20 && t.bytes().all(|c| c.is_ascii_digit())
+}
+
+/// Whether `m` has the shape of a rotating QR code's MAC: 16 bytes, 22 base64url
+/// characters.
+pub fn is_code_mac(m: &str) -> bool {
+    crate::enrol::valid_token_shape(m)
+}
+
 pub fn login_qr_data(link: &str) -> String {
     b64std(link.as_bytes())
 }
@@ -63,6 +75,23 @@ pub fn return_allowed(url: &str, return_urls: &[String]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rotating_code_shapes() {
+        assert!(is_code_step("1800000000"));
+        for bad in ["", "-1", "18e8", "1800000000.5", "123456789012345678901"] {
+            assert!(!is_code_step(bad), "{bad:?}");
+        }
+        assert!(is_code_mac("YPftQoZwsP9XA9fzFqQi_g"));
+        for bad in [
+            "",
+            "YPftQoZwsP9XA9fzFqQi_",
+            "YPftQoZwsP9XA9fzFqQi/g",
+            "YPftQoZwsP9XA9fzFqQi_g=",
+        ] {
+            assert!(!is_code_mac(bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn returns_only_to_allowed_urls() {

@@ -12,6 +12,7 @@ use crate::enrol;
 use crate::enrolment::{TRANSFER_LIFETIME_SECONDS, TokenUse};
 use crate::error::ApiError;
 use crate::ids::{Hsid, ServerId, b64url};
+use crate::links;
 use crate::proximity::{self, Proximity};
 use crate::pull::PendingPull;
 use crate::push::{PushError, PushMessage};
@@ -684,20 +685,13 @@ impl ScannedCode {
     /// `t` and `m`, when given, have their shape, whether or not the attempt needs a code
     /// (400 naming the field otherwise); one without the other is no code.
     fn check_shape(&self) -> Result<(), ApiError> {
-        let step_ok =
-            |t: &str| t.len() <= 20 && !t.is_empty() && t.bytes().all(|c| c.is_ascii_digit());
-        let mac_ok = |m: &str| {
-            m.len() == 22
-                && m.bytes()
-                    .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
-        };
-        if self.t.as_deref().is_some_and(|t| !step_ok(t)) {
+        if self.t.as_deref().is_some_and(|t| !links::is_code_step(t)) {
             return Err(ApiError::invalid_field(
                 "t",
                 "the time step of a rotating QR code: unix seconds",
             ));
         }
-        if self.m.as_deref().is_some_and(|m| !mac_ok(m)) {
+        if self.m.as_deref().is_some_and(|m| !links::is_code_mac(m)) {
             return Err(ApiError::invalid_field(
                 "m",
                 "the MAC of a rotating QR code: 22 base64url characters",
