@@ -91,7 +91,7 @@ impl GeoIp {
     /// (those are not in any GeoIP database), or that the database does not know.
     pub fn locate(&self, ip: &str) -> Option<Location> {
         let ip = ip.trim().parse::<IpAddr>().ok()?.to_canonical();
-        if !is_public(ip) {
+        if crate::proximity::is_local(ip) {
             return None;
         }
         let record = match self.reader.lookup(ip).and_then(|r| r.decode::<Record>()) {
@@ -110,26 +110,5 @@ impl GeoIp {
             city: record.city.as_ref().and_then(Place::name),
         };
         (location != Location::default()).then_some(location)
-    }
-}
-
-fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(a) => {
-            let [x, y, ..] = a.octets();
-            !(a.is_private()
-                || a.is_loopback()
-                || a.is_link_local()
-                || a.is_unspecified()
-                || a.is_broadcast()
-                || (x == 100 && (64..128).contains(&y)))
-        }
-        IpAddr::V6(a) => {
-            let first = a.segments()[0];
-            !(a.is_loopback()
-                || a.is_unspecified()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80)
-        }
     }
 }

@@ -115,15 +115,7 @@ async fn locations_from_a_geoip_database() {
     ];
     for (browser, phone_ip, want_browser, want_phone) in cases {
         let (_, hsid) = session_from(&stack, browser).await;
-        let (status, shown) = from_ip(
-            &phone,
-            &stack,
-            phone_ip,
-            "GET",
-            &format!("/app/v1/sessions/{hsid}"),
-            b"",
-        )
-        .await;
+        let (status, shown) = show_from(&phone, &stack, phone_ip, &hsid).await;
         assert_eq!(status, 200, "{shown}");
         let got = |f: &str| shown.get(f).cloned().unwrap_or(Value::Null);
         assert_eq!(
@@ -136,30 +128,14 @@ async fn locations_from_a_geoip_database() {
     // The approval is unaffected: a location informs the user, it refuses nothing.
     let (n, hsid) = session_from(&stack, Some("203.0.113.7")).await;
     let path = format!("/app/v1/sessions/{hsid}/approve");
-    from_ip(
-        &phone,
-        &stack,
-        "198.51.100.1",
-        "GET",
-        &format!("/app/v1/sessions/{hsid}"),
-        b"",
-    )
-    .await;
+    show_from(&phone, &stack, "198.51.100.1", &hsid).await;
     let (status, v) = from_ip(&phone, &stack, "198.51.100.1", "POST", &path, b"{}").await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(stack.status(&n).await["state"], "loggedin");
     // `proximity` off: no verdict, and no locations either.
     stack.set_setting("proximity", "off").await;
     let (_, hsid) = session_from(&stack, Some("203.0.113.7")).await;
-    let (status, shown) = from_ip(
-        &phone,
-        &stack,
-        "198.51.100.1",
-        "GET",
-        &format!("/app/v1/sessions/{hsid}"),
-        b"",
-    )
-    .await;
+    let (status, shown) = show_from(&phone, &stack, "198.51.100.1", &hsid).await;
     assert_eq!(status, 200, "{shown}");
     for f in ["proximity", "browser_location", "phone_location"] {
         assert!(shown.get(f).is_none(), "{f}: {shown}");
@@ -232,6 +208,12 @@ async fn from_ip(
             .body(req.body.clone());
     }
     nsauth_tests::json(r.send().await.unwrap()).await
+}
+
+/// The phone's show call of `hsid`, sent from `ip`.
+async fn show_from(phone: &Authenticator, stack: &Stack, ip: &str, hsid: &str) -> (u16, Value) {
+    let path = format!("/app/v1/sessions/{hsid}");
+    from_ip(phone, stack, ip, "GET", &path, b"").await
 }
 
 /// A login session whose website said the browser is at `browser` (none: no ip given).
@@ -370,15 +352,7 @@ async fn proximity_verdicts(stack: Stack) {
         let phone = &phone;
         let stack = &stack;
         async move {
-            let (status, v) = from_ip(
-                phone,
-                stack,
-                ip,
-                "GET",
-                &format!("/app/v1/sessions/{hsid}"),
-                b"",
-            )
-            .await;
+            let (status, v) = show_from(phone, stack, ip, &hsid).await;
             assert_eq!(status, 200, "{v}");
             v
         }
@@ -436,15 +410,7 @@ async fn proximity_require(stack: Stack) {
     stack.set_setting("proximity", "require").await;
     // A QR login approved from another network: 403, and the session is left as it was.
     let (n, hsid) = session_from(&stack, Some("203.0.113.7")).await;
-    let (status, shown) = from_ip(
-        &phone,
-        &stack,
-        "198.51.100.1",
-        "GET",
-        &format!("/app/v1/sessions/{hsid}"),
-        b"",
-    )
-    .await;
+    let (status, shown) = show_from(&phone, &stack, "198.51.100.1", &hsid).await;
     assert_eq!(status, 200, "{shown}");
     assert_eq!(
         (
@@ -480,15 +446,7 @@ async fn proximity_require(stack: Stack) {
         )
         .await;
     assert_eq!(status, 200, "{v}");
-    let (status, shown) = from_ip(
-        &phone,
-        &stack,
-        "198.51.100.1",
-        "GET",
-        &format!("/app/v1/sessions/{hsid}"),
-        b"",
-    )
-    .await;
+    let (status, shown) = show_from(&phone, &stack, "198.51.100.1", &hsid).await;
     assert_eq!(status, 200, "{shown}");
     assert_eq!(shown["proximity"], "different_network");
     assert!(shown.get("proximity_required").is_none(), "{shown}");

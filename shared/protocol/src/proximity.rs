@@ -83,6 +83,16 @@ fn local_v6(a: Ipv6Addr) -> bool {
     a.is_loopback() || (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80
 }
 
+/// Whether an address is one no one outside its own network sees (private, loopback,
+/// link-local, carrier-grade NAT, unique-local, unspecified, broadcast): not comparable
+/// with a public one, and in no GeoIP database.
+pub fn is_local(ip: IpAddr) -> bool {
+    match ip.to_canonical() {
+        IpAddr::V4(a) => local_v4(a) || a.is_unspecified() || a.is_broadcast(),
+        IpAddr::V6(a) => local_v6(a) || a.is_unspecified(),
+    }
+}
+
 fn parse(ip: Option<&str>) -> Option<IpAddr> {
     Some(ip?.trim().parse::<IpAddr>().ok()?.to_canonical())
 }
