@@ -72,6 +72,15 @@ pub fn hsid_of(stack: &Stack, nonce: &str) -> nsauth::ids::Hsid {
 }
 
 /// A table of its own for one test (moto's state is shared by every test of a run).
+/// The login notices in a phone's push inbox for server `sid`.
+pub async fn notices(
+    phone: &nsauth_authenticator::Authenticator,
+    sid: &str,
+) -> Vec<nsauth_authenticator::PushedLogin> {
+    let inbox = phone.inbox(Some(sid)).await.expect("inbox");
+    inbox.into_iter().filter(|p| p.notice).collect()
+}
+
 pub fn unique_name(prefix: &str) -> String {
     format!(
         "{prefix}-{}",
@@ -399,6 +408,36 @@ impl Stack {
             .await
             .expect("enrol");
         (phone, acc.accountid, n)
+    }
+
+    /// Two phones of one new user, each with a push token: the one that approves, and
+    /// the other (for login notices).
+    pub async fn two_phones(
+        &self,
+        user_prefix: &str,
+    ) -> (
+        nsauth_authenticator::Authenticator,
+        nsauth_authenticator::Authenticator,
+    ) {
+        let user = unique_name(user_prefix);
+        let (first, _, _) = self.phone_with_push(&user, &unique_name("first")).await;
+        let (second, _, _) = self.phone_with_push(&user, &unique_name("second")).await;
+        (first, second)
+    }
+
+    /// A login session whose website gave the browser's address `ip` (or none), approved
+    /// by `phone`; the clock then moves past the notice limit of one per `push_window`, so
+    /// that only the network decides whether the next login is told.
+    pub async fn approved_login_from(
+        &self,
+        phone: &nsauth_authenticator::Authenticator,
+        ip: Option<&str>,
+    ) {
+        let ctx = ip.map(|ip| serde_json::json!({"announceinfo": {"ip": ip}}));
+        let (n, link) = self.new_session(ctx).await;
+        phone.approve(&link, None, None).await.expect("approved");
+        assert_eq!(self.status(&n).await["state"], "loggedin");
+        self.clock.advance(601);
     }
 
     /// Changes one setting of the stack's server, as the admin tool does.

@@ -4,7 +4,7 @@
 //! left as it was.
 
 use nsauth_authenticator::{Authenticator, Error};
-use nsauth_tests::{Stack, on_both_stores};
+use nsauth_tests::{Stack, notices, on_both_stores};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -792,12 +792,6 @@ async fn moving_to_a_new_phone(stack: Stack) {
     assert_eq!((status, code.as_str()), (409, "no_user"));
 }
 
-/// The login notices in a phone's push inbox.
-async fn notices(phone: &Authenticator, sid: &str) -> Vec<nsauth_authenticator::PushedLogin> {
-    let inbox = phone.inbox(Some(sid)).await.unwrap();
-    inbox.into_iter().filter(|p| p.notice).collect()
-}
-
 async fn login_notices(stack: Stack) {
     let sid = stack.serverid.to_string();
     let user = nsauth_tests::unique_name("noticed");
@@ -858,25 +852,9 @@ async fn login_notices(stack: Stack) {
 /// the website tells nobody.
 async fn login_notices_on_a_new_network(stack: Stack) {
     let sid = stack.serverid.to_string();
-    let user = nsauth_tests::unique_name("roaming");
-    let (laptop_phone, _, _) = stack
-        .phone_with_push(&user, &nsauth_tests::unique_name("first"))
-        .await;
-    let (other_phone, _, _) = stack
-        .phone_with_push(&user, &nsauth_tests::unique_name("second"))
-        .await;
+    let (laptop_phone, other_phone) = stack.two_phones("roaming").await;
     stack.set_setting("login_notify", "new_network").await;
-    let login_from = |ip: Option<&'static str>| {
-        let (stack, phone) = (&stack, &laptop_phone);
-        async move {
-            let ctx = ip.map(|ip| json!({"announceinfo": {"ip": ip}}));
-            let (n, link) = stack.new_session(ctx).await;
-            phone.approve(&link, None, None).await.unwrap();
-            assert_eq!(stack.status(&n).await["state"], "loggedin");
-            // Past the notice limit of one per push_window, so that only the network decides.
-            stack.clock.advance(601);
-        }
-    };
+    let login_from = |ip| stack.approved_login_from(&laptop_phone, ip);
     // The first network is learnt; the same /24 again is known.
     login_from(Some("203.0.113.7")).await;
     login_from(Some("203.0.113.200")).await;
@@ -911,15 +889,9 @@ async fn login_notices_on_a_new_network(stack: Stack) {
     login_from(Some("203.0.113.7")).await;
     assert_eq!(notices(&other_phone, &sid).await.len(), 3);
     // Another user's networks are their own: this user's first one is learnt silently.
-    let user2 = nsauth_tests::unique_name("elsewhere");
-    let (phone_a, _, _) = stack
-        .phone_with_push(&user2, &nsauth_tests::unique_name("a"))
+    let (phone_a, phone_b) = stack.two_phones("elsewhere").await;
+    stack
+        .approved_login_from(&phone_a, Some("198.51.100.5"))
         .await;
-    let (phone_b, _, _) = stack
-        .phone_with_push(&user2, &nsauth_tests::unique_name("b"))
-        .await;
-    let ctx = json!({"announceinfo": {"ip": "198.51.100.5"}});
-    let (_, link) = stack.new_session(Some(ctx)).await;
-    phone_a.approve(&link, None, None).await.unwrap();
     assert!(notices(&phone_b, &sid).await.is_empty());
 }

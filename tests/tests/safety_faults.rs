@@ -11,7 +11,7 @@ use nsauth::push::{LocalPush, PushError, PushMessage, PushSender};
 use nsauth::store::MemoryStore;
 use nsauth_authenticator::Error;
 use nsauth_tests::faults::stack_with_faults;
-use nsauth_tests::{Stack, new_nonce, on_atomic_stores, unique_name};
+use nsauth_tests::{Stack, new_nonce, notices, on_atomic_stores, unique_name};
 use reqwest::Method;
 use serde_json::json;
 
@@ -61,33 +61,17 @@ async fn a_pull_record_not_written_is_no_push_and_is_not_counted() {
 async fn a_failed_network_write_keeps_the_login_and_tells_nobody() {
     let (stack, faults) = stack_with_faults().await;
     let sid = stack.serverid.to_string();
-    let user = unique_name("faulty");
-    let (laptop, _, _) = stack.phone_with_push(&user, &unique_name("a")).await;
-    let (other, _, _) = stack.phone_with_push(&user, &unique_name("b")).await;
+    let (laptop, other) = stack.two_phones("faulty").await;
     stack.set_setting("login_notify", "new_network").await;
-    let login_from = |ip: &'static str| {
-        let (stack, laptop) = (&stack, &laptop);
-        async move {
-            let ctx = json!({"announceinfo": {"ip": ip}});
-            let (n, link) = stack.new_session(Some(ctx)).await;
-            laptop.approve(&link, None, None).await.unwrap();
-            assert_eq!(stack.status(&n).await["state"], "loggedin");
-            stack.clock.advance(601);
-        }
-    };
+    let login_from = |ip| stack.approved_login_from(&laptop, Some(ip));
     login_from("203.0.113.7").await;
     faults.fail_before("note_network");
     login_from("198.51.100.5").await;
     assert!(faults.fired());
-    assert!(notice_count(&other, &sid).await == 0);
+    assert!(notices(&other, &sid).await.is_empty());
     // Not remembered, so still news the next time.
     login_from("198.51.100.9").await;
-    assert_eq!(notice_count(&other, &sid).await, 1);
-}
-
-async fn notice_count(phone: &nsauth_authenticator::Authenticator, sid: &str) -> usize {
-    let inbox = phone.inbox(Some(sid)).await.unwrap();
-    inbox.iter().filter(|p| p.notice).count()
+    assert_eq!(notices(&other, &sid).await.len(), 1);
 }
 
 /// A push service that refuses every notice (and delivers every other push locally).
@@ -135,7 +119,7 @@ async fn a_failed_notice_keeps_the_login() {
     laptop.approve(&link, None, None).await.unwrap();
     let status = stack.status(&n).await;
     assert_eq!(status["state"], "loggedin", "{status}");
-    assert_eq!(notice_count(&other, &sid).await, 0);
+    assert!(notices(&other, &sid).await.is_empty());
     // A push login to the same user still goes out: only notices fail.
     let (n, _) = stack.new_session(None).await;
     let (code, v) = stack

@@ -1059,6 +1059,14 @@ async fn known_networks(store: &dyn Store) {
     assert_eq!(note(user.clone(), "net-a", NOW + 1015).await, New);
     // Both over: the next one is the first again.
     assert_eq!(note(user.clone(), "net-c", NOW + 5000).await, First);
+    // Networks past their TTL that sort before a live one do not hide it.
+    for expired in ["a-1", "a-2", "a-3", "a-4"] {
+        store
+            .note_network(&sid, &user, expired, NOW + 5001, NOW + 5002)
+            .await
+            .unwrap();
+    }
+    assert_eq!(note(user.clone(), "net-d", NOW + 5010).await, New);
 }
 
 /// A store made with a change stream announces each session write as (old, new), in

@@ -196,6 +196,35 @@ mod tests {
     }
 
     #[test]
+    fn local_addresses_are_told_from_public_ones() {
+        let local = |s: &str| is_local(s.parse().unwrap());
+        for a in [
+            "10.1.2.3",
+            "192.168.0.1",
+            "127.0.0.1",
+            "169.254.1.1",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:192.168.0.1",
+        ] {
+            assert!(local(a), "{a}");
+        }
+        for a in [
+            "203.0.113.7",
+            "100.128.0.1",
+            "2001:db8::1",
+            "::ffff:203.0.113.7",
+        ] {
+            assert!(!local(a), "{a}");
+        }
+    }
+
+    #[test]
     fn networks_are_the_verdicts_prefixes() {
         assert_eq!(network_of("203.0.113.7").as_deref(), Some("203.0.113.0/24"));
         assert_eq!(

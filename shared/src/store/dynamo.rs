@@ -1647,7 +1647,8 @@ impl PushCounterStore for DynamoStore {
     }
 
     /// One PutItem that returns the old item (`ALL_OLD`), so a known network costs one
-    /// write; only a new one adds a consistent query of two keys, to tell the first.
+    /// write; only a new one adds a consistent count of the user's other live networks,
+    /// to tell the first.
     async fn note_network(
         &self,
         serverid: &ServerId,
@@ -1670,35 +1671,32 @@ impl PushCounterStore for DynamoStore {
             .await
             .map_err(sdk_err)?;
         // An item past its TTL that DynamoDB has not removed yet is not known.
-        let live = |item: &HashMap<String, AttributeValue>| {
-            item.get("ttl")
-                .and_then(|v| v.as_n().ok())
-                .and_then(|n| n.parse::<UnixTime>().ok())
-                .is_some_and(|ttl| ttl > at)
-        };
-        if old.attributes.as_ref().is_some_and(live) {
+        let known = old
+            .attributes
+            .as_ref()
+            .and_then(|item| item.get("ttl")?.as_n().ok()?.parse::<UnixTime>().ok())
+            .is_some_and(|ttl| ttl > at);
+        if known {
             return Ok(NetworkSeen::Known);
         }
+        // The user's live networks, counted by DynamoDB (a user's partition holds the
+        // networks of 90 days: a few small items); the one just written is among them (a
+        // filter may not name the sort key).
         let out = self
             .client
             .query()
             .table_name(&self.table)
             .key_condition_expression("pk = :pk")
+            .filter_expression("#ttl > :at")
+            .expression_attribute_names("#ttl", "ttl")
             .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":at", AttributeValue::N(at.to_string()))
+            .select(aws_sdk_dynamodb::types::Select::Count)
             .consistent_read(true)
-            .limit(3)
             .send()
             .await
             .map_err(sdk_err)?;
-        let others = out
-            .items
-            .unwrap_or_default()
-            .iter()
-            .filter(|i| {
-                i.get("sk").and_then(|v| v.as_s().ok()).map(String::as_str) != Some(network)
-            })
-            .filter(|i| live(i))
-            .count();
+        let others = out.count.saturating_sub(1);
         Ok(if others == 0 {
             NetworkSeen::First
         } else {
